@@ -1,0 +1,175 @@
+//! Configuration: [`Config`] is what [`crate::run`] takes; [`ServeArgs`] is the command line
+//! (`confab-signaling`, and `confab serve` which embeds it) with a `CONFAB_*` environment
+//! variable behind every flag.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use confab_proto::Limits;
+
+/// Everything the server can be told. `Config::default()` is what the binary runs with when
+/// given no flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The URL people reach this service at (`https://meet.example.org`). It makes the meeting
+    /// links and is the origin browsers must come from. Unset: taken from each request's `Host`.
+    pub public_url: Option<String>,
+    /// Extra origins allowed to open `/ws`, besides our own and the desktop app's.
+    pub allow_origins: Vec<String>,
+    pub max_peers: usize,
+    /// Open TCP connections (HTTP and WebSocket). Beyond it, requests get 503.
+    pub max_connections: usize,
+    /// Largest WebSocket frame or message; a larger one closes the socket with 1009.
+    pub max_message_bytes: usize,
+    /// Sustained messages per second per connection, and the burst allowed above it.
+    pub messages_per_second: u32,
+    pub burst_messages: u32,
+    /// The first message (`join`) must arrive within this.
+    pub join_timeout: Duration,
+    pub ping_interval: Duration,
+    /// A socket that sends nothing (not even a pong) for this long is dropped.
+    pub idle_timeout: Duration,
+    /// Messages queued for one connection; a reader that falls this far behind is dropped.
+    pub send_queue: usize,
+    /// How long one write to a socket may take before the reader is deemed gone.
+    pub write_timeout: Duration,
+    pub stun_urls: Vec<String>,
+    pub turn: Option<TurnConfig>,
+    pub ui_dir: PathBuf,
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Clone)]
+pub struct TurnConfig {
+    pub urls: Vec<String>,
+    /// coturn's `static-auth-secret`.
+    pub secret: String,
+    pub ttl: Duration,
+}
+
+impl std::fmt::Debug for TurnConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnConfig").field("urls", &self.urls).field("ttl", &self.ttl).finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            allow_origins: Vec::new(),
+            max_peers: 8,
+            max_connections: 10_000,
+            max_message_bytes: 64 * 1024,
+            messages_per_second: 50,
+            burst_messages: 200,
+            join_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            send_queue: 256,
+            write_timeout: Duration::from_secs(10),
+            stun_urls: Vec::new(),
+            turn: None,
+            ui_dir: PathBuf::from("ui/dist"),
+            tls: None,
+        }
+    }
+}
+
+impl Config {
+    /// The limits a client is told in `welcome`.
+    pub fn limits(&self) -> Limits {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Limits {
+            max_message_bytes: clamp(self.max_message_bytes),
+            max_peers: clamp(self.max_peers),
+            max_messages_per_second: self.messages_per_second,
+            burst_messages: self.burst_messages,
+            idle_timeout_secs: clamp(self.idle_timeout.as_secs() as usize),
+        }
+    }
+}
+
+/// The service's command line. Every flag can also come from the environment variable named
+/// beside it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CONFAB_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// Public URL of this service (makes meeting links; the origin browsers must come from).
+    #[arg(long, env = "CONFAB_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Most participants in one meeting.
+    #[arg(long, env = "CONFAB_MAX_PEERS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=64))]
+    pub max_peers: u32,
+    /// Most open connections.
+    #[arg(long, env = "CONFAB_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Sustained signaling messages per second per connection.
+    #[arg(long, env = "CONFAB_MAX_MESSAGE_RATE", default_value_t = 50)]
+    pub max_message_rate: u32,
+    /// STUN server URL handed to clients (repeatable, or comma-separated).
+    #[arg(long = "stun-url", env = "CONFAB_STUN_URL", value_delimiter = ',')]
+    pub stun_urls: Vec<String>,
+    /// TURN server URL handed to clients with time-limited credentials (repeatable).
+    #[arg(
+        long = "turn-url",
+        env = "CONFAB_TURN_URL",
+        value_delimiter = ',',
+        requires = "turn_secret"
+    )]
+    pub turn_urls: Vec<String>,
+    /// Shared secret of the TURN server (coturn `static-auth-secret`).
+    #[arg(long, env = "CONFAB_TURN_SECRET", hide_env_values = true, requires = "turn_urls")]
+    pub turn_secret: Option<String>,
+    /// Lifetime of TURN credentials, in seconds.
+    #[arg(long, env = "CONFAB_TURN_TTL", default_value_t = 6 * 3600)]
+    pub turn_ttl: u64,
+    /// Extra origin allowed to open the signaling WebSocket (repeatable).
+    #[arg(long = "allow-origin", env = "CONFAB_ALLOW_ORIGIN", value_delimiter = ',')]
+    pub allow_origins: Vec<String>,
+    /// Directory of the built web UI.
+    #[arg(long, env = "CONFAB_UI_DIR", default_value = "ui/dist")]
+    pub ui_dir: PathBuf,
+    /// TLS certificate chain (PEM). Serve https/wss directly, without a proxy.
+    #[arg(long, env = "CONFAB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "CONFAB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> Config {
+        let turn = self.turn_secret.map(|secret| TurnConfig {
+            urls: self.turn_urls,
+            secret,
+            ttl: Duration::from_secs(self.turn_ttl),
+        });
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            _ => None,
+        };
+        Config {
+            public_url: self.public_url,
+            allow_origins: self.allow_origins,
+            max_peers: self.max_peers as usize,
+            max_connections: self.max_connections,
+            messages_per_second: self.max_message_rate,
+            burst_messages: self.max_message_rate.saturating_mul(4),
+            stun_urls: self.stun_urls,
+            turn,
+            ui_dir: self.ui_dir,
+            tls,
+            ..Config::default()
+        }
+    }
+}

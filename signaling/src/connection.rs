@@ -1,0 +1,337 @@
+//! One signaling WebSocket: reads frames, asks the [`Session`] whether they may pass, decodes
+//! them, hands them to the [`Relay`] and writes what the relay queued for this peer. Every write
+//! has a deadline, so a client that stops reading cannot hold the task forever.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use confab_proto::{ClientMessage, ErrorCode, PeerId, ServerMessage};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
+use tokio::sync::{Notify, mpsc};
+use tokio::time::{sleep_until, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tracing::{debug, info};
+
+use crate::relay::Mailbox;
+use crate::server::State;
+use crate::session::{Admission, Due, Session};
+use crate::turn;
+
+/// How a connection ends.
+enum Ending {
+    /// The peer went away (closed, reset, or stopped answering): nothing more to say to it.
+    Gone,
+    /// Tell the peer why, then close with `code`.
+    Close { error: Option<(ErrorCode, String)>, code: CloseCode, reason: &'static str },
+}
+
+impl Ending {
+    fn error(code: ErrorCode, message: impl Into<String>, close: CloseCode) -> Self {
+        Self::Close { error: Some((code, message.into())), code: close, reason: code.as_str() }
+    }
+}
+
+/// What handling one frame leads to.
+enum Step {
+    Continue,
+    End(Ending),
+}
+
+struct Connection<S> {
+    ws: WebSocketStream<S>,
+    state: Arc<State>,
+    session: Session,
+    mailbox: Mailbox,
+    me: Option<PeerId>,
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Serves one upgraded signaling socket until it ends.
+pub async fn serve<S>(ws: WebSocketStream<S>, state: Arc<State>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let counted = state.clone();
+    let _gauge = counted.metrics.websocket();
+    let mut shutdown = state.shutdown.clone();
+    let (queue, mut inbox) = mpsc::channel(state.config.send_queue.max(1));
+    let evicted = Arc::new(Notify::new());
+    let mut conn = Connection {
+        session: Session::new(now(), &state.config),
+        mailbox: Mailbox { queue, evicted: evicted.clone() },
+        ws,
+        state,
+        me: None,
+    };
+    let ending = loop {
+        if *shutdown.borrow() {
+            break Ending::error(
+                ErrorCode::ShuttingDown,
+                "the server is restarting",
+                CloseCode::Away,
+            );
+        }
+        let deadline = tokio::time::Instant::from_std(conn.session.deadline());
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => {}
+            _ = evicted.notified() => {
+                break Ending::error(
+                    ErrorCode::TooSlow,
+                    "this connection fell too far behind the meeting",
+                    CloseCode::Again,
+                );
+            }
+            Some(text) = inbox.recv() => {
+                if conn.send(Message::text(text)).await.is_err() {
+                    break Ending::Gone;
+                }
+            }
+            frame = conn.ws.next() => match conn.on_frame(frame).await {
+                Step::Continue => {}
+                Step::End(ending) => break ending,
+            },
+            _ = sleep_until(deadline) => match conn.on_timer().await {
+                Step::Continue => {}
+                Step::End(ending) => break ending,
+            },
+        }
+    };
+    if let Some(id) = conn.me.take() {
+        conn.state.relay.leave(&id, &conn.state.metrics);
+        debug!(peer = %id, "left");
+    }
+    conn.finish(ending).await;
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    async fn send(&mut self, msg: Message) -> Result<(), ()> {
+        match timeout(self.state.config.write_timeout, self.ws.send(msg)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    async fn send_error(&mut self, code: ErrorCode, message: String) -> Step {
+        self.state.metrics.rejected(code);
+        match self.send(Message::text(ServerMessage::error(code, message).encode())).await {
+            Ok(()) => Step::Continue,
+            Err(()) => Step::End(Ending::Gone),
+        }
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Step {
+        let msg = match frame {
+            None => return Step::End(Ending::Gone),
+            Some(Ok(msg)) => msg,
+            Some(Err(e)) => return Step::End(ending_for(e, &self.state)),
+        };
+        self.session.heard(now());
+        match msg {
+            Message::Text(text) => match self.session.admit(now()) {
+                Admission::Pass => self.on_text(text).await,
+                Admission::Drop { notify: false } => Step::Continue,
+                Admission::Drop { notify: true } => {
+                    let limits = self.state.config.limits();
+                    let message = format!(
+                        "too many messages: at most {} per second (bursts of {}); messages are being dropped",
+                        limits.max_messages_per_second, limits.burst_messages
+                    );
+                    self.send_error(ErrorCode::RateLimited, message).await
+                }
+                Admission::Kick => {
+                    self.state.metrics.rejected(ErrorCode::RateLimited);
+                    Step::End(Ending::error(
+                        ErrorCode::RateLimited,
+                        "kept flooding after being told to slow down",
+                        CloseCode::Policy,
+                    ))
+                }
+            },
+            Message::Binary(_) => match self.session.admit(now()) {
+                Admission::Kick => Step::End(Ending::error(
+                    ErrorCode::RateLimited,
+                    "kept flooding after being told to slow down",
+                    CloseCode::Policy,
+                )),
+                _ => {
+                    let msg =
+                        "binary frames are not part of the signaling protocol; send JSON text";
+                    self.send_error(ErrorCode::BadMessage, msg.into()).await
+                }
+            },
+            Message::Close(_) => Step::End(Ending::Gone),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Step::Continue,
+        }
+    }
+
+    async fn on_text(&mut self, text: Utf8Bytes) -> Step {
+        let msg = match ClientMessage::decode(&text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                let code = e.code();
+                return match code {
+                    // A join that can never succeed on this socket ends it.
+                    ErrorCode::UnsupportedVersion | ErrorCode::BadRoom => {
+                        self.state.metrics.rejected(code);
+                        Step::End(Ending::error(code, e.to_string(), CloseCode::Policy))
+                    }
+                    _ => self.send_error(code, e.to_string()).await,
+                };
+            }
+        };
+        match (msg, self.me.clone()) {
+            (ClientMessage::Join(_), Some(_)) => {
+                self.send_error(
+                    ErrorCode::AlreadyJoined,
+                    "this connection has already joined".into(),
+                )
+                .await
+            }
+            (ClientMessage::Join(join), None) => self.join(join).await,
+            (ClientMessage::Signal { .. }, None) => {
+                self.send_error(ErrorCode::NotJoined, "send join before anything else".into()).await
+            }
+            (ClientMessage::Signal { to, data }, Some(me)) => {
+                match self.state.relay.signal(me, to, data, &self.state.metrics) {
+                    Ok(()) => Step::Continue,
+                    Err((code, message)) => self.send_error(code, message).await,
+                }
+            }
+            (ClientMessage::Leave, _) => {
+                Step::End(Ending::Close { error: None, code: CloseCode::Normal, reason: "left" })
+            }
+        }
+    }
+
+    async fn join(&mut self, join: confab_proto::Join) -> Step {
+        let id = PeerId::random();
+        let room = join.room.clone();
+        let client = join.client;
+        let state = self.state.clone();
+        match state.relay.join(id.clone(), join, self.mailbox.clone(), &state.metrics) {
+            Ok(peers) => {
+                self.session.joined();
+                self.me = Some(id.clone());
+                info!(peer = %id, room = %short(room.as_str()), ?client, peers = peers.len(), "joined");
+                let welcome = ServerMessage::Welcome {
+                    ice_servers: turn::ice_servers(&state.config, &id, SystemTime::now()),
+                    you: id,
+                    peers,
+                    limits: state.config.limits(),
+                };
+                match self.send(Message::text(welcome.encode())).await {
+                    Ok(()) => Step::Continue,
+                    Err(()) => Step::End(Ending::Gone),
+                }
+            }
+            Err((code, message)) => {
+                state.metrics.rejected(code);
+                Step::End(Ending::error(code, message, CloseCode::Policy))
+            }
+        }
+    }
+
+    async fn on_timer(&mut self) -> Step {
+        while let Some(due) = self.session.poll(now()) {
+            match due {
+                Due::Ping => {
+                    if self.send(Message::Ping(Default::default())).await.is_err() {
+                        return Step::End(Ending::Gone);
+                    }
+                }
+                Due::JoinTimeout => {
+                    self.state.metrics.rejected(ErrorCode::JoinTimeout);
+                    return Step::End(Ending::error(
+                        ErrorCode::JoinTimeout,
+                        format!(
+                            "no join within {} s of connecting",
+                            self.state.config.join_timeout.as_secs_f32()
+                        ),
+                        CloseCode::Policy,
+                    ));
+                }
+                Due::Idle => {
+                    debug!(peer = ?self.me, "silent for too long; dropping");
+                    return Step::End(Ending::Gone);
+                }
+            }
+        }
+        Step::Continue
+    }
+
+    /// Says goodbye properly: the error, then a close frame, then reads whatever the client still
+    /// sends (its close reply, or the rest of an oversized frame) so that closing the socket does
+    /// not reset it before the client has read our last words.
+    async fn finish(mut self, ending: Ending) {
+        let grace = self.state.config.write_timeout.min(std::time::Duration::from_secs(2));
+        match ending {
+            Ending::Gone => {
+                let _ = timeout(grace, self.ws.close(None)).await;
+            }
+            Ending::Close { error, code, reason } => {
+                let _ = timeout(grace, async {
+                    if let Some((code, message)) = error {
+                        self.ws
+                            .send(Message::text(ServerMessage::error(code, message).encode()))
+                            .await?;
+                    }
+                    let frame = CloseFrame { code, reason: reason.into() };
+                    self.ws.send(Message::Close(Some(frame))).await
+                })
+                .await;
+                let mut sink = [0u8; 16 * 1024];
+                let _ = timeout(grace, async {
+                    let stream = self.ws.get_mut();
+                    while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+                })
+                .await;
+            }
+        }
+    }
+}
+
+/// How a read error ends the connection.
+fn ending_for(e: WsError, state: &State) -> Ending {
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+            state.metrics.rejected(ErrorCode::TooLarge);
+            let max = state.config.max_message_bytes;
+            Ending::error(
+                ErrorCode::TooLarge,
+                format!("frames are limited to {max} bytes"),
+                CloseCode::Size,
+            )
+        }
+        WsError::Utf8(_) => {
+            state.metrics.rejected(ErrorCode::BadMessage);
+            Ending::error(
+                ErrorCode::BadMessage,
+                "text frame is not valid UTF-8",
+                CloseCode::Invalid,
+            )
+        }
+        WsError::Protocol(p) => {
+            state.metrics.rejected(ErrorCode::BadMessage);
+            Ending::error(
+                ErrorCode::BadMessage,
+                format!("WebSocket protocol error: {p}"),
+                CloseCode::Protocol,
+            )
+        }
+        _ => Ending::Gone,
+    }
+}
+
+/// Enough of a room id to follow one meeting through the logs without printing its whole id.
+fn short(id: &str) -> &str {
+    id.get(..6).unwrap_or(id)
+}
