@@ -2,7 +2,9 @@
 //! them, hands them to the [`Relay`] and writes what the relay queued for this peer. Every write
 //! has a deadline, so a client that stops reading cannot hold the task forever.
 
+use std::future::Future as _;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Instant, SystemTime};
 
 use confab_proto::{ClientMessage, ErrorCode, PeerId, ServerMessage};
@@ -61,9 +63,9 @@ where
 {
     let counted = state.clone();
     let _gauge = counted.metrics.websocket();
-    let mut shutdown = state.shutdown.clone();
     let (queue, mut inbox) = mpsc::channel(state.config.send_queue.max(1));
     let evicted = Arc::new(Notify::new());
+    let mut shutdown = state.shutdown.clone();
     let mut conn = Connection {
         session: Session::new(now(), &state.config),
         mailbox: Mailbox { queue, evicted: evicted.clone() },
@@ -71,19 +73,23 @@ where
         state,
         me: None,
     };
+    // These wait across loop turns instead of being made anew per message: ten thousand sockets
+    // re-registering with the one shutdown channel on every frame would contend on its lock.
+    let stopping = async { drop(shutdown.wait_for(|&stop| stop).await) };
+    let fell_behind = evicted.notified();
+    let timer = sleep_until(tokio::time::Instant::from_std(conn.session.deadline()));
+    tokio::pin!(stopping, fell_behind, timer);
     let ending = loop {
-        if *shutdown.borrow() {
-            break Ending::error(
-                ErrorCode::ShuttingDown,
-                "the server is restarting",
-                CloseCode::Away,
-            );
-        }
         let deadline = tokio::time::Instant::from_std(conn.session.deadline());
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
         tokio::select! {
             biased;
-            _ = shutdown.changed() => {}
-            _ = evicted.notified() => {
+            _ = &mut stopping => {
+                break Ending::error(ErrorCode::ShuttingDown, "the server is restarting", CloseCode::Away);
+            }
+            _ = &mut fell_behind => {
                 break Ending::error(
                     ErrorCode::TooSlow,
                     "this connection fell too far behind the meeting",
@@ -99,7 +105,7 @@ where
                 Step::Continue => {}
                 Step::End(ending) => break ending,
             },
-            _ = sleep_until(deadline) => match conn.on_timer().await {
+            _ = &mut timer => match conn.on_timer().await {
                 Step::Continue => {}
                 Step::End(ending) => break ending,
             },
@@ -113,11 +119,19 @@ where
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Writes one message. Almost every write completes at once; only one that has to wait for
+    /// the socket is given a deadline, so the common path registers no timer.
     async fn send(&mut self, msg: Message) -> Result<(), ()> {
-        match timeout(self.state.config.write_timeout, self.ws.send(msg)).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(()),
-        }
+        let mut write = std::pin::pin!(self.ws.send(msg));
+        let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+        let done = match first {
+            Poll::Ready(done) => done,
+            Poll::Pending => match timeout(self.state.config.write_timeout, write).await {
+                Ok(done) => done,
+                Err(_) => return Err(()),
+            },
+        };
+        done.map_err(|_| ())
     }
 
     async fn send_error(&mut self, code: ErrorCode, message: String) -> Step {
