@@ -201,8 +201,6 @@ pub enum ErrorCode {
     UnknownPeer,
     RateLimited,
     UnsupportedVersion,
-    /// The server is at its connection limit.
-    ServerFull,
     /// The connection could not keep up with what the room sends it.
     TooSlow,
     /// The server is shutting down.
@@ -216,7 +214,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code a server sends, for metrics and tests.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 13] = [
         Self::BadMessage,
         Self::TooLarge,
         Self::NotJoined,
@@ -227,7 +225,6 @@ impl ErrorCode {
         Self::UnknownPeer,
         Self::RateLimited,
         Self::UnsupportedVersion,
-        Self::ServerFull,
         Self::TooSlow,
         Self::ShuttingDown,
         Self::JoinTimeout,
@@ -246,7 +243,6 @@ impl ErrorCode {
             Self::UnknownPeer => "unknown_peer",
             Self::RateLimited => "rate_limited",
             Self::UnsupportedVersion => "unsupported_version",
-            Self::ServerFull => "server_full",
             Self::TooSlow => "too_slow",
             Self::ShuttingDown => "shutting_down",
             Self::JoinTimeout => "join_timeout",

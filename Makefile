@@ -1,0 +1,40 @@
+# The commands people type. `make run` and `make test` install what is missing first.
+.PHONY: run test setup ui gen lint bench-signaling
+
+CARGO ?= cargo
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+UI_SOURCES := $(shell find ui/src ui/index.html ui/vite.config.ts ui/package.json -type f 2>/dev/null)
+
+setup:
+	@scripts/setup.sh
+
+ui/dist/index.html: $(UI_SOURCES) package-lock.json
+	@npm run build --silent -w ui >/dev/null
+
+ui: setup ui/dist/index.html
+
+## Build and start the signaling service with the web UI; print a meeting link.
+run: ui
+	@$(CARGO) build --quiet --release -p confab-signaling
+	@scripts/run.sh
+
+## Every test of every issue, plus formatting, lints and the UI's type check.
+test: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
+	npm run --silent typecheck
+	$(CARGO) test --workspace
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
+	npm run --silent typecheck
+
+## Regenerate ui/src/gen/ from confab-proto.
+gen:
+	CONFAB_UPDATE_GEN=1 $(CARGO) test --quiet -p confab-proto --test typescript_bindings
+
+## Load benchmark of the signaling service against a bare tokio-tungstenite echo server.
+bench-signaling: setup
+	$(CARGO) bench -p confab-signaling --bench load

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make run`: starts the signaling service with the web UI on 127.0.0.1:8787, creates a meeting
+# and prints its full link (key included). Ctrl-C stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+listen="${CONFAB_LISTEN:-127.0.0.1:8787}"
+bin=target/release/confab-signaling
+
+"$bin" --listen "$listen" --ui-dir ui/dist &
+server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null' EXIT INT TERM
+
+for _ in $(seq 1 100); do
+  if curl -fsS "http://$listen/healthz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 $server 2>/dev/null; then echo "run: the signaling service did not start" >&2; exit 1; fi
+  sleep 0.1
+done
+
+link=$(curl -fsS -X POST "http://$listen/api/meetings" | python3 -c 'import json,sys; print(json.load(sys.stdin)["link"])')
+# The meeting key: 128 random bits, base64url. It lives only in the link's fragment.
+key=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+echo
+echo "Confab is running at http://$listen/"
+echo "Meeting link: $link#k=$key"
+echo "(Ctrl-C to stop)"
+wait $server
