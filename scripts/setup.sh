@@ -8,7 +8,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages. (Later issues add the WebKitGTK, codec and browser packages here.)
-APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3)
+APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -33,7 +33,8 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(address = %listen, "listening");
+    // The port alone: no log line carries an IP address, not even our own.
+    tracing::info!(port = listener.local_addr()?.port(), "listening");
     confab_signaling::run(listener, config, shutdown_signal()).await?;
     Ok(())
 }

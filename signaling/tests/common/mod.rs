@@ -111,7 +111,7 @@ pub struct Welcome {
 pub struct Client {
     pub name: String,
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    span: tracing::Span,
+    pub span: tracing::Span,
 }
 
 impl Client {
