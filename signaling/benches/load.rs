@@ -86,6 +86,8 @@ struct Outcome {
     p99_ms: f64,
     max_ms: f64,
     saturated_rate: f64,
+    /// Resident memory with every client connected and nothing sent yet.
+    idle_rss_mb: f64,
     peak_rss_mb: f64,
 }
 
@@ -122,11 +124,12 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn peak_rss_mb(pid: u32) -> f64 {
+/// A memory figure of /proc/PID/status (`VmRSS:` now, `VmHWM:` the peak), in MiB.
+fn memory_mb(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -245,6 +248,7 @@ async fn run_target(target: Target, params: &Params) -> Outcome {
         streams.push(h.await.unwrap());
     }
     let connect_secs = connect_start.elapsed().as_secs_f64();
+    let idle_rss_mb = memory_mb(child.id(), "VmRSS:");
     println!("{target:?}: {} connections open in {connect_secs:.1} s", streams.len());
 
     // Each client's partner (its own id for the echo server, which only answers the sender).
@@ -302,7 +306,7 @@ async fn run_target(target: Target, params: &Params) -> Outcome {
     } else {
         tasks.iter().filter(|t| !t.is_finished()).count()
     };
-    let peak_rss_mb = peak_rss_mb(child.id());
+    let peak_rss_mb = memory_mb(child.id(), "VmHWM:");
     phase_tx.send(Phase::Done).unwrap();
     for task in tasks {
         let _ = task.await;
@@ -330,6 +334,7 @@ async fn run_target(target: Target, params: &Params) -> Outcome {
         p99_ms: pct(0.99),
         max_ms: pct(1.0),
         saturated_rate,
+        idle_rss_mb,
         peak_rss_mb,
     }
 }
@@ -457,12 +462,12 @@ fn report(params: &Params, signaling: &Outcome, echo: &Outcome) {
     });
     println!();
     println!(
-        "| server | connections | connect s | paced msg/s | server CPU | p50 ms | p99 ms | max ms | saturated msg/s | peak RSS MB |"
+        "| server | connections | connect s | paced msg/s | server CPU | p50 ms | p99 ms | max ms | saturated msg/s | idle RSS MB | peak RSS MB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, o) in [("confab-signaling (relay)", signaling), ("bare echo (reference)", echo)] {
         println!(
-            "| {name} | {} | {:.1} | {:.0} | {:.0}% | {:.2} | {:.2} | {:.2} | {:.0} | {:.1} |",
+            "| {name} | {} | {:.1} | {:.0} | {:.0}% | {:.2} | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} |",
             o.connections_held,
             o.connect_secs,
             o.paced_rate,
@@ -471,6 +476,7 @@ fn report(params: &Params, signaling: &Outcome, echo: &Outcome) {
             o.p99_ms,
             o.max_ms,
             o.saturated_rate,
+            o.idle_rss_mb,
             o.peak_rss_mb
         );
     }
@@ -484,6 +490,7 @@ fn report(params: &Params, signaling: &Outcome, echo: &Outcome) {
             "paced_server_cpu_cores": o.paced_cpu,
             "latency_ms": {"p50": o.p50_ms, "p99": o.p99_ms, "max": o.max_ms},
             "saturated_messages_per_second": o.saturated_rate,
+            "server_idle_rss_mb": o.idle_rss_mb,
             "server_peak_rss_mb": o.peak_rss_mb,
         })
     };

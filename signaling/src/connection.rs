@@ -302,7 +302,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.ws.send(Message::Close(Some(frame))).await
                 })
                 .await;
-                let mut sink = [0u8; 16 * 1024];
+                // On the heap and only now: an array here would sit inside every connection's
+                // future for its whole life (16 KiB per idle socket).
+                let mut sink = vec![0u8; 16 * 1024];
                 let _ = timeout(grace, async {
                     let stream = self.ws.get_mut();
                     while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
