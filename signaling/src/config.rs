@@ -22,7 +22,7 @@ pub struct Config {
     pub max_connections: usize,
     /// Largest WebSocket frame or message; a larger one closes the socket with 1009.
     pub max_message_bytes: usize,
-    /// Sustained messages per second per connection, and the burst allowed above it.
+    /// Sustained messages per second per connection (0: no limit), and the burst allowed above it.
     pub messages_per_second: u32,
     pub burst_messages: u32,
     /// The first message (`join`) must arrive within this.
@@ -113,7 +113,7 @@ pub struct ServeArgs {
     /// Most open connections.
     #[arg(long, env = "CONFAB_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
-    /// Sustained signaling messages per second per connection.
+    /// Sustained signaling messages per second per connection (0: no limit).
     #[arg(long, env = "CONFAB_MAX_MESSAGE_RATE", default_value_t = 50)]
     pub max_message_rate: u32,
     /// STUN server URL handed to clients (repeatable, or comma-separated).

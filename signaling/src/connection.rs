@@ -61,8 +61,7 @@ pub async fn serve<S>(ws: WebSocketStream<S>, state: Arc<State>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let counted = state.clone();
-    let _gauge = counted.metrics.websocket();
+    let _gauge = state.metrics.websocket();
     let (queue, mut inbox) = mpsc::channel(state.config.send_queue.max(1));
     let evicted = Arc::new(Notify::new());
     let mut shutdown = state.shutdown.clone();
@@ -70,7 +69,7 @@ where
         session: Session::new(now(), &state.config),
         mailbox: Mailbox { queue, evicted: evicted.clone() },
         ws,
-        state,
+        state: state.clone(),
         me: None,
     };
     // These wait across loop turns instead of being made anew per message: ten thousand sockets
@@ -149,39 +148,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Some(Err(e)) => return Step::End(ending_for(e, &self.state)),
         };
         self.session.heard(now());
-        match msg {
-            Message::Text(text) => match self.session.admit(now()) {
-                Admission::Pass => self.on_text(text).await,
-                Admission::Drop { notify: false } => Step::Continue,
+        if matches!(msg, Message::Text(_) | Message::Binary(_)) {
+            match self.session.admit(now()) {
+                Admission::Pass => {}
+                Admission::Drop { notify: false } => return Step::Continue,
                 Admission::Drop { notify: true } => {
                     let limits = self.state.config.limits();
                     let message = format!(
                         "too many messages: at most {} per second (bursts of {}); messages are being dropped",
                         limits.max_messages_per_second, limits.burst_messages
                     );
-                    self.send_error(ErrorCode::RateLimited, message).await
+                    return self.send_error(ErrorCode::RateLimited, message).await;
                 }
                 Admission::Kick => {
                     self.state.metrics.rejected(ErrorCode::RateLimited);
-                    Step::End(Ending::error(
+                    return Step::End(Ending::error(
                         ErrorCode::RateLimited,
                         "kept flooding after being told to slow down",
                         CloseCode::Policy,
-                    ))
+                    ));
                 }
-            },
-            Message::Binary(_) => match self.session.admit(now()) {
-                Admission::Kick => Step::End(Ending::error(
-                    ErrorCode::RateLimited,
-                    "kept flooding after being told to slow down",
-                    CloseCode::Policy,
-                )),
-                _ => {
-                    let msg =
-                        "binary frames are not part of the signaling protocol; send JSON text";
-                    self.send_error(ErrorCode::BadMessage, msg.into()).await
-                }
-            },
+            }
+        }
+        match msg {
+            Message::Text(text) => self.on_text(text).await,
+            Message::Binary(_) => {
+                let msg = "binary frames are not part of the signaling protocol; send JSON text";
+                self.send_error(ErrorCode::BadMessage, msg.into()).await
+            }
             Message::Close(_) => Step::End(Ending::Gone),
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Step::Continue,
         }
