@@ -30,8 +30,10 @@ pub struct Config {
     pub ping_interval: Duration,
     /// A socket that sends nothing (not even a pong) for this long is dropped.
     pub idle_timeout: Duration,
-    /// Messages queued for one connection; a reader that falls this far behind is dropped.
+    /// Messages, and bytes, queued for one connection; a reader that falls this far behind is
+    /// dropped.
     pub send_queue: usize,
+    pub send_queue_bytes: usize,
     /// How long one write to a socket may take before the reader is deemed gone.
     pub write_timeout: Duration,
     pub stun_urls: Vec<String>,
@@ -74,6 +76,7 @@ impl Default for Config {
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
             send_queue: 256,
+            send_queue_bytes: 1024 * 1024,
             write_timeout: Duration::from_secs(10),
             stun_urls: Vec::new(),
             turn: None,
@@ -84,6 +87,29 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Refuses settings that cannot work together.
+    pub fn validate(&self) -> Result<(), String> {
+        let problems = [
+            (self.max_peers < 2, "max_peers must be at least 2"),
+            (self.max_connections == 0, "max_connections must be at least 1"),
+            (self.max_message_bytes < 1024, "max_message_bytes must be at least 1024"),
+            (self.send_queue == 0, "send_queue must be at least 1"),
+            (
+                self.send_queue_bytes < self.max_message_bytes,
+                "send_queue_bytes must hold at least one message of max_message_bytes",
+            ),
+            (
+                self.idle_timeout <= self.ping_interval,
+                "idle_timeout must be longer than ping_interval, or live clients are dropped",
+            ),
+            (self.write_timeout.is_zero(), "write_timeout must not be zero"),
+        ];
+        match problems.iter().find(|(bad, _)| *bad) {
+            Some((_, why)) => Err((*why).to_owned()),
+            None => Ok(()),
+        }
+    }
+
     /// The limits a client is told in `welcome`.
     pub fn limits(&self) -> Limits {
         let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
@@ -116,6 +142,19 @@ pub struct ServeArgs {
     /// Sustained signaling messages per second per connection (0: no limit).
     #[arg(long, env = "CONFAB_MAX_MESSAGE_RATE", default_value_t = 50)]
     pub max_message_rate: u32,
+    /// Largest signaling frame, in bytes; a larger one closes the socket with 1009.
+    #[arg(long, env = "CONFAB_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024,
+          value_parser = clap::value_parser!(u32).range(1024..=1024 * 1024))]
+    pub max_message_bytes: u32,
+    /// Seconds a new connection has to send `join`.
+    #[arg(long, env = "CONFAB_JOIN_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub join_timeout: u64,
+    /// Seconds between pings.
+    #[arg(long, env = "CONFAB_PING_INTERVAL", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ping_interval: u64,
+    /// Seconds of silence after which a connection is dropped.
+    #[arg(long, env = "CONFAB_IDLE_TIMEOUT", default_value_t = 45, value_parser = clap::value_parser!(u64).range(2..))]
+    pub idle_timeout: u64,
     /// STUN server URL handed to clients (repeatable, or comma-separated).
     #[arg(long = "stun-url", env = "CONFAB_STUN_URL", value_delimiter = ',')]
     pub stun_urls: Vec<String>,
@@ -129,7 +168,7 @@ pub struct ServeArgs {
     pub turn_urls: Vec<String>,
     /// Shared secret of the TURN server (coturn `static-auth-secret`).
     #[arg(long, env = "CONFAB_TURN_SECRET", hide_env_values = true, requires = "turn_urls")]
-    pub turn_secret: Option<String>,
+    pub turn_secret: Option<Secret>,
     /// Lifetime of TURN credentials, in seconds.
     #[arg(long, env = "CONFAB_TURN_TTL", default_value_t = 6 * 3600)]
     pub turn_ttl: u64,
@@ -151,7 +190,7 @@ impl ServeArgs {
     pub fn into_config(self) -> Config {
         let turn = self.turn_secret.map(|secret| TurnConfig {
             urls: self.turn_urls,
-            secret,
+            secret: secret.0,
             ttl: Duration::from_secs(self.turn_ttl),
         });
         let tls = match (self.tls_cert, self.tls_key) {
@@ -165,11 +204,59 @@ impl ServeArgs {
             max_connections: self.max_connections,
             messages_per_second: self.max_message_rate,
             burst_messages: self.max_message_rate.saturating_mul(4),
+            max_message_bytes: self.max_message_bytes as usize,
+            join_timeout: Duration::from_secs(self.join_timeout),
+            ping_interval: Duration::from_secs(self.ping_interval),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
             stun_urls: self.stun_urls,
             turn,
             ui_dir: self.ui_dir,
             tls,
             ..Config::default()
         }
+    }
+}
+
+/// A secret from the command line or environment, kept out of `Debug` output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_contradictions_are_refused() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        let bad = Config { idle_timeout: Duration::from_secs(10), ..Config::default() };
+        assert!(bad.validate().unwrap_err().contains("idle_timeout"));
+        let bad = Config { send_queue_bytes: 1000, ..Config::default() };
+        assert!(bad.validate().unwrap_err().contains("send_queue_bytes"));
+    }
+
+    #[test]
+    fn the_turn_secret_never_shows_in_debug() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let cli = Cli::parse_from(["x", "--turn-url", "turn:t.test", "--turn-secret", "hunter2"]);
+        assert!(!format!("{cli:?}").contains("hunter2"));
+        assert!(!format!("{:?}", cli.serve.into_config()).contains("hunter2"));
     }
 }

@@ -4,6 +4,7 @@
 
 use std::future::Future as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{Instant, SystemTime};
 
@@ -49,7 +50,21 @@ struct Connection<S> {
     state: Arc<State>,
     session: Session,
     mailbox: Mailbox,
-    me: Option<PeerId>,
+    member: Option<Membership>,
+}
+
+/// This connection's seat in a room. Dropping it leaves the room, so a task that ends in any
+/// way, a panic or a cancelled runtime included, never leaves a ghost holding a seat.
+struct Membership {
+    id: PeerId,
+    state: Arc<State>,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.state.relay.leave(&self.id, &self.state.metrics);
+        debug!(peer = %self.id, "left");
+    }
 }
 
 fn now() -> Instant {
@@ -61,16 +76,18 @@ pub async fn serve<S>(ws: WebSocketStream<S>, state: Arc<State>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let _gauge = state.metrics.websocket();
+    // The HTTP connection that upgraded has ended; this socket still counts as a connection.
+    let _gauges = (state.metrics.connection(), state.metrics.websocket());
     let (queue, mut inbox) = mpsc::channel(state.config.send_queue.max(1));
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
     let evicted = Arc::new(Notify::new());
     let mut shutdown = state.shutdown.clone();
     let mut conn = Connection {
         session: Session::new(now(), &state.config),
-        mailbox: Mailbox { queue, evicted: evicted.clone() },
+        mailbox: Mailbox { queue, queued_bytes: queued_bytes.clone(), evicted: evicted.clone() },
         ws,
         state: state.clone(),
-        me: None,
+        member: None,
     };
     // These wait across loop turns instead of being made anew per message: ten thousand sockets
     // re-registering with the one shutdown channel on every frame would contend on its lock.
@@ -96,6 +113,7 @@ where
                 );
             }
             Some(text) = inbox.recv() => {
+                queued_bytes.fetch_sub(text.len(), Ordering::Relaxed);
                 if conn.send(Message::text(text)).await.is_err() {
                     break Ending::Gone;
                 }
@@ -110,10 +128,8 @@ where
             },
         }
     };
-    if let Some(id) = conn.me.take() {
-        conn.state.relay.leave(&id, &conn.state.metrics);
-        debug!(peer = %id, "left");
-    }
+    // Leave before the goodbye, so the room hears of it without waiting for the closing handshake.
+    drop(conn.member.take());
     conn.finish(ending).await;
 }
 
@@ -196,7 +212,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 };
             }
         };
-        match (msg, self.me.clone()) {
+        match (msg, self.member.as_ref().map(|m| m.id.clone())) {
             (ClientMessage::Join(_), Some(_)) => {
                 self.send_error(
                     ErrorCode::AlreadyJoined,
@@ -228,7 +244,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         match state.relay.join(id.clone(), join, self.mailbox.clone(), &state.metrics) {
             Ok(peers) => {
                 self.session.joined();
-                self.me = Some(id.clone());
+                self.member = Some(Membership { id: id.clone(), state: state.clone() });
                 info!(peer = %id, room = %short(room.as_str()), ?client, peers = peers.len(), "joined");
                 let welcome = ServerMessage::Welcome {
                     ice_servers: turn::ice_servers(&state.config, &id, SystemTime::now()),
@@ -268,7 +284,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     ));
                 }
                 Due::Idle => {
-                    debug!(peer = ?self.me, "silent for too long; dropping");
+                    debug!(peer = ?self.member.as_ref().map(|m| &m.id), "silent for too long; dropping");
                     return Step::End(Ending::Gone);
                 }
             }

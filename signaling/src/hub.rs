@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use confab_proto::{
-    ClientKind, DisplayName, ErrorCode, PeerId, PeerInfo, RoomId, ServerMessage, SignalData,
+    ClientKind, DisplayName, ErrorCode, PeerId, PeerInfo, RoomId, ServerMessage, SignalPayload,
 };
 
 #[derive(Debug)]
@@ -22,7 +22,7 @@ pub enum Input {
     Signal {
         from: PeerId,
         to: PeerId,
-        data: SignalData,
+        data: SignalPayload,
     },
     /// A peer left, timed out or was dropped. Leaving twice is harmless.
     Leave {
@@ -112,7 +112,7 @@ impl Hub {
         out
     }
 
-    fn signal(&mut self, from: PeerId, to: PeerId, data: SignalData) -> Vec<Output> {
+    fn signal(&mut self, from: PeerId, to: PeerId, data: SignalPayload) -> Vec<Output> {
         let Some(sender) = self.members.get(&from) else {
             return vec![refuse(ErrorCode::NotJoined, "join a room before sending signals")];
         };
@@ -164,8 +164,8 @@ mod tests {
             client: ClientKind::Cli,
         })
     }
-    fn end() -> SignalData {
-        SignalData::Candidate { candidate: None }
+    fn end() -> SignalPayload {
+        confab_proto::SignalData::Candidate { candidate: None }.into()
     }
     fn codes(out: &[Output]) -> Vec<ErrorCode> {
         out.iter()

@@ -52,7 +52,7 @@ mod tls;
 pub mod turn;
 mod ui;
 
-pub use config::{Config, ServeArgs, TlsFiles, TurnConfig};
+pub use config::{Config, Secret, ServeArgs, TlsFiles, TurnConfig};
 pub use server::run;
 
 /// Why the server could not start.
@@ -62,4 +62,6 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }

@@ -1,14 +1,15 @@
 //! The I/O edge of the [`Hub`]: one lock around the hub and the connections' send queues, so that
 //! what the hub decides is delivered in the same order it was decided.
 //!
-//! Delivery never waits. Each connection has a bounded queue; when a queue is full its reader is
-//! too slow, and it is evicted on the spot (the room hears `peer_left`) instead of stalling the
-//! sender and, through it, the room.
+//! Delivery never waits. Each connection's queue is bounded in messages and in bytes; when a
+//! queue is full its reader is too slow, and it is evicted on the spot (the room hears
+//! `peer_left`) instead of stalling the sender and, through it, the room, or holding megabytes.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use confab_proto::{ErrorCode, Join, PeerId, PeerInfo, SignalData};
+use confab_proto::{ErrorCode, Join, PeerId, PeerInfo, ServerMessage, SignalPayload};
 use tokio::sync::{Notify, mpsc};
 
 use crate::hub::{Hub, Input, Output};
@@ -18,8 +19,25 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone)]
 pub struct Mailbox {
     pub queue: mpsc::Sender<String>,
+    /// Bytes in `queue`; the connection subtracts what it takes out.
+    pub queued_bytes: Arc<AtomicUsize>,
     /// Woken when the connection is evicted for falling behind.
     pub evicted: Arc<Notify>,
+}
+
+impl Mailbox {
+    /// Queues `text` unless that would pass `max_bytes` or the queue's length; `false` means the
+    /// reader has fallen behind.
+    fn offer(&self, text: String, max_bytes: usize) -> bool {
+        let len = text.len();
+        // Counted before sending, so the reader's subtraction can never run ahead of it.
+        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        if before + len <= max_bytes && self.queue.try_send(text).is_ok() {
+            return true;
+        }
+        self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        false
+    }
 }
 
 /// An error for the connection whose input was refused.
@@ -28,6 +46,7 @@ pub type Refusal = (ErrorCode, String);
 #[derive(Debug)]
 pub struct Relay {
     inner: Mutex<Inner>,
+    max_queued_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -37,8 +56,9 @@ struct Inner {
 }
 
 impl Relay {
-    pub fn new(max_peers: usize) -> Self {
-        Self { inner: Mutex::new(Inner { hub: Hub::new(max_peers), mailboxes: HashMap::new() }) }
+    pub fn new(max_peers: usize, max_queued_bytes: usize) -> Self {
+        let inner = Inner { hub: Hub::new(max_peers), mailboxes: HashMap::new() };
+        Self { inner: Mutex::new(inner), max_queued_bytes }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -77,7 +97,7 @@ impl Relay {
             }
         }
         inner.mailboxes.insert(id, mailbox);
-        let _ = inner.deliver(rest, metrics);
+        let _ = inner.deliver(rest, self.max_queued_bytes, metrics);
         welcome.ok_or_else(|| (ErrorCode::BadMessage, String::from("join was not accepted")))
     }
 
@@ -85,26 +105,31 @@ impl Relay {
         &self,
         from: PeerId,
         to: PeerId,
-        data: SignalData,
+        data: SignalPayload,
         metrics: &Metrics,
     ) -> Result<(), Refusal> {
         let mut inner = self.lock();
         let outputs = inner.hub.handle(Input::Signal { from, to, data });
-        inner.deliver(outputs, metrics)
+        inner.deliver(outputs, self.max_queued_bytes, metrics)
     }
 
     pub fn leave(&self, id: &PeerId, metrics: &Metrics) {
         let mut inner = self.lock();
         inner.mailboxes.remove(id);
         let outputs = inner.hub.handle(Input::Leave { id: id.clone() });
-        let _ = inner.deliver(outputs, metrics);
+        let _ = inner.deliver(outputs, self.max_queued_bytes, metrics);
     }
 }
 
 impl Inner {
     /// Delivers the hub's outputs; evicts any peer whose queue is full or gone, which may in turn
     /// produce `peer_left` messages to deliver. Returns the refusal meant for the caller, if any.
-    fn deliver(&mut self, outputs: Vec<Output>, metrics: &Metrics) -> Result<(), Refusal> {
+    fn deliver(
+        &mut self,
+        outputs: Vec<Output>,
+        max_bytes: usize,
+        metrics: &Metrics,
+    ) -> Result<(), Refusal> {
         let mut refusal = Ok(());
         let mut pending = outputs;
         while !pending.is_empty() {
@@ -113,11 +138,11 @@ impl Inner {
                 match out {
                     Output::Send { to, msg } => {
                         let Some(mailbox) = self.mailboxes.get(&to) else { continue };
-                        let is_signal = matches!(msg, confab_proto::ServerMessage::Signal { .. });
-                        match mailbox.queue.try_send(msg.encode()) {
-                            Ok(()) if is_signal => metrics.relayed(),
-                            Ok(()) => {}
-                            Err(_) => evict.push(to),
+                        let is_signal = matches!(msg, ServerMessage::Signal { .. });
+                        if !mailbox.offer(msg.encode(), max_bytes) {
+                            evict.push(to);
+                        } else if is_signal {
+                            metrics.relayed();
                         }
                     }
                     Output::Refuse { code, message } => refusal = Err((code, message)),
@@ -126,11 +151,59 @@ impl Inner {
             }
             for id in evict {
                 if let Some(mailbox) = self.mailboxes.remove(&id) {
+                    metrics.rejected(ErrorCode::TooSlow);
                     mailbox.evicted.notify_one();
                 }
                 pending.extend(self.hub.handle(Input::Leave { id }));
             }
         }
         refusal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mailbox_holds_at_most_its_byte_budget() {
+        let (queue, mut inbox) = mpsc::channel(256);
+        let mailbox = Mailbox {
+            queue,
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+            evicted: Arc::new(Notify::new()),
+        };
+        let big = "x".repeat(60_000);
+        let mut accepted = 0;
+        while mailbox.offer(big.clone(), 1024 * 1024) {
+            accepted += 1;
+            assert!(accepted < 256, "the byte budget was never reached");
+        }
+        assert_eq!(accepted, 17, "17 × 60 kB fit in 1 MiB, the 18th does not");
+        assert_eq!(mailbox.queued_bytes.load(Ordering::Relaxed), 17 * 60_000);
+        // The reader takes one out: there is room for one more, and no more than that.
+        let taken = inbox.try_recv().unwrap();
+        mailbox.queued_bytes.fetch_sub(taken.len(), Ordering::Relaxed);
+        assert!(mailbox.offer(big.clone(), 1024 * 1024));
+        assert!(!mailbox.offer(big, 1024 * 1024));
+    }
+
+    #[test]
+    fn a_mailbox_also_holds_at_most_its_message_count() {
+        let (queue, _inbox) = mpsc::channel(4);
+        let mailbox = Mailbox {
+            queue,
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+            evicted: Arc::new(Notify::new()),
+        };
+        for _ in 0..4 {
+            assert!(mailbox.offer("m".into(), 1024));
+        }
+        assert!(!mailbox.offer("m".into(), 1024));
+        assert_eq!(
+            mailbox.queued_bytes.load(Ordering::Relaxed),
+            4,
+            "a refused message is not counted"
+        );
     }
 }

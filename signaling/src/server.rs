@@ -49,12 +49,13 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
+    config.validate().map_err(Error::Config)?;
     let acceptor = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let (stop, stopped) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSAL_SLOTS));
     let state = Arc::new(State {
-        relay: Relay::new(config.max_peers),
+        relay: Relay::new(config.max_peers, config.send_queue_bytes),
         metrics: Metrics::default(),
         shutdown: stopped,
         secure: acceptor.is_some(),

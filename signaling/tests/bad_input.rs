@@ -347,8 +347,9 @@ async fn message_flood_is_rate_limited_then_cut_off() {
             other => panic!("{other:?}"),
         }
     }
-    // The burst (40, one of them spent on `join`) and what refilled meanwhile.
-    assert!((35..=50).contains(&got), "{got} signals passed the limiter");
+    // At least the burst (40, one of them spent on `join`) passed, plus whatever refilled while
+    // the flood went on; far from all of it did.
+    assert!((39..150).contains(&got), "{got} of 200 signals passed the limiter");
     healthy.assert_relays().await;
 }
 
@@ -370,12 +371,14 @@ async fn a_reader_that_never_reads_is_dropped_without_stalling_its_room() {
         assert!(matches!(sender.recv().await, ServerMessage::PeerJoined { .. }));
     }
     assert!(matches!(watcher.recv().await, ServerMessage::PeerJoined { .. }));
-    // 50 KB signals to the peer that never reads. Each send must complete promptly (the sender is
-    // never held up); the room learns that the stuck peer is gone.
+    // 50 KB signals to the peer that never reads. The sender is never held up (each send goes
+    // through well within the write timeout the stuck socket is given); the room learns that the
+    // stuck peer is gone.
     let big = "c".repeat(50_000);
     let mut sent = 0;
     let dropped = loop {
-        sender.signal(&ws.you, &big).await;
+        let send = sender.signal(&ws.you, &big);
+        tokio::time::timeout(Duration::from_secs(1), send).await.expect("the sender was held up");
         sent += 1;
         if sent % 50 == 0 {
             healthy.assert_relays().await;
@@ -402,6 +405,9 @@ async fn a_reader_that_never_reads_is_dropped_without_stalling_its_room() {
     }
     drop(stuck);
     healthy.assert_relays().await;
+    // It was evicted for falling behind, not dropped by the write timeout.
+    let metrics = server.metrics().await;
+    assert!(metrics.contains("confab_messages_rejected_total{reason=\"too_slow\"} 1"), "{metrics}");
 }
 
 #[tokio::test]

@@ -101,6 +101,13 @@ fn bad_flags_and_unusable_addresses_fail_clearly() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "a TURN URL without its secret is refused");
 
+    let out = Command::new(env!("CARGO_BIN_EXE_confab-signaling"))
+        .args(["--listen", "127.0.0.1:0", "--ping-interval", "30", "--idle-timeout", "20"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("idle_timeout must be longer"));
+
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_confab-signaling"))

@@ -79,6 +79,18 @@ async fn public_url_makes_the_links_and_is_the_only_browser_origin() {
     assert!(body["link"].as_str().unwrap().starts_with("https://meet.example.org/m/"));
     let mut ok = Client::connect(&server, "public", Some("https://meet.example.org")).await;
     ok.join(&RoomId::random()).await;
+    // The host the request came to no longer makes an origin acceptable by itself.
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        server.ws_url(),
+    )
+    .unwrap();
+    req.headers_mut().insert("origin", format!("http://{}", server.addr).parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 403)
+        }
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
 }
 
 #[tokio::test]

@@ -55,10 +55,9 @@ async fn peers_join_and_relay_both_ways() {
     let end = serde_json::json!({"type": "signal", "to": wb.you, "data": {"candidate": null}});
     ada.send_json(end).await;
     match bo.recv().await {
-        ServerMessage::Signal {
-            data: confab_proto::SignalData::Candidate { candidate: None },
-            ..
-        } => {}
+        ServerMessage::Signal { data, .. } => {
+            assert!(matches!(data.data(), confab_proto::SignalData::Candidate { candidate: None }))
+        }
         other => panic!("{other:?}"),
     }
     let metrics = server.metrics().await;
@@ -109,7 +108,8 @@ async fn silent_peer_is_dropped_after_the_idle_timeout() {
         started.elapsed()
     );
     drop(silent);
-    // The watcher outlived several idle periods by answering pings.
+    // The watcher, answering pings, outlived the silent peer's idle period; the server still
+    // serves a new room.
     let mut healthy = server.healthy_pair().await;
     healthy.assert_relays().await;
 }
@@ -198,6 +198,15 @@ async fn rooms_are_isolated_whatever_ids_clients_invent() {
             }
         }
         assert_eq!((signals, errors), (want_signals, want_errors), "seed {seed}");
+    }
+    // Everything sent above was delivered before these markers: if anything had leaked into
+    // another room, it would stand in some client's stream ahead of its marker.
+    let count = clients.len();
+    for i in 0..count {
+        let partner = (i + 3) % count; // same room (rooms are i % 3)
+        let (from, to) = (clients[i].1.clone(), clients[partner].1.clone());
+        clients[i].0.signal(&to, "marker").await;
+        clients[partner].0.expect_signal(&from, "marker").await;
     }
 }
 

@@ -135,8 +135,8 @@ impl MeetingKey {
 }
 
 /// A participant's display name: 1–64 characters after trimming surrounding white space, with no
-/// control characters and no bidirectional-override characters (which could make one name look
-/// like another in the participant list).
+/// control characters and none of the invisible or text-direction characters that could make a
+/// name look empty or like another one in the participant list.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(try_from = "String", into = "String")]
 #[ts(type = "string")]
@@ -149,7 +149,7 @@ impl DisplayName {
         if chars == 0 || chars > MAX_NAME_CHARS {
             return Err(IdError::NameLength);
         }
-        if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        if name.chars().any(|c| c.is_control() || is_invisible_or_direction(c)) {
             return Err(IdError::NameCharacters);
         }
         Ok(Self(name.to_owned()))
@@ -160,8 +160,22 @@ impl DisplayName {
     }
 }
 
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+/// Zero-width and filler characters, and the marks and overrides that change text direction.
+fn is_invisible_or_direction(c: char) -> bool {
+    matches!(
+        c,
+        '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+    )
 }
 
 impl TryFrom<String> for DisplayName {
@@ -242,5 +256,9 @@ mod tests {
         assert_eq!(DisplayName::new("a\u{0}b"), Err(IdError::NameCharacters));
         assert_eq!(DisplayName::new("a\nb"), Err(IdError::NameCharacters));
         assert_eq!(DisplayName::new("evil\u{202E}gnp.exe"), Err(IdError::NameCharacters));
+        for invisible in ["\u{200B}", "\u{FEFF}", "\u{2060}", "\u{061C}", "\u{3164}"] {
+            assert_eq!(DisplayName::new(&format!("Ada{invisible}")), Err(IdError::NameCharacters));
+        }
+        assert!(DisplayName::new("José Ñúñez 山田").is_ok());
     }
 }

@@ -49,5 +49,6 @@ pub use link::{LinkError, MeetingLink};
 pub use signaling::{
     ClientMessage, DecodeError, ErrorCode, IceCandidateInit, IceServer, Join, Limits,
     PROTOCOL_VERSION, PeerInfo, SdpType, ServerMessage, SessionDescription, SignalData,
+    SignalPayload,
 };
 pub use typescript::typescript_bindings;

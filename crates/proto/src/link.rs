@@ -2,8 +2,8 @@
 //!
 //! `http(s)://HOST[:PORT][/PREFIX]/m/ROOM#k=KEY[&n=NAME]` is what people share; the key stays in
 //! the fragment, so the server that serves the page never learns it. The desktop app also takes
-//! `confab://m/ROOM?h=HOST[:PORT][&s=http]#k=KEY[&n=NAME]`; its server is reached over https
-//! unless `s=http` says otherwise.
+//! `confab://m/ROOM?h=HOST[:PORT][&p=/PREFIX][&s=http]#k=KEY[&n=NAME]`; its server is reached over
+//! https unless `s=http` says otherwise, at the path prefix `p` if the server has one.
 
 use std::fmt;
 use std::str::FromStr;
@@ -77,10 +77,17 @@ impl MeetingLink {
 
     /// The `confab://` deep-link form of this link.
     pub fn to_deep_link(&self) -> String {
-        let (scheme, host) = self.server.split_once("://").unwrap_or(("https", &self.server));
-        let insecure = if scheme == "http" { "&s=http" } else { "" };
-        let host: String = url::form_urlencoded::byte_serialize(host.as_bytes()).collect();
-        format!("confab://m/{}?h={host}{insecure}#{}", self.room, self.fragment())
+        let (scheme, rest) = self.server.split_once("://").unwrap_or(("https", &self.server));
+        let (host, prefix) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("h", host);
+        if !prefix.is_empty() {
+            query.append_pair("p", prefix);
+        }
+        if scheme == "http" {
+            query.append_pair("s", "http");
+        }
+        format!("confab://m/{}?{}#{}", self.room, query.finish(), self.fragment())
     }
 
     fn fragment(&self) -> String {
@@ -144,20 +151,27 @@ impl FromStr for MeetingLink {
                 let room = url.path().trim_start_matches('/').trim_end_matches('/');
                 let room = room.parse::<RoomId>().map_err(|_| LinkError::BadRoom)?;
                 let mut host = None;
+                let mut prefix = String::new();
                 let mut scheme = "https";
                 for (k, v) in url.query_pairs() {
                     match &*k {
                         "h" => host = Some(v.into_owned()),
+                        "p" => prefix = v.into_owned(),
                         "s" if v == "http" => scheme = "http",
                         _ => {}
                     }
                 }
-                let host = host.filter(|h| !h.contains(['/', '?', '#', '@']));
+                let host = host.filter(|h| !h.contains(['/', '?', '#', '@', '\\']));
                 let host = host.ok_or(LinkError::BadHost)?;
-                let server =
-                    Url::parse(&format!("{scheme}://{host}")).map_err(|_| LinkError::BadHost)?;
+                let plain_prefix = prefix.is_empty()
+                    || (prefix.starts_with('/') && !prefix.contains(['?', '#', '@', '\\']));
+                if !plain_prefix {
+                    return Err(LinkError::BadHost);
+                }
+                let server = Url::parse(&format!("{scheme}://{host}{prefix}"))
+                    .map_err(|_| LinkError::BadHost)?;
                 let (key, name) = parse_fragment(url.fragment())?;
-                Ok(Self { server: server_base(&server, "")?, room, key, name })
+                Ok(Self { server: server_base(&server, server.path())?, room, key, name })
             }
             _ => Err(LinkError::UnsupportedScheme),
         }
@@ -219,6 +233,9 @@ mod tests {
         let l = link(&format!("confab://m/{ROOM}?h=meet.example.org%3A8443#k={KEY}")).unwrap();
         assert_eq!(l.server(), "https://meet.example.org:8443");
         assert_eq!(link(&l.to_deep_link()).unwrap(), l);
+        let prefixed =
+            link(&format!("https://meet.example.org/teams/confab/m/{ROOM}#k={KEY}")).unwrap();
+        assert_eq!(link(&prefixed.to_deep_link()).unwrap(), prefixed);
         let plain = link(&format!("confab://m/{ROOM}?h=localhost:8787&s=http#k={KEY}")).unwrap();
         assert_eq!(plain.to_string(), format!("http://localhost:8787/m/{ROOM}#k={KEY}"));
         assert_eq!(link(&plain.to_deep_link()).unwrap(), plain);
@@ -240,6 +257,8 @@ mod tests {
             (&format!("https://user:pw@h/m/{ROOM}#k={KEY}"), LinkError::BadHost),
             (&format!("confab://m/{ROOM}#k={KEY}"), LinkError::BadHost),
             (&format!("confab://m/{ROOM}?h=evil.com/x#k={KEY}"), LinkError::BadHost),
+            (&format!("confab://m/{ROOM}?h=h&p=no-slash#k={KEY}"), LinkError::BadHost),
+            (&format!("confab://m/{ROOM}?h=h&p=/x%3Fy#k={KEY}"), LinkError::BadHost),
             (&format!("confab://x/{ROOM}?h=h#k={KEY}"), LinkError::NoRoom),
         ];
         for (text, want) in cases {

@@ -8,7 +8,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use ts_rs::TS;
 
 use crate::ids::{ClientKind, DisplayName, IdError, PeerId, RoomId};
@@ -28,12 +29,16 @@ pub enum ClientMessage {
     /// Enter a room; must be the first message.
     Join(Join),
     /// Relay `data` to one peer of the same room.
-    Signal { to: PeerId, data: SignalData },
+    Signal {
+        to: PeerId,
+        #[ts(as = "SignalData")]
+        data: SignalPayload,
+    },
     /// Leave the room; the server closes the socket.
     Leave,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[derive(Clone, PartialEq, Eq, Serialize, TS)]
 pub struct Join {
     /// Protocol version, [`PROTOCOL_VERSION`].
     pub v: u32,
@@ -44,6 +49,19 @@ pub struct Join {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub token: Option<String>,
+}
+
+impl fmt::Debug for Join {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Join")
+            .field("v", &self.v)
+            .field("room", &self.room)
+            .field("name", &self.name)
+            .field("client", &self.client)
+            .field("app_version", &self.app_version)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// What one peer relays to another: a session description, a trickled ICE candidate, or the end
@@ -112,8 +130,68 @@ impl fmt::Debug for SignalData {
     }
 }
 
-/// Server → client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+/// `data` as it crosses the signaling service: the sender's exact JSON, checked once to have one
+/// of the shapes of [`SignalData`]. The server relays the original text, so fields a newer peer
+/// adds reach the other peer unchanged, and nothing is re-encoded on the way.
+#[derive(Clone)]
+pub struct SignalPayload {
+    raw: Box<RawValue>,
+    data: SignalData,
+}
+
+impl SignalPayload {
+    pub fn new(data: SignalData) -> Self {
+        // Strings, numbers and options only: serialising cannot fail.
+        let raw = serde_json::value::to_raw_value(&data).expect("SignalData serialises");
+        Self { raw, data }
+    }
+
+    /// The typed view.
+    pub fn data(&self) -> &SignalData {
+        &self.data
+    }
+
+    /// The JSON as the sender wrote it.
+    pub fn raw_json(&self) -> &str {
+        self.raw.get()
+    }
+}
+
+impl From<SignalData> for SignalPayload {
+    fn from(data: SignalData) -> Self {
+        Self::new(data)
+    }
+}
+
+impl PartialEq for SignalPayload {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw.get() == other.raw.get()
+    }
+}
+impl Eq for SignalPayload {}
+
+impl fmt::Debug for SignalPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.data.fmt(f)
+    }
+}
+
+impl Serialize for SignalPayload {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for SignalPayload {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        let data = serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
+        Ok(Self { raw, data })
+    }
+}
+
+/// Server → client. Decode with [`ServerMessage::decode`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// Joined: who you are, who is here, how to reach them, and the server's limits.
@@ -134,7 +212,8 @@ pub enum ServerMessage {
     /// Relayed from a peer of the same room.
     Signal {
         from: PeerId,
-        data: SignalData,
+        #[ts(as = "SignalData")]
+        data: SignalPayload,
     },
     Error {
         code: ErrorCode,
@@ -323,7 +402,7 @@ struct WireJoin {
 #[derive(Deserialize)]
 struct WireSignal {
     to: String,
-    data: SignalData,
+    data: SignalPayload,
 }
 
 impl ClientMessage {
@@ -401,7 +480,46 @@ impl ServerMessage {
         let Some(&ty) = SERVER_TYPES.iter().find(|&&t| t == ty) else {
             return Err(DecodeError::UnknownType(quote_limited(&ty)));
         };
-        serde_json::from_str(text).map_err(|e| DecodeError::invalid(ty, e))
+        let invalid = |e| DecodeError::invalid(ty, e);
+        // `signal` holds raw JSON, which serde cannot buffer inside an internally tagged enum;
+        // it gets a struct of its own, the rest share one.
+        if ty == "signal" {
+            #[derive(Deserialize)]
+            struct Signal {
+                from: PeerId,
+                data: SignalPayload,
+            }
+            let Signal { from, data } = serde_json::from_str(text).map_err(invalid)?;
+            return Ok(Self::Signal { from, data });
+        }
+        #[derive(Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum Wire {
+            Welcome {
+                you: PeerId,
+                peers: Vec<PeerInfo>,
+                ice_servers: Vec<IceServer>,
+                limits: Limits,
+            },
+            PeerJoined {
+                peer: PeerInfo,
+            },
+            PeerLeft {
+                id: PeerId,
+            },
+            Error {
+                code: ErrorCode,
+                message: String,
+            },
+        }
+        Ok(match serde_json::from_str(text).map_err(invalid)? {
+            Wire::Welcome { you, peers, ice_servers, limits } => {
+                Self::Welcome { you, peers, ice_servers, limits }
+            }
+            Wire::PeerJoined { peer } => Self::PeerJoined { peer },
+            Wire::PeerLeft { id } => Self::PeerLeft { id },
+            Wire::Error { code, message } => Self::Error { code, message },
+        })
     }
 
     pub fn encode(&self) -> String {
@@ -483,6 +601,27 @@ mod tests {
             r#"{{"type":"signal","to":"{PEER}","data":{{"candidate":{{"candidate":"c","sdpMid":null,"sdpMLineIndex":null}}}}}}"#
         );
         assert!(ClientMessage::decode(&nulls).is_ok());
+    }
+
+    #[test]
+    fn data_is_relayed_exactly_as_the_sender_wrote_it() {
+        // A newer peer's extra fields, and the sender's own spacing, reach the other peer as they
+        // were; the server checks the shape but never rewrites it.
+        let data = r#"{"sdp": {"type":"offer","sdp":"v=0\r\n","future":1}, "restart": true}"#;
+        let text = format!(r#"{{"type":"signal","to":"{PEER}","data":{data}}}"#);
+        let ClientMessage::Signal { data: payload, .. } = ClientMessage::decode(&text).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(payload.raw_json(), data);
+        assert!(matches!(payload.data(), SignalData::Sdp { sdp } if sdp.kind == SdpType::Offer));
+        let relayed = ServerMessage::Signal { from: PEER.parse().unwrap(), data: payload }.encode();
+        assert!(relayed.ends_with(&format!(r#""data":{data}}}"#)), "{relayed}");
+        let ServerMessage::Signal { data: back, .. } = ServerMessage::decode(&relayed).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(back.raw_json(), data);
     }
 
     #[test]

@@ -12,8 +12,8 @@ export type PeerId = string;
 
 /**
  * A participant's display name: 1–64 characters after trimming surrounding white space, with no
- * control characters and no bidirectional-override characters (which could make one name look
- * like another in the participant list).
+ * control characters and none of the invisible or text-direction characters that could make a
+ * name look empty or like another one in the participant list.
  */
 export type DisplayName = string;
 
@@ -56,7 +56,7 @@ export type SdpType = "offer" | "answer";
 export type IceCandidateInit = { candidate: string, sdpMid?: string | null, sdpMLineIndex?: number | null, usernameFragment?: string | null, };
 
 /**
- * Server → client.
+ * Server → client. Decode with [`ServerMessage::decode`].
  */
 export type ServerMessage = { "type": "welcome", you: PeerId, peers: Array<PeerInfo>, ice_servers: Array<IceServer>, limits: Limits, } | { "type": "peer_joined", peer: PeerInfo, } | { "type": "peer_left", id: PeerId, } | { "type": "signal", from: PeerId, data: SignalData, } | { "type": "error", code: ErrorCode, message: string, };
 
