@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 listen="${CONFAB_LISTEN:-127.0.0.1:8787}"
 bin=target/release/confab-signaling
 
+# Something already answering there would be mistaken for the server started below.
+if curl -fsS --max-time 2 "http://$listen/healthz" >/dev/null 2>&1; then
+  echo "run: something is already serving on $listen (an earlier 'make run'?). Stop it, or choose another address with CONFAB_LISTEN=host:port." >&2
+  exit 1
+fi
+
 "$bin" --listen "$listen" --ui-dir ui/dist &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null' EXIT INT TERM

@@ -6,41 +6,67 @@ cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+# sudo resets the environment, so the variable goes on the command itself.
+apt_install() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+# True when version $1 is at least $2 (dotted numbers).
+at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 
-# Debian packages. (Later issues add the WebKitGTK, codec and browser packages here.)
+# Debian packages. coturn is for the TURN credential tests (they start their own turnserver).
 APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  missing+=(nodejs npm)
-fi
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
 fi
 
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -lt 20 ]; then
-  say "Node.js $(node --version) is too old: the UI build needs Node 20.19 or newer."
-  say "Install a current Node.js (for example from your distribution's backports or nodejs.org) and retry."
-  exit 1
+# Debian starts coturn as a system service whose stock configuration authenticates nobody: an
+# open relay on every interface. The tests run a turnserver of their own, so such a service is
+# turned off. One configured with authentication (someone's real TURN server) is left alone.
+coturn_is_open() { ! grep -Eqs '^[[:space:]]*(use-auth-secret|lt-cred-mech|static-auth-secret)' /etc/turnserver.conf; }
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ] && coturn_is_open; then
+  if systemctl is-enabled --quiet coturn 2>/dev/null || systemctl is-active --quiet coturn 2>/dev/null; then
+    say "disabling the coturn system service: its configuration authenticates nobody"
+    as_root systemctl disable --now coturn >/dev/null 2>&1 || true
+  fi
 fi
 
-# Rust, through rustup, when there is none.
-if ! command -v cargo >/dev/null; then
-  if [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
+# Node.js: the UI build (Vite 8) needs 20.19+ or 22.12+.
+node_ok() {
+  local v; v=$(node -p 'process.versions.node' 2>/dev/null) || return 1
+  case "$v" in
+    20.*) at_least "$v" 20.19.0 ;;
+    21.*) return 1 ;;
+    *) at_least "$v" 22.12.0 ;;
+  esac
+}
+if ! node_ok; then
+  say "Node.js $(node --version 2>/dev/null || echo missing) is too old for the UI build; installing Node.js 22 from NodeSource"
+  curl -fsSL https://deb.nodesource.com/setup_22.x | as_root bash - >/dev/null
+  apt_install nodejs
+  node_ok || { say "could not install a recent Node.js; install Node 22 and retry"; exit 1; }
+fi
+
+# Rust: the workspace needs rustc 1.95 or newer (Debian's own cargo is older), through rustup.
+export PATH="$HOME/.cargo/bin:$PATH"
+rust_ok() { command -v rustc >/dev/null && at_least "$(rustc --version | cut -d' ' -f2)" 1.95.0; }
+if ! rust_ok; then
+  if command -v rustup >/dev/null; then
+    say "updating Rust (rustup, stable)"
+    rustup update stable >/dev/null 2>&1 && rustup default stable >/dev/null
   else
     say "installing Rust (rustup, stable)"
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy >/dev/null
-    export PATH="$HOME/.cargo/bin:$PATH"
   fi
+  rust_ok || { say "could not get Rust 1.95 or newer"; exit 1; }
 fi
 for component in rustfmt clippy; do
-  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 && command -v rustup >/dev/null; then
+  command=${component/rustfmt/fmt}
+  if ! cargo "$command" --version >/dev/null 2>&1 && command -v rustup >/dev/null; then
     say "adding the Rust component $component"
     rustup component add "$component" >/dev/null 2>&1 || true
   fi
