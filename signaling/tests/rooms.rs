@@ -114,6 +114,40 @@ async fn silent_peer_is_dropped_after_the_idle_timeout() {
     healthy.assert_relays().await;
 }
 
+/// The same with the default timers (ping every 15 s, silence for 45 s), in paused time: the test
+/// takes no real time, and the drop lands exactly when the silent peer's 45 s run out.
+#[tokio::test(start_paused = true)]
+async fn with_default_timers_a_silent_peer_goes_after_45_seconds_in_paused_time() {
+    let server = TestServer::start(Config::default()).await;
+    let room = RoomId::random();
+    let (mut watcher, _) = server.join(&room, "watcher").await;
+    let (silent, ws) = server.join(&room, "silent").await;
+    let joined = tokio::time::Instant::now();
+    assert!(matches!(watcher.recv().await, ServerMessage::PeerJoined { .. }));
+    // The watcher answers three pings on the way (at 15, 30 and 45 s) and stays.
+    let left = watcher.recv_within(Duration::from_secs(120)).await;
+    assert_eq!(left, ServerMessage::PeerLeft { id: ws.you });
+    let waited = joined.elapsed();
+    assert!(
+        (Duration::from_secs(45)..Duration::from_secs(46)).contains(&waited),
+        "dropped after {waited:?}"
+    );
+    drop(silent);
+    // The watcher waits in a task of its own (answering pings) through 100 more seconds; then a
+    // newcomer finds it still in the room.
+    let waiting = tokio::spawn(async move {
+        let joined = watcher.recv_within(Duration::from_secs(300)).await;
+        (watcher, joined)
+    });
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    let (mut late, wl) = server.join(&room, "late").await;
+    assert_eq!(wl.peers.len(), 1, "the watcher is still there");
+    let (mut watcher, joined) = waiting.await.unwrap();
+    assert!(matches!(joined, ServerMessage::PeerJoined { .. }), "{joined:?}");
+    late.signal(&wl.peers[0].id, "still-here").await;
+    watcher.expect_signal(&wl.you, "still-here").await;
+}
+
 #[tokio::test]
 async fn full_room_refuses_and_frees_a_seat_on_leave() {
     let server = TestServer::start(Config { max_peers: 2, ..Config::default() }).await;

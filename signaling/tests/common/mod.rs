@@ -159,6 +159,17 @@ impl Client {
     }
 
     pub async fn recv_text(&mut self) -> String {
+        self.recv_text_within(WAIT).await
+    }
+
+    /// The next message, waiting up to `limit` (for waits longer than [`WAIT`], in paused time).
+    pub async fn recv_within(&mut self, limit: Duration) -> ServerMessage {
+        let text = self.recv_text_within(limit).await;
+        ServerMessage::decode(&text)
+            .unwrap_or_else(|e| panic!("{}: undecodable {text}: {e}", self.name))
+    }
+
+    async fn recv_text_within(&mut self, limit: Duration) -> String {
         let name = self.name.clone();
         let next = async {
             loop {
@@ -169,9 +180,9 @@ impl Client {
                 }
             }
         };
-        tokio::time::timeout(WAIT, next.instrument(self.span.clone()))
+        tokio::time::timeout(limit, next.instrument(self.span.clone()))
             .await
-            .unwrap_or_else(|_| panic!("{}: nothing received in {WAIT:?}", self.name))
+            .unwrap_or_else(|_| panic!("{}: nothing received in {limit:?}", self.name))
     }
 
     /// The next message must be an `error` with `code`; returns its text.
