@@ -95,8 +95,9 @@ impl Config {
             (self.max_message_bytes < 1024, "max_message_bytes must be at least 1024"),
             (self.send_queue == 0, "send_queue must be at least 1"),
             (
-                self.send_queue_bytes < self.max_message_bytes,
-                "send_queue_bytes must hold at least one message of max_message_bytes",
+                // Relayed messages are a little larger than the frames they came in.
+                self.send_queue_bytes < 2 * self.max_message_bytes,
+                "send_queue_bytes must hold at least two messages of max_message_bytes",
             ),
             (
                 self.idle_timeout <= self.ping_interval,
