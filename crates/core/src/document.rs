@@ -1,0 +1,339 @@
+//! The meeting document (PROTOCOL.md §4): title, notes and chat in one Automerge document that
+//! every participant holds whole.
+//!
+//! Every replica starts from the same *genesis* change: a fixed actor and timestamp make its bytes,
+//! and so its hash and its object ids, identical everywhere. Two people who open a meeting apart
+//! therefore edit the same `notes` object; without that, each would create a `notes` of their own
+//! and a merge would keep only one of them.
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use confab_proto::document::{
+    ChatError, ChatMessage, KEY_CHAT, KEY_NOTES, KEY_SCHEMA, KEY_TITLE, SCHEMA_VERSION,
+};
+
+/// Why a document operation was refused. None of these changes the document.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error("position {pos} (deleting {delete}) is outside the notes' {len} characters")]
+    OutOfRange { pos: usize, delete: usize, len: usize },
+    #[error("chat message refused: {0}")]
+    Chat(#[from] ChatError),
+    #[error("not a meeting document: {0}")]
+    Schema(&'static str),
+    #[error("document data is corrupt: {0}")]
+    Corrupt(Box<automerge::AutomergeError>),
+}
+
+impl From<automerge::AutomergeError> for DocError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        // Boxed: Automerge's error is large, and every Result of this crate carries it.
+        Self::Corrupt(Box::new(e))
+    }
+}
+
+/// The actor of the genesis change. No participant ever edits as it.
+const GENESIS_ACTOR: [u8; 16] = *b"confab-genesis-1";
+
+fn genesis() -> AutoCommit {
+    let mut doc = AutoCommit::new().with_actor(ActorId::from(GENESIS_ACTOR));
+    // Infallible on a fresh document: every key is new and every object is made here.
+    let _ = doc.put(automerge::ROOT, KEY_SCHEMA, SCHEMA_VERSION);
+    let _ = doc.put_object(automerge::ROOT, KEY_TITLE, ObjType::Text);
+    let _ = doc.put_object(automerge::ROOT, KEY_NOTES, ObjType::Text);
+    let _ = doc.put_object(automerge::ROOT, KEY_CHAT, ObjType::List);
+    doc.commit_with(CommitOptions::default().with_time(0));
+    doc
+}
+
+/// One replica of a meeting's document.
+#[derive(Debug, Clone)]
+pub struct MeetingDoc {
+    doc: AutoCommit,
+    title: ObjId,
+    notes: ObjId,
+    chat: ObjId,
+}
+
+impl MeetingDoc {
+    /// A fresh document (just the genesis), edited as `actor`.
+    pub fn new(actor: ActorId) -> Self {
+        let mut doc = genesis();
+        doc.set_actor(actor);
+        // The genesis is a meeting document by construction.
+        Self::from_automerge(doc).unwrap_or_else(|_| unreachable!("genesis has the schema"))
+    }
+
+    /// A document from saved bytes (a snapshot, optionally followed by incremental changes).
+    /// Strict: bytes that are not a whole Automerge document are an error.
+    pub fn load(bytes: &[u8], actor: ActorId) -> Result<Self, DocError> {
+        let mut doc = AutoCommit::load(bytes)?;
+        doc.set_actor(actor);
+        Self::from_automerge(doc)
+    }
+
+    fn from_automerge(doc: AutoCommit) -> Result<Self, DocError> {
+        let object = |key: &str, kind: ObjType| match doc.get(automerge::ROOT, key) {
+            Ok(Some((Value::Object(k), id))) if k == kind => Ok(id),
+            _ => Err(DocError::Schema("a root object is missing or of the wrong kind")),
+        };
+        let (title, notes, chat) = (
+            object(KEY_TITLE, ObjType::Text)?,
+            object(KEY_NOTES, ObjType::Text)?,
+            object(KEY_CHAT, ObjType::List)?,
+        );
+        match doc.get(automerge::ROOT, KEY_SCHEMA) {
+            Ok(Some((Value::Scalar(s), _))) if s.as_i64() == Some(SCHEMA_VERSION) => {}
+            _ => return Err(DocError::Schema("unknown schema version")),
+        }
+        Ok(Self { doc, title, notes, chat })
+    }
+
+    pub fn notes(&self) -> String {
+        self.doc.text(&self.notes).unwrap_or_default()
+    }
+
+    pub fn title(&self) -> String {
+        self.doc.text(&self.title).unwrap_or_default()
+    }
+
+    /// Notes length in characters (Unicode code points, Automerge's unit in Rust).
+    pub fn notes_len(&self) -> usize {
+        self.doc.length(&self.notes)
+    }
+
+    /// Deletes `delete` characters at `pos` and inserts `insert` there, as one change.
+    pub fn splice_notes(
+        &mut self,
+        pos: usize,
+        delete: usize,
+        insert: &str,
+    ) -> Result<(), DocError> {
+        let len = self.notes_len();
+        if pos > len || delete > len - pos {
+            return Err(DocError::OutOfRange { pos, delete, len });
+        }
+        let del = isize::try_from(delete).map_err(|_| DocError::OutOfRange { pos, delete, len })?;
+        self.doc.splice_text(&self.notes, pos, del, insert)?;
+        self.commit();
+        Ok(())
+    }
+
+    pub fn set_title(&mut self, title: &str) -> Result<(), DocError> {
+        let old = self.doc.length(&self.title);
+        let del = isize::try_from(old).unwrap_or(isize::MAX);
+        self.doc.splice_text(&self.title, 0, del, title)?;
+        self.commit();
+        Ok(())
+    }
+
+    /// Appends a chat message; it is checked first and never edited afterwards.
+    pub fn post_chat(&mut self, msg: &ChatMessage) -> Result<(), DocError> {
+        msg.validate()?;
+        let at = self.doc.length(&self.chat);
+        let map = self.doc.insert_object(&self.chat, at, ObjType::Map)?;
+        self.doc.put(&map, "id", msg.id.as_str())?;
+        self.doc.put(&map, "author_id", msg.author_id.as_str())?;
+        self.doc.put(&map, "author", msg.author.as_str())?;
+        self.doc.put(&map, "at", msg.at)?;
+        self.doc.put(&map, "text", msg.text.as_str())?;
+        self.commit();
+        Ok(())
+    }
+
+    /// The chat in list order. Entries that are not well-formed messages (a peer may write
+    /// anything) are skipped rather than shown half.
+    pub fn chat(&self) -> Vec<ChatMessage> {
+        let len = self.doc.length(&self.chat);
+        (0..len)
+            .filter_map(|i| match self.doc.get(&self.chat, i) {
+                Ok(Some((Value::Object(ObjType::Map), id))) => self.chat_message(&id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn chat_message(&self, map: &ObjId) -> Option<ChatMessage> {
+        let scalar = |key: &str| match self.doc.get(map, key) {
+            Ok(Some((Value::Scalar(s), _))) => Some(s.into_owned()),
+            _ => None,
+        };
+        let string = |key: &str| match scalar(key)? {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        };
+        let msg = ChatMessage {
+            id: string("id")?,
+            author_id: string("author_id")?,
+            author: string("author")?,
+            at: match scalar("at")? {
+                ScalarValue::Int(n) | ScalarValue::Timestamp(n) => n,
+                _ => return None,
+            },
+            text: string("text")?,
+        };
+        msg.validate().ok().map(|()| msg)
+    }
+
+    fn commit(&mut self) {
+        self.doc.commit_with(CommitOptions::default().with_time(now_secs()));
+    }
+
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// The whole document, compacted.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Changes made or received since the last `save`/`take_unsaved`, to append to storage.
+    pub fn take_unsaved(&mut self) -> Vec<u8> {
+        self.doc.save_incremental()
+    }
+
+    /// Merges a saved document from elsewhere (a peer's snapshot): loads it whole, strictly, and
+    /// merges it in; never replaces what is here.
+    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<(), DocError> {
+        let mut other = AutoCommit::load(bytes)?;
+        self.doc.merge(&mut other)?;
+        Ok(())
+    }
+
+    /// The Automerge document, for the sync protocol.
+    pub(crate) fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    /// Applies changes this replica saved with [`MeetingDoc::take_unsaved`] earlier (replaying
+    /// its own storage, whose records are checksummed).
+    pub(crate) fn apply_saved_changes(&mut self, bytes: &[u8]) -> Result<(), DocError> {
+        self.doc.load_incremental(bytes)?;
+        Ok(())
+    }
+
+    /// Title, notes and chat transcript as Markdown.
+    pub fn to_markdown(&self) -> String {
+        let title = self.title();
+        let title = if title.trim().is_empty() { "Meeting notes" } else { title.trim() };
+        let mut out = format!("# {title}\n\n");
+        let notes = self.notes();
+        if !notes.trim().is_empty() {
+            out.push_str(notes.trim_end());
+            out.push_str("\n\n");
+        }
+        let chat = self.chat();
+        if !chat.is_empty() {
+            out.push_str("## Chat\n\n");
+            for m in chat {
+                let text = m.text.replace('\n', "\n  ");
+                out.push_str(&format!("- **{}** ({}): {text}\n", m.author, utc_timestamp(m.at)));
+            }
+        }
+        out
+    }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `YYYY-MM-DD HH:MM UTC` for milliseconds since the Unix epoch.
+fn utc_timestamp(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(n: u8) -> ActorId {
+        ActorId::from([n; 16])
+    }
+
+    fn chat(text: &str, at: i64) -> ChatMessage {
+        ChatMessage {
+            id: format!("1b4e28ba-2fa1-41d2-883f-0016d3cca4{:02}", at % 100),
+            author_id: "install-a".into(),
+            author: "Ada".into(),
+            at,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn documents_made_apart_share_their_objects_and_merge_without_loss() {
+        let mut a = MeetingDoc::new(actor(1));
+        let mut b = MeetingDoc::new(actor(2));
+        a.splice_notes(0, 0, "from a").unwrap();
+        b.splice_notes(0, 0, "from b").unwrap();
+        a.post_chat(&chat("hi from a", 1)).unwrap();
+        b.post_chat(&chat("hi from b", 2)).unwrap();
+        let a_bytes = a.save();
+        b.merge_bytes(&a_bytes).unwrap();
+        let notes = b.notes();
+        assert!(notes.contains("from a") && notes.contains("from b"), "{notes}");
+        assert_eq!(b.chat().len(), 2);
+    }
+
+    #[test]
+    fn edits_are_checked_before_they_touch_the_document() {
+        let mut d = MeetingDoc::new(actor(1));
+        d.splice_notes(0, 0, "héllo").unwrap();
+        assert_eq!(d.notes_len(), 5, "lengths count characters");
+        assert!(matches!(d.splice_notes(6, 0, "x"), Err(DocError::OutOfRange { .. })));
+        assert!(matches!(d.splice_notes(2, 4, ""), Err(DocError::OutOfRange { .. })));
+        assert!(matches!(d.splice_notes(usize::MAX, 1, ""), Err(DocError::OutOfRange { .. })));
+        d.splice_notes(1, 1, "e").unwrap();
+        assert_eq!(d.notes(), "hello");
+        assert!(matches!(d.post_chat(&chat("", 1)), Err(DocError::Chat(ChatError::Empty))));
+        assert!(d.chat().is_empty());
+    }
+
+    #[test]
+    fn saved_documents_load_and_foreign_bytes_are_refused() {
+        let mut d = MeetingDoc::new(actor(1));
+        d.set_title("Weekly sync").unwrap();
+        d.splice_notes(0, 0, "- item").unwrap();
+        let bytes = d.save();
+        let loaded = MeetingDoc::load(&bytes, actor(2)).unwrap();
+        assert_eq!((loaded.title(), loaded.notes()), ("Weekly sync".into(), "- item".into()));
+        assert!(matches!(MeetingDoc::load(b"not automerge", actor(2)), Err(DocError::Corrupt(_))));
+    }
+
+    #[test]
+    fn markdown_export_has_title_notes_and_transcript() {
+        let mut d = MeetingDoc::new(actor(1));
+        d.set_title("Launch review").unwrap();
+        d.splice_notes(0, 0, "Decisions:\n- ship it\n").unwrap();
+        d.post_chat(&chat("sounds good\nsee you", 1_700_000_000_000)).unwrap();
+        assert_eq!(
+            d.to_markdown(),
+            "# Launch review\n\nDecisions:\n- ship it\n\n## Chat\n\n\
+             - **Ada** (2023-11-14 22:13 UTC): sounds good\n  see you\n"
+        );
+        assert_eq!(MeetingDoc::new(actor(1)).to_markdown(), "# Meeting notes\n\n");
+    }
+
+    #[test]
+    fn timestamps_convert_to_civil_dates() {
+        assert_eq!(utc_timestamp(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29 00:00 UTC");
+        assert_eq!(utc_timestamp(-60_000), "1969-12-31 23:59 UTC");
+    }
+}

@@ -1,0 +1,23 @@
+//! # confab-core — the meeting engine
+//!
+//! Everything a meeting is, without a GUI: the shared notes-and-chat document, its persistence
+//! and its sync between peers (so far); the signaling client, the WebRTC mesh, file transfer and
+//! the event stream for front ends follow.
+//!
+//! ## Layout
+//! - [`document`]: [`MeetingDoc`], one replica of the meeting's Automerge document — edit API,
+//!   chat, Markdown export.
+//! - [`store`]: [`StoredDoc`], the document with the files that keep it; an edit is on disk
+//!   before it is reported as applied.
+//! - [`sync`]: [`PeerSync`], the `sync` data channel towards one peer as a pure state machine.
+//!
+//! ## What it never does
+//! It never depends on tauri, on a GUI toolkit, or on `confab-signaling`.
+
+pub mod document;
+pub mod store;
+pub mod sync;
+
+pub use document::{DocError, MeetingDoc};
+pub use store::{StoreError, StoredDoc};
+pub use sync::{PeerSync, SyncError};
