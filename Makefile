@@ -1,5 +1,5 @@
 # The commands people type. `make run` and `make test` install what is missing first.
-.PHONY: run test setup ui gen lint bench-signaling
+.PHONY: run test setup ui gen lint bench-signaling bench-core
 
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -38,3 +38,7 @@ gen:
 ## Load benchmark of the signaling service against a bare tokio-tungstenite echo server.
 bench-signaling: setup
 	$(CARGO) bench -p confab-signaling --bench load
+
+## The notes document: trace replay against raw automerge and @automerge/automerge, durable edits.
+bench-core: setup
+	$(CARGO) bench -p confab-core --bench core
