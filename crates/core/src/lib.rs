@@ -10,11 +10,14 @@
 //! - [`store`]: [`StoredDoc`], the document with the files that keep it; an edit is on disk
 //!   before it is reported as applied.
 //! - [`sync`]: [`PeerSync`], the `sync` data channel towards one peer as a pure state machine.
+//! - [`signaling_client`]: one WebSocket to the signaling service, kept joined across drops.
 //!
 //! ## What it never does
-//! It never depends on tauri, on a GUI toolkit, or on `confab-signaling`.
+//! It never depends on tauri, on a GUI toolkit, or on `confab-signaling` (its tests run a real
+//! signaling service, as a dev-dependency only).
 
 pub mod document;
+pub mod signaling_client;
 pub mod store;
 pub mod sync;
 

@@ -1,0 +1,298 @@
+//! The client side of PROTOCOL.md §2: one WebSocket to the signaling service, kept joined.
+//!
+//! [`spawn`] connects, joins and hands back a [`Signaling`] handle (send signals, leave) and a
+//! stream of [`SignalingEvent`]s. When the socket drops it reconnects with exponential backoff and
+//! joins again (the server mints a new peer id; the mesh above keeps its document and its open
+//! peer connections and offers to whoever is new). What cannot succeed by retrying is reported
+//! once and ends the client: the first connection failing, a full room, a malformed room, an
+//! unsupported protocol version.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab_proto::{
+    ClientKind, ClientMessage, DisplayName, ErrorCode, IceServer, Join, Limits, MeetingLink,
+    PROTOCOL_VERSION, PeerId, PeerInfo, ServerMessage, SignalPayload,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tracing::{debug, info};
+
+/// Largest frame we accept from the server (its own limit is 64 KiB).
+const MAX_FRAME: usize = 1024 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Who joins which meeting.
+#[derive(Debug, Clone)]
+pub struct SignalingConfig {
+    pub link: MeetingLink,
+    pub name: DisplayName,
+    pub client: ClientKind,
+    pub app_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignalingEvent {
+    /// Joined (again, after a reconnect): our id and who is here.
+    Joined {
+        you: PeerId,
+        peers: Vec<PeerInfo>,
+        ice_servers: Vec<IceServer>,
+        limits: Limits,
+    },
+    PeerJoined(PeerInfo),
+    PeerLeft(PeerId),
+    Signal {
+        from: PeerId,
+        data: SignalPayload,
+    },
+    /// The server refused something we sent; the connection goes on.
+    Refused {
+        code: ErrorCode,
+        message: String,
+    },
+    /// The connection dropped; the next attempt is in `retry_in`.
+    Reconnecting {
+        retry_in: Duration,
+        reason: String,
+    },
+    /// Nothing more will happen: retrying cannot help, or we left.
+    Ended {
+        reason: String,
+    },
+}
+
+enum Command {
+    Signal { to: PeerId, data: SignalPayload },
+    Leave,
+}
+
+/// Sends through the signaling connection. Dropping every handle leaves the meeting.
+#[derive(Debug, Clone)]
+pub struct Signaling {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Signal { to, .. } => write!(f, "Signal(to {to})"),
+            Self::Leave => f.write_str("Leave"),
+        }
+    }
+}
+
+impl Signaling {
+    /// Relays `data` to peer `to` (dropped if the connection is down; the mesh renegotiates).
+    pub fn signal(&self, to: PeerId, data: SignalPayload) {
+        let _ = self.commands.send(Command::Signal { to, data });
+    }
+
+    pub fn leave(&self) {
+        let _ = self.commands.send(Command::Leave);
+    }
+}
+
+/// The wait before reconnect attempt `attempt` (0-based): 0.5 s doubling to at most 15 s, then
+/// scaled into [50%, 100%] by `jitter` in [0, 1) so that a room whose server restarted does not
+/// come back all at the same instant.
+pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+    let base = Duration::from_millis(500).saturating_mul(1u32 << attempt.min(10));
+    base.min(Duration::from_secs(15)).mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
+}
+
+/// Starts the client; events arrive on the returned receiver until [`SignalingEvent::Ended`].
+pub fn spawn(config: SignalingConfig) -> (Signaling, mpsc::UnboundedReceiver<SignalingEvent>) {
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (events, event_rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(config, command_rx, events));
+    (Signaling { commands }, event_rx)
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How one connection ended.
+enum Outcome {
+    Left,
+    /// Retrying cannot help.
+    Fatal(String),
+    Dropped(String),
+}
+
+async fn run(
+    config: SignalingConfig,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<SignalingEvent>,
+) {
+    let mut attempt = 0u32;
+    let mut ever_joined = false;
+    let reason = loop {
+        let outcome = match connect(&config).await {
+            Ok(ws) => {
+                session(ws, &config, &mut commands, &events, &mut ever_joined, &mut attempt).await
+            }
+            Err(e) if !ever_joined => Outcome::Fatal(e),
+            Err(e) => Outcome::Dropped(e),
+        };
+        let reason = match outcome {
+            Outcome::Left => break String::from("left the meeting"),
+            Outcome::Fatal(reason) => break reason,
+            Outcome::Dropped(reason) => reason,
+        };
+        let retry_in = backoff(attempt, rand::random::<f64>());
+        attempt = attempt.saturating_add(1);
+        info!(%reason, ?retry_in, "signaling connection lost; reconnecting");
+        let _ = events.send(SignalingEvent::Reconnecting { retry_in, reason });
+        // Leaving while we wait ends it at once.
+        let wait = tokio::time::sleep(retry_in);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                _ = &mut wait => break,
+                cmd = commands.recv() => match cmd {
+                    None | Some(Command::Leave) => {
+                        let _ = events.send(SignalingEvent::Ended { reason: "left the meeting".into() });
+                        return;
+                    }
+                    Some(Command::Signal { .. }) => {} // nowhere to send it
+                },
+            }
+        }
+    };
+    let _ = events.send(SignalingEvent::Ended { reason });
+}
+
+async fn connect(config: &SignalingConfig) -> Result<Socket, String> {
+    let url = config.link.websocket_url();
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME))
+        .max_frame_size(Some(MAX_FRAME));
+    let connector = tokio_tungstenite::Connector::Rustls(Arc::new(tls_config()));
+    let attempt = tokio_tungstenite::connect_async_tls_with_config(
+        &url,
+        Some(ws_config),
+        true,
+        Some(connector),
+    );
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => {
+            Err(format!("cannot reach the signaling server at {}: {e}", config.link.server()))
+        }
+        Err(_) => Err(format!("no answer from the signaling server at {}", config.link.server())),
+    }
+}
+
+/// TLS with the Mozilla roots and the ring provider (the one the rest of the stack uses).
+fn tls_config() -> rustls::ClientConfig {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .unwrap_or_else(|_| unreachable!("ring supports the default protocol versions"))
+}
+
+async fn session(
+    mut ws: Socket,
+    config: &SignalingConfig,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    events: &mpsc::UnboundedSender<SignalingEvent>,
+    ever_joined: &mut bool,
+    attempt: &mut u32,
+) -> Outcome {
+    let join = ClientMessage::Join(Join {
+        v: PROTOCOL_VERSION,
+        room: config.link.room().clone(),
+        name: config.name.clone(),
+        client: config.client,
+        app_version: config.app_version.clone(),
+        token: None,
+    });
+    if let Err(e) = ws.send(Message::text(join.encode())).await {
+        return Outcome::Dropped(format!("sending join failed: {e}"));
+    }
+    // An error the server sends just before closing; it explains the close.
+    let mut closing: Option<String> = None;
+    let dropped = |closing: &Option<String>, what: String| {
+        Outcome::Dropped(closing.as_ref().map_or(what.clone(), |why| format!("{why} ({what})")))
+    };
+    loop {
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                None | Some(Command::Leave) => {
+                    let _ = ws.send(Message::text(ClientMessage::Leave.encode())).await;
+                    let _ = ws.close(None).await;
+                    return Outcome::Left;
+                }
+                Some(Command::Signal { to, data }) => {
+                    let msg = ClientMessage::Signal { to, data };
+                    if let Err(e) = ws.send(Message::text(msg.encode())).await {
+                        return Outcome::Dropped(format!("sending failed: {e}"));
+                    }
+                }
+            },
+            frame = ws.next() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(frame))) => {
+                        let why = frame.map_or_else(String::new, |f| f.reason.to_string());
+                        return dropped(&closing, format!("the server closed the connection: {why}"));
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return dropped(&closing, e.to_string()),
+                    None => return dropped(&closing, "the connection closed".into()),
+                };
+                let event = match ServerMessage::decode(&text) {
+                    Ok(ServerMessage::Welcome { you, peers, ice_servers, limits }) => {
+                        *ever_joined = true;
+                        *attempt = 0;
+                        info!(peer = %you, peers = peers.len(), "joined");
+                        SignalingEvent::Joined { you, peers, ice_servers, limits }
+                    }
+                    Ok(ServerMessage::PeerJoined { peer }) => SignalingEvent::PeerJoined(peer),
+                    Ok(ServerMessage::PeerLeft { id }) => SignalingEvent::PeerLeft(id),
+                    Ok(ServerMessage::Signal { from, data }) => SignalingEvent::Signal { from, data },
+                    Ok(ServerMessage::Error { code, message }) => match code {
+                        ErrorCode::RoomFull | ErrorCode::BadRoom | ErrorCode::UnsupportedVersion | ErrorCode::BadToken => {
+                            return Outcome::Fatal(format!("the server refused to let us in: {message} ({code})"));
+                        }
+                        ErrorCode::ShuttingDown | ErrorCode::TooSlow | ErrorCode::JoinTimeout => {
+                            closing = Some(message);
+                            continue;
+                        }
+                        _ => SignalingEvent::Refused { code, message },
+                    },
+                    // A newer server's message type, or garbage: ignore it and carry on.
+                    Err(e) => {
+                        debug!(error = %e, "ignoring a server message");
+                        continue;
+                    }
+                };
+                if events.send(event).is_err() {
+                    return Outcome::Left; // nobody listens any more
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_cap_with_jitter_below() {
+        let secs = |a, j| backoff(a, j).as_secs_f64();
+        assert_eq!(secs(0, 0.999_999).round(), 0.0);
+        assert!((secs(0, 1.0) - 0.5).abs() < 1e-9);
+        assert!((secs(0, 0.0) - 0.25).abs() < 1e-9);
+        assert!((secs(3, 1.0) - 4.0).abs() < 1e-9);
+        assert!((secs(10, 1.0) - 15.0).abs() < 1e-9);
+        assert!((secs(u32::MAX, 0.0) - 7.5).abs() < 1e-9, "huge attempts stay capped");
+    }
+}
