@@ -11,12 +11,15 @@
 //!   before it is reported as applied.
 //! - [`sync`]: [`PeerSync`], the `sync` data channel towards one peer as a pure state machine.
 //! - [`signaling_client`]: one WebSocket to the signaling service, kept joined across drops.
+//! - [`peer`]: one WebRTC peer connection with its `sync` and `ctl` channels and the verified
+//!   `hello`.
 //!
 //! ## What it never does
 //! It never depends on tauri, on a GUI toolkit, or on `confab-signaling` (its tests run a real
 //! signaling service, as a dev-dependency only).
 
 pub mod document;
+pub mod peer;
 pub mod signaling_client;
 pub mod store;
 pub mod sync;

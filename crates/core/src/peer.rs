@@ -1,0 +1,407 @@
+//! One peer connection of the mesh (PROTOCOL.md §3): WebRTC negotiation over signaling, the
+//! negotiated `sync` (id 0) and `ctl` (id 1) channels, and the `hello` that proves both ends hold
+//! the meeting key.
+//!
+//! [`spawn`] starts a task for one remote peer. It reports [`PeerEvent`]s (signals to relay, the
+//! verified hello, frames that arrive) and takes [`PeerLink`] commands (signals that arrived,
+//! frames to send, close). Each side signs the pair of DTLS fingerprints its own connection sees
+//! with the key (`fp_mac`); a signaling server that swapped a fingerprint to sit in the middle
+//! cannot produce a matching MAC, and the connection is dropped as intercepted.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use confab_proto::datachannel::{MAX_CHANNEL_FRAME_BYTES, fp_mac, verify_fp_mac};
+use confab_proto::{
+    ClientKind, CtlMessage, IceCandidateInit, IceServer, MeetingKey, PeerId, SessionDescription,
+    SignalData,
+};
+use tokio::sync::mpsc;
+use tracing::debug;
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSessionDescription,
+};
+
+/// From the start of negotiation until a verified hello.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Frames that may arrive before the peer's hello is verified (they are held until then).
+const MAX_EARLY_FRAMES: usize = 256;
+/// A message sent before the other side's channel is open is lost, and neither side can know
+/// when the other's opens: the hello is repeated at this interval until the peer's is verified.
+const HELLO_REPEAT: Duration = Duration::from_millis(250);
+
+/// Who we are and how to reach the peer.
+#[derive(Debug, Clone)]
+pub struct PeerSetup {
+    pub key: MeetingKey,
+    /// Our own signaling id, and the remote peer's.
+    pub me: PeerId,
+    pub remote: PeerId,
+    pub name: String,
+    pub client: ClientKind,
+    pub app_version: String,
+    pub ice_servers: Vec<IceServer>,
+    /// The local address ICE binds to (a concrete address: a wildcard bind skips loopback).
+    pub bind: IpAddr,
+    /// The newcomer offers; peers already in the room wait for the offer.
+    pub offerer: bool,
+    pub want_snapshot: bool,
+}
+
+/// What a peer task reports, tagged with the remote peer's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// Relay this to the peer through signaling.
+    Signal(SignalData),
+    /// The peer proved it holds the key; the channels are open.
+    Ready {
+        name: String,
+        client: ClientKind,
+        want_snapshot: bool,
+    },
+    Sync(Vec<u8>),
+    Ctl(CtlMessage),
+    /// The peer's hello did not verify: someone may sit between us. The connection is closed.
+    Intercepted,
+    /// The connection could not be made or was lost. The task has ended.
+    Failed(String),
+    /// Closed on request. The task has ended.
+    Closed,
+}
+
+enum Command {
+    Remote(SignalData),
+    SendSync(Vec<u8>),
+    SendCtl(CtlMessage),
+    Close,
+}
+
+/// Commands for one peer task. Dropping it closes the connection.
+#[derive(Debug, Clone)]
+pub struct PeerLink {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Remote(_) => "Remote",
+            Self::SendSync(_) => "SendSync",
+            Self::SendCtl(_) => "SendCtl",
+            Self::Close => "Close",
+        })
+    }
+}
+
+impl PeerLink {
+    /// A signal that arrived from this peer.
+    pub fn remote_signal(&self, data: SignalData) {
+        let _ = self.commands.send(Command::Remote(data));
+    }
+    pub fn send_sync(&self, frame: Vec<u8>) {
+        let _ = self.commands.send(Command::SendSync(frame));
+    }
+    pub fn send_ctl(&self, msg: CtlMessage) {
+        let _ = self.commands.send(Command::SendCtl(msg));
+    }
+    pub fn close(&self) {
+        let _ = self.commands.send(Command::Close);
+    }
+}
+
+/// Starts the connection to `setup.remote`; events arrive on `events` tagged with its id.
+pub fn spawn(setup: PeerSetup, events: mpsc::UnboundedSender<(PeerId, PeerEvent)>) -> PeerLink {
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let remote = setup.remote.clone();
+        let end = match run(setup, command_rx, &events).await {
+            Ok(end) => end,
+            Err(e) => PeerEvent::Failed(e),
+        };
+        let _ = events.send((remote, end));
+    });
+    PeerLink { commands }
+}
+
+/// What the connection's own callbacks report.
+enum Net {
+    Candidate(RTCIceCandidateInit),
+    State(RTCPeerConnectionState),
+}
+
+struct Handler(mpsc::UnboundedSender<Net>);
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let _ = self.0.send(Net::Candidate(init));
+        }
+    }
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.0.send(Net::State(state));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Sync,
+    Ctl,
+}
+
+fn convert<T: serde::Serialize, U: serde::de::DeserializeOwned>(value: &T) -> Result<U, String> {
+    serde_json::to_value(value).and_then(serde_json::from_value).map_err(|e| e.to_string())
+}
+
+/// The `a=fingerprint:` value of an SDP (`sha-256 AB:CD:…`).
+fn fingerprint(sdp: &str) -> Option<String> {
+    sdp.lines().find_map(|l| l.trim().strip_prefix("a=fingerprint:")).map(str::to_owned)
+}
+
+/// The first `a=mid:` of an SDP; our candidates carry it, as browsers expect.
+fn first_mid(sdp: &str) -> Option<String> {
+    sdp.lines().find_map(|l| l.trim().strip_prefix("a=mid:")).map(str::to_owned)
+}
+
+async fn open_channel(
+    pc: &Arc<dyn PeerConnection>,
+    label: &str,
+    id: u16,
+    which: Channel,
+    events: mpsc::UnboundedSender<(Channel, DataChannelEvent)>,
+) -> Result<Arc<dyn DataChannel>, String> {
+    let init = RTCDataChannelInit {
+        ordered: true,
+        max_packet_life_time: None,
+        max_retransmits: None,
+        protocol: String::new(),
+        negotiated: Some(id),
+    };
+    let channel = pc.create_data_channel(label, Some(init)).await.map_err(|e| e.to_string())?;
+    let poller = channel.clone();
+    tokio::spawn(async move {
+        while let Some(event) = poller.poll().await {
+            let closed = matches!(event, DataChannelEvent::OnClose);
+            if events.send((which, event)).is_err() || closed {
+                break;
+            }
+        }
+    });
+    Ok(channel)
+}
+
+async fn run(
+    setup: PeerSetup,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: &mpsc::UnboundedSender<(PeerId, PeerEvent)>,
+) -> Result<PeerEvent, String> {
+    let remote = setup.remote.clone();
+    let emit = |event: PeerEvent| events.send((remote.clone(), event)).is_ok();
+    let ice_servers = setup
+        .ice_servers
+        .iter()
+        .map(|s| RTCIceServer {
+            urls: s.urls.clone(),
+            username: s.username.clone().unwrap_or_default(),
+            credential: s.credential.clone().unwrap_or_default(),
+        })
+        .collect();
+    let (net_tx, mut net) = mpsc::unbounded_channel();
+    let pc: Arc<dyn PeerConnection> = Arc::new(
+        PeerConnectionBuilder::new()
+            .with_configuration(
+                RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build(),
+            )
+            .with_handler(Arc::new(Handler(net_tx)))
+            .with_udp_addrs(vec![SocketAddr::new(setup.bind, 0)])
+            .build()
+            .await
+            .map_err(|e| format!("cannot create the peer connection: {e}"))?,
+    );
+    let result = drive(&setup, &pc, &mut commands, &mut net, &emit).await;
+    let _ = pc.close().await;
+    result
+}
+
+/// Negotiates, verifies the hello, then carries frames until the end.
+async fn drive(
+    setup: &PeerSetup,
+    pc: &Arc<dyn PeerConnection>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    net: &mut mpsc::UnboundedReceiver<Net>,
+    emit: &impl Fn(PeerEvent) -> bool,
+) -> Result<PeerEvent, String> {
+    let (channel_tx, mut channel_events) = mpsc::unbounded_channel();
+    let sync = open_channel(pc, "sync", 0, Channel::Sync, channel_tx.clone()).await?;
+    let ctl = open_channel(pc, "ctl", 1, Channel::Ctl, channel_tx).await?;
+
+    // Candidates that arrive before the remote description, and our own mid for ours.
+    let mut early_candidates: Option<Vec<RTCIceCandidateInit>> = Some(Vec::new());
+    let mut mid: Option<String> = None;
+    if setup.offerer {
+        let offer = pc.create_offer(None).await.map_err(|e| e.to_string())?;
+        pc.set_local_description(offer.clone()).await.map_err(|e| e.to_string())?;
+        mid = first_mid(&offer.sdp);
+        emit(PeerEvent::Signal(SignalData::Sdp { sdp: convert(&offer)? }));
+    }
+
+    let mut open = (false, false);
+    let mut our_hello: Option<String> = None;
+    let mut verified = false;
+    // What arrives before the peer's hello verifies, in order; released once it does.
+    let mut early: Vec<PeerEvent> = Vec::new();
+    let deadline = tokio::time::sleep(CONNECT_TIMEOUT);
+    let mut repeat = tokio::time::interval(HELLO_REPEAT);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline, if !verified => {
+                return Ok(PeerEvent::Failed("the connection could not be established in time".into()));
+            }
+            _ = repeat.tick(), if !verified => {
+                if let Some(hello) = &our_hello {
+                    ctl.send_text(hello).await.map_err(|e| format!("ctl channel: {e}"))?;
+                }
+            }
+            command = commands.recv() => match command {
+                None | Some(Command::Close) => return Ok(PeerEvent::Closed),
+                Some(Command::Remote(SignalData::Sdp { sdp })) => {
+                    let desc: RTCSessionDescription = convert(&sdp)?;
+                    pc.set_remote_description(desc).await.map_err(|e| format!("remote description refused: {e}"))?;
+                    for c in early_candidates.take().unwrap_or_default() {
+                        let _ = pc.add_ice_candidate(c).await;
+                    }
+                    if !setup.offerer {
+                        let answer = pc.create_answer(None).await.map_err(|e| e.to_string())?;
+                        pc.set_local_description(answer.clone()).await.map_err(|e| e.to_string())?;
+                        mid = first_mid(&answer.sdp);
+                        let sdp: SessionDescription = convert(&answer)?;
+                        emit(PeerEvent::Signal(SignalData::Sdp { sdp }));
+                    }
+                }
+                Some(Command::Remote(SignalData::Candidate { candidate: Some(c) })) => {
+                    let init: RTCIceCandidateInit = convert(&c)?;
+                    match early_candidates.as_mut() {
+                        Some(queue) => queue.push(init),
+                        // A candidate the connection cannot use is not a reason to drop it.
+                        None => { let _ = pc.add_ice_candidate(init).await; }
+                    }
+                }
+                Some(Command::Remote(SignalData::Candidate { candidate: None })) => {}
+                Some(Command::SendSync(frame)) => {
+                    sync.send(BytesMut::from(&frame[..])).await.map_err(|e| format!("sync channel: {e}"))?;
+                }
+                Some(Command::SendCtl(msg)) => {
+                    ctl.send_text(&msg.encode()).await.map_err(|e| format!("ctl channel: {e}"))?;
+                }
+            },
+            Some(event) = net.recv() => match event {
+                Net::Candidate(mut c) => {
+                    if c.sdp_mid.as_deref().is_none_or(str::is_empty) {
+                        c.sdp_mid = mid.clone();
+                    }
+                    let candidate: IceCandidateInit = convert(&c)?;
+                    emit(PeerEvent::Signal(SignalData::Candidate { candidate: Some(candidate) }));
+                }
+                Net::State(RTCPeerConnectionState::Failed) => {
+                    return Ok(PeerEvent::Failed("the connection failed (no usable network path)".into()));
+                }
+                Net::State(RTCPeerConnectionState::Closed) => return Ok(PeerEvent::Failed("the connection closed".into())),
+                Net::State(state) => debug!(peer = %setup.remote, ?state, "connection state"),
+            },
+            Some((which, event)) = channel_events.recv() => match event {
+                DataChannelEvent::OnOpen => {
+                    match which { Channel::Sync => open.0 = true, Channel::Ctl => open.1 = true }
+                    if open == (true, true) && our_hello.is_none() {
+                        let hello = hello(setup, pc).await?.encode();
+                        ctl.send_text(&hello).await.map_err(|e| format!("ctl channel: {e}"))?;
+                        our_hello = Some(hello);
+                    }
+                }
+                DataChannelEvent::OnMessage(m) if m.data.len() > MAX_CHANNEL_FRAME_BYTES => {
+                    return Ok(PeerEvent::Failed("the peer sent an oversized frame".into()));
+                }
+                DataChannelEvent::OnMessage(m) => {
+                    let event = match which {
+                        Channel::Sync => PeerEvent::Sync(m.data.to_vec()),
+                        Channel::Ctl => match CtlMessage::decode(&String::from_utf8_lossy(&m.data)) {
+                            Ok(CtlMessage::Hello { peer_id, name, client, fp_mac, want_snapshot, .. }) => {
+                                if verified {
+                                    // The peer repeats its hello: it has not heard ours yet.
+                                    if let Some(hello) = &our_hello {
+                                        ctl.send_text(hello).await.map_err(|e| format!("ctl channel: {e}"))?;
+                                    }
+                                    continue;
+                                }
+                                if peer_id != setup.remote || !hello_verifies(setup, pc, &fp_mac).await {
+                                    return Ok(PeerEvent::Intercepted);
+                                }
+                                verified = true;
+                                emit(PeerEvent::Ready { name, client, want_snapshot });
+                                for event in early.drain(..) {
+                                    emit(event);
+                                }
+                                continue;
+                            }
+                            Ok(msg) => PeerEvent::Ctl(msg),
+                            Err(e) => {
+                                debug!(peer = %setup.remote, error = %e, "ignoring a ctl message");
+                                continue;
+                            }
+                        },
+                    };
+                    if verified {
+                        emit(event);
+                    } else if early.len() < MAX_EARLY_FRAMES {
+                        early.push(event);
+                    } else {
+                        return Ok(PeerEvent::Failed("the peer sent too much before its hello".into()));
+                    }
+                }
+                DataChannelEvent::OnClose => return Ok(PeerEvent::Failed("a data channel closed".into())),
+                _ => {}
+            },
+        }
+    }
+}
+
+/// Our hello: who we are, and the key's MAC over our fingerprint and the peer's.
+async fn hello(setup: &PeerSetup, pc: &Arc<dyn PeerConnection>) -> Result<CtlMessage, String> {
+    let (own, theirs) = fingerprints(pc).await.ok_or("no DTLS fingerprints in the descriptions")?;
+    Ok(CtlMessage::Hello {
+        peer_id: setup.me.clone(),
+        name: setup.name.clone(),
+        client: setup.client,
+        app_version: setup.app_version.clone(),
+        want_snapshot: setup.want_snapshot,
+        fp_mac: fp_mac(&setup.key, &own, &theirs),
+    })
+}
+
+async fn hello_verifies(setup: &PeerSetup, pc: &Arc<dyn PeerConnection>, mac: &str) -> bool {
+    match fingerprints(pc).await {
+        Some((own, theirs)) => verify_fp_mac(&setup.key, mac, &theirs, &own),
+        None => false,
+    }
+}
+
+/// (our fingerprint, the peer's), as this side's connection sees them.
+async fn fingerprints(pc: &Arc<dyn PeerConnection>) -> Option<(String, String)> {
+    let local = pc.local_description().await?;
+    let remote = pc.remote_description().await?;
+    Some((fingerprint(&local.sdp)?, fingerprint(&remote.sdp)?))
+}
+
+/// This machine's own non-loopback IPv4 address, to bind ICE to (loopback is skipped by ICE,
+/// and a wildcard bind skips it too). Connecting a UDP socket sends nothing; it only picks the
+/// route.
+pub fn own_address() -> std::io::Result<IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0")?;
+    socket.connect("192.0.2.1:9")?;
+    Ok(socket.local_addr()?.ip())
+}

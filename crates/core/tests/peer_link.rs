@@ -1,0 +1,110 @@
+//! Two real WebRTC peers in one process, their signals relayed in memory: the connection comes
+//! up, the hellos verify, frames flow both ways; with different keys each side sees an
+//! intercepted connection and drops it.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use confab_core::peer::{self, PeerEvent, PeerLink, PeerSetup};
+use confab_proto::{ClientKind, CtlMessage, MeetingKey, PeerId};
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn setup(me: &PeerId, remote: &PeerId, key: &MeetingKey, offerer: bool, name: &str) -> PeerSetup {
+    PeerSetup {
+        key: key.clone(),
+        me: me.clone(),
+        remote: remote.clone(),
+        name: name.into(),
+        client: ClientKind::Cli,
+        app_version: "test".into(),
+        ice_servers: vec![],
+        bind: peer::own_address().unwrap(),
+        offerer,
+        want_snapshot: offerer,
+    }
+}
+
+/// Two peers a (offers) and b, with signals passed between them until the test's own events.
+struct Pair {
+    a: PeerLink,
+    b: PeerLink,
+    a_id: PeerId,
+    b_id: PeerId,
+    events: mpsc::UnboundedReceiver<(PeerId, PeerEvent)>,
+}
+
+impl Pair {
+    fn start(a_key: &MeetingKey, b_key: &MeetingKey) -> Self {
+        let (a_id, b_id) = (PeerId::random(), PeerId::random());
+        let (tx, events) = mpsc::unbounded_channel();
+        // Events are tagged with the *remote* id: a's link reports as b_id, b's as a_id.
+        let a = peer::spawn(setup(&a_id, &b_id, a_key, true, "Ada"), tx.clone());
+        let b = peer::spawn(setup(&b_id, &a_id, b_key, false, "Bo"), tx);
+        Self { a, b, a_id, b_id, events }
+    }
+
+    /// The next event that is not a signal (signals are relayed here, as signaling would).
+    async fn next(&mut self) -> (PeerId, PeerEvent) {
+        loop {
+            let (from_link_of, event) = tokio::time::timeout(WAIT, self.events.recv())
+                .await
+                .expect("no peer event in time")
+                .expect("peer events ended");
+            match event {
+                // a's link (tagged b_id) produced a signal for b, and the other way round.
+                PeerEvent::Signal(data) if from_link_of == self.b_id => self.b.remote_signal(data),
+                PeerEvent::Signal(data) => self.a.remote_signal(data),
+                other => return (from_link_of, other),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn peers_connect_verify_their_hellos_and_exchange_frames() {
+    let key = MeetingKey::random();
+    let mut pair = Pair::start(&key, &key);
+    let mut ready = Vec::new();
+    while ready.len() < 2 {
+        match pair.next().await {
+            (id, PeerEvent::Ready { name, want_snapshot, .. }) => {
+                ready.push((id, name, want_snapshot))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    ready.sort_by(|x, y| x.1.cmp(&y.1));
+    // a's link saw Bo's hello, b's link saw Ada's (who, as the newcomer, asked for a snapshot).
+    assert_eq!(ready[0], (pair.a_id.clone(), "Ada".into(), true));
+    assert_eq!(ready[1], (pair.b_id.clone(), "Bo".into(), false));
+
+    let frame = vec![0u8, 1, 2, 3, 255];
+    pair.a.send_sync(frame.clone());
+    assert_eq!(pair.next().await, (pair.a_id.clone(), PeerEvent::Sync(frame)));
+    let media = CtlMessage::Media { mic: true, cam: false, screen: false, screen_track: None };
+    pair.b.send_ctl(media.clone());
+    assert_eq!(pair.next().await, (pair.b_id.clone(), PeerEvent::Ctl(media)));
+    // A frame of the largest size a data channel carries.
+    let big = vec![7u8; 65_536];
+    pair.b.send_sync(big.clone());
+    assert_eq!(pair.next().await, (pair.b_id.clone(), PeerEvent::Sync(big)));
+
+    pair.a.close();
+    assert_eq!(pair.next().await, (pair.b_id.clone(), PeerEvent::Closed));
+}
+
+#[tokio::test]
+async fn a_peer_with_another_key_is_dropped_as_intercepted() {
+    let mut pair = Pair::start(&MeetingKey::random(), &MeetingKey::random());
+    let mut ends = Vec::new();
+    while ends.len() < 2 {
+        match pair.next().await {
+            // The side that drops first may close the other's channels before it has verified.
+            (_, end @ (PeerEvent::Intercepted | PeerEvent::Failed(_))) => ends.push(end),
+            other => panic!("a peer without the key got as far as {other:?}"),
+        }
+    }
+    assert!(ends.contains(&PeerEvent::Intercepted), "nobody saw the interception: {ends:?}");
+}
