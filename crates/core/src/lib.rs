@@ -13,17 +13,20 @@
 //! - [`signaling_client`]: one WebSocket to the signaling service, kept joined across drops.
 //! - [`peer`]: one WebRTC peer connection with its `sync` and `ctl` channels and the verified
 //!   `hello`.
+//! - [`engine`]: [`Engine`], the task that ties them together — the entry point for front ends.
 //!
 //! ## What it never does
 //! It never depends on tauri, on a GUI toolkit, or on `confab-signaling` (its tests run a real
 //! signaling service, as a dev-dependency only).
 
 pub mod document;
+pub mod engine;
 pub mod peer;
 pub mod signaling_client;
 pub mod store;
 pub mod sync;
 
 pub use document::{DocError, MeetingDoc};
+pub use engine::{Engine, EngineConfig, EngineError, EngineEvent};
 pub use store::{StoreError, StoredDoc};
 pub use sync::{PeerSync, SyncError};
