@@ -162,11 +162,11 @@ proptest! {
             net.apply(a);
         }
         net.heal();
-        let heads = net.docs[0].heads();
-        let text = net.docs[0].notes();
-        for (i, doc) in net.docs.iter_mut().enumerate().skip(1) {
-            prop_assert_eq!(doc.heads(), heads.clone(), "heads of replica {}", i);
-            prop_assert_eq!(doc.notes(), text.clone(), "text of replica {}", i);
+        let (first, others) = net.docs.split_first_mut().unwrap();
+        let (heads, text) = (first.heads(), first.notes());
+        for (i, doc) in others.iter_mut().enumerate() {
+            prop_assert_eq!(doc.heads(), heads.clone(), "heads of replica {}", i + 1);
+            prop_assert_eq!(doc.notes(), text.clone(), "text of replica {}", i + 1);
         }
     }
 }
