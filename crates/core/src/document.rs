@@ -7,7 +7,9 @@
 //! and a merge would keep only one of them.
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use automerge::{
+    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, PatchAction, ReadDoc, ScalarValue, Value,
+};
 use confab_proto::document::{
     ChatError, ChatMessage, KEY_CHAT, KEY_NOTES, KEY_SCHEMA, KEY_TITLE, SCHEMA_VERSION,
 };
@@ -44,6 +46,14 @@ fn genesis() -> AutoCommit {
     let _ = doc.put_object(automerge::ROOT, KEY_CHAT, ObjType::List);
     doc.commit_with(CommitOptions::default().with_time(0));
     doc
+}
+
+/// One step of a change to the notes, in characters; applied in order, the steps turn the old
+/// text into the new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotesPatch {
+    Insert { pos: usize, text: String },
+    Delete { pos: usize, len: usize },
 }
 
 /// One replica of a meeting's document.
@@ -183,6 +193,26 @@ impl MeetingDoc {
         self.doc.get_heads()
     }
 
+    /// How the notes changed since the document was at `before`, as patches for a front end
+    /// that holds the old text.
+    pub fn notes_patches_since(&mut self, before: &[ChangeHash]) -> Vec<NotesPatch> {
+        let after = self.doc.get_heads();
+        self.doc
+            .diff(before, &after)
+            .into_iter()
+            .filter(|patch| patch.obj == self.notes)
+            .filter_map(|patch| match patch.action {
+                PatchAction::SpliceText { index, value, .. } => {
+                    Some(NotesPatch::Insert { pos: index, text: value.make_string() })
+                }
+                PatchAction::DeleteSeq { index, length } => {
+                    Some(NotesPatch::Delete { pos: index, len: length })
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The whole document, compacted.
     pub fn save(&mut self) -> Vec<u8> {
         self.doc.save()
@@ -264,6 +294,40 @@ mod tests {
 
     fn actor(n: u8) -> ActorId {
         ActorId::from([n; 16])
+    }
+
+    /// Applies patches to the old text the way a front end would.
+    fn apply(text: &str, patches: &[NotesPatch]) -> String {
+        let mut chars: Vec<char> = text.chars().collect();
+        for patch in patches {
+            match patch {
+                NotesPatch::Insert { pos, text } => {
+                    chars.splice(*pos..*pos, text.chars());
+                }
+                NotesPatch::Delete { pos, len } => {
+                    chars.drain(*pos..*pos + *len);
+                }
+            }
+        }
+        chars.into_iter().collect()
+    }
+
+    #[test]
+    fn patches_turn_the_old_notes_into_the_merged_ones() {
+        let mut a = MeetingDoc::new(actor(1));
+        a.splice_notes(0, 0, "héllo wörld").unwrap();
+        let mut b = a.clone();
+        b.doc.set_actor(actor(2));
+        let before_text = a.notes();
+        let before = a.heads();
+        a.splice_notes(5, 0, " dear").unwrap();
+        b.splice_notes(0, 5, "HÉLLO").unwrap();
+        b.splice_notes(b.notes_len(), 0, "!").unwrap();
+        a.merge_bytes(&b.save()).unwrap();
+        let patches = a.notes_patches_since(&before);
+        assert!(!patches.is_empty());
+        assert_eq!(apply(&before_text, &patches), a.notes());
+        assert_eq!(a.notes(), "HÉLLO dear wörld!");
     }
 
     fn chat(text: &str, at: i64) -> ChatMessage {

@@ -1,8 +1,8 @@
 //! # confab-core — the meeting engine
 //!
 //! Everything a meeting is, without a GUI: the shared notes-and-chat document, its persistence
-//! and its sync between peers (so far); the signaling client, the WebRTC mesh, file transfer and
-//! the event stream for front ends follow.
+//! and its sync between peers, the signaling client, the WebRTC mesh, file transfer, and the
+//! event stream for front ends. Start at [`Engine::start`].
 //!
 //! ## Layout
 //! - [`document`]: [`MeetingDoc`], one replica of the meeting's Automerge document — edit API,
@@ -13,6 +13,8 @@
 //! - [`signaling_client`]: one WebSocket to the signaling service, kept joined across drops.
 //! - [`peer`]: one WebRTC peer connection with its `sync` and `ctl` channels and the verified
 //!   `hello`.
+//! - [`transfer`]: moving one file over a `file:ID` channel, hashed, verified, and saved only
+//!   inside the download directory.
 //! - [`engine`]: [`Engine`], the task that ties them together — the entry point for front ends.
 //!
 //! ## What it never does
@@ -25,8 +27,11 @@ pub mod peer;
 pub mod signaling_client;
 pub mod store;
 pub mod sync;
+pub mod transfer;
 
-pub use document::{DocError, MeetingDoc};
-pub use engine::{Engine, EngineConfig, EngineError, EngineEvent};
+pub use document::{DocError, MeetingDoc, NotesPatch};
+pub use engine::{
+    Direction, Engine, EngineConfig, EngineError, EngineEvent, FileEvent, FileState, MediaState,
+};
 pub use store::{StoreError, StoredDoc};
 pub use sync::{PeerSync, SyncError};

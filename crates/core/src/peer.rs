@@ -8,24 +8,29 @@
 //! with the key (`fp_mac`); a signaling server that swapped a fingerprint to sit in the middle
 //! cannot produce a matching MAC, and the connection is dropped as intercepted.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use confab_proto::datachannel::{MAX_CHANNEL_FRAME_BYTES, fp_mac, verify_fp_mac};
 use confab_proto::{
-    ClientKind, CtlMessage, IceCandidateInit, IceServer, MeetingKey, PeerId, SessionDescription,
-    SignalData,
+    ClientKind, CtlMessage, IceCandidateInit, IceServer, MeetingKey, PeerId, SdpType,
+    SessionDescription, SignalData,
 };
 use tokio::sync::mpsc;
-use tracing::debug;
+use tokio::task::AbortHandle;
+use tracing::{Instrument, debug};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSessionDescription,
+    RTCSessionDescription, RTCStatsReportEntry, StatsSelector,
 };
+
+use crate::transfer::{self, Expected, TransferUpdate};
 
 /// From the start of negotiation until a verified hello.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,6 +39,11 @@ const MAX_EARLY_FRAMES: usize = 256;
 /// A message sent before the other side's channel is open is lost, and neither side can know
 /// when the other's opens: the hello is repeated at this interval until the peer's is verified.
 const HELLO_REPEAT: Duration = Duration::from_millis(250);
+/// How often a connected peer's stats are reported.
+const STATS_EVERY: Duration = Duration::from_secs(2);
+/// Per data channel: `send` waits while this much is queued, so a file transfer cannot fill
+/// memory faster than the network drains it.
+const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
 
 /// Who we are and how to reach the peer.
 #[derive(Debug, Clone)]
@@ -66,6 +76,14 @@ pub enum PeerEvent {
     },
     Sync(Vec<u8>),
     Ctl(CtlMessage),
+    /// The connection went `connected` (true) or `disconnected` (false); it may come back.
+    Connection(bool),
+    Stats(PeerStats),
+    /// A file transfer on this connection moved on (see [`PeerLink::send_file`]).
+    Transfer {
+        id: String,
+        update: TransferUpdate,
+    },
     /// The peer's hello did not verify: someone may sit between us. The connection is closed.
     Intercepted,
     /// The connection could not be made or was lost. The task has ended.
@@ -74,10 +92,25 @@ pub enum PeerEvent {
     Closed,
 }
 
+/// The state of the path a connection uses, as the nominated ICE pair reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PeerStats {
+    pub rtt_ms: f64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Media packets the peer reported lost (RTCP); data channels retransmit and lose none.
+    pub packets_lost: u64,
+}
+
+impl Eq for PeerStats {}
+
 enum Command {
     Remote(SignalData),
     SendSync(Vec<u8>),
     SendCtl(CtlMessage),
+    ExpectFile { id: String, expected: Expected },
+    SendFile { id: String, path: PathBuf, size: u64 },
+    CancelFile(String),
     Close,
 }
 
@@ -93,6 +126,9 @@ impl std::fmt::Debug for Command {
             Self::Remote(_) => "Remote",
             Self::SendSync(_) => "SendSync",
             Self::SendCtl(_) => "SendCtl",
+            Self::ExpectFile { .. } => "ExpectFile",
+            Self::SendFile { .. } => "SendFile",
+            Self::CancelFile(_) => "CancelFile",
             Self::Close => "Close",
         })
     }
@@ -109,6 +145,18 @@ impl PeerLink {
     pub fn send_ctl(&self, msg: CtlMessage) {
         let _ = self.commands.send(Command::SendCtl(msg));
     }
+    /// Accepts the `file:ID` channel the peer will open for an offer we accepted.
+    pub fn expect_file(&self, id: String, expected: Expected) {
+        let _ = self.commands.send(Command::ExpectFile { id, expected });
+    }
+    /// Opens `file:ID` and streams the file (the peer accepted our offer).
+    pub fn send_file(&self, id: String, path: PathBuf, size: u64) {
+        let _ = self.commands.send(Command::SendFile { id, path, size });
+    }
+    /// Stops a transfer on this connection, either way; a partial download is removed.
+    pub fn cancel_file(&self, id: String) {
+        let _ = self.commands.send(Command::CancelFile(id));
+    }
     pub fn close(&self) {
         let _ = self.commands.send(Command::Close);
     }
@@ -117,14 +165,18 @@ impl PeerLink {
 /// Starts the connection to `setup.remote`; events arrive on `events` tagged with its id.
 pub fn spawn(setup: PeerSetup, events: mpsc::UnboundedSender<(PeerId, PeerEvent)>) -> PeerLink {
     let (commands, command_rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let remote = setup.remote.clone();
-        let end = match run(setup, command_rx, &events).await {
-            Ok(end) => end,
-            Err(e) => PeerEvent::Failed(e),
-        };
-        let _ = events.send((remote, end));
-    });
+    let span_peer = setup.remote.clone();
+    tokio::spawn(
+        async move {
+            let remote = setup.remote.clone();
+            let end = match run(setup, command_rx, &events).await {
+                Ok(end) => end,
+                Err(e) => PeerEvent::Failed(e),
+            };
+            let _ = events.send((remote, end));
+        }
+        .instrument(tracing::debug_span!("link", peer = %span_peer)),
+    );
     PeerLink { commands }
 }
 
@@ -132,6 +184,8 @@ pub fn spawn(setup: PeerSetup, events: mpsc::UnboundedSender<(PeerId, PeerEvent)
 enum Net {
     Candidate(RTCIceCandidateInit),
     State(RTCPeerConnectionState),
+    /// An in-band channel the peer opened (a file transfer).
+    Channel(Arc<dyn DataChannel>),
 }
 
 struct Handler(mpsc::UnboundedSender<Net>);
@@ -145,6 +199,9 @@ impl PeerConnectionEventHandler for Handler {
     }
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         let _ = self.0.send(Net::State(state));
+    }
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let _ = self.0.send(Net::Channel(channel));
     }
 }
 
@@ -219,6 +276,7 @@ async fn run(
             )
             .with_handler(Arc::new(Handler(net_tx)))
             .with_udp_addrs(vec![SocketAddr::new(setup.bind, 0)])
+            .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
             .build()
             .await
             .map_err(|e| format!("cannot create the peer connection: {e}"))?,
@@ -226,6 +284,25 @@ async fn run(
     let result = drive(&setup, &pc, &mut commands, &mut net, &emit).await;
     let _ = pc.close().await;
     result
+}
+
+/// A file transfer running (or about to) on this connection.
+enum Transfer {
+    /// We accepted the offer; the peer has yet to open the channel.
+    Expecting(Expected),
+    /// `part` is the partial download to remove if it is stopped.
+    Running { task: AbortHandle, part: Option<PathBuf> },
+}
+
+impl Transfer {
+    fn stop(self) {
+        if let Self::Running { task, part } = self {
+            task.abort();
+            if let Some(part) = part {
+                let _ = std::fs::remove_file(part);
+            }
+        }
+    }
 }
 
 /// Negotiates, verifies the hello, then carries frames until the end.
@@ -236,17 +313,38 @@ async fn drive(
     net: &mut mpsc::UnboundedReceiver<Net>,
     emit: &impl Fn(PeerEvent) -> bool,
 ) -> Result<PeerEvent, String> {
+    let mut transfers = HashMap::new();
+    let result = negotiate_and_carry(setup, pc, commands, net, emit, &mut transfers).await;
+    for (_, transfer) in transfers.drain() {
+        transfer.stop();
+    }
+    result
+}
+
+async fn negotiate_and_carry(
+    setup: &PeerSetup,
+    pc: &Arc<dyn PeerConnection>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    net: &mut mpsc::UnboundedReceiver<Net>,
+    emit: &impl Fn(PeerEvent) -> bool,
+    transfers: &mut HashMap<String, Transfer>,
+) -> Result<PeerEvent, String> {
     let (channel_tx, mut channel_events) = mpsc::unbounded_channel();
     let sync = open_channel(pc, "sync", 0, Channel::Sync, channel_tx.clone()).await?;
     let ctl = open_channel(pc, "ctl", 1, Channel::Ctl, channel_tx).await?;
+    let (transfer_tx, mut transfer_updates) = mpsc::unbounded_channel::<(String, TransferUpdate)>();
+    // PROTOCOL.md §2: for renegotiation the peer with the smaller id is polite.
+    let polite = setup.me.as_str() < setup.remote.as_str();
 
     // Candidates that arrive before the remote description, and our own mid for ours.
     let mut early_candidates: Option<Vec<RTCIceCandidateInit>> = Some(Vec::new());
     let mut mid: Option<String> = None;
+    let mut awaiting_answer = false;
     if setup.offerer {
         let offer = pc.create_offer(None).await.map_err(|e| e.to_string())?;
         pc.set_local_description(offer.clone()).await.map_err(|e| e.to_string())?;
         mid = first_mid(&offer.sdp);
+        awaiting_answer = true;
         emit(PeerEvent::Signal(SignalData::Sdp { sdp: convert(&offer)? }));
     }
 
@@ -257,6 +355,7 @@ async fn drive(
     let mut early: Vec<PeerEvent> = Vec::new();
     let deadline = tokio::time::sleep(CONNECT_TIMEOUT);
     let mut repeat = tokio::time::interval(HELLO_REPEAT);
+    let mut stats = tokio::time::interval(STATS_EVERY);
     tokio::pin!(deadline);
     loop {
         tokio::select! {
@@ -268,20 +367,42 @@ async fn drive(
                     ctl.send_text(hello).await.map_err(|e| format!("ctl channel: {e}"))?;
                 }
             }
+            _ = stats.tick(), if verified => {
+                emit(PeerEvent::Stats(read_stats(pc).await));
+            }
             command = commands.recv() => match command {
                 None | Some(Command::Close) => return Ok(PeerEvent::Closed),
                 Some(Command::Remote(SignalData::Sdp { sdp })) => {
+                    match (sdp.kind, awaiting_answer) {
+                        (SdpType::Offer, true) if !polite => {
+                            debug!(peer = %setup.remote, "offer collision: we are impolite, ignoring theirs");
+                            continue;
+                        }
+                        (SdpType::Offer, true) => {
+                            debug!(peer = %setup.remote, "offer collision: we are polite, taking theirs");
+                            let rollback = RTCSessionDescription::rollback(None).map_err(|e| e.to_string())?;
+                            pc.set_local_description(rollback).await.map_err(|e| e.to_string())?;
+                            awaiting_answer = false;
+                        }
+                        (SdpType::Answer, false) => {
+                            debug!(peer = %setup.remote, "ignoring an answer to no offer");
+                            continue;
+                        }
+                        _ => {}
+                    }
                     let desc: RTCSessionDescription = convert(&sdp)?;
                     pc.set_remote_description(desc).await.map_err(|e| format!("remote description refused: {e}"))?;
                     for c in early_candidates.take().unwrap_or_default() {
                         let _ = pc.add_ice_candidate(c).await;
                     }
-                    if !setup.offerer {
+                    if sdp.kind == SdpType::Offer {
                         let answer = pc.create_answer(None).await.map_err(|e| e.to_string())?;
                         pc.set_local_description(answer.clone()).await.map_err(|e| e.to_string())?;
                         mid = first_mid(&answer.sdp);
                         let sdp: SessionDescription = convert(&answer)?;
                         emit(PeerEvent::Signal(SignalData::Sdp { sdp }));
+                    } else {
+                        awaiting_answer = false;
                     }
                 }
                 Some(Command::Remote(SignalData::Candidate { candidate: Some(c) })) => {
@@ -299,7 +420,31 @@ async fn drive(
                 Some(Command::SendCtl(msg)) => {
                     ctl.send_text(&msg.encode()).await.map_err(|e| format!("ctl channel: {e}"))?;
                 }
+                Some(Command::ExpectFile { id, expected }) => {
+                    transfers.insert(id, Transfer::Expecting(expected));
+                }
+                Some(Command::SendFile { id, path, size }) => {
+                    let init = RTCDataChannelInit { ordered: true, ..Default::default() };
+                    let channel = pc
+                        .create_data_channel(&format!("file:{id}"), Some(init))
+                        .await
+                        .map_err(|e| format!("cannot open a file channel: {e}"))?;
+                    let report = reporter(&transfer_tx, &id);
+                    let task = tokio::spawn(transfer::stream(channel, path, size, report).in_current_span());
+                    transfers.insert(id, Transfer::Running { task: task.abort_handle(), part: None });
+                }
+                Some(Command::CancelFile(id)) => {
+                    if let Some(transfer) = transfers.remove(&id) {
+                        transfer.stop();
+                    }
+                }
             },
+            Some((id, update)) = transfer_updates.recv() => {
+                if matches!(update, TransferUpdate::Done(_) | TransferUpdate::Failed(_)) {
+                    transfers.remove(&id);
+                }
+                emit(PeerEvent::Transfer { id, update });
+            }
             Some(event) = net.recv() => match event {
                 Net::Candidate(mut c) => {
                     if c.sdp_mid.as_deref().is_none_or(str::is_empty) {
@@ -312,7 +457,29 @@ async fn drive(
                     return Ok(PeerEvent::Failed("the connection failed (no usable network path)".into()));
                 }
                 Net::State(RTCPeerConnectionState::Closed) => return Ok(PeerEvent::Failed("the connection closed".into())),
+                Net::State(RTCPeerConnectionState::Connected) => { emit(PeerEvent::Connection(true)); }
+                Net::State(RTCPeerConnectionState::Disconnected) => { emit(PeerEvent::Connection(false)); }
                 Net::State(state) => debug!(peer = %setup.remote, ?state, "connection state"),
+                Net::Channel(channel) => {
+                    let label = channel.label().await.unwrap_or_default();
+                    let expected = label.strip_prefix("file:").and_then(|id| {
+                        match transfers.remove(id) {
+                            Some(Transfer::Expecting(expected)) => Some((id.to_owned(), expected)),
+                            other => { if let Some(t) = other { transfers.insert(id.to_owned(), t); } None }
+                        }
+                    });
+                    let Some((id, expected)) = expected else {
+                        debug!(peer = %setup.remote, "closing a channel we did not agree to");
+                        let _ = channel.close().await;
+                        continue;
+                    };
+                    let part = transfer::part_path(&expected.download_dir, &id);
+                    let report = reporter(&transfer_tx, &id);
+                    let task = tokio::spawn(
+                        transfer::receive(channel, part.clone(), expected, report).in_current_span(),
+                    );
+                    transfers.insert(id, Transfer::Running { task: task.abort_handle(), part: Some(part) });
+                }
             },
             Some((which, event)) = channel_events.recv() => match event {
                 DataChannelEvent::OnOpen => {
@@ -388,6 +555,36 @@ async fn hello_verifies(setup: &PeerSetup, pc: &Arc<dyn PeerConnection>, mac: &s
         Some((own, theirs)) => verify_fp_mac(&setup.key, mac, &theirs, &own),
         None => false,
     }
+}
+
+/// Turns a transfer task's updates into tagged ones for the connection's loop.
+fn reporter(
+    tx: &mpsc::UnboundedSender<(String, TransferUpdate)>,
+    id: &str,
+) -> impl Fn(TransferUpdate) + Send + Sync + 'static {
+    let (tx, id) = (tx.clone(), id.to_owned());
+    move |update| {
+        let _ = tx.send((id.clone(), update));
+    }
+}
+
+async fn read_stats(pc: &Arc<dyn PeerConnection>) -> PeerStats {
+    let mut stats = PeerStats::default();
+    for entry in pc.get_stats(Instant::now(), StatsSelector::None).await.iter() {
+        match entry {
+            RTCStatsReportEntry::IceCandidatePair(pair) if pair.nominated => {
+                stats.rtt_ms = pair.current_round_trip_time * 1000.0;
+                stats.bytes_sent = pair.bytes_sent;
+                stats.bytes_received = pair.bytes_received;
+            }
+            RTCStatsReportEntry::RemoteInboundRtp(remote) => {
+                let lost = remote.received_rtp_stream_stats.packets_lost;
+                stats.packets_lost += u64::try_from(lost).unwrap_or(0);
+            }
+            _ => {}
+        }
+    }
+    stats
 }
 
 /// (our fingerprint, the peer's), as this side's connection sees them.

@@ -4,7 +4,7 @@
 //! stream of [`SignalingEvent`]s. When the socket drops it reconnects with exponential backoff and
 //! joins again (the server mints a new peer id; the mesh above keeps its document and its open
 //! peer connections and offers to whoever is new). What cannot succeed by retrying is reported
-//! once and ends the client: the first connection failing, a full room, a malformed room, an
+//! once and ends the client: the first connection failing (unless `keep_trying`), a full room, a malformed room, an
 //! unsupported protocol version.
 
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use tracing::{debug, info};
+use tracing::{Instrument, debug, info};
 
 /// Largest frame we accept from the server (its own limit is 64 KiB).
 const MAX_FRAME: usize = 1024 * 1024;
@@ -33,6 +33,9 @@ pub struct SignalingConfig {
     pub name: DisplayName,
     pub client: ClientKind,
     pub app_version: String,
+    /// Keep trying when even the first connection fails (a participant who starts offline
+    /// still edits their notes); otherwise that failure ends the client at once.
+    pub keep_trying: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +112,7 @@ pub fn backoff(attempt: u32, jitter: f64) -> Duration {
 pub fn spawn(config: SignalingConfig) -> (Signaling, mpsc::UnboundedReceiver<SignalingEvent>) {
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (events, event_rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(config, command_rx, events));
+    tokio::spawn(run(config, command_rx, events).in_current_span());
     (Signaling { commands }, event_rx)
 }
 
@@ -135,7 +138,7 @@ async fn run(
             Ok(ws) => {
                 session(ws, &config, &mut commands, &events, &mut ever_joined, &mut attempt).await
             }
-            Err(e) if !ever_joined => Outcome::Fatal(e),
+            Err(e) if !ever_joined && !config.keep_trying => Outcome::Fatal(e),
             Err(e) => Outcome::Dropped(e),
         };
         let reason = match outcome {

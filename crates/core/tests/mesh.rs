@@ -3,99 +3,20 @@
 //! joiner gets the whole history, and a peer with the wrong key is connected to by nobody.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
-use confab_core::{Engine, EngineConfig, EngineEvent, peer};
-use confab_proto::{ClientKind, DisplayName, MeetingKey, MeetingLink, PeerId, RoomId};
-use tokio::sync::{mpsc, oneshot};
-
-const WAIT: Duration = Duration::from_secs(40);
-
-struct Node {
-    name: String,
-    engine: Engine,
-    events: mpsc::UnboundedReceiver<EngineEvent>,
-    connected: HashMap<PeerId, String>,
-    chat: Vec<String>,
-    notes: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Node {
-    fn start(link: &MeetingLink, name: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let (engine, events) = Engine::start(EngineConfig {
-            link: link.clone(),
-            name: DisplayName::new(name).unwrap(),
-            client: ClientKind::Cli,
-            app_version: "test".into(),
-            data_dir: dir.path().into(),
-            author_id: format!("install-{name}"),
-            bind: peer::own_address().unwrap(),
-        })
-        .unwrap();
-        Self {
-            name: name.into(),
-            engine,
-            events,
-            connected: HashMap::new(),
-            chat: vec![],
-            notes: String::new(),
-            _dir: dir,
-        }
-    }
-
-    /// Takes one event into the node's view of the meeting.
-    fn absorb(&mut self, event: EngineEvent) {
-        match event {
-            EngineEvent::PeerConnected { id, name } => {
-                self.connected.insert(id, name);
-            }
-            EngineEvent::PeerLeft { id } | EngineEvent::PeerFailed { id, .. } => {
-                self.connected.remove(&id);
-            }
-            EngineEvent::Chat(m) => self.chat.push(m.text),
-            EngineEvent::Notes(text) => self.notes = text,
-            EngineEvent::Ended { reason } => panic!("{}: ended: {reason}", self.name),
-            EngineEvent::Joined { .. } | EngineEvent::Intercepted { .. } => {}
-        }
-    }
-}
-
-/// Processes events of all nodes until `done` holds for the whole set.
-async fn until(nodes: &mut [Node], what: &str, done: impl Fn(&[Node]) -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !done(nodes) {
-        let mut progressed = false;
-        for node in nodes.iter_mut() {
-            while let Ok(event) = node.events.try_recv() {
-                node.absorb(event);
-                progressed = true;
-            }
-        }
-        if !progressed {
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-}
-
-async fn start_server() -> (std::net::SocketAddr, oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(confab_signaling::run(listener, confab_signaling::Config::default(), async {
-        let _ = stopped.await;
-    }));
-    (addr, stop)
-}
+use common::{Node, Server, WAIT, until};
+use confab_core::{EngineEvent, MediaState};
+use confab_proto::{MeetingKey, MeetingLink, PeerId};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mesh_shares_chat_and_notes_and_catches_up_a_late_joiner() {
-    let (addr, _stop) = start_server().await;
-    let link = MeetingLink::new(&format!("http://{addr}"), RoomId::random(), MeetingKey::random())
-        .unwrap();
+    common::init_logs();
+    let server = Server::start().await;
+    let link = server.link();
     let mut nodes = vec![Node::start(&link, "Ada")];
     until(&mut nodes, "Ada joined", |_| true).await;
     nodes.push(Node::start(&link, "Bo"));
@@ -129,6 +50,17 @@ async fn a_mesh_shares_chat_and_notes_and_catches_up_a_late_joiner() {
         );
     }
 
+    // What each sends is announced to the others, and each connection reports its path.
+    nodes[0].engine.set_media(MediaState { mic: true, ..Default::default() });
+    let ada = nodes[0].me.clone().unwrap();
+    until(&mut nodes, "Bo and Cy hear Ada's mic is on, and stats arrive", |n| {
+        n[1..].iter().all(|x| {
+            x.log.iter().any(|e| matches!(e, EngineEvent::Media { id, media } if *id == ada && media.mic && !media.screen))
+                && x.log.iter().any(|e| matches!(e, EngineEvent::Stats { stats, .. } if stats.bytes_received > 0))
+        })
+    })
+    .await;
+
     // A late joiner receives the whole history.
     nodes.push(Node::start(&link, "Di"));
     until(&mut nodes, "Di has the history", |n| {
@@ -142,11 +74,15 @@ async fn a_mesh_shares_chat_and_notes_and_catches_up_a_late_joiner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_holding_the_wrong_key_is_connected_to_by_nobody() {
-    let (addr, _stop) = start_server().await;
-    let room = RoomId::random();
-    let link =
-        MeetingLink::new(&format!("http://{addr}"), room.clone(), MeetingKey::random()).unwrap();
-    let wrong = MeetingLink::new(&format!("http://{addr}"), room, MeetingKey::random()).unwrap();
+    common::init_logs();
+    let server = Server::start().await;
+    let link = server.link();
+    let wrong = MeetingLink::new(
+        &format!("http://{}", server.addr),
+        link.room().clone(),
+        MeetingKey::random(),
+    )
+    .unwrap();
     let mut nodes = vec![Node::start(&link, "Ada"), Node::start(&link, "Bo")];
     until(&mut nodes, "Ada and Bo are connected", |n| n.iter().all(|x| x.connected.len() == 1))
         .await;

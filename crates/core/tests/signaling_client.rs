@@ -2,50 +2,12 @@
 //! surviving a server restart, and ending clearly when retrying cannot help.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
-use std::time::Duration;
+mod common;
 
+use common::{Server, WAIT};
 use confab_core::signaling_client::{self, SignalingConfig, SignalingEvent};
-use confab_proto::{ClientKind, DisplayName, MeetingKey, MeetingLink, RoomId, SignalData};
-use tokio::sync::{mpsc, oneshot};
-
-const WAIT: Duration = Duration::from_secs(20);
-
-struct Server {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    async fn start_on(addr: SocketAddr, config: confab_signaling::Config) -> Self {
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            confab_signaling::run(listener, config, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        Self { addr, stop: Some(stop), task }
-    }
-
-    async fn start(config: confab_signaling::Config) -> Self {
-        Self::start_on("127.0.0.1:0".parse().unwrap(), config).await
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(WAIT, self.task).await.unwrap().unwrap();
-    }
-
-    fn link(&self, room: &RoomId) -> MeetingLink {
-        MeetingLink::new(&format!("http://{}", self.addr), room.clone(), MeetingKey::random())
-            .unwrap()
-    }
-}
+use confab_proto::{ClientKind, DisplayName, MeetingLink, SignalData};
+use tokio::sync::mpsc;
 
 fn config(link: MeetingLink, name: &str) -> SignalingConfig {
     SignalingConfig {
@@ -53,6 +15,7 @@ fn config(link: MeetingLink, name: &str) -> SignalingConfig {
         name: DisplayName::new(name).unwrap(),
         client: ClientKind::Cli,
         app_version: "test".into(),
+        keep_trying: false,
     }
 }
 
@@ -75,14 +38,14 @@ async fn next_settled(events: &mut mpsc::UnboundedReceiver<SignalingEvent>) -> S
 
 #[tokio::test]
 async fn joins_relays_and_rejoins_after_a_server_restart() {
-    let server = Server::start(confab_signaling::Config::default()).await;
-    let room = RoomId::random();
-    let (a, mut a_events) = signaling_client::spawn(config(server.link(&room), "Ada"));
+    let server = Server::start().await;
+    let link = server.link();
+    let (a, mut a_events) = signaling_client::spawn(config(link.clone(), "Ada"));
     let SignalingEvent::Joined { you: a_id, peers, .. } = next(&mut a_events).await else {
         panic!()
     };
     assert!(peers.is_empty());
-    let (b, mut b_events) = signaling_client::spawn(config(server.link(&room), "Bo"));
+    let (b, mut b_events) = signaling_client::spawn(config(link.clone(), "Bo"));
     let SignalingEvent::Joined { you: b_id, peers, .. } = next(&mut b_events).await else {
         panic!()
     };
@@ -127,14 +90,14 @@ async fn joins_relays_and_rejoins_after_a_server_restart() {
 
 #[tokio::test]
 async fn a_full_room_ends_the_client_once_without_retrying() {
-    let server =
-        Server::start(confab_signaling::Config { max_peers: 2, ..Default::default() }).await;
-    let room = RoomId::random();
-    let (_a, mut a_events) = signaling_client::spawn(config(server.link(&room), "a"));
-    let (_b, mut b_events) = signaling_client::spawn(config(server.link(&room), "b"));
+    let config_of_two = confab_signaling::Config { max_peers: 2, ..Default::default() };
+    let server = Server::start_on("127.0.0.1:0".parse().unwrap(), config_of_two).await;
+    let link = server.link();
+    let (_a, mut a_events) = signaling_client::spawn(config(link.clone(), "a"));
+    let (_b, mut b_events) = signaling_client::spawn(config(link.clone(), "b"));
     assert!(matches!(next(&mut a_events).await, SignalingEvent::Joined { .. }));
     assert!(matches!(next(&mut b_events).await, SignalingEvent::Joined { .. }));
-    let (_c, mut c_events) = signaling_client::spawn(config(server.link(&room), "c"));
+    let (_c, mut c_events) = signaling_client::spawn(config(link.clone(), "c"));
     match next(&mut c_events).await {
         SignalingEvent::Ended { reason } => assert!(reason.contains("full"), "{reason}"),
         other => panic!("{other:?}"),
@@ -146,8 +109,7 @@ async fn a_full_room_ends_the_client_once_without_retrying() {
 async fn an_unreachable_server_is_reported_not_retried_forever() {
     // A port with nothing behind it.
     let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let link = MeetingLink::new(&format!("http://{addr}"), RoomId::random(), MeetingKey::random())
-        .unwrap();
+    let link = common::link_to(addr);
     let (_c, mut events) = signaling_client::spawn(config(link, "x"));
     match next(&mut events).await {
         SignalingEvent::Ended { reason } => {

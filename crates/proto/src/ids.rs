@@ -161,7 +161,7 @@ impl DisplayName {
 }
 
 /// Zero-width and filler characters, and the marks and overrides that change text direction.
-fn is_invisible_or_direction(c: char) -> bool {
+pub fn is_invisible_or_direction(c: char) -> bool {
     matches!(
         c,
         '\u{034F}'
