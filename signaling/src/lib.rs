@@ -46,6 +46,7 @@ mod http;
 mod hub;
 mod metrics;
 mod relay;
+mod serve;
 mod server;
 mod session;
 mod tls;
@@ -53,11 +54,14 @@ pub mod turn;
 mod ui;
 
 pub use config::{Config, Secret, ServeArgs, TlsFiles, TurnConfig};
+pub use serve::{serve, shutdown_signal};
 pub use server::run;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("TLS setup failed: {0}")]

@@ -28,6 +28,9 @@ use crate::store::{StoreError, StoredDoc};
 use crate::sync::PeerSync;
 use crate::transfer::{self, Expected, FileInfo, TransferUpdate};
 
+/// How long leaving waits for every peer to acknowledge our `bye`.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The default for [`EngineConfig::max_file_bytes`]: 2 GiB.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
@@ -376,11 +379,22 @@ async fn run(
             Some((id, event)) = peer_rx.recv() => state.on_peer(id, event),
         }
     }
-    for peer in state.peers.values() {
-        peer.link.send_ctl(CtlMessage::Bye {});
-        peer.link.close();
-    }
     state.signaling.leave();
+    // Each connection says bye; wait for them (briefly) so the peers hear we left.
+    let mut leaving: HashSet<PeerId> = state.peers.keys().cloned().collect();
+    for peer in state.peers.values() {
+        peer.link.leave();
+    }
+    let _ = tokio::time::timeout(LEAVE_TIMEOUT, async {
+        while !leaving.is_empty() {
+            match peer_rx.recv().await {
+                Some((id, PeerEvent::Closed | PeerEvent::Failed(_))) => leaving.remove(&id),
+                Some(_) => false,
+                None => break,
+            };
+        }
+    })
+    .await;
 }
 
 impl State {
@@ -888,7 +902,7 @@ fn now_ms() -> i64 {
 }
 
 /// A random UUID v4 in its usual text form.
-fn new_uuid() -> String {
+pub fn new_uuid() -> String {
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;

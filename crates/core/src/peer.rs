@@ -44,6 +44,8 @@ const STATS_EVERY: Duration = Duration::from_secs(2);
 /// Per data channel: `send` waits while this much is queued, so a file transfer cannot fill
 /// memory faster than the network drains it.
 const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
+/// How long leaving waits for the peer to acknowledge our `bye`.
+const BYE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Who we are and how to reach the peer.
 #[derive(Debug, Clone)]
@@ -111,6 +113,7 @@ enum Command {
     ExpectFile { id: String, expected: Expected },
     SendFile { id: String, path: PathBuf, size: u64 },
     CancelFile(String),
+    Leave,
     Close,
 }
 
@@ -129,6 +132,7 @@ impl std::fmt::Debug for Command {
             Self::ExpectFile { .. } => "ExpectFile",
             Self::SendFile { .. } => "SendFile",
             Self::CancelFile(_) => "CancelFile",
+            Self::Leave => "Leave",
             Self::Close => "Close",
         })
     }
@@ -159,6 +163,11 @@ impl PeerLink {
     }
     pub fn close(&self) {
         let _ = self.commands.send(Command::Close);
+    }
+    /// Says `bye`, waits (briefly) until the peer has acknowledged it, then closes; the task
+    /// ends with [`PeerEvent::Closed`].
+    pub fn leave(&self) {
+        let _ = self.commands.send(Command::Leave);
     }
 }
 
@@ -372,6 +381,12 @@ async fn negotiate_and_carry(
             }
             command = commands.recv() => match command {
                 None | Some(Command::Close) => return Ok(PeerEvent::Closed),
+                Some(Command::Leave) => {
+                    if verified {
+                        say_bye(&ctl).await;
+                    }
+                    return Ok(PeerEvent::Closed);
+                }
                 Some(Command::Remote(SignalData::Sdp { sdp })) => {
                     match (sdp.kind, awaiting_answer) {
                         (SdpType::Offer, true) if !polite => {
@@ -555,6 +570,20 @@ async fn hello_verifies(setup: &PeerSetup, pc: &Arc<dyn PeerConnection>, mac: &s
         Some((own, theirs)) => verify_fp_mac(&setup.key, mac, &theirs, &own),
         None => false,
     }
+}
+
+/// Sends `bye` and waits until SCTP has it acknowledged (or a moment passes), so that closing
+/// right after does not lose it and the peer hears we left rather than that we failed.
+async fn say_bye(ctl: &Arc<dyn DataChannel>) {
+    if ctl.send_text(&CtlMessage::Bye {}.encode()).await.is_err() {
+        return;
+    }
+    let acknowledged = async {
+        while ctl.outstanding_bytes().await.is_ok_and(|n| n > 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let _ = tokio::time::timeout(BYE_TIMEOUT, acknowledged).await;
 }
 
 /// Turns a transfer task's updates into tagged ones for the connection's loop.

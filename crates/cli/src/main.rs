@@ -1,0 +1,174 @@
+//! `confab`: a meeting without a window.
+//!
+//! - `confab serve` runs the signaling service (the flags of `confab-signaling`).
+//! - `confab host` runs one embedded, prints the new meeting's link as the first line of stdout,
+//!   and joins it.
+//! - `confab join LINK` joins a meeting.
+//!
+//! Participants read commands on stdin and print events on stdout: for people by default,
+//! JSON lines with `--json` (see `commands` and `output`). Logs go to stderr (`CONFAB_LOG`).
+//! Exit status: 0 after `/quit` or end of input, 1 when the meeting cannot be joined or ends on
+//! its own, 2 for bad arguments (a malformed link among them).
+
+mod commands;
+mod output;
+mod session;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use confab_core::engine::DEFAULT_MAX_FILE_BYTES;
+use confab_proto::{DisplayName, MeetingKey, MeetingLink, RoomId};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "confab", version, about = "Confab meetings from the command line")]
+struct Cli {
+    #[command(subcommand)]
+    command: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Run the signaling service.
+    Serve(confab_signaling::ServeArgs),
+    /// Start a signaling service here, create a meeting, print its link and join it.
+    Host {
+        /// Where the embedded service listens; the link uses this machine's own address when
+        /// this is a wildcard.
+        #[arg(long, default_value = "0.0.0.0:0")]
+        listen: SocketAddr,
+        /// Serve the web UI from this directory, so people can join from a browser
+        /// [default: ui/dist].
+        #[arg(long)]
+        ui_dir: Option<PathBuf>,
+        #[arg(long, default_value = "Host")]
+        name: String,
+        #[command(flatten)]
+        participant: ParticipantArgs,
+    },
+    /// Join a meeting from its link.
+    Join {
+        /// The meeting link, with its key (`…/m/ROOM#k=KEY`).
+        link: String,
+        /// Your display name (else the one in the link).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        participant: ParticipantArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ParticipantArgs {
+    /// Read commands and print events as JSON lines.
+    #[arg(long)]
+    json: bool,
+    /// Where meeting notes are kept [default: the platform's data directory]/confab.
+    #[arg(long, env = "CONFAB_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where received files are saved [default: ~/Downloads, else the current directory].
+    #[arg(long, env = "CONFAB_DOWNLOAD_DIR")]
+    download_dir: Option<PathBuf>,
+    /// Largest file sent or accepted, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_FILE_BYTES)]
+    max_file_bytes: u64,
+    /// The local address for peer connections [default: this machine's own address].
+    #[arg(long)]
+    ice_address: Option<IpAddr>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    // The WebRTC stack warns about routine things (an empty ICE password on the first packet);
+    // by default only its errors show.
+    let filter = EnvFilter::try_from_env("CONFAB_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("error,confab=warn,confab_core=warn,confab_signaling=warn")
+    });
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(1, &format!("cannot start: {e}")),
+    };
+    let code = runtime.block_on(run(cli.command));
+    // A read of stdin may still be blocking a thread; it must not hold the exit up.
+    runtime.shutdown_background();
+    code
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("confab: {message}");
+    ExitCode::from(code)
+}
+
+async fn run(mode: Mode) -> ExitCode {
+    match mode {
+        Mode::Serve(args) => match confab_signaling::serve(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(1, &e.to_string()),
+        },
+        Mode::Host { listen, ui_dir, name, participant } => {
+            let Ok(name) = DisplayName::new(&name) else {
+                return fail(2, "--name must be 1 to 64 visible characters");
+            };
+            let listener = match tokio::net::TcpListener::bind(listen).await {
+                Ok(l) => l,
+                Err(e) => return fail(1, &format!("cannot listen on {listen}: {e}")),
+            };
+            let link = match host_link(&listener) {
+                Ok(link) => link,
+                Err(e) => return fail(1, &e),
+            };
+            let mut config = confab_signaling::Config::default();
+            if let Some(ui_dir) = ui_dir {
+                config.ui_dir = ui_dir;
+            }
+            tokio::spawn(async move {
+                if let Err(e) =
+                    confab_signaling::run(listener, config, std::future::pending()).await
+                {
+                    tracing::error!(error = %e, "the embedded signaling service stopped");
+                }
+            });
+            // The link alone, first, so a script can read it with one line.
+            session::print_line(&link.to_string());
+            session::run(link, name, participant).await
+        }
+        Mode::Join { link, name, participant } => {
+            let link: MeetingLink = match link.parse() {
+                Ok(link) => link,
+                Err(e) => return fail(2, &format!("{e}: {link:?}")),
+            };
+            let name = match (name, link.name()) {
+                (Some(name), _) => match DisplayName::new(&name) {
+                    Ok(name) => name,
+                    Err(_) => return fail(2, "--name must be 1 to 64 visible characters"),
+                },
+                (None, Some(name)) => name.clone(),
+                (None, None) => return fail(2, "say who you are with --name NAME"),
+            };
+            session::run(link, name, participant).await
+        }
+    }
+}
+
+/// A fresh meeting on the embedded service, reachable at this machine's address.
+fn host_link(listener: &tokio::net::TcpListener) -> Result<MeetingLink, String> {
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let ip = if addr.ip().is_unspecified() {
+        confab_core::peer::own_address()
+            .map_err(|e| format!("cannot find this machine's address: {e}"))?
+    } else {
+        addr.ip()
+    };
+    let server = format!("http://{}", SocketAddr::new(ip, addr.port()));
+    MeetingLink::new(&server, RoomId::random(), MeetingKey::random()).map_err(|e| e.to_string())
+}

@@ -1,0 +1,329 @@
+//! One participant's session: the engine, commands from stdin, events to stdout.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use confab_core::{Engine, EngineConfig, EngineEvent};
+use confab_proto::{ClientKind, DisplayName, MeetingLink};
+use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
+
+use crate::ParticipantArgs;
+use crate::commands::{self, Command};
+use crate::output;
+
+/// Prints one line and flushes it, so a process reading our stdout sees it at once.
+pub fn print_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn print_json(value: &Value) {
+    print_line(&value.to_string());
+}
+
+/// The platform's place for application data, as the desktop app will use it.
+fn default_data_dir() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if cfg!(windows) {
+        return var("APPDATA").map(|d| d.join("Confab"));
+    }
+    if cfg!(target_os = "macos") {
+        return var("HOME").map(|h| h.join("Library/Application Support/Confab"));
+    }
+    var("XDG_DATA_HOME")
+        .or_else(|| var("HOME").map(|h| h.join(".local/share")))
+        .map(|d| d.join("confab"))
+}
+
+fn default_download_dir() -> PathBuf {
+    std::env::var_os(if cfg!(windows) { "USERPROFILE" } else { "HOME" })
+        .map(|home| PathBuf::from(home).join("Downloads"))
+        .filter(|d| d.is_dir())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// This install's stable author id (kept in the data directory), created on first use.
+fn author_id(data_dir: &std::path::Path) -> std::io::Result<String> {
+    let path = data_dir.join("install-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if confab_proto::document::is_uuid_v4(id.trim()) => Ok(id.trim().to_owned()),
+        _ => {
+            std::fs::create_dir_all(data_dir)?;
+            let id = confab_core::engine::new_uuid();
+            std::fs::write(&path, &id)?;
+            Ok(id)
+        }
+    }
+}
+
+pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) -> ExitCode {
+    let fail = crate::fail;
+    let Some(data_dir) = args.data_dir.or_else(default_data_dir) else {
+        return fail(2, "no data directory: give --data-dir");
+    };
+    let author_id = match author_id(&data_dir) {
+        Ok(id) => id,
+        Err(e) => {
+            return fail(1, &format!("cannot use the data directory {}: {e}", data_dir.display()));
+        }
+    };
+    let bind = match args.ice_address.map_or_else(confab_core::peer::own_address, Ok) {
+        Ok(ip) => ip,
+        Err(e) => return fail(1, &format!("cannot find this machine's address: {e}")),
+    };
+    let config = EngineConfig {
+        link,
+        name,
+        client: ClientKind::Cli,
+        app_version: env!("CARGO_PKG_VERSION").into(),
+        data_dir,
+        download_dir: args.download_dir.unwrap_or_else(default_download_dir),
+        max_file_bytes: args.max_file_bytes,
+        auto_accept_files: true,
+        work_offline: false,
+        author_id,
+        bind,
+    };
+    let (engine, events) = match Engine::start(config) {
+        Ok(started) => started,
+        Err(e) => return fail(1, &format!("cannot open the meeting's notes: {e}")),
+    };
+    Session {
+        engine,
+        json: args.json,
+        names: HashMap::new(),
+        pending_notes: None,
+        notes: String::new(),
+    }
+    .run(events)
+    .await
+}
+
+struct Session {
+    engine: Engine,
+    json: bool,
+    /// Peer names by id, for human output.
+    names: HashMap<String, String>,
+    /// The latest notes not printed yet: notes events are coalesced.
+    pending_notes: Option<String>,
+    notes: String,
+}
+
+impl Session {
+    async fn run(mut self, mut events: mpsc::UnboundedReceiver<EngineEvent>) -> ExitCode {
+        let mut lines = stdin_lines();
+        let mut stdin_open = true;
+        loop {
+            tokio::select! {
+                event = events.recv() => {
+                    let Some(event) = event else { return ExitCode::from(1) };
+                    let mut ended = self.show(event);
+                    while let Ok(event) = events.try_recv() {
+                        ended = ended.or(self.show(event));
+                    }
+                    self.flush_notes();
+                    if let Some(reason) = ended {
+                        if !self.json {
+                            eprintln!("confab: {reason}");
+                        }
+                        return ExitCode::from(1);
+                    }
+                }
+                line = lines.recv(), if stdin_open => match line {
+                    // End of input: leave as if told to quit.
+                    None => stdin_open = false,
+                    Some(line) => {
+                        if self.handle_line(&line).await {
+                            break;
+                        }
+                    }
+                },
+            }
+            if !stdin_open {
+                break;
+            }
+        }
+        self.engine.leave();
+        // Let the engine say goodbye to the peers before the process ends.
+        while let Ok(Some(_)) =
+            tokio::time::timeout(std::time::Duration::from_millis(300), events.recv()).await
+        {
+        }
+        ExitCode::SUCCESS
+    }
+
+    /// Prints an event; returns the reason if the meeting ended.
+    fn show(&mut self, event: EngineEvent) -> Option<String> {
+        match &event {
+            EngineEvent::PeerConnected { id, name } | EngineEvent::PeerJoined { id, name } => {
+                self.names.insert(id.to_string(), name.clone());
+            }
+            EngineEvent::Notes { text, .. } => {
+                self.notes.clone_from(text);
+                self.pending_notes = Some(text.clone());
+                return None;
+            }
+            _ => {}
+        }
+        if self.json {
+            if let Some(value) = output::json_event(&event) {
+                print_json(&value);
+            }
+        } else if let Some(line) = output::human_event(&event, &self.names) {
+            print_line(&line);
+        }
+        match event {
+            EngineEvent::Ended { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    fn flush_notes(&mut self) {
+        if let Some(text) = self.pending_notes.take() {
+            if self.json {
+                print_json(&json!({"event": "notes", "text": text}));
+            } else {
+                print_line("* the notes changed (/notes shows them)");
+            }
+        }
+    }
+
+    /// Runs one input line; returns true to quit.
+    async fn handle_line(&mut self, line: &str) -> bool {
+        let (command, reference) = if self.json {
+            if line.trim().is_empty() {
+                return false;
+            }
+            match commands::parse_json(line) {
+                Ok(parsed) => (parsed.command, parsed.reference),
+                Err(message) => {
+                    print_json(&json!({"event": "error", "message": message}));
+                    return false;
+                }
+            }
+        } else {
+            match commands::parse_human(line) {
+                Ok(Some(command)) => (command, None),
+                Ok(None) => return false,
+                Err(message) => {
+                    print_line(&message);
+                    return false;
+                }
+            }
+        };
+        let name = command_name(&command);
+        if matches!(command, Command::Quit {}) {
+            return true;
+        }
+        match self.execute(command).await {
+            Ok(answer) => {
+                if self.json {
+                    let mut v = json!({"event": "applied", "cmd": name});
+                    if let Some(reference) = reference {
+                        v["ref"] = reference;
+                    }
+                    if let (Some(v), Some(extra)) = (v.as_object_mut(), answer.as_object()) {
+                        v.extend(extra.clone());
+                    }
+                    print_json(&v);
+                }
+            }
+            Err(message) => {
+                if self.json {
+                    let mut v = json!({"event": "error", "cmd": name, "message": message});
+                    if let Some(reference) = reference {
+                        v["ref"] = reference;
+                    }
+                    print_json(&v);
+                } else {
+                    print_line(&format!("! {message}"));
+                }
+            }
+        }
+        false
+    }
+
+    /// Carries out a command; what it answers is merged into the `applied` event.
+    async fn execute(&mut self, command: Command) -> Result<Value, String> {
+        let engine = &self.engine;
+        match command {
+            Command::Say { text } => {
+                engine.say(&text).await.map(|()| json!({})).map_err(|e| e.to_string())
+            }
+            Command::Notes {} => {
+                if self.json {
+                    print_json(&json!({"event": "notes", "text": self.notes}));
+                } else {
+                    print_line(&format!("--- notes ---\n{}\n-------------", self.notes));
+                }
+                Ok(json!({}))
+            }
+            Command::NotesInsert { pos, text } => {
+                let pos = if pos == usize::MAX { self.notes.chars().count() } else { pos };
+                engine
+                    .splice_notes(pos, 0, &text)
+                    .await
+                    .map(|()| json!({}))
+                    .map_err(|e| e.to_string())
+            }
+            Command::NotesDelete { pos, len } => engine
+                .splice_notes(pos, len, "")
+                .await
+                .map(|()| json!({}))
+                .map_err(|e| e.to_string()),
+            Command::Title { text } => {
+                engine.set_title(&text).await.map(|()| json!({})).map_err(|e| e.to_string())
+            }
+            Command::SendFile { path } => {
+                let id = engine.send_file(&path).await.map_err(|e| e.to_string())?;
+                if !self.json {
+                    print_line(&format!("* offering {}", path.display()));
+                }
+                Ok(json!({"id": id}))
+            }
+            Command::Export { path } => {
+                let markdown = engine.markdown().await.map_err(|e| e.to_string())?;
+                tokio::fs::write(&path, markdown)
+                    .await
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                if !self.json {
+                    print_line(&format!("* exported to {}", path.display()));
+                }
+                Ok(json!({"path": path}))
+            }
+            Command::Quit {} => Ok(json!({})),
+        }
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Say { .. } => "say",
+        Command::Notes {} => "notes",
+        Command::NotesInsert { .. } => "notes_insert",
+        Command::NotesDelete { .. } => "notes_delete",
+        Command::Title { .. } => "title",
+        Command::SendFile { .. } => "send_file",
+        Command::Export { .. } => "export",
+        Command::Quit {} => "quit",
+    }
+}
+
+/// Stdin as lines, read on their own task so the session never blocks on it.
+fn stdin_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if tx.send(line).await.is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

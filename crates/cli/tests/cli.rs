@@ -1,0 +1,186 @@
+//! `confab host` and `confab join --json` as real processes, driven through stdin and stdout:
+//! chat, notes, a file and an export across three participants; a participant killed mid-typing
+//! keeps every edit it reported applied; bad input ends with a clear message.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Confab;
+use serde_json::{Value, json};
+
+fn is(event: &Value, kind: &str) -> bool {
+    event["event"] == kind
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_and_two_joiners_chat_edit_share_a_file_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut host, link) = Confab::host("Host", &dir.path().join("host")).await;
+    let mut bo = Confab::join(&link, "Bo", &dir.path().join("bo"));
+    let mut cy = Confab::join(&link, "Cy", &dir.path().join("cy"));
+    for p in [&mut host, &mut bo, &mut cy] {
+        let me = p.wait_for("joined", |e| is(e, "joined")).await;
+        assert!(me["you"].as_str().unwrap().len() == 22);
+    }
+    for p in [&mut host, &mut bo, &mut cy] {
+        p.wait_for_n("both others connected", 2, |e| is(e, "peer_connected")).await;
+    }
+
+    // Chat: each message once, everywhere, with its author.
+    bo.send(json!({"cmd": "say", "text": "hello from Bo", "ref": "b1"})).await;
+    bo.wait_for("the say applied", |e| is(e, "applied") && e["ref"] == "b1").await;
+    for p in [&mut host, &mut bo, &mut cy] {
+        let chat =
+            p.wait_for("Bo's message", |e| is(e, "chat") && e["text"] == "hello from Bo").await;
+        assert_eq!(chat["author"], "Bo");
+    }
+
+    // Notes typed by two at once converge.
+    bo.send(json!({"cmd": "notes_insert", "pos": 0, "text": "Bo's line\n"})).await;
+    cy.send(json!({"cmd": "notes_insert", "pos": 0, "text": "Cy's line\n"})).await;
+    let both = |t: &str| t.contains("Bo's line\n") && t.contains("Cy's line\n");
+    let text = host.wait_notes("both lines", both).await;
+    assert_eq!(bo.wait_notes("the host's text", |t| t == text).await, text);
+    assert_eq!(cy.wait_notes("the host's text", |t| t == text).await, text);
+    cy.send(json!({"cmd": "notes_delete", "pos": 0, "len": 4})).await;
+    let shorter = text.chars().skip(4).collect::<String>();
+    host.wait_notes("the deletion", |t| t == shorter).await;
+
+    // A file from Bo reaches Cy and the host, verified.
+    let file = dir.path().join("agenda.txt");
+    let bytes: Vec<u8> = (0..1_000_003u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    bo.send(json!({"cmd": "send_file", "path": file, "ref": "f"})).await;
+    let applied = bo.wait_for("the offer", |e| is(e, "applied") && e["ref"] == "f").await;
+    let id = applied["id"].as_str().unwrap().to_owned();
+    for p in [&mut host, &mut cy] {
+        let done = p
+            .wait_for("the file", |e| {
+                is(e, "file") && e["id"] == id.as_str() && e["state"] == "done"
+            })
+            .await;
+        assert_eq!(done["name"], "agenda.txt");
+        assert!(std::fs::read(done["path"].as_str().unwrap()).unwrap() == bytes);
+    }
+
+    // Export writes the notes and the chat as Markdown.
+    let export = dir.path().join("meeting.md");
+    cy.send(json!({"cmd": "export", "path": export})).await;
+    cy.wait_for("the export", |e| is(e, "applied") && e["cmd"] == "export").await;
+    let markdown = std::fs::read_to_string(&export).unwrap();
+    assert!(markdown.contains("hello from Bo") && markdown.contains("line\n"), "{markdown}");
+
+    // A bad command is answered, and the session goes on.
+    cy.send(json!({"cmd": "dance"})).await;
+    cy.wait_for("an error", |e| {
+        is(e, "error") && e["message"].as_str().unwrap().contains("bad command")
+    })
+    .await;
+    cy.send(json!({"cmd": "notes_delete", "pos": 10_000, "len": 1, "ref": 9})).await;
+    let err = cy.wait_for("a range error", |e| is(e, "error") && e["ref"] == 9).await;
+    assert!(err["message"].as_str().unwrap().contains("outside"), "{err}");
+
+    // Bo quits: it exits 0 and the others hear that Bo left.
+    let bo_id = bo.events().into_iter().find(|e| is(e, "joined")).unwrap()["you"].clone();
+    bo.send(json!({"cmd": "quit"})).await;
+    assert!(bo.exit_status().await.success());
+    for p in [&mut host, &mut cy] {
+        p.wait_for("Bo left", |e| is(e, "peer_left") && e["id"] == bo_id).await;
+    }
+    // Each chat message arrived exactly once.
+    for p in [&mut host, &mut cy] {
+        p.drain();
+        let count =
+            p.events().iter().filter(|e| is(e, "chat") && e["text"] == "hello from Bo").count();
+        assert_eq!(count, 1, "{}", p.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_killed_mid_typing_keeps_every_edit_it_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut host, link) = Confab::host("Host", &dir.path().join("host")).await;
+    let ada_dir = dir.path().join("ada");
+    let mut ada = Confab::join(&link, "Ada", &ada_dir);
+    ada.wait_for("connected", |e| is(e, "peer_connected")).await;
+
+    // Ada types far more than she gets to: the process is killed after 100 edits were reported.
+    const TYPED: usize = 5000;
+    let lines = (0..TYPED).map(|i| {
+        json!({"cmd": "notes_insert", "pos": 0, "text": format!("<{i}>"), "ref": i}).to_string()
+    });
+    ada.feed(lines.collect());
+    ada.wait_for("100 edits applied", |e| is(e, "applied") && e["ref"] == 99).await;
+    ada.kill().await;
+    // Whatever she printed before dying counts as reported.
+    ada.read_to_end().await;
+    let acked: Vec<String> = ada
+        .events()
+        .iter()
+        .filter(|e| is(e, "applied"))
+        .map(|e| format!("<{}>", e["ref"]))
+        .collect();
+    assert!(
+        acked.len() >= 100 && acked.len() < TYPED,
+        "killed mid-typing: {} applied",
+        acked.len()
+    );
+
+    // Restarted on the same data directory, Ada has every edit she reported, and so does the host.
+    let mut ada = Confab::join(&link, "Ada", &ada_dir);
+    let all = |t: &str| acked.iter().all(|token| t.contains(token.as_str()));
+    ada.wait_notes("every reported edit after the restart", all).await;
+    host.wait_notes("every reported edit at the host", all).await;
+}
+
+#[tokio::test]
+async fn bad_links_and_unreachable_servers_end_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let cases: [(&[&str], i32, &str); 4] = [
+        (
+            &["join", "http://example.com/m/nope", "--name", "A", "--data-dir", &data],
+            2,
+            "malformed",
+        ),
+        (
+            &[
+                "join",
+                "https://example.com/m/AAAAAAAAAAAAAAAAAAAAAA",
+                "--name",
+                "A",
+                "--data-dir",
+                &data,
+            ],
+            2,
+            "key",
+        ),
+        (
+            &[
+                "join",
+                "http://127.0.0.1:1/m/AAAAAAAAAAAAAAAAAAAAAA#k=AAAAAAAAAAAAAAAAAAAAAA",
+                "--data-dir",
+                &data,
+            ],
+            2,
+            "--name",
+        ),
+        (
+            &[
+                "join",
+                "http://127.0.0.1:1/m/AAAAAAAAAAAAAAAAAAAAAA#k=AAAAAAAAAAAAAAAAAAAAAA",
+                "--name",
+                "A",
+                "--data-dir",
+                &data,
+            ],
+            1,
+            "cannot reach the signaling server",
+        ),
+    ];
+    for (args, code, message) in cases {
+        let (status, stderr) = common::run_to_end(args).await;
+        assert_eq!(status, Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}

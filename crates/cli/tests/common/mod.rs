@@ -1,0 +1,204 @@
+//! The harness for the CLI tests: `confab` as a real child process, driven through its stdin
+//! and read through its stdout, with a generous deadline on every wait.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// One `confab` process.
+pub struct Confab {
+    pub name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::UnboundedReceiver<String>,
+    /// Every stdout line so far.
+    pub seen: Vec<String>,
+}
+
+impl Confab {
+    pub fn spawn<S: AsRef<std::ffi::OsStr>>(name: &str, args: &[S]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self { name: name.into(), child, stdin, lines, seen: vec![] }
+    }
+
+    /// `confab host --json` as `name`, with its own directories under `dir`; returns it and the
+    /// link it printed first.
+    pub async fn host(name: &str, dir: &Path) -> (Self, String) {
+        let mut host =
+            Self::spawn(name, &participant_args(&["host", "--listen", "127.0.0.1:0"], name, dir));
+        let link = host.next_line().await;
+        assert!(link.starts_with("http://127.0.0.1:") && link.contains("#k="), "{link}");
+        (host, link)
+    }
+
+    /// `confab join LINK --json` as `name`, with its own directories under `dir`.
+    pub fn join(link: &str, name: &str, dir: &Path) -> Self {
+        Self::spawn(name, &participant_args(&["join", link], name, dir))
+    }
+
+    pub async fn next_line(&mut self) -> String {
+        let line = tokio::time::timeout(WAIT, self.lines.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{}: no output in time", self.name))
+            .unwrap_or_else(|| panic!("{}: stdout closed", self.name));
+        self.seen.push(line.clone());
+        line
+    }
+
+    /// Takes whatever output is already there without waiting.
+    pub fn drain(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+    }
+
+    /// Every JSON event seen so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.seen.iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// Waits until some event (seen before or arriving now) satisfies `matches`.
+    pub async fn wait_for(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for_n(what, 1, matches).await.remove(0)
+    }
+
+    /// Waits until `n` events (seen before or arriving now) satisfy `matches`.
+    pub async fn wait_for_n(
+        &mut self,
+        what: &str,
+        n: usize,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            self.drain();
+            let found: Vec<Value> = self.events().into_iter().filter(&matches).collect();
+            if found.len() >= n {
+                return found;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.lines.recv()).await {
+                Ok(Some(line)) => self.seen.push(line),
+                Ok(None) => panic!("{}: exited while waiting for {what}", self.name),
+                Err(_) => {
+                    panic!("{}: timed out waiting for {what}; saw {:#?}", self.name, self.seen)
+                }
+            }
+        }
+    }
+
+    /// The latest `notes` text, after waiting until it satisfies `matches`.
+    pub async fn wait_notes(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            self.drain();
+            let latest = self.events().into_iter().rev().find(|e| e["event"] == "notes");
+            if let Some(text) = latest.as_ref().and_then(|e| e["text"].as_str())
+                && matches(text)
+            {
+                return text.to_owned();
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.lines.recv()).await {
+                Ok(Some(line)) => self.seen.push(line),
+                Ok(None) => panic!("{}: exited while waiting for {what}", self.name),
+                Err(_) => {
+                    panic!("{}: timed out waiting for {what}; last notes {latest:?}", self.name)
+                }
+            }
+        }
+    }
+
+    /// Reads what is left of stdout once the process is gone.
+    pub async fn read_to_end(&mut self) {
+        while let Ok(Some(line)) = tokio::time::timeout(WAIT, self.lines.recv()).await {
+            self.seen.push(line);
+        }
+    }
+
+    pub async fn send(&mut self, command: Value) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(format!("{command}\n").as_bytes()).await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    /// Hands stdin to a task that writes `lines` at the process's own pace.
+    pub fn feed(&mut self, lines: Vec<String>) {
+        let mut stdin = self.stdin.take().unwrap();
+        tokio::spawn(async move {
+            for line in lines {
+                if stdin.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                    return; // the process is gone
+                }
+            }
+        });
+    }
+
+    pub async fn exit_status(&mut self) -> ExitStatus {
+        tokio::time::timeout(WAIT, self.child.wait()).await.unwrap().unwrap()
+    }
+
+    /// SIGKILL: no chance to flush or say goodbye.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+fn participant_args(mode: &[&str], name: &str, dir: &Path) -> Vec<String> {
+    let mut args: Vec<String> = mode.iter().map(|s| s.to_string()).collect();
+    let data = dir.join("data");
+    let downloads = dir.join("downloads");
+    args.extend(["--name", name, "--json", "--data-dir"].map(String::from));
+    args.push(data.display().to_string());
+    args.push("--download-dir".into());
+    args.push(downloads.display().to_string());
+    args
+}
+
+/// `confab ARGS` to completion, its stdin open but silent: (exit code, stderr).
+pub async fn run_to_end(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let _stdin = child.stdin.take();
+    let mut stderr = String::new();
+    let mut pipe = child.stderr.take().unwrap();
+    let status = tokio::time::timeout(WAIT, async {
+        tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut stderr).await.unwrap();
+        child.wait().await.unwrap()
+    })
+    .await
+    .expect("confab did not exit in time");
+    (status.code(), stderr)
+}
