@@ -63,6 +63,8 @@ pub struct MeetingDoc {
     title: ObjId,
     notes: ObjId,
     chat: ObjId,
+    /// The document was swapped for an adopted snapshot: what is unsaved is all of it.
+    unsaved_whole: bool,
 }
 
 impl MeetingDoc {
@@ -96,7 +98,7 @@ impl MeetingDoc {
             Ok(Some((Value::Scalar(s), _))) if s.as_i64() == Some(SCHEMA_VERSION) => {}
             _ => return Err(DocError::Schema("unknown schema version")),
         }
-        Ok(Self { doc, title, notes, chat })
+        Ok(Self { doc, title, notes, chat, unsaved_whole: false })
     }
 
     pub fn notes(&self) -> String {
@@ -220,15 +222,30 @@ impl MeetingDoc {
 
     /// Changes made or received since the last `save`/`take_unsaved`, to append to storage.
     pub fn take_unsaved(&mut self) -> Vec<u8> {
+        if std::mem::take(&mut self.unsaved_whole) {
+            // A whole saved document also loads incrementally, so storage replays it alike.
+            return self.doc.save();
+        }
         self.doc.save_incremental()
     }
 
     /// Merges a saved document from elsewhere (a peer's snapshot): loads it whole, strictly, and
-    /// merges it in; never replaces what is here.
-    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<(), DocError> {
+    /// merges it in; never loses what is here. Returns the snapshot's heads.
+    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<Vec<ChangeHash>, DocError> {
         let mut other = AutoCommit::load(bytes)?;
-        self.doc.merge(&mut other)?;
-        Ok(())
+        let their_heads = other.get_heads();
+        let ours = self.doc.get_heads();
+        if ours.iter().all(|h| other.get_change_by_hash(h).is_some()) {
+            // The snapshot already holds everything we have (a newcomer's case): the merge would
+            // be the snapshot itself, and adopting it skips replaying its history change by
+            // change.
+            let actor = self.doc.get_actor().clone();
+            *self = Self::from_automerge(other.with_actor(actor))?;
+            self.unsaved_whole = true;
+        } else {
+            self.doc.merge(&mut other)?;
+        }
+        Ok(their_heads)
     }
 
     /// The Automerge document, for the sync protocol.

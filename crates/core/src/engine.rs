@@ -425,14 +425,8 @@ impl State {
             want_snapshot,
         };
         let link = peer::spawn(setup, self.peer_events.clone());
-        let peer = Peer {
-            link,
-            sync: PeerSync::new(),
-            name,
-            ready: false,
-            connected: false,
-            signaling_left: false,
-        };
+        let sync = if want_snapshot { PeerSync::awaiting_snapshot() } else { PeerSync::new() };
+        let peer = Peer { link, sync, name, ready: false, connected: false, signaling_left: false };
         if let Some(old) = self.peers.insert(remote, peer) {
             old.link.close();
         }
@@ -519,7 +513,7 @@ impl State {
                 peer.connected = true;
                 peer.name.clone_from(&name);
                 if want_snapshot {
-                    for frame in PeerSync::snapshot_frames(self.store.doc_mut()) {
+                    for frame in peer.sync.send_snapshot(self.store.doc_mut()) {
                         peer.link.send_sync(frame);
                     }
                 }
@@ -774,8 +768,12 @@ impl State {
         }
         let notes = self.store.doc().notes();
         if notes != self.notes_seen {
-            let doc = self.store.doc_mut();
-            let patches = doc.notes_patches_since(&self.heads_seen);
+            let patches = if self.notes_seen.is_empty() {
+                // From nothing (a newcomer's snapshot): one insert, no need to diff a history.
+                vec![NotesPatch::Insert { pos: 0, text: notes.clone() }]
+            } else {
+                self.store.doc_mut().notes_patches_since(&self.heads_seen)
+            };
             self.notes_seen.clone_from(&notes);
             self.emit(EngineEvent::Notes { text: notes, patches });
         }

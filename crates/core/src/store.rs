@@ -171,6 +171,21 @@ mod tests {
     }
 
     #[test]
+    fn an_adopted_snapshot_is_stored_whole() {
+        let mut theirs = MeetingDoc::new(ActorId::from([9u8; 16]));
+        theirs.splice_notes(0, 0, "from the peer").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = StoredDoc::open(dir.path(), actor()).unwrap();
+            s.doc_mut().merge_bytes(&theirs.save()).unwrap();
+            s.persist().unwrap();
+            s.edit(|d| d.splice_notes(0, 0, "> ")).unwrap().unwrap();
+        }
+        let s = StoredDoc::open(dir.path(), actor()).unwrap();
+        assert_eq!(s.doc().notes(), "> from the peer");
+    }
+
+    #[test]
     fn a_torn_last_record_loses_only_itself() {
         let dir = tempfile::tempdir().unwrap();
         {

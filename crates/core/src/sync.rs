@@ -30,6 +30,8 @@
 //! assert_eq!(b.notes(), "agenda");
 //! ```
 
+use std::collections::VecDeque;
+
 use automerge::sync::{self, SyncDoc};
 use confab_proto::datachannel::{FrameError, SNAPSHOT_CHUNK_BYTES, SyncFrame};
 
@@ -54,12 +56,29 @@ pub enum SyncError {
     Document(#[from] DocError),
 }
 
+/// The largest frame a data channel carries (webrtc's and browsers' default SCTP message limit).
+/// A sync message that would not fit is replaced by a snapshot, which is chunked.
+pub const MAX_SYNC_FRAME_BYTES: usize = 65_536;
+
+/// Whether we hold our sync messages back until the peer's snapshot has arrived.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    #[default]
+    No,
+    /// We asked for a snapshot; the peer's first frame tells whether one is coming.
+    FirstFrame,
+    SnapshotEnd,
+}
+
 /// What we know about syncing with one peer.
 #[derive(Debug, Default)]
 pub struct PeerSync {
     state: sync::State,
     /// A snapshot being received, chunk by chunk.
     incoming: Option<Vec<u8>>,
+    /// Frames of a snapshot that replaces a sync message too large for one frame.
+    outgoing: VecDeque<Vec<u8>>,
+    waiting: Waiting,
 }
 
 impl PeerSync {
@@ -67,13 +86,28 @@ impl PeerSync {
         Self::default()
     }
 
+    /// Sync towards a peer we asked for a snapshot. Until the snapshot has arrived our own sync
+    /// messages are held back: sent from an empty document, they would ask the peer for its
+    /// whole history change by change, which is what the snapshot is there to avoid. (A peer
+    /// that sends a sync message first is not sending a snapshot, and sync starts at once.)
+    pub fn awaiting_snapshot() -> Self {
+        Self { waiting: Waiting::FirstFrame, ..Self::default() }
+    }
+
     /// Starts over, as on a new connection: what the peer had may have changed or been lost.
     pub fn reset(&mut self) {
         *self = Self::default();
     }
 
-    /// The frames of a snapshot of `doc`, for a peer whose `hello` asked for one.
-    pub fn snapshot_frames(doc: &mut MeetingDoc) -> Vec<Vec<u8>> {
+    /// The frames of a snapshot of `doc`, for a peer whose `hello` asked for one. From here on
+    /// the peer counts as holding what the snapshot holds, so sync starts from there rather than
+    /// from nothing.
+    pub fn send_snapshot(&mut self, doc: &mut MeetingDoc) -> Vec<Vec<u8>> {
+        self.state.shared_heads = doc.heads();
+        Self::snapshot_frames(doc)
+    }
+
+    fn snapshot_frames(doc: &mut MeetingDoc) -> Vec<Vec<u8>> {
         let bytes = doc.save();
         let mut frames: Vec<Vec<u8>> = bytes
             .chunks(SNAPSHOT_CHUNK_BYTES)
@@ -86,13 +120,33 @@ impl PeerSync {
     /// The next frame to send this peer, if there is anything it lacks. Call after connecting,
     /// after every local edit and after every received frame, until it answers `None`.
     pub fn poll(&mut self, doc: &mut MeetingDoc) -> Option<Vec<u8>> {
+        if let Some(frame) = self.outgoing.pop_front() {
+            return Some(frame);
+        }
+        if self.waiting != Waiting::No {
+            return None;
+        }
         let msg = doc.automerge().sync().generate_sync_message(&mut self.state)?;
-        Some(SyncFrame::Sync(&msg.encode()).encode())
+        let frame = SyncFrame::Sync(&msg.encode()).encode();
+        if frame.len() <= MAX_SYNC_FRAME_BYTES {
+            return Some(frame);
+        }
+        // Too many changes for one frame (a long offline stretch, say): the whole document goes
+        // as a snapshot instead. The peer merges it, and its next message shows what it holds.
+        let frames = self.send_snapshot(doc);
+        self.outgoing.extend(frames);
+        self.outgoing.pop_front()
     }
 
     /// Handles one frame from this peer; `Ok(true)` when the document changed.
     pub fn receive(&mut self, doc: &mut MeetingDoc, frame: &[u8]) -> Result<bool, SyncError> {
-        match SyncFrame::decode(frame)? {
+        let decoded = SyncFrame::decode(frame)?;
+        self.waiting = match (self.waiting, &decoded) {
+            (Waiting::FirstFrame, SyncFrame::SnapshotChunk(_)) => Waiting::SnapshotEnd,
+            (Waiting::SnapshotEnd, SyncFrame::SnapshotChunk(_)) => Waiting::SnapshotEnd,
+            _ => Waiting::No,
+        };
+        match decoded {
             SyncFrame::Sync(bytes) => {
                 let msg =
                     sync::Message::decode(bytes).map_err(|e| SyncError::Message(e.to_string()))?;
@@ -115,7 +169,8 @@ impl PeerSync {
             SyncFrame::SnapshotEnd => {
                 let bytes = self.incoming.take().ok_or(SyncError::SnapshotNotStarted)?;
                 let before = doc.heads();
-                doc.merge_bytes(&bytes)?;
+                // The peer holds what it sent: our sync starts from there.
+                self.state.shared_heads = doc.merge_bytes(&bytes)?;
                 Ok(doc.heads() != before)
             }
         }
@@ -139,7 +194,7 @@ mod tests {
         }
         let mut newcomer = doc(2);
         newcomer.splice_notes(0, 0, "mine ").unwrap();
-        let frames = PeerSync::snapshot_frames(&mut old);
+        let frames = PeerSync::new().send_snapshot(&mut old);
         let mut from_old = PeerSync::new();
         let mut changed = false;
         for f in &frames {
@@ -148,6 +203,79 @@ mod tests {
         assert!(changed);
         assert!(newcomer.notes().starts_with("mine ") || newcomer.notes().ends_with("mine "));
         assert_eq!(newcomer.notes_len(), 2005);
+    }
+
+    /// Syncs two replicas until neither has anything to say; returns every frame sent.
+    fn sync_pair(
+        a: &mut MeetingDoc,
+        a_sync: &mut PeerSync,
+        b: &mut MeetingDoc,
+        b_sync: &mut PeerSync,
+    ) -> Vec<Vec<u8>> {
+        let mut sent = Vec::new();
+        loop {
+            let mut quiet = true;
+            while let Some(frame) = a_sync.poll(a) {
+                b_sync.receive(b, &frame).unwrap();
+                sent.push(frame);
+                quiet = false;
+            }
+            while let Some(frame) = b_sync.poll(b) {
+                a_sync.receive(a, &frame).unwrap();
+                sent.push(frame);
+                quiet = false;
+            }
+            if quiet {
+                return sent;
+            }
+        }
+    }
+
+    /// A document with a history far too long for one sync frame.
+    fn long_history() -> MeetingDoc {
+        let mut old = doc(1);
+        // Text that does not compress, as sync messages are compressed.
+        let mut x = 0x2545_f491u32;
+        for _ in 0..5_000 {
+            let line: String = (0..31)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    char::from(b'a' + (x % 26) as u8)
+                })
+                .collect();
+            old.splice_notes(0, 0, &line).unwrap();
+        }
+        old
+    }
+
+    #[test]
+    fn a_history_too_large_for_one_frame_goes_as_a_snapshot() {
+        let mut old = long_history();
+        let mut newcomer = doc(2);
+        newcomer.splice_notes(0, 0, "offline ").unwrap();
+        let sent = sync_pair(&mut old, &mut PeerSync::new(), &mut newcomer, &mut PeerSync::new());
+        assert!(sent.iter().all(|f| f.len() <= MAX_SYNC_FRAME_BYTES), "every frame fits");
+        assert!(sent.iter().any(|f| f[0] == 1), "the history went as a snapshot");
+        assert_eq!(old.notes(), newcomer.notes());
+        assert_eq!(old.heads(), newcomer.heads());
+        assert_eq!(old.notes_len(), 5_000 * 31 + 8);
+    }
+
+    #[test]
+    fn a_newcomer_that_asked_for_a_snapshot_waits_for_it() {
+        let mut old = long_history();
+        let mut newcomer = doc(2);
+        let (mut old_sync, mut new_sync) = (PeerSync::new(), PeerSync::awaiting_snapshot());
+        assert_eq!(new_sync.poll(&mut newcomer), None, "nothing before the snapshot");
+        for frame in old_sync.send_snapshot(&mut old) {
+            new_sync.receive(&mut newcomer, &frame).unwrap();
+        }
+        let sent = sync_pair(&mut old, &mut old_sync, &mut newcomer, &mut new_sync);
+        assert!(sent.iter().all(|f| f[0] == 0), "after the snapshot, sync messages only");
+        assert_eq!(old.heads(), newcomer.heads());
+        assert_eq!(old.notes(), newcomer.notes());
     }
 
     #[test]
