@@ -17,6 +17,8 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 
 /// PROTOCOL.md §3: file chunks are at most 16 KiB.
 pub const CHUNK_BYTES: usize = 16 * 1024;
+/// File reads and writes go through buffers of this size.
+const IO_BUFFER_BYTES: usize = 1024 * 1024;
 /// Progress is reported at most this often (and at the end).
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// How long a receiver may stay silent before a transfer is given up.
@@ -125,16 +127,18 @@ async fn stream_inner(
     report: &impl Fn(TransferUpdate),
 ) -> Result<(), String> {
     wait_open(channel).await?;
-    let mut file = tokio::fs::File::open(path).await.map_err(|e| format!("cannot open: {e}"))?;
+    let file = tokio::fs::File::open(path).await.map_err(|e| format!("cannot open: {e}"))?;
+    // Each read of a tokio file is a hop to a blocking thread: read big, send in chunks.
+    let mut file = tokio::io::BufReader::with_capacity(IO_BUFFER_BYTES, file);
     let mut sent = 0u64;
     let mut reported = tokio::time::Instant::now();
     let mut buf = vec![0u8; CHUNK_BYTES];
     while sent < size {
-        let n = file.read(&mut buf).await.map_err(|e| format!("cannot read: {e}"))?;
+        let want = usize::try_from(size - sent).unwrap_or(usize::MAX).min(CHUNK_BYTES);
+        let n = file.read(&mut buf[..want]).await.map_err(|e| format!("cannot read: {e}"))?;
         if n == 0 {
             return Err("the file got shorter while it was being sent".into());
         }
-        let n = n.min(usize::try_from(size - sent).unwrap_or(usize::MAX));
         tokio::time::timeout(STALL_TIMEOUT, channel.send(BytesMut::from(&buf[..n])))
             .await
             .map_err(|_| "the receiver stopped taking data".to_owned())?
@@ -219,9 +223,10 @@ async fn receive_inner(
     tokio::fs::create_dir_all(&expected.download_dir)
         .await
         .map_err(|e| format!("cannot create the download directory: {e}"))?;
-    let mut file = tokio::fs::File::create(part)
+    let file = tokio::fs::File::create(part)
         .await
         .map_err(|e| format!("cannot write in the download directory: {e}"))?;
+    let mut file = tokio::io::BufWriter::with_capacity(IO_BUFFER_BYTES, file);
     let mut hash = Sha256::new();
     let mut received = 0u64;
     let mut reported = tokio::time::Instant::now();
@@ -257,7 +262,8 @@ async fn receive_inner(
     if hex(&hash.finalize()) != expected.sha256 {
         return Err("the file's sha256 does not match the offer; it was discarded".into());
     }
-    file.sync_all().await.map_err(|e| format!("cannot write: {e}"))?;
+    file.flush().await.map_err(|e| format!("cannot write: {e}"))?;
+    file.get_ref().sync_all().await.map_err(|e| format!("cannot write: {e}"))?;
     drop(file);
     report(TransferUpdate::Progress(received));
     let path = free_path(&expected.download_dir, &expected.name).await?;
