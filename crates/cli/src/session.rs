@@ -110,7 +110,7 @@ struct Session {
     /// Peer names by id, for human output.
     names: HashMap<String, String>,
     /// The latest notes not printed yet: notes events are coalesced.
-    pending_notes: Option<String>,
+    pending_notes: Option<EngineEvent>,
     notes: String,
 }
 
@@ -165,31 +165,31 @@ impl Session {
             }
             EngineEvent::Notes { text, .. } => {
                 self.notes.clone_from(text);
-                self.pending_notes = Some(text.clone());
+                self.pending_notes = Some(event);
                 return None;
             }
             _ => {}
         }
-        if self.json {
-            if let Some(value) = output::json_event(&event) {
-                print_json(&value);
-            }
-        } else if let Some(line) = output::human_event(&event, &self.names) {
-            print_line(&line);
-        }
+        self.print(&event);
         match event {
             EngineEvent::Ended { reason } => Some(reason),
             _ => None,
         }
     }
 
-    fn flush_notes(&mut self) {
-        if let Some(text) = self.pending_notes.take() {
-            if self.json {
-                print_json(&json!({"event": "notes", "text": text}));
-            } else {
-                print_line("* the notes changed (/notes shows them)");
+    fn print(&self, event: &EngineEvent) {
+        if self.json {
+            if let Some(value) = output::json_event(event) {
+                print_json(&value);
             }
+        } else if let Some(line) = output::human_event(event, &self.names) {
+            print_line(&line);
+        }
+    }
+
+    fn flush_notes(&mut self) {
+        if let Some(event) = self.pending_notes.take() {
+            self.print(&event);
         }
     }
 

@@ -169,7 +169,7 @@ fn main() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     println!("late joiner over a real data channel…");
-    let late = runtime.block_on(late_joiner(&load_trace().end_content));
+    let late = runtime.block_on(late_joiner(&load_trace()));
     println!("keystroke and chat latency across a 3-peer mesh…");
     let latency = runtime.block_on(mesh_latency(300));
     println!("file transfer on loopback…");
@@ -296,12 +296,11 @@ async fn next_matching<T>(
 }
 
 /// A participant holds the whole trace; a newcomer with nothing joins and receives it.
-async fn late_joiner(end_content: &str) -> Value {
+async fn late_joiner(trace: &Trace) -> Value {
     let server = signaling().await;
     let link = MeetingLink::new(&server, RoomId::random(), MeetingKey::random()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     // The holder's stored document is the trace replayed through the edit API.
-    let trace = load_trace();
     let mut doc = MeetingDoc::new(ActorId::random());
     for (pos, del, ins) in trace.txns.iter().flat_map(|t| &t.patches) {
         doc.splice_notes(*pos, *del, ins).unwrap();
@@ -321,7 +320,7 @@ async fn late_joiner(end_content: &str) -> Value {
             connected_at = Some(start.elapsed());
             None
         }
-        EngineEvent::Notes { text, .. } if text == end_content => Some(()),
+        EngineEvent::Notes { text, .. } if text == trace.end_content => Some(()),
         _ => None,
     })
     .await;

@@ -285,7 +285,6 @@ impl Engine {
 struct Peer {
     link: PeerLink,
     sync: PeerSync,
-    name: String,
     ready: bool,
     /// The ICE connection is up right now.
     connected: bool,
@@ -407,7 +406,7 @@ impl State {
         doc.notes().is_empty() && doc.title().is_empty() && doc.chat().is_empty()
     }
 
-    fn connect(&mut self, remote: PeerId, name: String, offerer: bool) {
+    fn connect(&mut self, remote: PeerId, offerer: bool) {
         let Some(me) = self.me.clone() else { return };
         // A newcomer with nothing asks exactly one peer (the first) for a snapshot.
         let want_snapshot = offerer && !self.asked_snapshot && self.doc_is_empty();
@@ -426,7 +425,7 @@ impl State {
         };
         let link = peer::spawn(setup, self.peer_events.clone());
         let sync = if want_snapshot { PeerSync::awaiting_snapshot() } else { PeerSync::new() };
-        let peer = Peer { link, sync, name, ready: false, connected: false, signaling_left: false };
+        let peer = Peer { link, sync, ready: false, connected: false, signaling_left: false };
         if let Some(old) = self.peers.insert(remote, peer) {
             old.link.close();
         }
@@ -467,7 +466,7 @@ impl State {
                         name: p.name.to_string(),
                     });
                     if !self.peers.contains_key(&p.id) {
-                        self.connect(p.id, p.name.into(), true);
+                        self.connect(p.id, true);
                     }
                 }
             }
@@ -484,7 +483,7 @@ impl State {
                 if !self.peers.contains_key(&from) {
                     match &data {
                         SignalData::Sdp { sdp } if sdp.kind == SdpType::Offer => {
-                            self.connect(from.clone(), String::new(), false);
+                            self.connect(from.clone(), false);
                         }
                         // Trailing candidates of a connection already gone.
                         _ => return,
@@ -511,7 +510,6 @@ impl State {
                 let Some(peer) = self.peers.get_mut(&id) else { return };
                 peer.ready = true;
                 peer.connected = true;
-                peer.name.clone_from(&name);
                 if want_snapshot {
                     for frame in peer.sync.send_snapshot(self.store.doc_mut()) {
                         peer.link.send_sync(frame);
@@ -604,41 +602,31 @@ impl State {
 
     fn on_file_offer(&mut self, peer: PeerId, file: String, name: String, size: u64, sha: String) {
         let Some(link) = self.peers.get(&peer).map(|p| p.link.clone()) else { return };
-        let name = transfer::safe_file_name(&name);
-        let refuse = |reason: String| {
-            link.send_ctl(CtlMessage::FileCancel { id: file.clone(), reason: reason.clone() });
-            reason
-        };
+        let incoming = Incoming { peer, name: transfer::safe_file_name(&name), size, sha256: sha };
+        let is_hex = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let max = self.config.max_file_bytes;
         let problem = if !confab_proto::document::is_uuid_v4(&file) {
-            Some(refuse("the transfer id is not a UUID".into()))
-        } else if sha.len() != 64
-            || !sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            Some(refuse("the sha256 is not 64 lower-case hex digits".into()))
-        } else if size > self.config.max_file_bytes {
-            Some(refuse(format!(
-                "the file is {size} bytes; the limit is {}",
-                self.config.max_file_bytes
-            )))
+            Some("the transfer id is not a UUID".to_owned())
+        } else if incoming.sha256.len() != 64 || !is_hex(&incoming.sha256) {
+            Some("the sha256 is not 64 lower-case hex digits".to_owned())
+        } else if size > max {
+            Some(format!("the file is {size} bytes; the limit is {max}"))
         } else if self.incoming.contains_key(&file) {
-            Some(refuse("a transfer with that id is already under way".into()))
+            Some("a transfer with that id is already under way".to_owned())
         } else {
             None
         };
-        let event = |state| FileEvent {
-            id: file.clone(),
-            peer: peer.clone(),
-            name: name.clone(),
-            size,
-            direction: Direction::Receiving,
-            state,
-        };
         if let Some(reason) = problem {
-            self.emit(EngineEvent::File(event(FileState::Failed(reason))));
+            link.send_ctl(CtlMessage::FileCancel { id: file.clone(), reason: reason.clone() });
+            self.emit(EngineEvent::File(incoming_event(
+                &file,
+                &incoming,
+                FileState::Failed(reason),
+            )));
             return;
         }
-        self.emit(EngineEvent::File(event(FileState::Offered)));
-        self.incoming.insert(file.clone(), Incoming { peer, name, size, sha256: sha });
+        self.emit(EngineEvent::File(incoming_event(&file, &incoming, FileState::Offered)));
+        self.incoming.insert(file.clone(), incoming);
         if self.config.auto_accept_files
             && let Err(e) = self.accept_file(&file)
         {
@@ -699,14 +687,7 @@ impl State {
             return Some(outgoing_event(file, peer, &out.info, state));
         }
         let incoming = self.incoming.get(file).filter(|i| &i.peer == peer)?;
-        Some(FileEvent {
-            id: file.to_owned(),
-            peer: peer.clone(),
-            name: incoming.name.clone(),
-            size: incoming.size,
-            direction: Direction::Receiving,
-            state,
-        })
+        Some(incoming_event(file, incoming, state))
     }
 
     /// Reports a transfer's last state and forgets it.
@@ -879,6 +860,17 @@ fn media_message(media: &MediaState) -> CtlMessage {
         cam: media.cam,
         screen: media.screen,
         screen_track: media.screen_track.clone(),
+    }
+}
+
+fn incoming_event(file: &str, incoming: &Incoming, state: FileState) -> FileEvent {
+    FileEvent {
+        id: file.to_owned(),
+        peer: incoming.peer.clone(),
+        name: incoming.name.clone(),
+        size: incoming.size,
+        direction: Direction::Receiving,
+        state,
     }
 }
 

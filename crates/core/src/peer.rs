@@ -477,17 +477,13 @@ async fn negotiate_and_carry(
                 Net::State(state) => debug!(peer = %setup.remote, ?state, "connection state"),
                 Net::Channel(channel) => {
                     let label = channel.label().await.unwrap_or_default();
-                    let expected = label.strip_prefix("file:").and_then(|id| {
-                        match transfers.remove(id) {
-                            Some(Transfer::Expecting(expected)) => Some((id.to_owned(), expected)),
-                            other => { if let Some(t) = other { transfers.insert(id.to_owned(), t); } None }
-                        }
-                    });
-                    let Some((id, expected)) = expected else {
+                    let id = label.strip_prefix("file:").unwrap_or_default().to_owned();
+                    let Some(Transfer::Expecting(expected)) = transfers.get(&id) else {
                         debug!(peer = %setup.remote, "closing a channel we did not agree to");
                         let _ = channel.close().await;
                         continue;
                     };
+                    let expected = expected.clone();
                     let part = transfer::part_path(&expected.download_dir, &id);
                     let report = reporter(&transfer_tx, &id);
                     let task = tokio::spawn(
