@@ -28,6 +28,7 @@ pub mod signaling_client;
 pub mod store;
 pub mod sync;
 pub mod transfer;
+mod udp_runtime;
 
 pub use document::{DocError, MeetingDoc, NotesPatch};
 pub use engine::{
