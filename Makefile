@@ -19,12 +19,13 @@ run: ui
 	@$(CARGO) build --quiet --release -p confab-signaling
 	@scripts/run.sh
 
-## Every test of every issue, plus formatting, lints and the UI's type check.
-test: setup
+## Every test of every issue, plus formatting, lints and the UI's type check; browser tests in Chromium.
+test: setup ui/dist/index.html
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
 	npm run --silent typecheck
 	$(CARGO) test --workspace
+	npm run --silent test:browser
 
 lint: setup
 	$(CARGO) fmt --all -- --check

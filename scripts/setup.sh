@@ -12,7 +12,8 @@ apt_install() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 
 # Debian packages. coturn is for the TURN credential tests (they start their own turnserver).
-APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn)
+# chromium runs the browser tests (driven by playwright-core; no browser download).
+APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

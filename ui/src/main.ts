@@ -1,63 +1,46 @@
-// The web UI's entry point. This build offers creating a meeting link; the meeting view itself
-// (BrowserLink, video, chat and notes) is built on the same generated protocol types.
-import type { RoomId } from "./gen/protocol";
+// The web UI's entry point: the start page at `/`, a meeting at `/m/ROOM#k=KEY`.
+import * as A from "@automerge/automerge/slim";
+import wasmUrl from "@automerge/automerge/automerge.wasm?url";
+import { BrowserLink } from "./link/browser-link";
+import { PROBLEM_TEXT, meetingLinkText, parseMeetingLink } from "./link/meeting-url";
+import { authorId } from "./screens/dom";
+import { homeScreen } from "./screens/home";
+import { meetingScreen } from "./screens/meeting";
+import { prejoinScreen } from "./screens/prejoin";
+import { problemScreen } from "./screens/problem";
 
 const app = document.getElementById("app")!;
 
-/** 128 random bits as unpadded base64url: the meeting key, made here and never sent to a server. */
-function randomKey(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-}
+const REFUSED_TEXT: Record<string, [string, string]> = {
+  room_full: ["This meeting is full", "It has as many people as it can hold. Try again when someone leaves."],
+  bad_room: ["This link does not work", "The server does not know a room by that name."],
+  unsupported_version: ["This page is out of date", "Reload the page to get the current version."],
+};
 
-function roomFromPath(path: string): RoomId | null {
-  const match = /^\/m\/([A-Za-z0-9_-]{22})\/?$/.exec(path);
-  return match?.[1] ?? null;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (text) node.textContent = text;
-  return node;
-}
-
-async function createMeeting(out: HTMLOutputElement): Promise<void> {
-  out.textContent = "Creating…";
-  out.className = "";
-  try {
-    const resp = await fetch("/api/meetings", { method: "POST" });
-    if (!resp.ok) throw new Error(`the server answered ${resp.status}`);
-    const { link } = (await resp.json()) as { room: RoomId; link: string };
-    out.textContent = `${link}#k=${randomKey()}`;
-  } catch (e) {
-    out.textContent = `Could not create a meeting: ${e instanceof Error ? e.message : String(e)}`;
-    out.className = "error";
+async function openMeeting(): Promise<void> {
+  const address = parseMeetingLink(location.href);
+  if (typeof address === "string") {
+    problemScreen(app, "This link does not work", PROBLEM_TEXT[address]);
+    return;
   }
+  prejoinScreen(app, address.name, (name) => {
+    void (async () => {
+      await A.initializeWasm(wasmUrl);
+      const link = new BrowserLink(address, { name, authorId: authorId() });
+      meetingScreen(app, {
+        link,
+        selfName: name,
+        inviteLink: meetingLinkText(address),
+        onLeft: () => problemScreen(app, "You left the meeting", "Your notes stay in this browser."),
+        onRefused: (code, message) => {
+          const [title, detail] = REFUSED_TEXT[code] ?? ["Cannot join this meeting", message];
+          problemScreen(app, title, detail);
+        },
+      });
+      await link.join();
+    })();
+  });
 }
 
-function home(): void {
-  app.append(el("h1", "Confab"));
-  const button = el("button", "New meeting");
-  const out = el("output");
-  out.setAttribute("aria-live", "polite");
-  button.addEventListener("click", () => void createMeeting(out));
-  app.append(button, el("p"), out);
-}
-
-function meeting(room: RoomId): void {
-  app.append(el("h1", "Confab meeting"));
-  const hasKey = new URLSearchParams(location.hash.slice(1)).has("k");
-  app.append(
-    el("p", `Meeting ${room}.`),
-    el(
-      "p",
-      hasKey
-        ? "Joining from the browser is not available in this build yet: open this link with the Confab app or `confab join`."
-        : "This link lacks its meeting key (#k=…). Ask for the whole link.",
-    ),
-  );
-}
-
-const room = roomFromPath(location.pathname);
-if (room) meeting(room);
-else home();
+if (/\/m\/[^/]*\/?$/.test(location.pathname)) void openMeeting();
+else homeScreen(app);

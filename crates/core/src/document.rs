@@ -313,6 +313,18 @@ mod tests {
         ActorId::from([n; 16])
     }
 
+    /// The web UI builds the same genesis with @automerge/automerge and pins the same hash
+    /// (`ui/src/link/document.ts`); if either changes, browsers and native peers would hold two
+    /// different `notes` objects.
+    #[test]
+    fn the_genesis_hash_is_the_one_the_web_ui_pins() {
+        let heads = MeetingDoc::new(actor(1)).heads();
+        assert_eq!(
+            heads.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["b3910fbc6e266ee68c00702e145e187f44f7f5d81be79bad0d2bc3b62c86d01c"]
+        );
+    }
+
     /// Applies patches to the old text the way a front end would.
     fn apply(text: &str, patches: &[NotesPatch]) -> String {
         let mut chars: Vec<char> = text.chars().collect();

@@ -1,0 +1,186 @@
+// The shared harness of the browser tests: the real signaling service serving the built UI,
+// Debian's Chromium through playwright-core, and `confab join --json` peers.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
+export const SCREENSHOTS = join(ROOT, "tests/artifacts/screenshots");
+/** Generous: a loaded 2-core CI machine is slow, and every wait ends on an event anyway. */
+export const WAIT_MS = 30_000;
+
+const target = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
+const bin = (name) => join(target, "debug", name);
+
+let built = false;
+/** Builds the two binaries the tests run (quick when cargo has them already). */
+function ensureBuilt() {
+  if (built) return;
+  const result = spawnSync("cargo", ["build", "--quiet", "-p", "confab-signaling", "-p", "confab-cli"], {
+    cwd: ROOT,
+    stdio: "inherit",
+  });
+  if (result.status !== 0) throw new Error("cargo build failed");
+  if (!existsSync(join(ROOT, "ui/dist/index.html"))) throw new Error("build the UI first: npm run build -w ui");
+  built = true;
+}
+
+/** A temporary directory removed after the test. */
+export function tempDir(t, prefix) {
+  const dir = mkdtempSync(join(tmpdir(), `confab-${prefix}-`));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Waits for a line of `stream` that matches `pattern`; resolves with the match. */
+function waitForLine(stream, pattern, what) {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: stream });
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), WAIT_MS);
+    lines.on("line", (line) => {
+      const match = pattern.exec(line.replace(/\x1b\[[0-9;]*m/g, ""));
+      if (match) {
+        clearTimeout(timer);
+        resolve(match);
+      }
+    });
+    lines.on("close", () => reject(new Error(`ended before ${what}`)));
+  });
+}
+
+/** `confab-signaling` on a free loopback port, serving ui/dist; stopped after the test. */
+export async function startServer(t, extraArgs = []) {
+  ensureBuilt();
+  const server = spawn(bin("confab-signaling"), ["--listen", "127.0.0.1:0", "--ui-dir", join(ROOT, "ui/dist"), ...extraArgs], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, RUST_LOG: "info" },
+  });
+  t.after(() => server.kill("SIGTERM"));
+  const [, port] = await waitForLine(server.stderr, /listening.*port=(\d+)/, "the signaling service to listen");
+  server.stderr.resume();
+  return `http://127.0.0.1:${port}`;
+}
+
+/** A Chromium of its own (fresh profile), closed after the test. */
+export async function launchBrowser(t) {
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+      // Host candidates as addresses, not mDNS names: the CLI peer and this VM do no mDNS.
+      "--disable-features=WebRtcHideLocalIpsWithMdns",
+    ],
+  });
+  t.after(() => browser.close());
+  return browser;
+}
+
+/** A new page in a context of its own (its own storage), at `width`×`height`. */
+export async function newPage(browser, { width = 1280, height = 720 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, permissions: ["clipboard-read", "clipboard-write"] });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
+  if (process.env.CONFAB_TEST_LOG) page.on("console", (m) => console.error(`page ${m.type()}: ${m.text()}`));
+  return page;
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+}
+
+/** Opens `link`, gives `name` on the pre-join screen and joins. */
+export async function joinAs(page, link, name) {
+  await page.goto(link);
+  await page.getByRole("textbox", { name: "Your name" }).fill(name);
+  await page.getByRole("button", { name: "Join" }).click();
+  await page.getByRole("textbox", { name: "Notes" }).waitFor({ timeout: WAIT_MS });
+}
+
+/** Resolves once `peerName` shows as connected in `page`'s participant list. */
+export async function waitConnected(page, peerName) {
+  await page
+    .getByRole("list", { name: "Participants" })
+    .getByRole("listitem")
+    .filter({ hasText: peerName })
+    .filter({ hasText: "connected" })
+    .waitFor({ timeout: WAIT_MS });
+}
+
+/** The notes as the editor in `page` shows them: its lines, joined (every line of a short text
+ * is rendered). */
+export function notesText(page) {
+  return page.evaluate(readNotes);
+}
+
+/** Waits until the editor in `page` shows exactly `text`. */
+export function waitForNotes(page, text) {
+  return page.waitForFunction(`(${readNotes})() === ${JSON.stringify(text)}`, null, { timeout: WAIT_MS });
+}
+
+function readNotes() {
+  const lines = document.querySelectorAll('[aria-label="Notes"] .cm-line');
+  return Array.from(lines, (line) => line.textContent).join("\n");
+}
+
+/** Waits until the notes in `page` contain `part`. */
+export function waitForNotesContaining(page, part) {
+  return page.waitForFunction(`(${readNotes})().includes(${JSON.stringify(part)})`, null, { timeout: WAIT_MS });
+}
+
+/** A `confab join --json` process: send commands, wait for events. Killed after the test. */
+export function startCli(t, link, name) {
+  ensureBuilt();
+  const dataDir = tempDir(t, "cli");
+  const child = spawn(
+    bin("confab"),
+    ["join", link, "--name", name, "--json", "--data-dir", join(dataDir, "data"), "--download-dir", join(dataDir, "downloads")],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+  t.after(() => child.kill("SIGKILL"));
+  const events = [];
+  const waiters = [];
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    let event;
+    try {
+      event = JSON.parse(line);
+    } catch {
+      return;
+    }
+    events.push(event);
+    for (const w of [...waiters]) {
+      if (w.pick(event)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(event);
+      }
+    }
+  });
+  return {
+    events,
+    send(command) {
+      child.stdin.write(JSON.stringify(command) + "\n");
+    },
+    /** The first event (already seen or still to come) that `pick` accepts. */
+    waitFor(pick, what) {
+      const seen = events.find(pick);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the CLI peer never reported ${what}`)), WAIT_MS);
+        waiters.push({ pick, resolve: (e) => (clearTimeout(timer), resolve(e)) });
+      });
+    },
+  };
+}

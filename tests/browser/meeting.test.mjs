@@ -1,0 +1,106 @@
+// Two browsers in one meeting, joined by link, against the real signaling service.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  WAIT_MS,
+  joinAs,
+  launchBrowser,
+  newPage,
+  notesText,
+  screenshot,
+  startServer,
+  waitConnected,
+  waitForNotes,
+  waitForNotesContaining,
+} from "./harness.mjs";
+
+test("two browsers join by link: chat both ways, notes within a second", async (t) => {
+  const server = await startServer(t);
+  const browser = await launchBrowser(t);
+  const ada = await newPage(browser);
+  const bo = await newPage(browser);
+
+  await ada.goto(server);
+  await screenshot(ada, "home-desktop");
+  await ada.getByRole("textbox", { name: "Your name" }).fill("Ada");
+  await ada.getByRole("button", { name: "New meeting" }).click();
+  await ada.waitForURL(/\/m\/[A-Za-z0-9_-]{22}#k=[A-Za-z0-9_-]{22}$/);
+  const link = ada.url();
+  await screenshot(ada, "prejoin-desktop");
+  await ada.getByRole("button", { name: "Join" }).click();
+  await joinAs(bo, link, "Bo");
+  await waitConnected(ada, "Bo");
+  await waitConnected(bo, "Ada");
+
+  await ada.getByRole("textbox", { name: "Message" }).fill("Hello from Ada");
+  await ada.getByRole("button", { name: "Send" }).click();
+  await bo.getByRole("log", { name: "Chat" }).getByText("Hello from Ada").waitFor({ timeout: WAIT_MS });
+  await bo.getByRole("textbox", { name: "Message" }).fill("Hi Ada, Bo here");
+  await bo.getByRole("textbox", { name: "Message" }).press("Enter");
+  await ada.getByRole("log", { name: "Chat" }).getByText("Hi Ada, Bo here").waitFor({ timeout: WAIT_MS });
+  // Each message exactly once, in both logs.
+  for (const page of [ada, bo]) {
+    assert.equal(await page.getByRole("log", { name: "Chat" }).getByRole("listitem").count(), 2);
+  }
+
+  const notes = ada.getByRole("textbox", { name: "Notes" });
+  await notes.click();
+  const typedAt = Date.now();
+  await notes.pressSequentially("# Agenda");
+  await waitForNotes(bo, "# Agenda");
+  const notesMs = Date.now() - typedAt;
+  assert.ok(notesMs < 1000, `notes took ${notesMs} ms to reach the other browser`);
+
+  // Both type at once; both end with the same text, holding both edits.
+  const boNotes = bo.getByRole("textbox", { name: "Notes" });
+  await boNotes.click();
+  await bo.keyboard.press("End");
+  await Promise.all([notes.pressSequentially("\n- budget"), boNotes.pressSequentially(" (draft)")]);
+  await waitForNotesContaining(ada, "(draft)");
+  await waitForNotesContaining(bo, "budget");
+  await assertSameText(ada, bo);
+  await screenshot(ada, "meeting-desktop");
+  await bo.setViewportSize({ width: 390, height: 844 });
+  await screenshot(bo, "meeting-phone");
+});
+
+/** Waits until both pages' notes read the same. */
+async function assertSameText(a, b) {
+  const deadline = Date.now() + WAIT_MS;
+  let texts;
+  do {
+    texts = [await notesText(a), await notesText(b)];
+    if (texts[0] === texts[1]) return;
+    await new Promise((r) => setTimeout(r, 100));
+  } while (Date.now() < deadline);
+  assert.equal(texts[0], texts[1], "the notes never converged");
+}
+
+test("a malformed link and a full room each show a clear state", async (t) => {
+  const server = await startServer(t, ["--max-peers", "2"]);
+  const browser = await launchBrowser(t);
+  const page = await newPage(browser);
+  const room = (await (await fetch(`${server}/api/meetings`, { method: "POST" })).json()).link;
+  for (const [fragment, says] of [
+    ["#k=abc", "The meeting key in this link is malformed"],
+    ["", "This link has no meeting key"],
+  ]) {
+    await page.goto(room + fragment);
+    await page.getByRole("heading", { name: "This link does not work" }).waitFor({ timeout: WAIT_MS });
+    await page.getByText(says).waitFor();
+  }
+  await screenshot(page, "malformed-link-desktop");
+
+  const link = `${room}#k=AAAAAAAAAAAAAAAAAAAAAA`;
+  const first = await newPage(browser);
+  const second = await newPage(browser);
+  await joinAs(first, link, "One");
+  await joinAs(second, link, "Two");
+  await waitConnected(first, "Two");
+  const third = await newPage(browser);
+  await third.goto(link);
+  await third.getByRole("textbox", { name: "Your name" }).fill("Three");
+  await third.getByRole("button", { name: "Join" }).click();
+  await third.getByRole("heading", { name: "This meeting is full" }).waitFor({ timeout: WAIT_MS });
+  await screenshot(third, "room-full-desktop");
+});

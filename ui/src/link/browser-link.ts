@@ -1,0 +1,302 @@
+// The meeting run by the browser itself: signaling over a WebSocket, one RTCPeerConnection per
+// peer, and the document in @automerge/automerge, kept in IndexedDB per room. It speaks exactly
+// what confab-core speaks, so browsers, the CLI and the desktop app meet in one mesh.
+import * as A from "@automerge/automerge/slim";
+import type { ChatMessage, PeerId, PeerInfo } from "../gen/protocol";
+import {
+  type Doc,
+  type NotesPatch,
+  chatMessages,
+  genesis,
+  newActor,
+  notesPatchesSince,
+  postChat,
+  setTitle,
+  spliceNotes,
+  toMarkdown,
+} from "./document";
+import { importMeetingKey } from "./fp-mac";
+import type { LinkEvent, MeetingLink, MeetingState, Participant } from "./meeting-link";
+import type { MeetingAddress } from "./meeting-url";
+import { type PeerEvent, PeerSession } from "./peer";
+import { Signaling, type SignalingEvent } from "./signaling";
+import { RoomStore } from "./store";
+import { PeerSync, SyncError } from "./sync";
+
+const APP_VERSION = "web-0.1";
+
+interface Peer {
+  info: Participant;
+  session: PeerSession;
+  sync: PeerSync;
+}
+
+export interface Identity {
+  name: string;
+  /** Stable per install (this browser profile), not per room: chat's `author_id`. */
+  authorId: string;
+}
+
+export class BrowserLink implements MeetingLink {
+  private readonly listeners = new Set<(event: LinkEvent) => void>();
+  private readonly peers = new Map<PeerId, Peer>();
+  private doc: Doc;
+  private heads: A.Heads;
+  private chatSeen = new Set<string>();
+  private titleSeen = "";
+  private store: RoomStore | null = null;
+  private signaling: Signaling | null = null;
+  private key: CryptoKey | null = null;
+  private you: PeerId | null = null;
+  private iceServers: RTCIceServer[] = [];
+  private askedSnapshot = false;
+
+  constructor(
+    private readonly address: MeetingAddress,
+    private readonly identity: Identity,
+  ) {
+    this.doc = genesis(newActor());
+    this.heads = A.getHeads(this.doc);
+  }
+
+  subscribe(listener: (event: LinkEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async join(): Promise<void> {
+    this.key = await importMeetingKey(this.address.key);
+    try {
+      this.store = await RoomStore.open(this.address.room);
+      const stored = await this.store.load(A.getActorId(this.doc));
+      if (stored) this.doc = stored;
+    } catch (e) {
+      this.emit({ type: "error", message: `notes cannot be kept in this browser: ${String(e)}` });
+    }
+    this.heads = A.getHeads(this.doc);
+    this.reportChanges(true);
+    this.setState({ phase: "connecting" });
+    this.signaling = new Signaling(this.address, this.identity.name, APP_VERSION, (e) => this.onSignaling(e));
+    this.signaling.start();
+  }
+
+  notes(): string {
+    return this.doc.notes;
+  }
+
+  chat(): ChatMessage[] {
+    return chatMessages(this.doc);
+  }
+
+  say(text: string): void {
+    const message: ChatMessage = {
+      id: crypto.randomUUID(),
+      author_id: this.identity.authorId,
+      author: this.identity.name,
+      at: Date.now(),
+      text,
+    };
+    try {
+      this.local(postChat(this.doc, message));
+    } catch (e) {
+      this.emit({ type: "error", message: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  editNotes(patches: NotesPatch[]): void {
+    if (patches.length) this.local(spliceNotes(this.doc, patches));
+  }
+
+  setTitle(title: string): void {
+    this.local(setTitle(this.doc, title));
+  }
+
+  exportMarkdown(): string {
+    return toMarkdown(this.doc);
+  }
+
+  async leave(): Promise<void> {
+    for (const peer of this.peers.values()) peer.session.leave();
+    this.peers.clear();
+    this.signaling?.stop();
+    await this.store?.save(this.doc);
+    this.setState({ phase: "left" });
+  }
+
+  private emit(event: LinkEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  private setState(state: MeetingState): void {
+    this.emit({ type: "state", state });
+  }
+
+  private emitParticipants(): void {
+    this.emit({ type: "participants", participants: [...this.peers.values()].map((p) => ({ ...p.info })) });
+  }
+
+  /** An edit of ours: stored, shown, sent. */
+  private local(next: Doc): void {
+    this.doc = next;
+    void this.store?.save(next);
+    this.reportChanges(false);
+    this.flush();
+  }
+
+  /** Reports chat, title and notes changes since the last report. Our own notes edits are
+   * already in the editor, so `notes` events are only for others' edits. */
+  private reportChanges(notesAreRemote: boolean): void {
+    for (const message of chatMessages(this.doc)) {
+      if (!this.chatSeen.has(message.id)) {
+        this.chatSeen.add(message.id);
+        this.emit({ type: "chat", message });
+      }
+    }
+    if (this.doc.title !== this.titleSeen) {
+      this.titleSeen = this.doc.title;
+      this.emit({ type: "title", title: this.titleSeen });
+    }
+    const heads = A.getHeads(this.doc);
+    if (notesAreRemote) {
+      const patches = notesPatchesSince(this.doc, this.heads);
+      if (patches.length) this.emit({ type: "notes", text: this.doc.notes, patches });
+    }
+    this.heads = heads;
+  }
+
+  /** Sends every ready peer what it is missing. */
+  private flush(only?: PeerId): void {
+    for (const [id, peer] of this.peers) {
+      if ((only && id !== only) || !peer.session.isReady) continue;
+      for (const frame of peer.sync.poll(this.doc)) peer.session.sendSync(frame as Uint8Array<ArrayBuffer>);
+    }
+  }
+
+  private onSignaling(event: SignalingEvent): void {
+    switch (event.kind) {
+      case "welcome": {
+        this.you = event.you;
+        this.iceServers = event.iceServers.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
+        this.setState({ phase: "joined", you: event.you });
+        // The newcomer offers to every peer; after a rejoin, only to those it has no connection to.
+        for (const info of event.peers) this.addPeer(info, true);
+        this.emitParticipants();
+        break;
+      }
+      case "peer_joined":
+        this.addPeer(event.peer, false);
+        this.emitParticipants();
+        break;
+      case "peer_left": {
+        const peer = this.peers.get(event.id);
+        // A peer whose signaling dropped keeps its connection while that is up.
+        if (peer && peer.info.status !== "connected") this.removePeer(event.id);
+        break;
+      }
+      case "signal": {
+        const peer = this.peers.get(event.from);
+        if (peer) void peer.session.signal(event.data);
+        break;
+      }
+      case "reconnecting":
+        this.setState({ phase: "reconnecting", inMs: event.inMs, reason: event.reason });
+        break;
+      case "refused":
+        for (const id of [...this.peers.keys()]) this.removePeer(id);
+        this.setState({ phase: "refused", code: event.code, message: event.message });
+        break;
+    }
+  }
+
+  private addPeer(info: PeerInfo, offerer: boolean): void {
+    if (!this.you || !this.key || this.peers.has(info.id)) return;
+    // A newcomer with nothing asks exactly one peer (the first) for a snapshot.
+    const wantSnapshot = offerer && !this.askedSnapshot && this.isEmpty();
+    this.askedSnapshot ||= wantSnapshot;
+    const id = info.id;
+    const session = new PeerSession(
+      {
+        self: this.you,
+        remote: id,
+        name: this.identity.name,
+        appVersion: APP_VERSION,
+        key: this.key,
+        iceServers: this.iceServers,
+        offerer,
+        wantSnapshot,
+      },
+      (event) => this.onPeer(id, event),
+    );
+    this.peers.set(id, { info: { ...info, status: "connecting" }, session, sync: new PeerSync(wantSnapshot) });
+  }
+
+  private removePeer(id: PeerId): void {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    peer.session.close();
+    this.peers.delete(id);
+    this.emitParticipants();
+  }
+
+  private isEmpty(): boolean {
+    return this.doc.notes === "" && this.doc.title === "" && this.doc.chat.length === 0;
+  }
+
+  private onPeer(id: PeerId, event: PeerEvent): void {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    switch (event.kind) {
+      case "signal":
+        this.signaling?.signal(id, event.data);
+        break;
+      case "ready":
+        peer.info = { ...peer.info, name: event.name, client: event.client, status: "connected" };
+        if (event.wantSnapshot) {
+          for (const frame of peer.sync.snapshotFrames(this.doc)) peer.session.sendSync(frame as Uint8Array<ArrayBuffer>);
+        }
+        this.emitParticipants();
+        this.flush(id);
+        break;
+      case "sync":
+        try {
+          const next = peer.sync.receive(this.doc, event.frame);
+          if (next !== this.doc) {
+            this.doc = next;
+            void this.store?.save(next);
+            this.reportChanges(true);
+          }
+          this.flush();
+        } catch (e) {
+          const reason = e instanceof SyncError ? e.message : `the peer's document data is unusable: ${String(e)}`;
+          this.emit({ type: "error", message: reason });
+          peer.info = { ...peer.info, status: "failed", reason };
+          peer.session.close();
+          this.emitParticipants();
+        }
+        break;
+      case "connection":
+        if (peer.session.isReady) {
+          peer.info = { ...peer.info, status: event.up ? "connected" : "reconnecting" };
+          this.emitParticipants();
+        }
+        break;
+      case "stats":
+        peer.info = { ...peer.info, stats: event.stats };
+        this.emitParticipants();
+        break;
+      case "intercepted":
+        peer.info = { ...peer.info, status: "intercepted", reason: "this connection may be intercepted" };
+        this.emitParticipants();
+        break;
+      case "failed":
+        peer.info = { ...peer.info, status: "failed", reason: event.reason };
+        this.emitParticipants();
+        break;
+      case "bye":
+        this.removePeer(id);
+        break;
+      case "ctl":
+        break; // media and files: not in this build yet
+    }
+  }
+}

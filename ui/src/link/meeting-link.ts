@@ -1,0 +1,47 @@
+// What the UI talks to: one meeting, whatever carries it. `BrowserLink` is the browser's own
+// WebRTC and Automerge; the desktop shell's `TauriLink` (desktop issue) drives confab-core.
+import type { ChatMessage, ClientKind, PeerId } from "../gen/protocol";
+import type { NotesPatch } from "./document";
+import type { PeerStats } from "./peer";
+
+export type MeetingState =
+  | { phase: "connecting" }
+  | { phase: "joined"; you: PeerId }
+  | { phase: "reconnecting"; inMs: number; reason: string }
+  /** The server refused the room for good (full, malformed…); `code` is the protocol's. */
+  | { phase: "refused"; code: string; message: string }
+  | { phase: "left" };
+
+export interface Participant {
+  id: PeerId;
+  name: string;
+  client: ClientKind;
+  /** connecting → connected; `failed` and `intercepted` say why there is no connection. */
+  status: "connecting" | "connected" | "reconnecting" | "failed" | "intercepted";
+  reason?: string;
+  stats?: PeerStats;
+}
+
+export type LinkEvent =
+  | { type: "state"; state: MeetingState }
+  | { type: "participants"; participants: Participant[] }
+  | { type: "chat"; message: ChatMessage }
+  /** The notes changed by someone else; `patches` turn the previous text into `text`. */
+  | { type: "notes"; text: string; patches: NotesPatch[] }
+  | { type: "title"; title: string }
+  | { type: "error"; message: string };
+
+export interface MeetingLink {
+  /** Subscribes to events; returns the unsubscribe function. */
+  subscribe(listener: (event: LinkEvent) => void): () => void;
+  /** Opens the stored document (if any) and joins; the notes are usable before anyone connects. */
+  join(): Promise<void>;
+  notes(): string;
+  chat(): ChatMessage[];
+  say(text: string): void;
+  /** Our own edit of the notes, in UTF-16 positions, steps applied in order. */
+  editNotes(patches: NotesPatch[]): void;
+  setTitle(title: string): void;
+  exportMarkdown(): string;
+  leave(): Promise<void>;
+}

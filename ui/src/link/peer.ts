@@ -1,0 +1,265 @@
+// One peer connection (PROTOCOL.md §3): perfect negotiation with the polite rule, trickled ICE
+// (candidates held until the remote description is set), the negotiated `sync` and `ctl`
+// channels, and the `hello` that proves both ends hold the meeting key.
+import type { ClientKind, CtlMessage, PeerId, SignalData } from "../gen/protocol";
+import { fpMac, sdpFingerprint, verifyFpMac } from "./fp-mac";
+
+/** A message sent before the other side's channel is open is lost: repeat hello until verified. */
+const HELLO_REPEAT_MS = 50;
+const CONNECT_TIMEOUT_MS = 30_000;
+const MAX_FRAME_BYTES = 1024 * 1024;
+const MAX_EARLY_FRAMES = 256;
+const STATS_EVERY_MS = 2000;
+
+export interface PeerStats {
+  rttMs: number | null;
+  packetsLost: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+export type PeerEvent =
+  | { kind: "signal"; data: SignalData }
+  | { kind: "ready"; name: string; client: ClientKind; wantSnapshot: boolean }
+  | { kind: "sync"; frame: Uint8Array }
+  | { kind: "ctl"; message: CtlMessage }
+  | { kind: "connection"; up: boolean }
+  | { kind: "stats"; stats: PeerStats }
+  | { kind: "intercepted" }
+  | { kind: "failed"; reason: string }
+  | { kind: "bye" };
+
+export interface PeerSetup {
+  self: PeerId;
+  remote: PeerId;
+  name: string;
+  appVersion: string;
+  key: CryptoKey;
+  iceServers: RTCIceServer[];
+  /** We are the newcomer: we make the first offer. */
+  offerer: boolean;
+  wantSnapshot: boolean;
+}
+
+export class PeerSession {
+  private readonly pc: RTCPeerConnection;
+  private sync: RTCDataChannel | null = null;
+  private ctl: RTCDataChannel | null = null;
+  private readonly polite: boolean;
+  private makingOffer = false;
+  private ignoreOffer = false;
+  private heldCandidates: RTCIceCandidateInit[] = [];
+  private ourHello: string | null = null;
+  private verified = false;
+  private early: PeerEvent[] = [];
+  private timers: number[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly setup: PeerSetup,
+    private readonly emit: (event: PeerEvent) => void,
+  ) {
+    this.polite = setup.self < setup.remote;
+    this.pc = new RTCPeerConnection({ iceServers: setup.iceServers });
+    this.pc.onicecandidate = ({ candidate }) =>
+      this.emit({ kind: "signal", data: { candidate: candidate ? candidate.toJSON() : null } as SignalData });
+    this.pc.onnegotiationneeded = () => void this.offer();
+    this.pc.onconnectionstatechange = () => {
+      const state = this.pc.connectionState;
+      if (state === "connected") this.emit({ kind: "connection", up: true });
+      else if (state === "disconnected") this.emit({ kind: "connection", up: false });
+      else if (state === "failed") this.fail("the connection failed");
+    };
+    // The answerer opens its channels once the offer is in, so that it never offers itself.
+    if (setup.offerer) this.openChannels();
+    this.timers.push(
+      window.setTimeout(() => {
+        if (!this.verified) this.fail("the connection could not be established in time");
+      }, CONNECT_TIMEOUT_MS),
+      window.setInterval(() => {
+        if (!this.verified && this.ourHello) this.sendCtlText(this.ourHello);
+      }, HELLO_REPEAT_MS),
+      window.setInterval(() => void this.readStats(), STATS_EVERY_MS),
+    );
+  }
+
+  get isReady(): boolean {
+    return this.verified;
+  }
+
+  /** A signal the peer sent us through the server. */
+  async signal(data: SignalData): Promise<void> {
+    try {
+      if ("sdp" in data) {
+        const description = data.sdp;
+        const collision = description.type === "offer" && (this.makingOffer || this.pc.signalingState !== "stable");
+        this.ignoreOffer = !this.polite && collision;
+        if (this.ignoreOffer) return;
+        await this.pc.setRemoteDescription(description); // rolls our own offer back when polite
+        if (!this.sync) this.openChannels();
+        for (const candidate of this.heldCandidates.splice(0)) await this.addCandidate(candidate);
+        if (description.type === "offer") {
+          await this.pc.setLocalDescription();
+          const answer = this.pc.localDescription;
+          if (answer) this.emit({ kind: "signal", data: { sdp: { type: "answer", sdp: answer.sdp } } });
+        }
+      } else if (data.candidate) {
+        if (this.pc.remoteDescription) await this.addCandidate(data.candidate);
+        else this.heldCandidates.push(data.candidate);
+      }
+    } catch (e) {
+      this.fail(`negotiation failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  sendSync(frame: Uint8Array<ArrayBuffer>): void {
+    if (this.sync?.readyState === "open") this.sync.send(frame);
+  }
+
+  sendCtl(message: CtlMessage): void {
+    this.sendCtlText(JSON.stringify(message));
+  }
+
+  /** Says `bye` and closes: leaving on purpose. */
+  leave(): void {
+    if (this.verified) this.sendCtl({ type: "bye" });
+    // Give the bye a moment to leave the send buffer before the transport goes.
+    window.setTimeout(() => this.close(), 200);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.pc.close();
+  }
+
+  private async offer(): Promise<void> {
+    if (!this.setup.offerer && !this.verified) return; // the first offer is the newcomer's
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      const offer = this.pc.localDescription;
+      if (offer) this.emit({ kind: "signal", data: { sdp: { type: offer.type as "offer", sdp: offer.sdp } } });
+    } catch (e) {
+      this.fail(`cannot make an offer: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  private async addCandidate(candidate: RTCIceCandidateInit): Promise<void> {
+    try {
+      await this.pc.addIceCandidate(candidate);
+    } catch (e) {
+      if (!this.ignoreOffer) console.debug("a candidate was not usable", e);
+    }
+  }
+
+  private openChannels(): void {
+    const sync = this.pc.createDataChannel("sync", { negotiated: true, id: 0, ordered: true });
+    const ctl = this.pc.createDataChannel("ctl", { negotiated: true, id: 1, ordered: true });
+    sync.binaryType = "arraybuffer";
+    for (const channel of [sync, ctl]) {
+      channel.onopen = () => void this.channelOpened();
+      channel.onclose = () => this.fail("a data channel closed");
+    }
+    sync.onmessage = ({ data }) => {
+      const frame = new Uint8Array(data as ArrayBuffer);
+      if (frame.length > MAX_FRAME_BYTES) return this.fail("the peer sent an oversized frame");
+      this.deliver({ kind: "sync", frame });
+    };
+    ctl.onmessage = ({ data }) => void this.onCtl(String(data));
+    this.sync = sync;
+    this.ctl = ctl;
+  }
+
+  private async channelOpened(): Promise<void> {
+    if (this.sync?.readyState !== "open" || this.ctl?.readyState !== "open" || this.ourHello) return;
+    const fps = this.fingerprints();
+    if (!fps) return this.fail("no DTLS fingerprints in the descriptions");
+    const hello: CtlMessage = {
+      type: "hello",
+      peer_id: this.setup.self,
+      name: this.setup.name,
+      client: "browser",
+      app_version: this.setup.appVersion,
+      want_snapshot: this.setup.wantSnapshot,
+      fp_mac: await fpMac(this.setup.key, fps.own, fps.theirs),
+    };
+    this.ourHello = JSON.stringify(hello);
+    this.sendCtlText(this.ourHello);
+  }
+
+  private async onCtl(text: string): Promise<void> {
+    if (text.length > MAX_FRAME_BYTES) return this.fail("the peer sent an oversized frame");
+    let message: CtlMessage;
+    try {
+      message = JSON.parse(text) as CtlMessage;
+    } catch {
+      return; // not JSON: ignored, like an unknown message
+    }
+    if (message.type === "hello") {
+      if (this.verified) {
+        // The peer repeats its hello: it has not heard ours yet.
+        if (this.ourHello) this.sendCtlText(this.ourHello);
+        return;
+      }
+      const fps = this.fingerprints();
+      const genuine =
+        fps !== null &&
+        message.peer_id === this.setup.remote &&
+        (await verifyFpMac(this.setup.key, message.fp_mac, fps.theirs, fps.own));
+      if (!genuine) {
+        this.emit({ kind: "intercepted" });
+        return this.close();
+      }
+      if (this.verified) return;
+      this.verified = true;
+      this.emit({ kind: "ready", name: message.name, client: message.client, wantSnapshot: message.want_snapshot });
+      for (const event of this.early.splice(0)) this.emit(event);
+      return;
+    }
+    if (message.type === "bye") return this.deliver({ kind: "bye" });
+    this.deliver({ kind: "ctl", message });
+  }
+
+  /** Frames that arrive before the peer's hello verifies are held, in order, until it does. */
+  private deliver(event: PeerEvent): void {
+    if (this.verified) return this.emit(event);
+    if (this.early.length >= MAX_EARLY_FRAMES) return this.fail("the peer sent too much before its hello");
+    this.early.push(event);
+  }
+
+  private sendCtlText(text: string): void {
+    if (this.ctl?.readyState === "open") this.ctl.send(text);
+  }
+
+  private fingerprints(): { own: string; theirs: string } | null {
+    const own = sdpFingerprint(this.pc.localDescription?.sdp);
+    const theirs = sdpFingerprint(this.pc.remoteDescription?.sdp);
+    return own && theirs ? { own, theirs } : null;
+  }
+
+  private async readStats(): Promise<void> {
+    if (!this.verified || this.closed) return;
+    const stats: PeerStats = { rttMs: null, packetsLost: 0, bytesSent: 0, bytesReceived: 0 };
+    const report = await this.pc.getStats();
+    report.forEach((entry: Record<string, unknown>) => {
+      if (entry.type === "candidate-pair" && entry.nominated && typeof entry.currentRoundTripTime === "number") {
+        stats.rttMs = entry.currentRoundTripTime * 1000;
+        stats.bytesSent = Number(entry.bytesSent ?? 0);
+        stats.bytesReceived = Number(entry.bytesReceived ?? 0);
+      } else if (entry.type === "inbound-rtp") {
+        stats.packetsLost += Number(entry.packetsLost ?? 0);
+      }
+    });
+    this.emit({ kind: "stats", stats });
+  }
+
+  private fail(reason: string): void {
+    if (this.closed) return;
+    this.emit({ kind: "failed", reason });
+    this.close();
+  }
+}

@@ -1,0 +1,113 @@
+// The signaling connection (PROTOCOL.md §2): joins the room, relays signals, and comes back with
+// backoff when the socket drops. A new join gets a new peer id; peer connections do not depend
+// on this socket and outlive it.
+import type { ClientMessage, ErrorCode, IceServer, PeerId, PeerInfo, ServerMessage, SignalData } from "../gen/protocol";
+import { type MeetingAddress, signalingUrl } from "./meeting-url";
+
+export type SignalingEvent =
+  | { kind: "welcome"; you: PeerId; peers: PeerInfo[]; iceServers: IceServer[] }
+  | { kind: "peer_joined"; peer: PeerInfo }
+  | { kind: "peer_left"; id: PeerId }
+  | { kind: "signal"; from: PeerId; data: SignalData }
+  | { kind: "reconnecting"; inMs: number; reason: string }
+  /** The server refused us for good (full room, malformed room…): no retry. */
+  | { kind: "refused"; code: ErrorCode; message: string };
+
+/** Errors after which joining again cannot succeed. */
+const FINAL: ReadonlySet<ErrorCode> = new Set(["bad_room", "room_full", "bad_token", "unsupported_version"]);
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 15_000;
+
+export class Signaling {
+  private socket: WebSocket | null = null;
+  private retryMs = FIRST_RETRY_MS;
+  private retryTimer: number | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly address: MeetingAddress,
+    private readonly name: string,
+    private readonly appVersion: string,
+    private readonly onEvent: (event: SignalingEvent) => void,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  signal(to: PeerId, data: SignalData): void {
+    this.send({ type: "signal", to, data });
+  }
+
+  /** Leaves the room on purpose; no reconnect. */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    if (this.socket?.readyState === WebSocket.OPEN) this.send({ type: "leave" });
+    this.socket?.close(1000);
+    this.socket = null;
+  }
+
+  private send(message: ClientMessage): void {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  private connect(): void {
+    const socket = new WebSocket(signalingUrl(this.address));
+    this.socket = socket;
+    let refused = false;
+    socket.onopen = () => {
+      this.send({
+        type: "join",
+        v: 1,
+        room: this.address.room,
+        name: this.name,
+        client: "browser",
+        app_version: this.appVersion,
+      });
+    };
+    socket.onmessage = (event) => {
+      let message: ServerMessage;
+      try {
+        message = JSON.parse(String(event.data)) as ServerMessage;
+      } catch {
+        return; // the server only sends JSON; anything else is ignored
+      }
+      switch (message.type) {
+        case "welcome":
+          this.retryMs = FIRST_RETRY_MS;
+          this.onEvent({ kind: "welcome", you: message.you, peers: message.peers, iceServers: message.ice_servers });
+          break;
+        case "peer_joined":
+          this.onEvent({ kind: "peer_joined", peer: message.peer });
+          break;
+        case "peer_left":
+          this.onEvent({ kind: "peer_left", id: message.id });
+          break;
+        case "signal":
+          this.onEvent({ kind: "signal", from: message.from, data: message.data });
+          break;
+        case "error":
+          if (FINAL.has(message.code)) {
+            refused = true;
+            this.stopped = true;
+            this.onEvent({ kind: "refused", code: message.code, message: message.message });
+          } else {
+            console.warn(`signaling: ${message.code}: ${message.message}`);
+          }
+          break;
+      }
+    };
+    socket.onclose = (event) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      if (this.stopped || refused) return;
+      const inMs = this.retryMs;
+      this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+      const reason = event.reason || (event.code === 1006 ? "the server cannot be reached" : `closed (${event.code})`);
+      this.onEvent({ kind: "reconnecting", inMs, reason });
+      this.retryTimer = window.setTimeout(() => this.connect(), inMs);
+    };
+  }
+}
