@@ -121,24 +121,27 @@ export async function waitConnected(page, peerName) {
 }
 
 /** The notes as the editor in `page` shows them: its lines, joined (every line of a short text
- * is rendered). */
+ * is rendered). Self-contained, as it runs in the page. */
+function notesMatch({ expected, containing }) {
+  const lines = document.querySelectorAll('[aria-label="Notes"] .cm-line');
+  const text = Array.from(lines, (line) => line.textContent).join("\n");
+  if (expected !== undefined) return text === expected;
+  if (containing !== undefined) return text.includes(containing);
+  return text;
+}
+
 export function notesText(page) {
-  return page.evaluate(readNotes);
+  return page.evaluate(notesMatch, {});
 }
 
 /** Waits until the editor in `page` shows exactly `text`. */
 export function waitForNotes(page, text) {
-  return page.waitForFunction(`(${readNotes})() === ${JSON.stringify(text)}`, null, { timeout: WAIT_MS });
-}
-
-function readNotes() {
-  const lines = document.querySelectorAll('[aria-label="Notes"] .cm-line');
-  return Array.from(lines, (line) => line.textContent).join("\n");
+  return page.waitForFunction(notesMatch, { expected: text }, { timeout: WAIT_MS });
 }
 
 /** Waits until the notes in `page` contain `part`. */
 export function waitForNotesContaining(page, part) {
-  return page.waitForFunction(`(${readNotes})().includes(${JSON.stringify(part)})`, null, { timeout: WAIT_MS });
+  return page.waitForFunction(notesMatch, { containing: part }, { timeout: WAIT_MS });
 }
 
 /** A `confab join --json` process: send commands, wait for events. Killed after the test. */

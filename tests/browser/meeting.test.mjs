@@ -104,3 +104,36 @@ test("a malformed link and a full room each show a clear state", async (t) => {
   await third.getByRole("heading", { name: "This meeting is full" }).waitFor({ timeout: WAIT_MS });
   await screenshot(third, "room-full-desktop");
 });
+
+test("a reload mid-meeting keeps the notes and rejoins", async (t) => {
+  const server = await startServer(t);
+  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
+  const link = `${room}#k=AQIDBAUGBwgJCgsMDQ4PEA`;
+  const browser = await launchBrowser(t);
+  const ada = await newPage(browser);
+  await joinAs(ada, link, "Ada");
+  await ada.getByRole("textbox", { name: "Notes" }).click();
+  await ada.getByRole("textbox", { name: "Notes" }).pressSequentially("Kept in this browser");
+  await ada.getByText("Saved in this browser").waitFor({ timeout: WAIT_MS });
+  // Alone in the meeting: after the reload only this browser's own storage can have the notes.
+  await ada.reload();
+  await ada.getByRole("textbox", { name: "Notes" }).waitFor({ timeout: WAIT_MS });
+  await waitForNotes(ada, "Kept in this browser");
+
+  const bo = await newPage(browser);
+  await joinAs(bo, link, "Bo");
+  await waitForNotes(bo, "Kept in this browser");
+  await bo.reload();
+  await waitConnected(bo, "Ada");
+  await waitConnected(ada, "Bo");
+  // Bo's old connection is gone, not shown twice.
+  await ada.waitForFunction(
+    () => document.querySelectorAll('[aria-label="Participants"] li:not(.self)').length === 1,
+    null,
+    { timeout: WAIT_MS },
+  );
+  await bo.getByRole("textbox", { name: "Message" }).fill("back after a reload");
+  await bo.getByRole("button", { name: "Send" }).click();
+  await ada.getByRole("log", { name: "Chat" }).getByText("back after a reload").waitFor({ timeout: WAIT_MS });
+  assert.equal(await notesText(bo), "Kept in this browser");
+});

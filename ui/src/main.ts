@@ -23,7 +23,9 @@ async function openMeeting(): Promise<void> {
     problemScreen(app, "This link does not work", PROBLEM_TEXT[address]);
     return;
   }
-  prejoinScreen(app, address.name, (name) => {
+  const enter = (name: string) => {
+    // A reload of this tab goes straight back in (sessionStorage lives as long as the tab).
+    sessionStorage.setItem(rejoinKey, name);
     void (async () => {
       await A.initializeWasm(wasmUrl);
       const link = new BrowserLink(address, { name, authorId: authorId() });
@@ -31,15 +33,23 @@ async function openMeeting(): Promise<void> {
         link,
         selfName: name,
         inviteLink: meetingLinkText(address),
-        onLeft: () => problemScreen(app, "You left the meeting", "Your notes stay in this browser."),
+        onLeft: () => {
+          sessionStorage.removeItem(rejoinKey);
+          problemScreen(app, "You left the meeting", "Your notes stay in this browser.");
+        },
         onRefused: (code, message) => {
+          sessionStorage.removeItem(rejoinKey);
           const [title, detail] = REFUSED_TEXT[code] ?? ["Cannot join this meeting", message];
           problemScreen(app, title, detail);
         },
       });
       await link.join();
     })();
-  });
+  };
+  const rejoinKey = `confab.in-meeting.${address.room}`;
+  const rejoinAs = sessionStorage.getItem(rejoinKey);
+  if (rejoinAs) enter(rejoinAs);
+  else prejoinScreen(app, address.name, enter);
 }
 
 if (/\/m\/[^/]*\/?$/.test(location.pathname)) void openMeeting();

@@ -42,6 +42,8 @@ export class BrowserLink implements MeetingLink {
   private readonly peers = new Map<PeerId, Peer>();
   private doc: Doc;
   private heads: A.Heads;
+  /** The notes as the front end shows them. */
+  private notesShown = "";
   private chatSeen = new Set<string>();
   private titleSeen = "";
   private store: RoomStore | null = null;
@@ -50,6 +52,7 @@ export class BrowserLink implements MeetingLink {
   private you: PeerId | null = null;
   private iceServers: RTCIceServer[] = [];
   private askedSnapshot = false;
+  private savesUnderWay = 0;
 
   constructor(
     private readonly address: MeetingAddress,
@@ -73,19 +76,10 @@ export class BrowserLink implements MeetingLink {
     } catch (e) {
       this.emit({ type: "error", message: `notes cannot be kept in this browser: ${String(e)}` });
     }
-    this.heads = A.getHeads(this.doc);
     this.reportChanges(true);
     this.setState({ phase: "connecting" });
     this.signaling = new Signaling(this.address, this.identity.name, APP_VERSION, (e) => this.onSignaling(e));
     this.signaling.start();
-  }
-
-  notes(): string {
-    return this.doc.notes;
-  }
-
-  chat(): ChatMessage[] {
-    return chatMessages(this.doc);
   }
 
   say(text: string): void {
@@ -138,13 +132,27 @@ export class BrowserLink implements MeetingLink {
   /** An edit of ours: stored, shown, sent. */
   private local(next: Doc): void {
     this.doc = next;
-    void this.store?.save(next);
+    this.persist();
     this.reportChanges(false);
     this.flush();
   }
 
-  /** Reports chat, title and notes changes since the last report. Our own notes edits are
-   * already in the editor, so `notes` events are only for others' edits. */
+  private persist(): void {
+    if (!this.store) return;
+    if (this.savesUnderWay++ === 0) this.emit({ type: "stored", upToDate: false });
+    this.store.save(this.doc).then(
+      () => {
+        if (--this.savesUnderWay === 0) this.emit({ type: "stored", upToDate: true });
+      },
+      (e: unknown) => {
+        this.savesUnderWay--;
+        this.emit({ type: "error", message: `notes could not be saved in this browser: ${String(e)}` });
+      },
+    );
+  }
+
+  /** Reports chat, title and notes changes since the last report; on joining, all of them.
+   * Our own notes edits are already in the editor, so `notes` events are only for others'. */
   private reportChanges(notesAreRemote: boolean): void {
     for (const message of chatMessages(this.doc)) {
       if (!this.chatSeen.has(message.id)) {
@@ -157,10 +165,13 @@ export class BrowserLink implements MeetingLink {
       this.emit({ type: "title", title: this.titleSeen });
     }
     const heads = A.getHeads(this.doc);
-    if (notesAreRemote) {
-      const patches = notesPatchesSince(this.doc, this.heads);
-      if (patches.length) this.emit({ type: "notes", text: this.doc.notes, patches });
+    if (notesAreRemote && this.doc.notes !== this.notesShown) {
+      // From nothing (a stored or a newcomer's document): one insert, no need to diff a history.
+      const patches: NotesPatch[] =
+        this.notesShown === "" ? [{ pos: 0, insert: this.doc.notes }] : notesPatchesSince(this.doc, this.heads);
+      this.emit({ type: "notes", text: this.doc.notes, patches });
     }
+    this.notesShown = this.doc.notes;
     this.heads = heads;
   }
 
@@ -262,7 +273,7 @@ export class BrowserLink implements MeetingLink {
           const next = peer.sync.receive(this.doc, event.frame);
           if (next !== this.doc) {
             this.doc = next;
-            void this.store?.save(next);
+            this.persist();
             this.reportChanges(true);
           }
           this.flush();

@@ -29,15 +29,16 @@ export type LinkEvent =
   /** The notes changed by someone else; `patches` turn the previous text into `text`. */
   | { type: "notes"; text: string; patches: NotesPatch[] }
   | { type: "title"; title: string }
+  /** Whether every edit so far is stored on this device (false while a save is under way). */
+  | { type: "stored"; upToDate: boolean }
   | { type: "error"; message: string };
 
 export interface MeetingLink {
   /** Subscribes to events; returns the unsubscribe function. */
   subscribe(listener: (event: LinkEvent) => void): () => void;
-  /** Opens the stored document (if any) and joins; the notes are usable before anyone connects. */
+  /** Opens the stored document (if any), reports what it holds as events (chat, notes, title),
+   * and joins; the notes are usable before anyone connects. */
   join(): Promise<void>;
-  notes(): string;
-  chat(): ChatMessage[];
   say(text: string): void;
   /** Our own edit of the notes, in UTF-16 positions, steps applied in order. */
   editNotes(patches: NotesPatch[]): void;

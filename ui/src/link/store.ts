@@ -23,7 +23,10 @@ function done(tx: IDBTransaction): Promise<void> {
 }
 
 export class RoomStore {
+  /** Changes stored since the snapshot. */
   private pending = 0;
+  /** Incremental saves only make sense on top of a stored snapshot (it holds the genesis). */
+  private hasSnapshot = false;
   /** Saves run one after another, in the order the edits were made. */
   private queue: Promise<void> = Promise.resolve();
 
@@ -46,6 +49,7 @@ export class RoomStore {
     const tx = this.db.transaction([SNAPSHOTS, CHANGES], "readonly");
     const snapshot = (await request(tx.objectStore(SNAPSHOTS).get(this.room))) as Uint8Array | undefined;
     const changes = (await request(tx.objectStore(CHANGES).index("room").getAll(this.room))) as { bytes: Uint8Array }[];
+    this.hasSnapshot = snapshot !== undefined;
     if (!snapshot && changes.length === 0) return null;
     try {
       let doc = A.load<MeetingSchema>(snapshot ?? new Uint8Array(), { actor });
@@ -60,11 +64,16 @@ export class RoomStore {
 
   /** Stores what `doc` holds beyond what was stored before; resolves once it is on disk. */
   save(doc: Doc): Promise<void> {
-    const bytes = A.saveIncremental(doc);
-    if (bytes.length === 0) return this.queue;
-    const compact = ++this.pending >= COMPACT_AFTER;
+    const compact = !this.hasSnapshot || this.pending >= COMPACT_AFTER;
     const whole = compact ? A.save(doc) : null;
-    if (compact) this.pending = 0;
+    const bytes = compact ? null : A.saveIncremental(doc);
+    if (bytes?.length === 0) return this.queue;
+    if (compact) {
+      this.pending = 0;
+      this.hasSnapshot = true;
+    } else {
+      this.pending++;
+    }
     this.queue = this.queue.then(async () => {
       if (whole) {
         const tx = this.db.transaction([SNAPSHOTS, CHANGES], "readwrite");

@@ -32,6 +32,7 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
   const unread = h("span", { class: "badge", hidden: true, "aria-label": "unread messages" });
   const chatForm = h("form", { class: "chat-form" }, message, send);
   const notesHost = h("div", { class: "notes-host" });
+  const saved = h("span", { class: "saved", role: "status" });
   const chatPanel = h(
     "section",
     { class: "panel chat", "aria-labelledby": "chat-heading" },
@@ -51,7 +52,7 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
         h("h2", { id: "people-heading" }, "People"),
         participants,
       ),
-      h("section", { class: "panel notes", "aria-labelledby": "notes-heading" }, h("h2", { id: "notes-heading" }, "Notes"), notesHost),
+      h("section", { class: "panel notes", "aria-labelledby": "notes-heading" }, h("div", { class: "panel-head" }, h("h2", { id: "notes-heading" }, "Notes"), saved), notesHost),
       chatPanel,
     ),
   );
@@ -63,8 +64,8 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
     h("span", { class: "state" }, "you"),
   );
   participants.append(selfItem);
-  const editor = new NotesEditor(notesHost, link.notes(), (patches) => link.editNotes(patches));
-  for (const m of link.chat()) chatLog.append(chatItem(m));
+  const editor = new NotesEditor(notesHost, (patches) => link.editNotes(patches));
+  const openedAt = Date.now();
   let unreadCount = 0;
   const markRead = () => {
     unreadCount = 0;
@@ -104,7 +105,8 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
         const atBottom = chatLog.scrollTop + chatLog.clientHeight >= chatLog.scrollHeight - 4;
         chatLog.append(chatItem(event.message));
         if (atBottom) chatLog.scrollTop = chatLog.scrollHeight;
-        if (!chatPanel.contains(document.activeElement)) {
+        // History from before we opened the meeting is not news.
+        if (event.message.at >= openedAt && !chatPanel.contains(document.activeElement)) {
           unreadCount += 1;
           unread.textContent = String(unreadCount);
           unread.hidden = false;
@@ -113,6 +115,9 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
       }
       case "notes":
         return editor.applyRemote(event.patches, event.text);
+      case "stored":
+        saved.textContent = event.upToDate ? "Saved in this browser" : "Saving…";
+        return;
       case "title":
         document.title = event.title ? `${event.title} · Confab` : "Confab";
         return;

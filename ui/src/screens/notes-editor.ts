@@ -12,11 +12,11 @@ const remote = Annotation.define<boolean>();
 export class NotesEditor {
   readonly view: EditorView;
 
-  constructor(parent: HTMLElement, text: string, onEdit: (patches: NotesPatch[]) => void) {
+  /** An empty editor: the link reports the notes it holds as a first patch. */
+  constructor(parent: HTMLElement, onEdit: (patches: NotesPatch[]) => void) {
     this.view = new EditorView({
       parent,
       state: EditorState.create({
-        doc: text,
         extensions: [
           history(),
           keymap.of([...defaultKeymap, ...historyKeymap]),
