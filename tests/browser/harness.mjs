@@ -1,7 +1,9 @@
 // The shared harness of the browser tests: the real signaling service serving the built UI,
 // Debian's Chromium through playwright-core, and `confab join --json` peers.
+import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { createInterface } from "node:readline";
@@ -90,7 +92,11 @@ export async function launchBrowser(t) {
 
 /** A new page in a context of its own (its own storage), at `width`×`height`. */
 export async function newPage(browser, { width = 1280, height = 720 } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, permissions: ["clipboard-read", "clipboard-write"] });
+  const context = await browser.newContext({
+    viewport: { width, height },
+    permissions: ["clipboard-read", "clipboard-write"],
+    acceptDownloads: true,
+  });
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
   if (process.env.CONFAB_TEST_LOG) page.on("console", (m) => console.error(`page ${m.type()}: ${m.text()}`));
@@ -142,6 +148,56 @@ export function waitForNotes(page, text) {
 /** Waits until the notes in `page` contain `part`. */
 export function waitForNotesContaining(page, part) {
   return page.waitForFunction(notesMatch, { containing: part }, { timeout: WAIT_MS });
+}
+
+/** Drops a file of `size` pseudo-random bytes named `name` onto the meeting in `page`, as a
+ * person dragging it from their desktop would; returns its sha256. */
+export async function dropFile(page, name, size) {
+  const transfer = await page.evaluateHandle(
+    ({ name, size }) => {
+      const bytes = new Uint8Array(size);
+      let x = 0x2545f491;
+      for (let i = 0; i < size; i++) {
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        bytes[i] = x & 0xff;
+      }
+      const data = new DataTransfer();
+      data.items.add(new File([bytes], name, { type: "application/octet-stream" }));
+      return data;
+    },
+    { name, size },
+  );
+  const meeting = page.locator(".meeting");
+  await meeting.dispatchEvent("dragover", { dataTransfer: transfer });
+  await meeting.dispatchEvent("drop", { dataTransfer: transfer });
+  return page.evaluate(async (data) => {
+    const digest = await crypto.subtle.digest("SHA-256", await data.files[0].arrayBuffer());
+    return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  }, transfer);
+}
+
+/** Clicks "Save NAME" in `page` and returns the sha256 of the file the browser saves. */
+export async function savedFileSha256(page, name) {
+  const [download] = await Promise.all([
+    page.waitForEvent("download", { timeout: WAIT_MS }),
+    page.getByRole("link", { name: `Save ${name}` }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), name);
+  return createHash("sha256")
+    .update(readFileSync(await download.path()))
+    .digest("hex");
+}
+
+/** Waits for the transfer of `name` in `page` to reach 100%. */
+export async function waitTransferDone(page, name) {
+  await page
+    .getByRole("list", { name: "Files" })
+    .getByRole("listitem")
+    .filter({ hasText: name })
+    .filter({ hasText: "100%" })
+    .waitFor({ timeout: WAIT_MS });
 }
 
 /** A `confab join --json` process: send commands, wait for events. Killed after the test. */

@@ -1,7 +1,26 @@
 // A browser and the Rust engine (`confab join --json`) in one meeting.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { WAIT_MS, joinAs, launchBrowser, newPage, notesText, startCli, startServer, waitConnected, waitForNotes } from "./harness.mjs";
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  WAIT_MS,
+  dropFile,
+  joinAs,
+  launchBrowser,
+  newPage,
+  notesText,
+  savedFileSha256,
+  startCli,
+  startServer,
+  tempDir,
+  waitConnected,
+  waitForNotes,
+  waitTransferDone,
+} from "./harness.mjs";
+
+const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
 
 test("a browser and a CLI peer: snapshot, chat both ways, notes converge", async (t) => {
   const server = await startServer(t);
@@ -43,4 +62,36 @@ test("a browser and a CLI peer: snapshot, chat both ways, notes converge", async
   await waitForNotes(page, expected);
   await cli.waitFor((e) => e.event === "notes" && e.text === expected, "the converged notes");
   assert.equal(await notesText(page), expected);
+});
+
+test("a file goes both ways between a browser and a CLI peer", async (t) => {
+  const server = await startServer(t);
+  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
+  const link = `${room}#k=ERERERERERERERERERERIg`;
+  const browser = await launchBrowser(t);
+  const page = await newPage(browser);
+  await joinAs(page, link, "Browser");
+  const cli = startCli(t, link, "Cli");
+  await waitConnected(page, "Cli");
+
+  // From the CLI: the browser is asked, accepts, and saves the same bytes.
+  const dir = tempDir(t, "files");
+  const report = randomBytes(2 * 1024 * 1024 + 7);
+  writeFileSync(join(dir, "report.pdf"), report);
+  cli.send({ cmd: "send_file", path: join(dir, "report.pdf") });
+  const offer = page.getByRole("list", { name: "Files" }).getByRole("listitem").filter({ hasText: "report.pdf from Cli" });
+  await offer.getByRole("button", { name: "Accept" }).click();
+  await waitTransferDone(page, "report.pdf from Cli");
+  assert.equal(await savedFileSha256(page, "report.pdf"), sha256(report));
+  await cli.waitFor((e) => e.event === "file" && e.direction === "sending" && e.state === "done", "the file sent");
+
+  // From the browser: the CLI takes it (it accepts files on its own) and verifies it.
+  const sent = await dropFile(page, "photo.raw", 1536 * 1024);
+  const received = await cli.waitFor(
+    (e) => e.event === "file" && e.direction === "receiving" && ["done", "failed", "cancelled"].includes(e.state),
+    "the browser's file",
+  );
+  assert.equal(received.state, "done", `the CLI reports: ${received.reason}`);
+  assert.equal(sha256(readFileSync(received.path)), sent);
+  await waitTransferDone(page, "photo.raw to Cli");
 });

@@ -3,6 +3,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   WAIT_MS,
+  dropFile,
+  savedFileSha256,
+  waitTransferDone,
   joinAs,
   launchBrowser,
   newPage,
@@ -59,6 +62,13 @@ test("two browsers join by link: chat both ways, notes within a second", async (
   await waitForNotesContaining(ada, "(draft)");
   await waitForNotesContaining(bo, "budget");
   await assertSameText(ada, bo);
+  // A file dropped on Ada's meeting arrives intact at Bo, who accepts it; 100% on both sides.
+  const sent = await dropFile(ada, "slides.bin", 3 * 1024 * 1024 + 123);
+  const offer = bo.getByRole("list", { name: "Files" }).getByRole("listitem").filter({ hasText: "slides.bin from Ada" });
+  await offer.getByRole("button", { name: "Accept" }).click();
+  await waitTransferDone(bo, "slides.bin from Ada");
+  await waitTransferDone(ada, "slides.bin to Bo");
+  assert.equal(await savedFileSha256(bo, "slides.bin"), sent);
   await screenshot(ada, "meeting-desktop");
   await bo.setViewportSize({ width: 390, height: 844 });
   await screenshot(bo, "meeting-phone");

@@ -2,7 +2,7 @@
 // peer, and the document in @automerge/automerge, kept in IndexedDB per room. It speaks exactly
 // what confab-core speaks, so browsers, the CLI and the desktop app meet in one mesh.
 import * as A from "@automerge/automerge/slim";
-import type { ChatMessage, PeerId, PeerInfo } from "../gen/protocol";
+import type { ChatMessage, CtlMessage, PeerId, PeerInfo } from "../gen/protocol";
 import {
   type Doc,
   type NotesPatch,
@@ -15,6 +15,7 @@ import {
   spliceNotes,
   toMarkdown,
 } from "./document";
+import { type FileTransfer, MAX_FILE_BYTES, offerProblem, receiveFile, safeFileName, sha256, streamFile, transferKey } from "./files";
 import { importMeetingKey } from "./fp-mac";
 import type { LinkEvent, MeetingLink, MeetingState, Participant } from "./meeting-link";
 import type { MeetingAddress } from "./meeting-url";
@@ -25,10 +26,19 @@ import { PeerSync, SyncError } from "./sync";
 
 const APP_VERSION = "web-0.1";
 
+/** A transfer and what moves it: the file we send, what the offer promised, its channel. */
+interface Transfer extends FileTransfer {
+  file?: File;
+  sha256: string;
+  channel?: RTCDataChannel;
+}
+
 interface Peer {
   info: Participant;
   session: PeerSession;
   sync: PeerSync;
+  /** Signaling said the peer left; it stays only while its connection does. */
+  leftSignaling: boolean;
 }
 
 export interface Identity {
@@ -53,6 +63,7 @@ export class BrowserLink implements MeetingLink {
   private iceServers: RTCIceServer[] = [];
   private askedSnapshot = false;
   private savesUnderWay = 0;
+  private readonly transfers = new Map<string, Transfer>();
 
   constructor(
     private readonly address: MeetingAddress,
@@ -107,6 +118,137 @@ export class BrowserLink implements MeetingLink {
 
   exportMarkdown(): string {
     return toMarkdown(this.doc);
+  }
+
+  async sendFile(file: File): Promise<void> {
+    if (file.size > MAX_FILE_BYTES) {
+      return this.emit({ type: "error", message: `${file.name} is over the limit of ${MAX_FILE_BYTES / 2 ** 20} MiB` });
+    }
+    const ready = [...this.peers.entries()].filter(([, p]) => p.session.isReady);
+    if (ready.length === 0) return this.emit({ type: "error", message: "No one is connected to send the file to yet." });
+    const id = crypto.randomUUID();
+    const digest = await sha256(await file.arrayBuffer());
+    for (const [peerId, peer] of ready) {
+      const transfer: Transfer = {
+        key: transferKey(id, peerId),
+        id,
+        peer: peerId,
+        peerName: peer.info.name,
+        name: file.name,
+        size: file.size,
+        direction: "sending",
+        state: "offered",
+        bytes: 0,
+        file,
+        sha256: digest,
+      };
+      this.transfers.set(transfer.key, transfer);
+      peer.session.sendCtl({ type: "file_offer", id, name: file.name, size: file.size, sha256: digest });
+      this.emitTransfer(transfer);
+    }
+  }
+
+  acceptFile(key: string): void {
+    const transfer = this.transfers.get(key);
+    if (transfer?.direction !== "receiving" || transfer.state !== "offered") return;
+    this.updateTransfer(transfer, { state: "waiting" });
+    this.peers.get(transfer.peer)?.session.sendCtl({ type: "file_accept", id: transfer.id });
+  }
+
+  declineFile(key: string): void {
+    this.stopTransfer(key, "declined");
+  }
+
+  cancelFile(key: string): void {
+    this.stopTransfer(key, "cancelled");
+  }
+
+  private stopTransfer(key: string, reason: string): void {
+    const transfer = this.transfers.get(key);
+    if (!transfer || ["done", "failed", "cancelled"].includes(transfer.state)) return;
+    this.peers.get(transfer.peer)?.session.sendCtl({ type: "file_cancel", id: transfer.id, reason });
+    transfer.channel?.close();
+    this.updateTransfer(transfer, { state: "cancelled", reason });
+  }
+
+  private emitTransfer(transfer: Transfer): void {
+    const { file: _file, channel: _channel, sha256: _sha, ...shown } = transfer;
+    this.emit({ type: "file", transfer: shown });
+  }
+
+  private updateTransfer(transfer: Transfer, change: Partial<Transfer>): void {
+    Object.assign(transfer, change);
+    this.emitTransfer(transfer);
+  }
+
+  private onFileMessage(peerId: PeerId, message: CtlMessage): void {
+    const peer = this.peers.get(peerId);
+    if (!peer || !("id" in message)) return;
+    const transfer = this.transfers.get(transferKey(message.id, peerId));
+    switch (message.type) {
+      case "file_offer": {
+        const problem = offerProblem(message);
+        if (problem || transfer) {
+          peer.session.sendCtl({ type: "file_cancel", id: message.id, reason: problem ?? "the file id is in use" });
+          return;
+        }
+        const offered: Transfer = {
+          key: transferKey(message.id, peerId),
+          id: message.id,
+          peer: peerId,
+          peerName: peer.info.name,
+          name: safeFileName(message.name),
+          size: message.size,
+          direction: "receiving",
+          state: "offered",
+          bytes: 0,
+          sha256: message.sha256,
+        };
+        this.transfers.set(offered.key, offered);
+        return this.emitTransfer(offered);
+      }
+      case "file_accept": {
+        if (transfer?.direction !== "sending" || transfer.state !== "offered" || !transfer.file) return;
+        const channel = peer.session.openFileChannel(transfer.id);
+        this.updateTransfer(transfer, { state: "transferring", channel });
+        streamFile(channel, transfer.file, (bytes) => this.updateTransfer(transfer, { bytes })).then(
+          () => {
+            if (transfer.state === "transferring") this.updateTransfer(transfer, { state: "done", bytes: transfer.size });
+          },
+          (e: unknown) => {
+            if (transfer.state !== "transferring") return; // cancelled meanwhile
+            const reason = e instanceof Error ? e.message : String(e);
+            peer.session.sendCtl({ type: "file_cancel", id: transfer.id, reason });
+            this.updateTransfer(transfer, { state: "failed", reason });
+          },
+        );
+        // The bytes follow on the channel; `file_done` marks the end of them on `ctl`.
+        return;
+      }
+      case "file_cancel":
+        if (transfer && !["done", "failed", "cancelled"].includes(transfer.state)) {
+          transfer.channel?.close();
+          this.updateTransfer(transfer, { state: "cancelled", reason: message.reason });
+        }
+        return;
+      case "file_done":
+        return; // the receiver finishes on the bytes themselves
+    }
+  }
+
+  private onFileChannel(peerId: PeerId, id: string, channel: RTCDataChannel): void {
+    const transfer = this.transfers.get(transferKey(id, peerId));
+    if (transfer?.direction !== "receiving" || transfer.state !== "waiting") return channel.close();
+    this.updateTransfer(transfer, { state: "transferring", channel });
+    receiveFile(channel, transfer, (bytes) => this.updateTransfer(transfer, { bytes })).then(
+      (blob) => this.updateTransfer(transfer, { state: "done", bytes: transfer.size, url: URL.createObjectURL(blob) }),
+      (e: unknown) => {
+        if (transfer.state !== "transferring") return;
+        const reason = e instanceof Error ? e.message : String(e);
+        this.peers.get(peerId)?.session.sendCtl({ type: "file_cancel", id, reason });
+        this.updateTransfer(transfer, { state: "failed", reason });
+      },
+    );
   }
 
   async leave(): Promise<void> {
@@ -202,6 +344,7 @@ export class BrowserLink implements MeetingLink {
         const peer = this.peers.get(event.id);
         // A peer whose signaling dropped keeps its connection while that is up.
         if (peer && peer.info.status !== "connected") this.removePeer(event.id);
+        else if (peer) peer.leftSignaling = true;
         break;
       }
       case "signal": {
@@ -238,12 +381,22 @@ export class BrowserLink implements MeetingLink {
       },
       (event) => this.onPeer(id, event),
     );
-    this.peers.set(id, { info: { ...info, status: "connecting" }, session, sync: new PeerSync(wantSnapshot) });
+    this.peers.set(id, {
+      info: { ...info, status: "connecting" },
+      session,
+      sync: new PeerSync(wantSnapshot),
+      leftSignaling: false,
+    });
   }
 
   private removePeer(id: PeerId): void {
     const peer = this.peers.get(id);
     if (!peer) return;
+    for (const transfer of this.transfers.values()) {
+      if (transfer.peer === id && !["done", "failed", "cancelled"].includes(transfer.state)) {
+        this.updateTransfer(transfer, { state: "failed", reason: `${peer.info.name} left` });
+      }
+    }
     peer.session.close();
     this.peers.delete(id);
     this.emitParticipants();
@@ -286,6 +439,7 @@ export class BrowserLink implements MeetingLink {
         }
         break;
       case "connection":
+        if (!event.up && peer.leftSignaling) return this.removePeer(id);
         if (peer.session.isReady) {
           peer.info = { ...peer.info, status: event.up ? "connected" : "reconnecting" };
           this.emitParticipants();
@@ -300,6 +454,8 @@ export class BrowserLink implements MeetingLink {
         this.emitParticipants();
         break;
       case "failed":
+        // Gone from the room and now from us too (a closed tab, a reload): no longer here.
+        if (peer.leftSignaling) return this.removePeer(id);
         peer.info = { ...peer.info, status: "failed", reason: event.reason };
         this.emitParticipants();
         break;
@@ -307,7 +463,11 @@ export class BrowserLink implements MeetingLink {
         this.removePeer(id);
         break;
       case "ctl":
-        break; // media and files: not in this build yet
+        this.onFileMessage(id, event.message);
+        break;
+      case "file_channel":
+        this.onFileChannel(id, event.id, event.channel);
+        break;
     }
   }
 }

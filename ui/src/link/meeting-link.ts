@@ -2,6 +2,7 @@
 // WebRTC and Automerge; the desktop shell's `TauriLink` (desktop issue) drives confab-core.
 import type { ChatMessage, ClientKind, PeerId } from "../gen/protocol";
 import type { NotesPatch } from "./document";
+import type { FileTransfer } from "./files";
 import type { PeerStats } from "./peer";
 
 export type MeetingState =
@@ -31,6 +32,8 @@ export type LinkEvent =
   | { type: "title"; title: string }
   /** Whether every edit so far is stored on this device (false while a save is under way). */
   | { type: "stored"; upToDate: boolean }
+  /** A file transfer started, moved on, or ended (one per file and peer). */
+  | { type: "file"; transfer: FileTransfer }
   | { type: "error"; message: string };
 
 export interface MeetingLink {
@@ -44,5 +47,12 @@ export interface MeetingLink {
   editNotes(patches: NotesPatch[]): void;
   setTitle(title: string): void;
   exportMarkdown(): string;
+  /** Offers `file` to everyone connected. */
+  sendFile(file: File): Promise<void>;
+  /** Answers an offered file (by its transfer key). */
+  acceptFile(key: string): void;
+  declineFile(key: string): void;
+  /** Stops a transfer under way, either side. */
+  cancelFile(key: string): void;
   leave(): Promise<void>;
 }

@@ -23,6 +23,8 @@ export type PeerEvent =
   | { kind: "ready"; name: string; client: ClientKind; wantSnapshot: boolean }
   | { kind: "sync"; frame: Uint8Array }
   | { kind: "ctl"; message: CtlMessage }
+  /** The peer opened the channel of file transfer `id`. */
+  | { kind: "file_channel"; id: string; channel: RTCDataChannel }
   | { kind: "connection"; up: boolean }
   | { kind: "stats"; stats: PeerStats }
   | { kind: "intercepted" }
@@ -64,6 +66,11 @@ export class PeerSession {
     this.pc.onicecandidate = ({ candidate }) =>
       this.emit({ kind: "signal", data: { candidate: candidate ? candidate.toJSON() : null } as SignalData });
     this.pc.onnegotiationneeded = () => void this.offer();
+    this.pc.ondatachannel = ({ channel }) => {
+      // In-band channels are file transfers, and only once the peer has proved the key.
+      if (!this.verified || !channel.label.startsWith("file:")) return channel.close();
+      this.emit({ kind: "file_channel", id: channel.label.slice("file:".length), channel });
+    };
     this.pc.onconnectionstatechange = () => {
       const state = this.pc.connectionState;
       if (state === "connected") this.emit({ kind: "connection", up: true });
@@ -118,6 +125,13 @@ export class PeerSession {
 
   sendCtl(message: CtlMessage): void {
     this.sendCtlText(JSON.stringify(message));
+  }
+
+  /** Opens the channel that carries file `id` to the peer. */
+  openFileChannel(id: string): RTCDataChannel {
+    const channel = this.pc.createDataChannel(`file:${id}`, { ordered: true });
+    channel.binaryType = "arraybuffer";
+    return channel;
   }
 
   /** Says `bye` and closes: leaving on purpose. */

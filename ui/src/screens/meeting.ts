@@ -1,5 +1,6 @@
 // The meeting: participants, the shared notes and the chat.
 import type { ChatMessage } from "../gen/protocol";
+import type { FileTransfer } from "../link/files";
 import type { LinkEvent, MeetingLink, MeetingState, Participant } from "../link/meeting-link";
 import { h } from "./dom";
 import { NotesEditor } from "./notes-editor";
@@ -31,6 +32,11 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
   const send = h("button", { type: "submit" }, "Send");
   const unread = h("span", { class: "badge", hidden: true, "aria-label": "unread messages" });
   const chatForm = h("form", { class: "chat-form" }, message, send);
+  const files = h("ul", { class: "files", "aria-label": "Files" });
+  const filePicker = h("input", { type: "file", multiple: true, hidden: true });
+  const sendFile = h("button", { type: "button" }, "Attach file");
+  const dropHint = h("div", { class: "drop-hint", "aria-hidden": "true" }, "Drop to send to everyone here");
+  const fileItems = new Map<string, HTMLLIElement>();
   const notesHost = h("div", { class: "notes-host" });
   const saved = h("span", { class: "saved", role: "status" });
   const chatPanel = h(
@@ -38,11 +44,12 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
     { class: "panel chat", "aria-labelledby": "chat-heading" },
     h("h2", { id: "chat-heading" }, "Chat ", unread),
     chatLog,
+    files,
     chatForm,
+    h("div", { class: "file-actions" }, sendFile, filePicker),
   );
 
-  root.replaceChildren(
-    h(
+  const meeting = h(
       "div",
       { class: "meeting" },
       h("header", { class: "topbar" }, h("h1", {}, "Confab"), banner, h("div", { class: "actions" }, copy, leave)),
@@ -54,8 +61,9 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
       ),
       h("section", { class: "panel notes", "aria-labelledby": "notes-heading" }, h("div", { class: "panel-head" }, h("h2", { id: "notes-heading" }, "Notes"), saved), notesHost),
       chatPanel,
-    ),
-  );
+      dropHint,
+    );
+  root.replaceChildren(meeting);
 
   const selfItem = h(
     "li",
@@ -115,6 +123,14 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
       }
       case "notes":
         return editor.applyRemote(event.patches, event.text);
+      case "file": {
+        const item = transferItem(event.transfer, link);
+        const old = fileItems.get(event.transfer.key);
+        if (old) old.replaceWith(item);
+        else files.append(item);
+        fileItems.set(event.transfer.key, item);
+        return;
+      }
       case "stored":
         saved.textContent = event.upToDate ? "Saved in this browser" : "Saving…";
         return;
@@ -146,6 +162,28 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
     window.setTimeout(() => (copy.textContent = "Copy invite link"), 2000);
   });
   leave.addEventListener("click", () => void link.leave());
+  const sendAll = (list: FileList | null | undefined) => {
+    for (const file of list ?? []) void link.sendFile(file);
+  };
+  sendFile.addEventListener("click", () => filePicker.click());
+  filePicker.addEventListener("change", () => {
+    sendAll(filePicker.files);
+    filePicker.value = "";
+  });
+  meeting.addEventListener("dragover", (event) => {
+    if (!event.dataTransfer?.types.includes("Files")) return;
+    event.preventDefault();
+    meeting.classList.add("dropping");
+  });
+  meeting.addEventListener("dragleave", (event) => {
+    if (event.relatedTarget === null || !meeting.contains(event.relatedTarget as Node)) meeting.classList.remove("dropping");
+  });
+  meeting.addEventListener("drop", (event) => {
+    meeting.classList.remove("dropping");
+    if (!event.dataTransfer?.files.length) return;
+    event.preventDefault();
+    sendAll(event.dataTransfer.files);
+  });
   window.addEventListener("keydown", (event) => {
     // Alt+C focuses the chat.
     if (event.altKey && event.key.toLowerCase() === "c") {
@@ -174,4 +212,46 @@ function chatItem(m: ChatMessage): HTMLLIElement {
     h("time", { datetime: at.toISOString() }, at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })),
     h("p", {}, m.text),
   );
+}
+
+function size(bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`;
+  if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)} kB`;
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** One file transfer: what it is, how far, and what can be done about it. */
+function transferItem(t: FileTransfer, link: MeetingLink): HTMLLIElement {
+  const button = (label: string, action: () => void) => {
+    const b = h("button", { type: "button" }, label);
+    b.addEventListener("click", action);
+    return b;
+  };
+  const what =
+    t.direction === "sending" ? `${t.name} to ${t.peerName}` : `${t.name} from ${t.peerName}`;
+  const percent = t.size === 0 ? 100 : Math.floor((t.bytes / t.size) * 100);
+  const status: Record<FileTransfer["state"], string> = {
+    offered: t.direction === "sending" ? "waiting for them to accept" : `${t.peerName} wants to send you this file`,
+    waiting: "starting…",
+    transferring: `${percent}%`,
+    done: t.direction === "sending" ? "sent, 100%" : "received, 100%",
+    failed: `failed: ${t.reason ?? ""}`,
+    cancelled: `cancelled: ${t.reason ?? ""}`,
+  };
+  const item = h(
+    "li",
+    { class: `transfer ${t.state}`, "data-file": t.key },
+    h("span", { class: "file-name" }, what),
+    h("span", { class: "file-size" }, size(t.size)),
+    h("progress", { max: String(Math.max(t.size, 1)), value: String(t.size === 0 ? 1 : t.bytes), "aria-label": what }),
+    h("span", { class: "file-status" }, status[t.state]),
+  );
+  if (t.state === "offered" && t.direction === "receiving") {
+    item.append(button("Accept", () => link.acceptFile(t.key)), button("Decline", () => link.declineFile(t.key)));
+  } else if (t.state === "transferring" || t.state === "waiting" || t.state === "offered") {
+    item.append(button("Cancel", () => link.cancelFile(t.key)));
+  } else if (t.state === "done" && t.url) {
+    item.append(h("a", { href: t.url, download: t.name, class: "button" }, `Save ${t.name}`));
+  }
+  return item;
 }

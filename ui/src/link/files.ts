@@ -1,0 +1,143 @@
+// File transfer (PROTOCOL.md §3) as confab-core does it: offer / accept on `ctl`, the bytes on
+// an in-band `file:ID` channel in chunks of at most 16 KiB, size and sha256 checked before the
+// file is offered to the user, and the receiver closing the channel to confirm.
+import type { CtlMessage, PeerId } from "../gen/protocol";
+
+export const CHUNK_BYTES = 16 * 1024;
+/** A browser holds a received file in memory until it is saved: keep that reasonable. */
+export const MAX_FILE_BYTES = 512 * 1024 * 1024;
+/** Pause sending above this much buffered, resume below the low mark. */
+const HIGH_WATER = 4 * 1024 * 1024;
+const LOW_WATER = 1024 * 1024;
+const PROGRESS_EVERY_MS = 100;
+
+export type TransferState = "offered" | "waiting" | "transferring" | "done" | "failed" | "cancelled";
+
+export interface FileTransfer {
+  /** The transfer's key: the file id and the peer it goes to or comes from. */
+  key: string;
+  id: string;
+  peer: PeerId;
+  peerName: string;
+  name: string;
+  size: number;
+  direction: "sending" | "receiving";
+  state: TransferState;
+  bytes: number;
+  /** A received file, verified, ready to be saved. */
+  url?: string;
+  reason?: string;
+}
+
+export const transferKey = (id: string, peer: PeerId) => `${id}/${peer}`;
+
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+export function hex(bytes: ArrayBuffer): string {
+  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export async function sha256(data: BufferSource): Promise<string> {
+  return hex(await crypto.subtle.digest("SHA-256", data));
+}
+
+/** Why an offer is refused, or null when it can be shown to the user. */
+export function offerProblem(offer: Extract<CtlMessage, { type: "file_offer" }>): string | null {
+  if (!UUID_V4.test(offer.id)) return "the file id is not a UUID v4";
+  if (!/^[0-9a-f]{64}$/.test(offer.sha256)) return "the sha256 is not 64 lower-case hex digits";
+  if (!Number.isSafeInteger(offer.size) || offer.size < 0) return "the size is not a number of bytes";
+  if (offer.size > MAX_FILE_BYTES) return `the file is over this browser's limit of ${MAX_FILE_BYTES} bytes`;
+  return null;
+}
+
+/** A received name, reduced to something safe to save under (confab-core's rule, in short). */
+export function safeFileName(name: string): string {
+  const last = name.split(/[/\\]/).pop() ?? "";
+  const clean = last
+    .replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff<>:"|?*]/g, "")
+    .replace(/^\.+/, "")
+    .trim()
+    .slice(0, 200);
+  return clean || "file";
+}
+
+/** Streams `file` over `channel`, pacing on the channel's buffer; resolves once the receiver
+ * has closed the channel (it has everything), rejects on failure. */
+export async function streamFile(
+  channel: RTCDataChannel,
+  file: Blob,
+  progress: (bytes: number) => void,
+): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    if (channel.readyState === "open") return resolve();
+    channel.onopen = () => resolve();
+    channel.onclose = () => reject(new Error("the file channel closed before it opened"));
+  });
+  const closed = new Promise<void>((resolve) => (channel.onclose = () => resolve()));
+  channel.bufferedAmountLowThreshold = LOW_WATER;
+  let sent = 0;
+  let reported = 0;
+  while (sent < file.size) {
+    if (channel.readyState !== "open") throw new Error("the receiver stopped the transfer");
+    if (channel.bufferedAmount > HIGH_WATER) {
+      await new Promise<void>((resolve) => {
+        channel.onbufferedamountlow = () => resolve();
+        closed.then(resolve);
+      });
+      continue;
+    }
+    const chunk = new Uint8Array(await file.slice(sent, sent + CHUNK_BYTES).arrayBuffer());
+    channel.send(chunk);
+    sent += chunk.length;
+    if (performance.now() - reported > PROGRESS_EVERY_MS) {
+      reported = performance.now();
+      progress(sent);
+    }
+  }
+  progress(sent);
+  await closed;
+}
+
+/** Collects a file from `channel`; resolves with the verified bytes and closes the channel. */
+export function receiveFile(
+  channel: RTCDataChannel,
+  expected: { size: number; sha256: string },
+  progress: (bytes: number) => void,
+): Promise<Blob> {
+  channel.binaryType = "arraybuffer";
+  const chunks: ArrayBuffer[] = [];
+  let received = 0;
+  let reported = 0;
+  return new Promise((resolve, reject) => {
+    /** Everything is here: verify, then close the channel, which tells the sender. */
+    const complete = () => {
+      channel.onclose = null;
+      const blob = new Blob(chunks);
+      blob
+        .arrayBuffer()
+        .then(sha256)
+        .then((actual) => {
+          channel.close();
+          if (actual === expected.sha256) resolve(blob);
+          else reject(new Error("the file arrived damaged (sha256 mismatch)"));
+        }, reject);
+    };
+    channel.onmessage = ({ data }) => {
+      const chunk = data as ArrayBuffer;
+      received += chunk.byteLength;
+      if (chunk.byteLength > CHUNK_BYTES || received > expected.size) {
+        channel.close();
+        return reject(new Error("the peer sent more than the offer said"));
+      }
+      chunks.push(chunk);
+      if (performance.now() - reported > PROGRESS_EVERY_MS || received === expected.size) {
+        reported = performance.now();
+        progress(received);
+      }
+      if (received === expected.size) complete();
+    };
+    channel.onclose = () => reject(new Error("the sender stopped the transfer"));
+    // An empty file has no chunks: it is complete as soon as its channel is.
+    if (expected.size === 0) channel.onopen = complete;
+  });
+}
