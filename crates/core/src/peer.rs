@@ -30,6 +30,8 @@ use webrtc::peer_connection::{
     RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder, StatsSelector,
 };
 
+use rtc::peer_connection::transport::RTCDtlsRole;
+
 use crate::transfer::{self, Expected, TransferUpdate};
 use crate::udp_runtime;
 
@@ -295,6 +297,12 @@ async fn run(
             .with_setting_engine(
                 SettingEngineBuilder::new()
                     .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS))
+                    // webrtc answers every offer, renegotiations too, with this role rather than
+                    // the one the connection already has. Browsers answer `active`, so when we
+                    // answer we take `passive` and stay the DTLS server through the browser's
+                    // later offers (which add its camera or screen); the default `active`
+                    // conflicts with the first answer and the browser drops the connection.
+                    .with_answering_dtls_role(RTCDtlsRole::Server)
                     .build(),
             )
             .with_runtime(udp_runtime::runtime())
