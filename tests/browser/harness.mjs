@@ -108,22 +108,43 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
 }
 
-/** Opens `link`, gives `name` on the pre-join screen and joins. */
-export async function joinAs(page, link, name) {
+/** Opens `link`, gives `name` on the pre-join screen (microphone and camera on when asked) and
+ * joins. */
+export async function joinAs(page, link, name, { mic = false, cam = false } = {}) {
   await page.goto(link);
   await page.getByRole("textbox", { name: "Your name" }).fill(name);
+  if (mic) await page.getByRole("button", { name: "Microphone" }).click();
+  if (cam) await page.getByRole("button", { name: "Camera" }).click();
   await page.getByRole("button", { name: "Join" }).click();
   await page.getByRole("textbox", { name: "Notes" }).waitFor({ timeout: WAIT_MS });
 }
 
+/** Resolves once `page` plays decoded video frames in the tile named `label` (a person's name, or
+ * "NAME's screen"); returns the tile's rendered size. */
+export async function waitVideo(page, label) {
+  const video = page.getByRole("figure", { name: label, exact: true }).locator("video");
+  await video.waitFor({ timeout: WAIT_MS });
+  await page.waitForFunction(
+    (v) => v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0,
+    await video.elementHandle(),
+    { timeout: WAIT_MS },
+  );
+  return video.boundingBox();
+}
+
 /** Resolves once `peerName` shows as connected in `page`'s participant list. */
 export async function waitConnected(page, peerName) {
-  await page
+  try {
+    await page
     .getByRole("list", { name: "Participants" })
     .getByRole("listitem")
     .filter({ hasText: peerName })
     .filter({ hasText: "connected" })
     .waitFor({ timeout: WAIT_MS });
+  } catch (e) {
+    const list = await page.getByRole("list", { name: "Participants" }).innerText();
+    throw new Error(`${peerName} never showed as connected; the list reads: ${list.replaceAll("\n", " | ")}`, { cause: e });
+  }
 }
 
 /** The notes as the editor in `page` shows them: its lines, joined (every line of a short text
@@ -213,6 +234,7 @@ export function startCli(t, link, name) {
   const events = [];
   const waiters = [];
   createInterface({ input: child.stdout }).on("line", (line) => {
+    if (process.env.CONFAB_TEST_LOG) console.error(`cli ${name}: ${line}`);
     let event;
     try {
       event = JSON.parse(line);

@@ -34,7 +34,8 @@ test("a browser and a CLI peer: snapshot, chat both ways, notes converge", async
 
   const browser = await launchBrowser(t);
   const page = await newPage(browser);
-  await joinAs(page, link, "Browser");
+  // With its camera and microphone on: the offer the CLI answers carries media too.
+  await joinAs(page, link, "Browser", { mic: true, cam: true });
   await waitConnected(page, "Cli");
   await cli.waitFor((e) => e.event === "peer_connected" && e.name === "Browser", "the browser connecting");
   // The browser arrived with nothing and was sent the CLI's document.
@@ -70,7 +71,8 @@ test("a file goes both ways between a browser and a CLI peer", async (t) => {
   const link = `${room}#k=ERERERERERERERERERERIg`;
   const browser = await launchBrowser(t);
   const page = await newPage(browser);
-  await joinAs(page, link, "Browser");
+  // The camera is on, so once connected the browser renegotiates to add it.
+  await joinAs(page, link, "Browser", { cam: true });
   const cli = startCli(t, link, "Cli");
   await waitConnected(page, "Cli");
 

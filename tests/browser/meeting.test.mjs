@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   WAIT_MS,
+  waitVideo,
   dropFile,
   savedFileSha256,
   waitTransferDone,
@@ -29,11 +30,17 @@ test("two browsers join by link: chat both ways, notes within a second", async (
   await ada.getByRole("button", { name: "New meeting" }).click();
   await ada.waitForURL(/\/m\/[A-Za-z0-9_-]{22}#k=[A-Za-z0-9_-]{22}$/);
   const link = ada.url();
+  await ada.getByRole("button", { name: "Microphone" }).click();
+  await ada.getByRole("button", { name: "Camera" }).click();
+  await ada.waitForFunction(() => document.querySelector("video.preview")?.videoWidth > 0, null, { timeout: WAIT_MS });
   await screenshot(ada, "prejoin-desktop");
   await ada.getByRole("button", { name: "Join" }).click();
-  await joinAs(bo, link, "Bo");
+  await joinAs(bo, link, "Bo", { mic: true, cam: true });
   await waitConnected(ada, "Bo");
   await waitConnected(bo, "Ada");
+  // Each decodes the other's camera.
+  await waitVideo(ada, "Bo");
+  await waitVideo(bo, "Ada");
 
   await ada.getByRole("textbox", { name: "Message" }).fill("Hello from Ada");
   await ada.getByRole("button", { name: "Send" }).click();
@@ -146,4 +153,26 @@ test("a reload mid-meeting keeps the notes and rejoins", async (t) => {
   await bo.getByRole("button", { name: "Send" }).click();
   await ada.getByRole("log", { name: "Chat" }).getByText("back after a reload").waitFor({ timeout: WAIT_MS });
   assert.equal(await notesText(bo), "Kept in this browser");
+});
+
+test("a shared screen is shown large at the other end", async (t) => {
+  const server = await startServer(t);
+  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
+  const link = `${room}#k=BBBBBBBBBBBBBBBBBBBBBA`;
+  const browser = await launchBrowser(t);
+  const ada = await newPage(browser);
+  const bo = await newPage(browser);
+  await joinAs(ada, link, "Ada", { cam: true });
+  await joinAs(bo, link, "Bo", { cam: true });
+  await waitConnected(ada, "Bo");
+  await waitVideo(bo, "Ada");
+
+  await ada.getByRole("button", { name: "Share screen" }).click();
+  const screenBox = await waitVideo(bo, "Ada's screen");
+  const cameraBox = await bo.getByRole("figure", { name: "Ada", exact: true }).boundingBox();
+  assert.ok(screenBox.width > 2 * cameraBox.width, "the screen is shown larger than the cameras");
+  await screenshot(bo, "meeting-screen-share-desktop");
+
+  await ada.getByRole("button", { name: "Share screen" }).click();
+  await bo.getByRole("figure", { name: "Ada's screen" }).waitFor({ state: "detached", timeout: WAIT_MS });
 });

@@ -6,7 +6,7 @@ import { PROBLEM_TEXT, meetingLinkText, parseMeetingLink } from "./link/meeting-
 import { authorId } from "./screens/dom";
 import { homeScreen } from "./screens/home";
 import { meetingScreen } from "./screens/meeting";
-import { prejoinScreen } from "./screens/prejoin";
+import { type JoinChoices, prejoinScreen } from "./screens/prejoin";
 import { problemScreen } from "./screens/problem";
 
 const app = document.getElementById("app")!;
@@ -23,9 +23,9 @@ async function openMeeting(): Promise<void> {
     problemScreen(app, "This link does not work", PROBLEM_TEXT[address]);
     return;
   }
-  const enter = (name: string) => {
+  const enter = ({ name, mic, cam }: JoinChoices) => {
     // A reload of this tab goes straight back in (sessionStorage lives as long as the tab).
-    sessionStorage.setItem(rejoinKey, name);
+    sessionStorage.setItem(rejoinKey, JSON.stringify({ name, mic, cam }));
     void (async () => {
       await A.initializeWasm(wasmUrl);
       const link = new BrowserLink(address, { name, authorId: authorId() });
@@ -43,13 +43,26 @@ async function openMeeting(): Promise<void> {
           problemScreen(app, title, detail);
         },
       });
+      // Devices first, so that the first offer to each peer carries them.
+      if (mic) await link.setDevice("mic", true);
+      if (cam) await link.setDevice("cam", true);
       await link.join();
     })();
   };
   const rejoinKey = `confab.in-meeting.${address.room}`;
-  const rejoinAs = sessionStorage.getItem(rejoinKey);
+  const rejoinAs = rejoinChoices(sessionStorage.getItem(rejoinKey));
   if (rejoinAs) enter(rejoinAs);
   else prejoinScreen(app, address.name, enter);
+}
+
+function rejoinChoices(saved: string | null): JoinChoices | null {
+  try {
+    const choices = JSON.parse(saved ?? "null") as Partial<JoinChoices> | null;
+    if (typeof choices?.name !== "string") return null;
+    return { name: choices.name, mic: choices.mic === true, cam: choices.cam === true };
+  } catch {
+    return null;
+  }
 }
 
 if (/\/m\/[^/]*\/?$/.test(location.pathname)) void openMeeting();

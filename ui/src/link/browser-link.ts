@@ -17,9 +17,9 @@ import {
 } from "./document";
 import { type FileTransfer, MAX_FILE_BYTES, offerProblem, receiveFile, safeFileName, sha256, streamFile, transferKey } from "./files";
 import { importMeetingKey } from "./fp-mac";
-import type { LinkEvent, MeetingLink, MeetingState, Participant } from "./meeting-link";
+import type { LinkEvent, MediaState, MeetingLink, MeetingState, Participant } from "./meeting-link";
 import type { MeetingAddress } from "./meeting-url";
-import { type PeerEvent, PeerSession } from "./peer";
+import { type LocalTrack, type PeerEvent, PeerSession } from "./peer";
 import { Signaling, type SignalingEvent } from "./signaling";
 import { RoomStore } from "./store";
 import { PeerSync, SyncError } from "./sync";
@@ -64,6 +64,11 @@ export class BrowserLink implements MeetingLink {
   private askedSnapshot = false;
   private savesUnderWay = 0;
   private readonly transfers = new Map<string, Transfer>();
+  /** Everything we send; the camera and microphone share one stream, the screen has its own. */
+  private readonly localTracks: LocalTrack[] = [];
+  private readonly cameraStream = new MediaStream();
+  private screenStream: MediaStream | null = null;
+  private media: MediaState = { mic: false, cam: false, screen: false };
 
   constructor(
     private readonly address: MeetingAddress,
@@ -118,6 +123,84 @@ export class BrowserLink implements MeetingLink {
 
   exportMarkdown(): string {
     return toMarkdown(this.doc);
+  }
+
+  async setDevice(kind: "mic" | "cam", on: boolean): Promise<void> {
+    const trackKind = kind === "mic" ? "audio" : "video";
+    const current = this.localTracks.find((t) => t.stream === this.cameraStream && t.track.kind === trackKind);
+    if (kind === "mic" && current) {
+      // Muting keeps the track and its negotiation: unmuting is instant.
+      current.track.enabled = on;
+    } else if (on && !current) {
+      try {
+        const constraints = kind === "mic" ? { audio: true } : { video: { width: 1280, height: 720 } };
+        const [track] = (await navigator.mediaDevices.getUserMedia(constraints)).getTracks();
+        if (!track) throw new Error("no device");
+        this.cameraStream.addTrack(track);
+        this.startSending({ track, stream: this.cameraStream });
+      } catch (e) {
+        const what = kind === "mic" ? "microphone" : "camera";
+        this.emit({ type: "error", message: `The ${what} is not available: ${e instanceof Error ? e.message : String(e)}` });
+        return;
+      }
+    } else if (!on && current) {
+      // A camera that is off is released (its light goes out), not just blanked.
+      this.stopSending(current.track);
+      this.cameraStream.removeTrack(current.track);
+    }
+    this.media = { ...this.media, [kind]: on };
+    this.mediaChanged();
+  }
+
+  async shareScreen(on: boolean): Promise<void> {
+    if (on && !this.screenStream) {
+      try {
+        const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+        const [track] = stream.getVideoTracks();
+        if (!track) throw new Error("nothing was chosen");
+        // Stopping from the browser's own "Stop sharing" bar ends the share here too.
+        track.addEventListener("ended", () => void this.shareScreen(false));
+        track.contentHint = "detail"; // screen text stays sharp rather than smooth
+        this.screenStream = stream;
+        this.startSending({ track, stream });
+        this.media = { ...this.media, screen: true, screenTrack: stream.id };
+      } catch (e) {
+        this.emit({ type: "error", message: `Screen sharing did not start: ${e instanceof Error ? e.message : String(e)}` });
+        return;
+      }
+    } else if (!on && this.screenStream) {
+      for (const track of this.screenStream.getTracks()) this.stopSending(track);
+      this.screenStream = null;
+      this.media = { mic: this.media.mic, cam: this.media.cam, screen: false };
+    }
+    this.mediaChanged();
+  }
+
+  private startSending(local: LocalTrack): void {
+    this.localTracks.push(local);
+    for (const peer of this.peers.values()) peer.session.addTrack(local);
+  }
+
+  private stopSending(track: MediaStreamTrack): void {
+    track.stop();
+    const at = this.localTracks.findIndex((t) => t.track === track);
+    if (at >= 0) this.localTracks.splice(at, 1);
+    for (const peer of this.peers.values()) peer.session.removeTrack(track);
+  }
+
+  private mediaMessage(): CtlMessage {
+    const { mic, cam, screen, screenTrack } = this.media;
+    return { type: "media", mic, cam, screen, ...(screenTrack ? { screen_track: screenTrack } : {}) };
+  }
+
+  private mediaChanged(): void {
+    for (const peer of this.peers.values()) if (peer.session.isReady) peer.session.sendCtl(this.mediaMessage());
+    this.emit({
+      type: "local_media",
+      media: { ...this.media },
+      camera: this.cameraStream.getVideoTracks().length ? this.cameraStream : null,
+      screen: this.screenStream,
+    });
   }
 
   async sendFile(file: File): Promise<void> {
@@ -378,11 +461,12 @@ export class BrowserLink implements MeetingLink {
         iceServers: this.iceServers,
         offerer,
         wantSnapshot,
+        tracks: [...this.localTracks],
       },
       (event) => this.onPeer(id, event),
     );
     this.peers.set(id, {
-      info: { ...info, status: "connecting" },
+      info: { ...info, status: "connecting", media: { mic: false, cam: false, screen: false }, streams: [] },
       session,
       sync: new PeerSync(wantSnapshot),
       leftSignaling: false,
@@ -392,14 +476,19 @@ export class BrowserLink implements MeetingLink {
   private removePeer(id: PeerId): void {
     const peer = this.peers.get(id);
     if (!peer) return;
-    for (const transfer of this.transfers.values()) {
-      if (transfer.peer === id && !["done", "failed", "cancelled"].includes(transfer.state)) {
-        this.updateTransfer(transfer, { state: "failed", reason: `${peer.info.name} left` });
-      }
-    }
+    this.failTransfers(id, `${peer.info.name} left`);
     peer.session.close();
     this.peers.delete(id);
     this.emitParticipants();
+  }
+
+  /** Transfers with a peer that is gone cannot finish: say so rather than wait forever. */
+  private failTransfers(peer: PeerId, reason: string): void {
+    for (const transfer of this.transfers.values()) {
+      if (transfer.peer === peer && !["done", "failed", "cancelled"].includes(transfer.state)) {
+        this.updateTransfer(transfer, { state: "failed", reason });
+      }
+    }
   }
 
   private isEmpty(): boolean {
@@ -415,6 +504,7 @@ export class BrowserLink implements MeetingLink {
         break;
       case "ready":
         peer.info = { ...peer.info, name: event.name, client: event.client, status: "connected" };
+        if (this.media.mic || this.media.cam || this.media.screen) peer.session.sendCtl(this.mediaMessage());
         if (event.wantSnapshot) {
           for (const frame of peer.sync.snapshotFrames(this.doc)) peer.session.sendSync(frame as Uint8Array<ArrayBuffer>);
         }
@@ -450,12 +540,14 @@ export class BrowserLink implements MeetingLink {
         this.emitParticipants();
         break;
       case "intercepted":
+        this.failTransfers(id, "the connection may be intercepted");
         peer.info = { ...peer.info, status: "intercepted", reason: "this connection may be intercepted" };
         this.emitParticipants();
         break;
       case "failed":
         // Gone from the room and now from us too (a closed tab, a reload): no longer here.
         if (peer.leftSignaling) return this.removePeer(id);
+        this.failTransfers(id, `the connection to ${peer.info.name} failed`);
         peer.info = { ...peer.info, status: "failed", reason: event.reason };
         this.emitParticipants();
         break;
@@ -463,8 +555,29 @@ export class BrowserLink implements MeetingLink {
         this.removePeer(id);
         break;
       case "ctl":
-        this.onFileMessage(id, event.message);
+        if (event.message.type === "media") {
+          const { mic, cam, screen, screen_track } = event.message;
+          peer.info = { ...peer.info, media: { mic, cam, screen, ...(screen_track ? { screenTrack: screen_track } : {}) } };
+          this.emitParticipants();
+        } else {
+          this.onFileMessage(id, event.message);
+        }
         break;
+      case "track": {
+        // A track sent without a stream gets one of its own, so the screen can tell it apart.
+        const stream = event.streams[0] ?? new MediaStream([event.track]);
+        if (!peer.info.streams.includes(stream)) {
+          peer.info = { ...peer.info, streams: [...peer.info.streams, stream] };
+          stream.addEventListener("removetrack", () => {
+            if (stream.getTracks().length === 0) {
+              peer.info = { ...peer.info, streams: peer.info.streams.filter((s) => s !== stream) };
+            }
+            this.emitParticipants();
+          });
+        }
+        this.emitParticipants();
+        break;
+      }
       case "file_channel":
         this.onFileChannel(id, event.id, event.channel);
         break;

@@ -13,10 +13,22 @@ export type MeetingState =
   | { phase: "refused"; code: string; message: string }
   | { phase: "left" };
 
+/** What a participant sends (the `media` message of PROTOCOL.md §3). */
+export interface MediaState {
+  mic: boolean;
+  cam: boolean;
+  screen: boolean;
+  /** The id of the screen's track (or of the stream that carries it). */
+  screenTrack?: string;
+}
+
 export interface Participant {
   id: PeerId;
   name: string;
   client: ClientKind;
+  media: MediaState;
+  /** The media streams arriving from them. */
+  streams: MediaStream[];
   /** connecting → connected; `failed` and `intercepted` say why there is no connection. */
   status: "connecting" | "connected" | "reconnecting" | "failed" | "intercepted";
   reason?: string;
@@ -32,6 +44,8 @@ export type LinkEvent =
   | { type: "title"; title: string }
   /** Whether every edit so far is stored on this device (false while a save is under way). */
   | { type: "stored"; upToDate: boolean }
+  /** What we send changed: our camera (with microphone) and our shared screen. */
+  | { type: "local_media"; media: MediaState; camera: MediaStream | null; screen: MediaStream | null }
   /** A file transfer started, moved on, or ended (one per file and peer). */
   | { type: "file"; transfer: FileTransfer }
   | { type: "error"; message: string };
@@ -47,6 +61,10 @@ export interface MeetingLink {
   editNotes(patches: NotesPatch[]): void;
   setTitle(title: string): void;
   exportMarkdown(): string;
+  /** Turns our microphone or camera on or off; resolves once done (or refused). */
+  setDevice(kind: "mic" | "cam", on: boolean): Promise<void>;
+  /** Starts or stops sharing the screen (the browser asks what to share). */
+  shareScreen(on: boolean): Promise<void>;
   /** Offers `file` to everyone connected. */
   sendFile(file: File): Promise<void>;
   /** Answers an offered file (by its transfer key). */

@@ -23,6 +23,8 @@ export type PeerEvent =
   | { kind: "ready"; name: string; client: ClientKind; wantSnapshot: boolean }
   | { kind: "sync"; frame: Uint8Array }
   | { kind: "ctl"; message: CtlMessage }
+  /** A media track from the peer, with the streams it was sent in. */
+  | { kind: "track"; track: MediaStreamTrack; streams: readonly MediaStream[] }
   /** The peer opened the channel of file transfer `id`. */
   | { kind: "file_channel"; id: string; channel: RTCDataChannel }
   | { kind: "connection"; up: boolean }
@@ -41,6 +43,13 @@ export interface PeerSetup {
   /** We are the newcomer: we make the first offer. */
   offerer: boolean;
   wantSnapshot: boolean;
+  /** What we send from the start: camera, microphone, a shared screen. */
+  tracks: LocalTrack[];
+}
+
+export interface LocalTrack {
+  track: MediaStreamTrack;
+  stream: MediaStream;
 }
 
 export class PeerSession {
@@ -56,6 +65,13 @@ export class PeerSession {
   private early: PeerEvent[] = [];
   private timers: number[] = [];
   private closed = false;
+  /** Negotiation was needed before the first offer was ours to make. */
+  private negotiationPending = false;
+  private readonly senders = new Map<MediaStreamTrack, RTCRtpSender>();
+  /** A hello that arrived before we knew the fingerprints to check it against. */
+  private heldHello: string | null = null;
+  private ownFp: string | null = null;
+  private peerFp: string | null = null;
 
   constructor(
     private readonly setup: PeerSetup,
@@ -77,8 +93,13 @@ export class PeerSession {
       else if (state === "disconnected") this.emit({ kind: "connection", up: false });
       else if (state === "failed") this.fail("the connection failed");
     };
-    // The answerer opens its channels once the offer is in, so that it never offers itself.
-    if (setup.offerer) this.openChannels();
+    this.pc.ontrack = ({ track, streams }) => this.emit({ kind: "track", track, streams });
+    // The answerer opens its channels and adds its tracks once the offer is in: they then ride
+    // on what the offer set up, and it never offers before the newcomer.
+    if (setup.offerer) {
+      this.openChannels();
+      for (const t of setup.tracks) this.addTrack(t);
+    }
     this.timers.push(
       window.setTimeout(() => {
         if (!this.verified) this.fail("the connection could not be established in time");
@@ -103,10 +124,15 @@ export class PeerSession {
         this.ignoreOffer = !this.polite && collision;
         if (this.ignoreOffer) return;
         await this.pc.setRemoteDescription(description); // rolls our own offer back when polite
-        if (!this.sync) this.openChannels();
+        this.noteFingerprints();
+        if (!this.sync) {
+          this.openChannels();
+          for (const t of this.setup.tracks) this.addTrack(t);
+        }
         for (const candidate of this.heldCandidates.splice(0)) await this.addCandidate(candidate);
         if (description.type === "offer") {
           await this.pc.setLocalDescription();
+          this.noteFingerprints();
           const answer = this.pc.localDescription;
           if (answer) this.emit({ kind: "signal", data: { sdp: { type: "answer", sdp: answer.sdp } } });
         }
@@ -125,6 +151,20 @@ export class PeerSession {
 
   sendCtl(message: CtlMessage): void {
     this.sendCtlText(JSON.stringify(message));
+  }
+
+  /** Starts sending `local.track` (renegotiating as needed). */
+  addTrack(local: LocalTrack): void {
+    if (this.closed || this.senders.has(local.track)) return;
+    this.senders.set(local.track, this.pc.addTrack(local.track, local.stream));
+  }
+
+  /** Stops sending `track`. */
+  removeTrack(track: MediaStreamTrack): void {
+    const sender = this.senders.get(track);
+    if (!sender || this.closed) return;
+    this.senders.delete(track);
+    this.pc.removeTrack(sender);
   }
 
   /** Opens the channel that carries file `id` to the peer. */
@@ -149,10 +189,15 @@ export class PeerSession {
   }
 
   private async offer(): Promise<void> {
-    if (!this.setup.offerer && !this.verified) return; // the first offer is the newcomer's
+    if (!this.setup.offerer && !this.verified) {
+      // The first offer is the newcomer's; ours follows once the connection stands.
+      this.negotiationPending = true;
+      return;
+    }
     try {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
+      this.noteFingerprints();
       const offer = this.pc.localDescription;
       if (offer) this.emit({ kind: "signal", data: { sdp: { type: offer.type as "offer", sdp: offer.sdp } } });
     } catch (e) {
@@ -175,7 +220,7 @@ export class PeerSession {
     const ctl = this.pc.createDataChannel("ctl", { negotiated: true, id: 1, ordered: true });
     sync.binaryType = "arraybuffer";
     for (const channel of [sync, ctl]) {
-      channel.onopen = () => void this.channelOpened();
+      channel.onopen = () => void this.sendHelloWhenReady();
       channel.onclose = () => this.fail("a data channel closed");
     }
     sync.onmessage = ({ data }) => {
@@ -188,10 +233,11 @@ export class PeerSession {
     this.ctl = ctl;
   }
 
-  private async channelOpened(): Promise<void> {
+  /** Our hello, once both channels are open and both fingerprints known. */
+  private async sendHelloWhenReady(): Promise<void> {
     if (this.sync?.readyState !== "open" || this.ctl?.readyState !== "open" || this.ourHello) return;
     const fps = this.fingerprints();
-    if (!fps) return this.fail("no DTLS fingerprints in the descriptions");
+    if (!fps) return; // sent once the descriptions are in: see noteFingerprints
     const hello: CtlMessage = {
       type: "hello",
       peer_id: this.setup.self,
@@ -220,8 +266,11 @@ export class PeerSession {
         return;
       }
       const fps = this.fingerprints();
+      if (!fps) {
+        this.heldHello = text;
+        return;
+      }
       const genuine =
-        fps !== null &&
         message.peer_id === this.setup.remote &&
         (await verifyFpMac(this.setup.key, message.fp_mac, fps.theirs, fps.own));
       if (!genuine) {
@@ -232,6 +281,10 @@ export class PeerSession {
       this.verified = true;
       this.emit({ kind: "ready", name: message.name, client: message.client, wantSnapshot: message.want_snapshot });
       for (const event of this.early.splice(0)) this.emit(event);
+      if (this.negotiationPending) {
+        this.negotiationPending = false;
+        void this.offer();
+      }
       return;
     }
     if (message.type === "bye") return this.deliver({ kind: "bye" });
@@ -249,10 +302,25 @@ export class PeerSession {
     if (this.ctl?.readyState === "open") this.ctl.send(text);
   }
 
+  /** Both DTLS fingerprints, as first negotiated: later descriptions (renegotiation, a rollback)
+   * must not change what the hello signs. */
   private fingerprints(): { own: string; theirs: string } | null {
-    const own = sdpFingerprint(this.pc.localDescription?.sdp);
+    return this.ownFp && this.peerFp ? { own: this.ownFp, theirs: this.peerFp } : null;
+  }
+
+  /** Notes the fingerprints of descriptions just set; a peer's that changes is refused. Under
+   * load the channels can open before the promise of the description that made them resolves:
+   * a hello waits for both fingerprints, ours to be sent and theirs to be checked. */
+  private noteFingerprints(): void {
+    this.ownFp ??= sdpFingerprint(this.pc.localDescription?.sdp);
     const theirs = sdpFingerprint(this.pc.remoteDescription?.sdp);
-    return own && theirs ? { own, theirs } : null;
+    if (this.peerFp && theirs && theirs !== this.peerFp) throw new Error("the peer's DTLS fingerprint changed");
+    this.peerFp ??= theirs;
+    if (!this.fingerprints()) return;
+    void this.sendHelloWhenReady();
+    const held = this.heldHello;
+    this.heldHello = null;
+    if (held) void this.onCtl(held);
   }
 
   private async readStats(): Promise<void> {
@@ -273,6 +341,7 @@ export class PeerSession {
 
   private fail(reason: string): void {
     if (this.closed) return;
+    console.warn(`connection to ${this.setup.remote} failed: ${reason}`);
     this.emit({ kind: "failed", reason });
     this.close();
   }

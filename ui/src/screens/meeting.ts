@@ -3,6 +3,7 @@ import type { ChatMessage } from "../gen/protocol";
 import type { FileTransfer } from "../link/files";
 import type { LinkEvent, MeetingLink, MeetingState, Participant } from "../link/meeting-link";
 import { h } from "./dom";
+import { Stage } from "./stage";
 import { NotesEditor } from "./notes-editor";
 
 export interface MeetingScreenOptions {
@@ -26,6 +27,13 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
   const banner = h("p", { class: "banner", role: "status" }, "Connecting…");
   const copy = h("button", { type: "button" }, "Copy invite link");
   const leave = h("button", { type: "button", class: "danger" }, "Leave");
+  const toggle = (label: string, shortcut: string) =>
+    h("button", { type: "button", class: "toggle", "aria-pressed": "false", "aria-keyshortcuts": shortcut, title: `${label} (${shortcut})` }, label);
+  const mic = toggle("Microphone", "Alt+M");
+  const cam = toggle("Camera", "Alt+V");
+  const share = toggle("Share screen", "Alt+S");
+  const help = h("button", { type: "button", "aria-keyshortcuts": "Shift+?" }, "Shortcuts");
+  const stage = new Stage(options.selfName);
   const participants = h("ul", { class: "participants", "aria-label": "Participants" });
   const chatLog = h("ol", { class: "chat-log", role: "log", "aria-label": "Chat", "aria-live": "polite" });
   const message = h("input", { type: "text", "aria-label": "Message", maxlength: "4096", autocomplete: "off" });
@@ -52,7 +60,14 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
   const meeting = h(
       "div",
       { class: "meeting" },
-      h("header", { class: "topbar" }, h("h1", {}, "Confab"), banner, h("div", { class: "actions" }, copy, leave)),
+      h(
+        "header",
+        { class: "topbar" },
+        h("h1", {}, "Confab"),
+        banner,
+        h("div", { class: "actions" }, mic, cam, share, copy, help, leave),
+      ),
+      stage.element,
       h(
         "section",
         { class: "panel people", "aria-labelledby": "people-heading" },
@@ -63,7 +78,8 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
       chatPanel,
       dropHint,
     );
-  root.replaceChildren(meeting);
+  const shortcuts = shortcutsDialog();
+  root.replaceChildren(meeting, shortcuts);
 
   const selfItem = h(
     "li",
@@ -108,7 +124,14 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
       case "state":
         return showState(event.state);
       case "participants":
+        stage.setParticipants(event.participants);
         return participants.replaceChildren(selfItem, ...event.participants.map(participantItem));
+      case "local_media":
+        mic.setAttribute("aria-pressed", String(event.media.mic));
+        cam.setAttribute("aria-pressed", String(event.media.cam));
+        share.setAttribute("aria-pressed", String(event.media.screen));
+        stage.setSelf(event.media, event.camera, event.screen);
+        return;
       case "chat": {
         const atBottom = chatLog.scrollTop + chatLog.clientHeight >= chatLog.scrollHeight - 4;
         chatLog.append(chatItem(event.message));
@@ -184,12 +207,20 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
     event.preventDefault();
     sendAll(event.dataTransfer.files);
   });
+  const pressed = (button: HTMLButtonElement) => button.getAttribute("aria-pressed") === "true";
+  mic.addEventListener("click", () => void link.setDevice("mic", !pressed(mic)));
+  cam.addEventListener("click", () => void link.setDevice("cam", !pressed(cam)));
+  share.addEventListener("click", () => void link.shareScreen(!pressed(share)));
+  help.addEventListener("click", () => shortcuts.showModal());
   window.addEventListener("keydown", (event) => {
-    // Alt+C focuses the chat.
-    if (event.altKey && event.key.toLowerCase() === "c") {
-      event.preventDefault();
-      message.focus();
-    }
+    const key = event.key.toLowerCase();
+    const action = event.altKey
+      ? { m: mic, v: cam, s: share, c: null }[key]
+      : key === "?" && !isTyping(event.target) ? help : undefined;
+    if (action === undefined) return;
+    event.preventDefault();
+    if (action === null) message.focus();
+    else action.click();
   });
 }
 
@@ -200,6 +231,7 @@ function participantItem(p: Participant): HTMLLIElement {
     { class: `participant ${p.status}`, "data-peer": p.id },
     h("span", { class: "name" }, p.name),
     h("span", { class: "state" }, STATUS_TEXT[p.status] + (p.status === "connected" ? quality : "")),
+    p.status === "failed" && p.reason ? h("span", { class: "reason" }, p.reason) : null,
   );
 }
 
@@ -254,4 +286,30 @@ function transferItem(t: FileTransfer, link: MeetingLink): HTMLLIElement {
     item.append(h("a", { href: t.url, download: t.name, class: "button" }, `Save ${t.name}`));
   }
   return item;
+}
+
+/** Whether a key press is going into something the user is typing in. */
+function isTyping(target: EventTarget | null): boolean {
+  return target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA"].includes(target.tagName));
+}
+
+const SHORTCUTS: [string, string][] = [
+  ["Alt+M", "Microphone on or off"],
+  ["Alt+V", "Camera on or off"],
+  ["Alt+S", "Share the screen, or stop"],
+  ["Alt+C", "Write in the chat"],
+  ["?", "This list"],
+];
+
+function shortcutsDialog(): HTMLDialogElement {
+  const close = h("button", { type: "button" }, "Close");
+  const dialog = h(
+    "dialog",
+    { class: "shortcuts", "aria-labelledby": "shortcuts-heading" },
+    h("h2", { id: "shortcuts-heading" }, "Keyboard shortcuts"),
+    h("dl", {}, ...SHORTCUTS.flatMap(([keys, what]) => [h("dt", {}, h("kbd", {}, keys)), h("dd", {}, what)])),
+    close,
+  );
+  close.addEventListener("click", () => dialog.close());
+  return dialog;
 }

@@ -1,7 +1,16 @@
-// Before joining from a link: who you are.
+// Before joining from a link: who you are, and whether your microphone and camera start on.
 import { h, nameProblem, rememberedName } from "./dom";
 
-export function prejoinScreen(root: HTMLElement, suggestedName: string | undefined, onJoin: (name: string) => void): void {
+export interface JoinChoices {
+  name: string;
+  mic: boolean;
+  cam: boolean;
+}
+
+const remembered = (key: string) => localStorage.getItem(`confab.${key}`) === "on";
+const remember = (key: string, on: boolean) => localStorage.setItem(`confab.${key}`, on ? "on" : "off");
+
+export function prejoinScreen(root: HTMLElement, suggestedName: string | undefined, onJoin: (choices: JoinChoices) => void): void {
   const name = h("input", {
     id: "name",
     type: "text",
@@ -9,12 +18,51 @@ export function prejoinScreen(root: HTMLElement, suggestedName: string | undefin
     maxlength: "64",
     value: rememberedName.get() || suggestedName || "",
   });
+  const toggle = (label: string, on: boolean) =>
+    h("button", { type: "button", class: "toggle", "aria-pressed": String(on) }, label);
+  const mic = toggle("Microphone", remembered("mic"));
+  const cam = toggle("Camera", remembered("cam"));
+  const preview = h("video", { class: "preview", autoplay: true, playsinline: true, "aria-label": "Camera preview" });
+  preview.muted = true;
+  const previewBox = h("div", { class: "preview-box" }, preview, h("span", { class: "preview-off" }, "Camera off"));
   const status = h("p", { class: "status", role: "status" });
+  const isOn = (button: HTMLButtonElement) => button.getAttribute("aria-pressed") === "true";
+
+  let previewStream: MediaStream | null = null;
+  const stopPreview = () => {
+    for (const track of previewStream?.getTracks() ?? []) track.stop();
+    previewStream = null;
+    preview.srcObject = null;
+    previewBox.classList.remove("live");
+  };
+  const showPreview = async () => {
+    stopPreview();
+    if (!isOn(cam)) return;
+    try {
+      previewStream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 } });
+      preview.srcObject = previewStream;
+      previewBox.classList.add("live");
+    } catch (e) {
+      cam.setAttribute("aria-pressed", "false");
+      status.textContent = `The camera is not available: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  };
+  for (const [button, key] of [[mic, "mic"], [cam, "cam"]] as const) {
+    button.addEventListener("click", () => {
+      const on = !isOn(button);
+      button.setAttribute("aria-pressed", String(on));
+      remember(key, on);
+      if (button === cam) void showPreview();
+    });
+  }
+
   const form = h(
     "form",
     { class: "card prejoin" },
     h("h1", {}, "Join the meeting"),
-    h("p", { class: "lede" }, "Your notes and chat go straight to the others, encrypted; the server only introduces you."),
+    h("p", { class: "lede" }, "Your notes, chat, voice and video go straight to the others, encrypted; the server only introduces you."),
+    previewBox,
+    h("div", { class: "row devices" }, mic, cam),
     h("label", { for: "name" }, "Your name"),
     name,
     h("button", { type: "submit", class: "primary" }, "Join"),
@@ -30,8 +78,10 @@ export function prejoinScreen(root: HTMLElement, suggestedName: string | undefin
       return;
     }
     rememberedName.set(name.value.trim());
-    onJoin(name.value.trim());
+    stopPreview();
+    onJoin({ name: name.value.trim(), mic: isOn(mic), cam: isOn(cam) });
   });
   root.replaceChildren(form);
+  void showPreview();
   name.focus();
 }
