@@ -1,5 +1,5 @@
 # The commands people type. `make run` and `make test` install what is missing first.
-.PHONY: run test setup ui gen lint bench-signaling bench-core
+.PHONY: run test setup ui gen lint bench-signaling bench-core bench-ui
 
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -43,3 +43,8 @@ bench-signaling: setup
 ## The notes document: trace replay against raw automerge and @automerge/automerge, durable edits.
 bench-core: setup
 	$(CARGO) bench -p confab-core --bench core
+
+## A meeting link opened in Chromium: time to a verified data channel and to the first remote
+## video frame, with a browser and with the CLI as the peer; the UI bundle size.
+bench-ui: setup ui/dist/index.html
+	CONFAB_PROFILE=release node bench/ui.mjs

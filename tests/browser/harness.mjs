@@ -16,13 +16,16 @@ export const SCREENSHOTS = join(ROOT, "tests/artifacts/screenshots");
 export const WAIT_MS = 30_000;
 
 const target = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
-const bin = (name) => join(target, "debug", name);
+/** `release` for benchmarks; tests use the debug build `cargo test` makes anyway. */
+const profile = process.env.CONFAB_PROFILE === "release" ? "release" : "debug";
+const bin = (name) => join(target, profile, name);
 
 let built = false;
 /** Builds the two binaries the tests run (quick when cargo has them already). */
 function ensureBuilt() {
   if (built) return;
-  const result = spawnSync("cargo", ["build", "--quiet", "-p", "confab-signaling", "-p", "confab-cli"], {
+  const release = profile === "release" ? ["--release"] : [];
+  const result = spawnSync("cargo", ["build", "--quiet", ...release, "-p", "confab-signaling", "-p", "confab-cli"], {
     cwd: ROOT,
     stdio: "inherit",
   });
@@ -90,10 +93,11 @@ export async function launchBrowser(t) {
   return browser;
 }
 
-/** A new page in a context of its own (its own storage), at `width`×`height`. */
-export async function newPage(browser, { width = 1280, height = 720 } = {}) {
+/** A new page in a context of its own (its own storage), at `width`×`height`, light or dark. */
+export async function newPage(browser, { width = 1280, height = 720, colorScheme = "light" } = {}) {
   const context = await browser.newContext({
     viewport: { width, height },
+    colorScheme,
     permissions: ["clipboard-read", "clipboard-write"],
     acceptDownloads: true,
   });

@@ -23,11 +23,13 @@ async function openMeeting(): Promise<void> {
     problemScreen(app, "This link does not work", PROBLEM_TEXT[address]);
     return;
   }
+  // Fetched and compiled while the person fills in the pre-join screen.
+  const automergeReady = A.initializeWasm(wasmUrl);
   const enter = ({ name, mic, cam }: JoinChoices) => {
     // A reload of this tab goes straight back in (sessionStorage lives as long as the tab).
     sessionStorage.setItem(rejoinKey, JSON.stringify({ name, mic, cam }));
     void (async () => {
-      await A.initializeWasm(wasmUrl);
+      await automergeReady;
       const link = new BrowserLink(address, { name, authorId: authorId() });
       meetingScreen(app, {
         link,

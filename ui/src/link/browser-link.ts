@@ -503,6 +503,8 @@ export class BrowserLink implements MeetingLink {
         this.signaling?.signal(id, event.data);
         break;
       case "ready":
+        // For `make bench-ui` and the browser's performance panel: when the first peer could talk.
+        if (performance.getEntriesByName("confab:first-peer-ready").length === 0) performance.mark("confab:first-peer-ready");
         peer.info = { ...peer.info, name: event.name, client: event.client, status: "connected" };
         if (this.media.mic || this.media.cam || this.media.screen) peer.session.sendCtl(this.mediaMessage());
         if (event.wantSnapshot) {

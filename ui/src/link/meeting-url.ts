@@ -34,13 +34,19 @@ export function parseMeetingLink(text: string): MeetingAddress | LinkProblem {
   const match = /^(.*)\/m\/([^/]*)\/?$/.exec(url.pathname);
   if (!match) return "not_a_link";
   const [, prefix = "", room = ""] = match;
-  if (!ID.test(room)) return "bad_room";
+  if (!isId(room)) return "bad_room";
   const fragment = new URLSearchParams(url.hash.slice(1));
   const key = fragment.get("k");
   if (key === null || key === "") return "no_key";
-  if (!ID.test(key)) return "bad_key";
+  if (!isId(key)) return "bad_key";
   const name = fragment.get("n") ?? undefined;
   return { room, key, base: url.origin + prefix, ...(name ? { name } : {}) };
+}
+
+/** 22 base64url characters that encode exactly 16 bytes, canonically (as confab-proto checks:
+ * the last character carries 2 bits, the unused 4 must be zero). */
+function isId(text: string): boolean {
+  return ID.test(text) && base64url(fromBase64url(text)) === text;
 }
 
 export function meetingLinkText(address: MeetingAddress): string {

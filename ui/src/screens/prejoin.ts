@@ -78,6 +78,7 @@ export function prejoinScreen(root: HTMLElement, suggestedName: string | undefin
       return;
     }
     rememberedName.set(name.value.trim());
+    performance.mark("confab:join-clicked");
     stopPreview();
     onJoin({ name: name.value.trim(), mic: isOn(mic), cam: isOn(cam) });
   });

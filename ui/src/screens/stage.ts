@@ -48,7 +48,10 @@ export class Stage {
         this.tiles.set(key, tile);
       }
       if (tile.element.parentElement !== parent) parent.append(tile.element);
-      if (tile.video.srcObject !== stream) tile.video.srcObject = stream;
+      if (tile.video.srcObject !== stream) {
+        tile.video.srcObject = stream;
+        if (stream && !opts.muted) markFirstFrame(tile.video);
+      }
       tile.element.setAttribute("aria-label", opts.screen ? `${name}'s screen` : name);
       tile.element.classList.toggle("no-video", !stream || stream.getVideoTracks().length === 0);
       tile.label.textContent = opts.screen ? `${name}'s screen` : name;
@@ -81,4 +84,12 @@ export class Stage {
 function isScreen(stream: MediaStream, media: MediaState): boolean {
   if (!media.screen || !media.screenTrack) return false;
   return stream.id === media.screenTrack || stream.getTracks().some((t) => t.id === media.screenTrack);
+}
+
+/** Marks when the first frame from anyone else is on screen (`make bench-ui` reads it). */
+function markFirstFrame(video: HTMLVideoElement): void {
+  if (performance.getEntriesByName("confab:first-remote-frame").length > 0) return;
+  video.requestVideoFrameCallback(() => {
+    if (performance.getEntriesByName("confab:first-remote-frame").length === 0) performance.mark("confab:first-remote-frame");
+  });
 }
