@@ -97,3 +97,21 @@ test("a file goes both ways between a browser and a CLI peer", async (t) => {
   assert.equal(sha256(readFileSync(received.path)), sent);
   await waitTransferDone(page, "photo.raw to Cli");
 });
+
+test("a browser and a CLI peer holding different keys each refuse the other", async (t) => {
+  const server = await startServer(t);
+  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
+  const browser = await launchBrowser(t);
+  const page = await newPage(browser);
+  await joinAs(page, `${room}#k=AQIDBAUGBwgJCgsMDQ4PEA`, "Browser");
+  const cli = startCli(t, `${room}#k=ERERERERERERERERERERIg`, "Cli");
+  await page
+    .getByRole("list", { name: "Participants" })
+    .getByRole("listitem")
+    .filter({ hasText: "Cli" })
+    .filter({ hasText: "this connection may be intercepted" })
+    .waitFor({ timeout: WAIT_MS });
+  await cli.waitFor((e) => e.event === "intercepted", "the browser refused");
+  // Nothing crossed: the CLI never saw the browser as a connected peer.
+  assert.equal(cli.events.filter((e) => e.event === "peer_connected").length, 0);
+});

@@ -41,6 +41,13 @@ test("two browsers join by link: chat both ways, notes within a second", async (
   // Each decodes the other's camera.
   await waitVideo(ada, "Bo");
   await waitVideo(bo, "Ada");
+  // The connection's quality, from getStats, shows beside the person.
+  await ada
+    .getByRole("list", { name: "Participants" })
+    .getByRole("listitem")
+    .filter({ hasText: "Bo" })
+    .filter({ hasText: /good connection \(\d+ ms/ })
+    .waitFor({ timeout: WAIT_MS });
 
   await ada.getByRole("textbox", { name: "Message" }).fill("Hello from Ada");
   await ada.getByRole("button", { name: "Send" }).click();

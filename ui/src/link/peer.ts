@@ -14,6 +14,7 @@ const STATS_EVERY_MS = 2000;
 export interface PeerStats {
   rttMs: number | null;
   packetsLost: number;
+  packetsReceived: number;
   bytesSent: number;
   bytesReceived: number;
 }
@@ -325,7 +326,7 @@ export class PeerSession {
 
   private async readStats(): Promise<void> {
     if (!this.verified || this.closed) return;
-    const stats: PeerStats = { rttMs: null, packetsLost: 0, bytesSent: 0, bytesReceived: 0 };
+    const stats: PeerStats = { rttMs: null, packetsLost: 0, packetsReceived: 0, bytesSent: 0, bytesReceived: 0 };
     const report = await this.pc.getStats();
     report.forEach((entry: Record<string, unknown>) => {
       if (entry.type === "candidate-pair" && entry.nominated && typeof entry.currentRoundTripTime === "number") {
@@ -334,6 +335,7 @@ export class PeerSession {
         stats.bytesReceived = Number(entry.bytesReceived ?? 0);
       } else if (entry.type === "inbound-rtp") {
         stats.packetsLost += Number(entry.packetsLost ?? 0);
+        stats.packetsReceived += Number(entry.packetsReceived ?? 0);
       }
     });
     this.emit({ kind: "stats", stats });

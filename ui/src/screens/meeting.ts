@@ -2,6 +2,7 @@
 import type { ChatMessage } from "../gen/protocol";
 import type { FileTransfer } from "../link/files";
 import type { LinkEvent, MeetingLink, MeetingState, Participant } from "../link/meeting-link";
+import type { PeerStats } from "../link/peer";
 import { h } from "./dom";
 import { Stage } from "./stage";
 import { NotesEditor } from "./notes-editor";
@@ -224,13 +225,30 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
   });
 }
 
+/** A word for the connection, from round-trip time and media loss (getStats). */
+function quality(stats: PeerStats | undefined): { word: "good" | "fair" | "poor"; detail: string } | null {
+  if (stats?.rttMs == null) return null;
+  const packets = stats.packetsLost + stats.packetsReceived;
+  const loss = packets > 0 ? stats.packetsLost / packets : 0;
+  const word = stats.rttMs > 400 || loss > 0.05 ? "poor" : stats.rttMs > 150 || loss > 0.01 ? "fair" : "good";
+  const lossText = packets > 0 ? `, ${(loss * 100).toFixed(1)}% loss` : "";
+  return { word, detail: `${Math.round(stats.rttMs)} ms${lossText}` };
+}
+
 function participantItem(p: Participant): HTMLLIElement {
-  const quality = p.stats?.rttMs == null ? "" : ` · ${Math.round(p.stats.rttMs)} ms`;
+  const q = quality(p.stats);
   return h(
     "li",
     { class: `participant ${p.status}`, "data-peer": p.id },
     h("span", { class: "name" }, p.name),
-    h("span", { class: "state" }, STATUS_TEXT[p.status] + (p.status === "connected" ? quality : "")),
+    h(
+      "span",
+      { class: "state" },
+      STATUS_TEXT[p.status],
+      p.status === "connected" && q
+        ? h("span", { class: `quality ${q.word}`, title: q.detail }, ` · ${q.word} connection (${q.detail})`)
+        : null,
+    ),
     p.status === "failed" && p.reason ? h("span", { class: "reason" }, p.reason) : null,
   );
 }
