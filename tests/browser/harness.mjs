@@ -57,17 +57,32 @@ function waitForLine(stream, pattern, what) {
   });
 }
 
-/** `confab-signaling` on a free loopback port, serving ui/dist; stopped after the test. */
-export async function startServer(t, extraArgs = []) {
+/** `confab-signaling` on a free loopback port (or `port`), serving ui/dist; stopped after the
+ * test. */
+export async function startServer(t, extraArgs = [], { port = 0 } = {}) {
+  return (await startStoppableServer(t, extraArgs, { port })).url;
+}
+
+/** Like `startServer`, with `stop()` to take the service away mid-test. */
+export async function startStoppableServer(t, extraArgs = [], { port = 0 } = {}) {
   ensureBuilt();
-  const server = spawn(bin("confab-signaling"), ["--listen", "127.0.0.1:0", "--ui-dir", join(ROOT, "ui/dist"), ...extraArgs], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, RUST_LOG: "info" },
-  });
+  const server = spawn(
+    bin("confab-signaling"),
+    ["--listen", `127.0.0.1:${port}`, "--ui-dir", join(ROOT, "ui/dist"), ...extraArgs],
+    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "info" } },
+  );
+  const exited = new Promise((resolve) => server.once("exit", resolve));
   t.after(() => server.kill("SIGTERM"));
-  const [, port] = await waitForLine(server.stderr, /listening.*port=(\d+)/, "the signaling service to listen");
+  const [, bound] = await waitForLine(server.stderr, /listening.*port=(\d+)/, "the signaling service to listen");
   server.stderr.resume();
-  return `http://127.0.0.1:${port}`;
+  return {
+    url: `http://127.0.0.1:${bound}`,
+    port: Number(bound),
+    stop: () => {
+      server.kill("SIGTERM");
+      return exited;
+    },
+  };
 }
 
 /** A Chromium of its own (fresh profile), closed after the test. */

@@ -13,6 +13,7 @@ import {
   notesText,
   screenshot,
   startServer,
+  startStoppableServer,
   waitConnected,
   waitForNotes,
   waitForNotesContaining,
@@ -184,4 +185,38 @@ test("a shared screen is shown large at the other end", async (t) => {
 
   await ada.getByRole("button", { name: "Share screen" }).click();
   await bo.getByRole("figure", { name: "Ada's screen" }).waitFor({ state: "detached", timeout: WAIT_MS });
+});
+
+test("losing the signaling service keeps the meeting going, and the page rejoins", async (t) => {
+  const server = await startStoppableServer(t);
+  const { link: room } = await (await fetch(`${server.url}/api/meetings`, { method: "POST" })).json();
+  const link = `${room}#k=AQIDBAUGBwgJCgsMDQ4PEA`;
+  const browser = await launchBrowser(t);
+  const ada = await newPage(browser);
+  const bo = await newPage(browser);
+  await joinAs(ada, link, "Ada");
+  await joinAs(bo, link, "Bo");
+  await waitConnected(ada, "Bo");
+
+  await server.stop();
+  for (const page of [ada, bo]) {
+    await page.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ timeout: WAIT_MS });
+  }
+  // The peers talk directly: chat and notes carry on without the server.
+  await ada.getByRole("textbox", { name: "Message" }).fill("still here without the server");
+  await ada.getByRole("button", { name: "Send" }).click();
+  await bo.getByRole("log", { name: "Chat" }).getByText("still here without the server").waitFor({ timeout: WAIT_MS });
+  await waitConnected(bo, "Ada");
+
+  await startServer(t, [], { port: server.port });
+  for (const page of [ada, bo]) {
+    await page.getByRole("status").filter({ hasText: "In the meeting" }).waitFor({ timeout: WAIT_MS });
+  }
+  // Back in the room, they are still one connection each, not two.
+  await bo.getByRole("textbox", { name: "Message" }).fill("and back");
+  await bo.getByRole("button", { name: "Send" }).click();
+  await ada.getByRole("log", { name: "Chat" }).getByText("and back").waitFor({ timeout: WAIT_MS });
+  for (const page of [ada, bo]) {
+    assert.equal(await page.locator('[aria-label="Participants"] li:not(.self)').count(), 1);
+  }
 });

@@ -290,6 +290,8 @@ struct Peer {
     connected: bool,
     /// Signaling said it left; it stays while its connection does.
     signaling_left: bool,
+    /// The peer's run, from its hello.
+    instance: Option<String>,
 }
 
 struct Outgoing {
@@ -317,6 +319,8 @@ struct State {
     events: mpsc::UnboundedSender<EngineEvent>,
     /// Whether we already asked one peer for a snapshot.
     asked_snapshot: bool,
+    /// This run of the engine, named in our hellos.
+    instance: String,
     chat_seen: HashSet<String>,
     notes_seen: String,
     title_seen: String,
@@ -352,6 +356,7 @@ async fn run(
         peer_events,
         events,
         asked_snapshot: false,
+        instance: new_uuid(),
         chat_seen: HashSet::new(),
         notes_seen: String::new(),
         title_seen: String::new(),
@@ -422,10 +427,18 @@ impl State {
             bind: self.config.bind,
             offerer,
             want_snapshot,
+            instance: self.instance.clone(),
         };
         let link = peer::spawn(setup, self.peer_events.clone());
         let sync = if want_snapshot { PeerSync::awaiting_snapshot() } else { PeerSync::new() };
-        let peer = Peer { link, sync, ready: false, connected: false, signaling_left: false };
+        let peer = Peer {
+            link,
+            sync,
+            ready: false,
+            connected: false,
+            signaling_left: false,
+            instance: None,
+        };
         if let Some(old) = self.peers.insert(remote, peer) {
             old.link.close();
         }
@@ -506,8 +519,20 @@ impl State {
     fn on_peer(&mut self, id: PeerId, event: PeerEvent) {
         match event {
             PeerEvent::Signal(data) => self.signaling.signal(id, data.into()),
-            PeerEvent::Ready { name, want_snapshot, .. } => {
+            PeerEvent::Ready { name, want_snapshot, instance, .. } => {
+                // Both ends rejoined signaling under new ids and connected again: this
+                // connection replaces the older one with the same run of the same peer.
+                if let Some(instance) = &instance {
+                    let older: Vec<PeerId> = (self.peers.iter())
+                        .filter(|(other, p)| **other != id && p.instance.as_ref() == Some(instance))
+                        .map(|(other, _)| other.clone())
+                        .collect();
+                    for old in older {
+                        self.peer_gone(&old, None);
+                    }
+                }
                 let Some(peer) = self.peers.get_mut(&id) else { return };
+                peer.instance = instance;
                 peer.ready = true;
                 peer.connected = true;
                 if want_snapshot {

@@ -73,6 +73,8 @@ pub struct PeerSetup {
     /// The newcomer offers; peers already in the room wait for the offer.
     pub offerer: bool,
     pub want_snapshot: bool,
+    /// This run of ours, named in the hello (see `CtlMessage::Hello::instance`).
+    pub instance: String,
 }
 
 /// What a peer task reports, tagged with the remote peer's id.
@@ -85,6 +87,8 @@ pub enum PeerEvent {
         name: String,
         client: ClientKind,
         want_snapshot: bool,
+        /// The peer's run, when it says.
+        instance: Option<String>,
     },
     Sync(Vec<u8>),
     Ctl(CtlMessage),
@@ -530,7 +534,7 @@ async fn negotiate_and_carry(
                     let event = match which {
                         Channel::Sync => PeerEvent::Sync(m.data.to_vec()),
                         Channel::Ctl => match CtlMessage::decode(&String::from_utf8_lossy(&m.data)) {
-                            Ok(CtlMessage::Hello { peer_id, name, client, fp_mac, want_snapshot, .. }) => {
+                            Ok(CtlMessage::Hello { peer_id, name, client, fp_mac, want_snapshot, instance, .. }) => {
                                 if verified {
                                     // The peer repeats its hello: it has not heard ours yet.
                                     if let Some(hello) = &our_hello {
@@ -542,7 +546,7 @@ async fn negotiate_and_carry(
                                     return Ok(PeerEvent::Intercepted);
                                 }
                                 verified = true;
-                                emit(PeerEvent::Ready { name, client, want_snapshot });
+                                emit(PeerEvent::Ready { name, client, want_snapshot, instance });
                                 for event in early.drain(..) {
                                     emit(event);
                                 }
@@ -580,6 +584,7 @@ async fn hello(setup: &PeerSetup, pc: &Arc<dyn PeerConnection>) -> Result<CtlMes
         app_version: setup.app_version.clone(),
         want_snapshot: setup.want_snapshot,
         fp_mac: fp_mac(&setup.key, &own, &theirs),
+        instance: Some(setup.instance.clone()),
     })
 }
 

@@ -23,6 +23,7 @@ fn setup(me: &PeerId, remote: &PeerId, key: &MeetingKey, offerer: bool, name: &s
         bind: peer::own_address().unwrap(),
         offerer,
         want_snapshot: offerer,
+        instance: format!("run-{name}"),
     }
 }
 

@@ -104,3 +104,31 @@ async fn a_peer_that_leaves_and_edits_offline_loses_nothing() {
         assert_eq!(chat, ["before leaving", "written offline"], "{}", node.name);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_leaves_one_connection_per_pair() {
+    common::init_logs();
+    let server = Server::start().await;
+    let (addr, link) = (server.addr, server.link());
+    let mut nodes = vec![Node::start(&link, "Ada"), Node::start(&link, "Bo")];
+    until(&mut nodes, "Ada and Bo are connected", |n| n.iter().all(|x| x.connected.len() == 1))
+        .await;
+    let first_ids: Vec<_> = nodes.iter().map(|n| n.me.clone().unwrap()).collect();
+
+    // Both lose signaling at once and come back under new ids; they connect to each other again,
+    // and that connection replaces the old one rather than adding a second.
+    server.stop().await;
+    until(&mut nodes, "both notice", |n| n.iter().all(|x| x.reconnecting > 0)).await;
+    let _server = Server::start_on(addr, confab_signaling::Config::default()).await;
+    until(&mut nodes, "each holds one connection, to the other's new id", |n| {
+        let new_ids: Vec<_> = n.iter().map(|x| x.me.clone()).collect();
+        n.iter().zip(new_ids.iter().rev()).zip(&first_ids).all(|((node, other), first)| {
+            node.me.as_ref() != Some(first)
+                && node.connected.len() == 1
+                && other.as_ref().is_some_and(|o| node.connected.contains_key(o))
+        })
+    })
+    .await;
+    nodes[0].engine.say("after the restart").await.unwrap();
+    until(&mut nodes, "chat still arrives once", |n| n[1].chat.len() == 1).await;
+}

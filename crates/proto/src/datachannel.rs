@@ -32,6 +32,12 @@ pub enum CtlMessage {
         app_version: String,
         want_snapshot: bool,
         fp_mac: String,
+        /// Random per run of a participant (an engine, a page load). After both ends rejoined
+        /// signaling under new ids they connect again; a connection whose hello names an
+        /// instance we already have a connection with replaces the older one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        instance: Option<String>,
     },
     /// What this peer sends.
     Media {
@@ -195,6 +201,7 @@ mod tests {
             app_version: "0.1.0".into(),
             want_snapshot: true,
             fp_mac: "x".into(),
+            instance: Some("run-1".into()),
         };
         assert_eq!(CtlMessage::decode(&hello.encode()), Ok(hello));
         assert_eq!(CtlMessage::Bye {}.encode(), r#"{"type":"bye"}"#);

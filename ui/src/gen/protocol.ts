@@ -92,7 +92,13 @@ export type ErrorCode = "bad_message" | "too_large" | "not_joined" | "already_jo
 /**
  * A message on the `ctl` channel (JSON text).
  */
-export type CtlMessage = { "type": "hello", peer_id: PeerId, name: string, client: ClientKind, app_version: string, want_snapshot: boolean, fp_mac: string, } | { "type": "media", mic: boolean, cam: boolean, screen: boolean, screen_track?: string, } | { "type": "file_offer", id: string, name: string, size: number, sha256: string, } | { "type": "file_accept", id: string, } | { "type": "file_cancel", id: string, reason: string, } | { "type": "file_done", id: string, } | { "type": "bye", };
+export type CtlMessage = { "type": "hello", peer_id: PeerId, name: string, client: ClientKind, app_version: string, want_snapshot: boolean, fp_mac: string, 
+/**
+ * Random per run of a participant (an engine, a page load). After both ends rejoined
+ * signaling under new ids they connect again; a connection whose hello names an
+ * instance we already have a connection with replaces the older one.
+ */
+instance?: string, } | { "type": "media", mic: boolean, cam: boolean, screen: boolean, screen_track?: string, } | { "type": "file_offer", id: string, name: string, size: number, sha256: string, } | { "type": "file_accept", id: string, } | { "type": "file_cancel", id: string, reason: string, } | { "type": "file_done", id: string, } | { "type": "bye", };
 
 /**
  * One chat message, a map in the `chat` list. Messages are never edited in place.

@@ -39,6 +39,8 @@ interface Peer {
   sync: PeerSync;
   /** Signaling said the peer left; it stays only while its connection does. */
   leftSignaling: boolean;
+  /** The peer's run, from its hello. */
+  instance?: string;
 }
 
 export interface Identity {
@@ -63,6 +65,8 @@ export class BrowserLink implements MeetingLink {
   private iceServers: RTCIceServer[] = [];
   private askedSnapshot = false;
   private savesUnderWay = 0;
+  /** This page load, named in our hellos. */
+  private readonly instance = crypto.randomUUID();
   private readonly transfers = new Map<string, Transfer>();
   /** Everything we send; the camera and microphone share one stream, the screen has its own. */
   private readonly localTracks: LocalTrack[] = [];
@@ -462,6 +466,7 @@ export class BrowserLink implements MeetingLink {
         offerer,
         wantSnapshot,
         tracks: [...this.localTracks],
+        instance: this.instance,
       },
       (event) => this.onPeer(id, event),
     );
@@ -503,6 +508,12 @@ export class BrowserLink implements MeetingLink {
         this.signaling?.signal(id, event.data);
         break;
       case "ready":
+        // Both ends rejoined signaling under new ids and connected again: this connection
+        // replaces the older one with the same run of the same peer.
+        for (const [otherId, other] of [...this.peers]) {
+          if (otherId !== id && event.instance && other.instance === event.instance) this.removePeer(otherId);
+        }
+        peer.instance = event.instance;
         // For `make bench-ui` and the browser's performance panel: when the first peer could talk.
         if (performance.getEntriesByName("confab:first-peer-ready").length === 0) performance.mark("confab:first-peer-ready");
         peer.info = { ...peer.info, name: event.name, client: event.client, status: "connected" };

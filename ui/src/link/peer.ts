@@ -21,7 +21,7 @@ export interface PeerStats {
 
 export type PeerEvent =
   | { kind: "signal"; data: SignalData }
-  | { kind: "ready"; name: string; client: ClientKind; wantSnapshot: boolean }
+  | { kind: "ready"; name: string; client: ClientKind; wantSnapshot: boolean; instance: string | undefined }
   | { kind: "sync"; frame: Uint8Array }
   | { kind: "ctl"; message: CtlMessage }
   /** A media track from the peer, with the streams it was sent in. */
@@ -46,6 +46,8 @@ export interface PeerSetup {
   wantSnapshot: boolean;
   /** What we send from the start: camera, microphone, a shared screen. */
   tracks: LocalTrack[];
+  /** This page load, named in the hello (see PROTOCOL notes: a rejoin replaces a connection). */
+  instance: string;
 }
 
 export interface LocalTrack {
@@ -247,6 +249,7 @@ export class PeerSession {
       app_version: this.setup.appVersion,
       want_snapshot: this.setup.wantSnapshot,
       fp_mac: await fpMac(this.setup.key, fps.own, fps.theirs),
+      instance: this.setup.instance,
     };
     this.ourHello = JSON.stringify(hello);
     this.sendCtlText(this.ourHello);
@@ -280,7 +283,13 @@ export class PeerSession {
       }
       if (this.verified) return;
       this.verified = true;
-      this.emit({ kind: "ready", name: message.name, client: message.client, wantSnapshot: message.want_snapshot });
+      this.emit({
+        kind: "ready",
+        name: message.name,
+        client: message.client,
+        wantSnapshot: message.want_snapshot,
+        instance: message.instance,
+      });
       for (const event of this.early.splice(0)) this.emit(event);
       if (this.negotiationPending) {
         this.negotiationPending = false;
