@@ -169,8 +169,14 @@ export async function waitConnected(page, peerName) {
 /** The notes as the editor in `page` shows them: its lines, joined (every line of a short text
  * is rendered). Self-contained, as it runs in the page. */
 function notesMatch({ expected, containing }) {
+  // Widgets (others' carets with their names) are not part of the text.
+  const lineText = (line) => {
+    const copy = line.cloneNode(true);
+    for (const widget of copy.querySelectorAll('[contenteditable="false"], .cm-remote-caret')) widget.remove();
+    return copy.textContent;
+  };
   const lines = document.querySelectorAll('[aria-label="Notes"] .cm-line');
-  const text = Array.from(lines, (line) => line.textContent).join("\n");
+  const text = Array.from(lines, lineText).join("\n");
   if (expected !== undefined) return text === expected;
   if (containing !== undefined) return text.includes(containing);
   return text;

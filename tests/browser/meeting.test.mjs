@@ -77,6 +77,11 @@ test("two browsers join by link: chat both ways, notes within a second", async (
   await waitForNotesContaining(ada, "(draft)");
   await waitForNotesContaining(bo, "budget");
   await assertSameText(ada, bo);
+  // Bo sees where Ada is writing, and what she selects.
+  await bo.locator(".cm-remote-name", { hasText: "Ada" }).waitFor({ timeout: WAIT_MS });
+  await notes.press("Shift+Home");
+  await bo.locator(".cm-remote-selection").filter({ hasText: "budget" }).waitFor({ timeout: WAIT_MS });
+  await screenshot(bo, "notes-remote-selection-desktop");
   // A file dropped on Ada's meeting arrives intact at Bo, who accepts it; 100% on both sides.
   const sent = await dropFile(ada, "slides.bin", 3 * 1024 * 1024 + 123);
   const offer = bo.getByRole("list", { name: "Files" }).getByRole("listitem").filter({ hasText: "slides.bin from Ada" });

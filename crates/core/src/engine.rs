@@ -621,7 +621,8 @@ impl State {
             }
             // The receiver finishes on the bytes and hash; `file_done` adds nothing for us.
             CtlMessage::FileDone { .. } => {}
-            CtlMessage::Hello { .. } => {}
+            // Front ends of the engine show no other editors' cursors yet.
+            CtlMessage::Hello { .. } | CtlMessage::Cursor { .. } => {}
         }
     }
 

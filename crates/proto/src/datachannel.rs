@@ -48,6 +48,17 @@ pub enum CtlMessage {
         #[ts(optional)]
         screen_track: Option<String>,
     },
+    /// Where this peer's selection is in the notes, so others can show it: Automerge cursors
+    /// into `notes` (the strings Automerge's JS and Rust libraries make, which stay on their
+    /// character as others edit). Both absent when the peer is not in the notes.
+    Cursor {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        anchor: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        head: Option<String>,
+    },
     FileOffer {
         id: String,
         name: String,
@@ -68,8 +79,8 @@ pub enum CtlMessage {
     Bye {},
 }
 
-const CTL_TYPES: [&str; 7] =
-    ["hello", "media", "file_offer", "file_accept", "file_cancel", "file_done", "bye"];
+const CTL_TYPES: [&str; 8] =
+    ["hello", "media", "cursor", "file_offer", "file_accept", "file_cancel", "file_done", "bye"];
 
 impl CtlMessage {
     /// Decodes one `ctl` frame; an unknown type is [`DecodeError::UnknownType`] (ignore it).

@@ -98,7 +98,7 @@ export type CtlMessage = { "type": "hello", peer_id: PeerId, name: string, clien
  * signaling under new ids they connect again; a connection whose hello names an
  * instance we already have a connection with replaces the older one.
  */
-instance?: string, } | { "type": "media", mic: boolean, cam: boolean, screen: boolean, screen_track?: string, } | { "type": "file_offer", id: string, name: string, size: number, sha256: string, } | { "type": "file_accept", id: string, } | { "type": "file_cancel", id: string, reason: string, } | { "type": "file_done", id: string, } | { "type": "bye", };
+instance?: string, } | { "type": "media", mic: boolean, cam: boolean, screen: boolean, screen_track?: string, } | { "type": "cursor", anchor?: string, head?: string, } | { "type": "file_offer", id: string, name: string, size: number, sha256: string, } | { "type": "file_accept", id: string, } | { "type": "file_cancel", id: string, reason: string, } | { "type": "file_done", id: string, } | { "type": "bye", };
 
 /**
  * One chat message, a map in the `chat` list. Messages are never edited in place.

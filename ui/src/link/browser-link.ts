@@ -17,7 +17,7 @@ import {
 } from "./document";
 import { type FileTransfer, MAX_FILE_BYTES, offerProblem, receiveFile, safeFileName, sha256, streamFile, transferKey } from "./files";
 import { importMeetingKey } from "./fp-mac";
-import type { LinkEvent, MediaState, MeetingLink, MeetingState, Participant } from "./meeting-link";
+import type { LinkEvent, MediaState, MeetingLink, MeetingState, Participant, RemoteCursor } from "./meeting-link";
 import type { MeetingAddress } from "./meeting-url";
 import { type LocalTrack, type PeerEvent, PeerSession } from "./peer";
 import { Signaling, type SignalingEvent } from "./signaling";
@@ -65,6 +65,8 @@ export class BrowserLink implements MeetingLink {
   private iceServers: RTCIceServer[] = [];
   private askedSnapshot = false;
   private savesUnderWay = 0;
+  /** Our selection in the notes, as sent to peers. */
+  private cursor: { anchor: string; head: string } | null = null;
   /** This page load, named in our hellos. */
   private readonly instance = crypto.randomUUID();
   private readonly transfers = new Map<string, Transfer>();
@@ -178,6 +180,30 @@ export class BrowserLink implements MeetingLink {
       this.media = { mic: this.media.mic, cam: this.media.cam, screen: false };
     }
     this.mediaChanged();
+  }
+
+  setCursor(selection: { anchor: number; head: number } | null): void {
+    const cursor = (at: number) => A.getCursor(this.doc, ["notes"], at >= this.doc.notes.length ? "end" : at);
+    this.cursor = selection ? { anchor: cursor(selection.anchor), head: cursor(selection.head) } : null;
+    for (const peer of this.peers.values()) if (peer.session.isReady) peer.session.sendCtl(this.cursorMessage());
+  }
+
+  cursorsInNotes(): RemoteCursor[] {
+    const out: RemoteCursor[] = [];
+    for (const [peer, { info }] of this.peers) {
+      if (!info.cursor || info.status !== "connected") continue;
+      try {
+        const at = (c: string) => A.getCursorPosition(this.doc, ["notes"], c);
+        out.push({ peer, name: info.name, anchor: at(info.cursor.anchor), head: at(info.cursor.head) });
+      } catch {
+        // A cursor into text we do not hold yet: shown once sync brings it.
+      }
+    }
+    return out;
+  }
+
+  private cursorMessage(): CtlMessage {
+    return { type: "cursor", ...(this.cursor ?? {}) };
   }
 
   private startSending(local: LocalTrack): void {
@@ -518,6 +544,7 @@ export class BrowserLink implements MeetingLink {
         if (performance.getEntriesByName("confab:first-peer-ready").length === 0) performance.mark("confab:first-peer-ready");
         peer.info = { ...peer.info, name: event.name, client: event.client, status: "connected" };
         if (this.media.mic || this.media.cam || this.media.screen) peer.session.sendCtl(this.mediaMessage());
+        if (this.cursor) peer.session.sendCtl(this.cursorMessage());
         if (event.wantSnapshot) {
           for (const frame of peer.sync.snapshotFrames(this.doc)) peer.session.sendSync(frame as Uint8Array<ArrayBuffer>);
         }
@@ -568,7 +595,11 @@ export class BrowserLink implements MeetingLink {
         this.removePeer(id);
         break;
       case "ctl":
-        if (event.message.type === "media") {
+        if (event.message.type === "cursor") {
+          const { anchor, head } = event.message;
+          peer.info = { ...peer.info, ...(anchor && head ? { cursor: { anchor, head } } : { cursor: undefined }) };
+          this.emitParticipants();
+        } else if (event.message.type === "media") {
           const { mic, cam, screen, screen_track } = event.message;
           peer.info = { ...peer.info, media: { mic, cam, screen, ...(screen_track ? { screenTrack: screen_track } : {}) } };
           this.emitParticipants();

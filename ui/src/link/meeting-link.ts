@@ -29,10 +29,19 @@ export interface Participant {
   media: MediaState;
   /** The media streams arriving from them. */
   streams: MediaStream[];
+  /** Their selection in the notes, as Automerge cursors (resolve with `cursorsInNotes`). */
+  cursor?: { anchor: string; head: string };
   /** connecting → connected; `failed` and `intercepted` say why there is no connection. */
   status: "connecting" | "connected" | "reconnecting" | "failed" | "intercepted";
   reason?: string;
   stats?: PeerStats;
+}
+
+export interface RemoteCursor {
+  peer: PeerId;
+  name: string;
+  anchor: number;
+  head: number;
 }
 
 export type LinkEvent =
@@ -61,6 +70,10 @@ export interface MeetingLink {
   editNotes(patches: NotesPatch[]): void;
   setTitle(title: string): void;
   exportMarkdown(): string;
+  /** Where our selection is in the notes (UTF-16 positions), or null when we are elsewhere. */
+  setCursor(selection: { anchor: number; head: number } | null): void;
+  /** The others' selections in the notes as positions in the current text. */
+  cursorsInNotes(): RemoteCursor[];
   /** Turns our microphone or camera on or off; resolves once done (or refused). */
   setDevice(kind: "mic" | "cam", on: boolean): Promise<void>;
   /** Starts or stops sharing the screen (the browser asks what to share). */

@@ -89,7 +89,11 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
     h("span", { class: "state" }, "you"),
   );
   participants.append(selfItem);
-  const editor = new NotesEditor(notesHost, (patches) => link.editNotes(patches));
+  const editor = new NotesEditor(
+    notesHost,
+    (patches) => link.editNotes(patches),
+    (selection) => link.setCursor(selection),
+  );
   const openedAt = Date.now();
   let unreadCount = 0;
   const markRead = () => {
@@ -126,6 +130,7 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
         return showState(event.state);
       case "participants":
         stage.setParticipants(event.participants);
+        editor.showCursors(link.cursorsInNotes());
         return participants.replaceChildren(selfItem, ...event.participants.map(participantItem));
       case "local_media":
         mic.setAttribute("aria-pressed", String(event.media.mic));
@@ -146,7 +151,8 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
         return;
       }
       case "notes":
-        return editor.applyRemote(event.patches, event.text);
+        editor.applyRemote(event.patches, event.text);
+        return editor.showCursors(link.cursorsInNotes());
       case "file": {
         const item = transferItem(event.transfer, link);
         const old = fileItems.get(event.transfer.key);
