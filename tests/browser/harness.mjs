@@ -236,13 +236,14 @@ export async function savedFileSha256(page, name) {
     .digest("hex");
 }
 
-/** Waits for the transfer of `name` in `page` to reach 100%. */
+/** Waits until the transfer of `name` in `page` is complete at 100%: sent and confirmed by the
+ * receiver, or received and verified. */
 export async function waitTransferDone(page, name) {
   await page
     .getByRole("list", { name: "Files" })
     .getByRole("listitem")
     .filter({ hasText: name })
-    .filter({ hasText: "100%" })
+    .filter({ hasText: /(sent|received), 100%/ })
     .waitFor({ timeout: WAIT_MS });
 }
 

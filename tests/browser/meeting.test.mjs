@@ -211,7 +211,6 @@ test("losing the signaling service keeps the meeting going, and the page rejoins
   await ada.getByRole("textbox", { name: "Message" }).fill("still here without the server");
   await ada.getByRole("button", { name: "Send" }).click();
   await bo.getByRole("log", { name: "Chat" }).getByText("still here without the server").waitFor({ timeout: WAIT_MS });
-  await waitConnected(bo, "Ada");
 
   await startServer(t, [], { port: server.port });
   for (const page of [ada, bo]) {
@@ -222,6 +221,50 @@ test("losing the signaling service keeps the meeting going, and the page rejoins
   await bo.getByRole("button", { name: "Send" }).click();
   await ada.getByRole("log", { name: "Chat" }).getByText("and back").waitFor({ timeout: WAIT_MS });
   for (const page of [ada, bo]) {
-    assert.equal(await page.locator('[aria-label="Participants"] li:not(.self)').count(), 1);
+    await page.waitForFunction(
+      () => document.querySelectorAll('[aria-label="Participants"] li:not(.self)').length === 1,
+      null,
+      { timeout: WAIT_MS },
+    );
+    await waitConnected(page, page === ada ? "Bo" : "Ada");
   }
+});
+
+test("one side losing signaling keeps its connection, and a camera added later still arrives", async (t) => {
+  const server = await startServer(t);
+  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
+  const link = `${room}#k=AQIDBAUGBwgJCgsMDQ4PEA`;
+  const browser = await launchBrowser(t);
+  const ada = await newPage(browser);
+  const bo = await newPage(browser);
+  // The test keeps a handle on Bo's WebSockets, to cut the signaling one.
+  await bo.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.__confabSockets = [];
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.__confabSockets.push(this);
+      }
+    };
+  });
+  await joinAs(ada, link, "Ada");
+  await joinAs(bo, link, "Bo");
+  await waitConnected(ada, "Bo");
+  // Bo's signaling socket drops (the network hiccups); the server is fine.
+  await bo.evaluate(() => {
+    for (const socket of window.__confabSockets ?? []) socket.close();
+  });
+  await bo.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ timeout: WAIT_MS });
+  await bo.getByRole("status").filter({ hasText: "In the meeting" }).waitFor({ timeout: WAIT_MS });
+  // Bo is back under a new id: Ada still lists Bo once, on the same connection...
+  await ada.waitForFunction(
+    () => document.querySelectorAll('[aria-label="Participants"] li:not(.self)').length === 1,
+    null,
+    { timeout: WAIT_MS },
+  );
+  // ...and a renegotiation from Bo (the camera) reaches that connection.
+  await bo.getByRole("button", { name: "Camera" }).click();
+  await waitVideo(ada, "Bo");
+  await waitConnected(ada, "Bo");
 });

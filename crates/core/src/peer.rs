@@ -48,13 +48,13 @@ const STATS_EVERY: Duration = Duration::from_secs(2);
 /// Per data channel: `send` waits while this much is queued, so a file transfer cannot fill
 /// memory faster than the network drains it.
 const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
-/// How long leaving waits for the peer to acknowledge our `bye`.
 /// Pacing of ICE connectivity checks: RFC 8445's default Ta rather than webrtc's 200 ms. The
 /// connection driver sends some handshake packets only on its next timer tick, so this pace
 /// is also how long each step of connecting can wait (a join took 400 ms on loopback, now 250).
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// Checks per candidate pair: as long a window (1.4 s) as webrtc's default 7 × 200 ms.
 const ICE_CHECKS: u16 = 28;
+/// How long leaving waits for the peer to acknowledge our `bye`.
 const BYE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Who we are and how to reach the peer.

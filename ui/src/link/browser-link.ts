@@ -8,10 +8,11 @@ import {
   type NotesPatch,
   chatMessages,
   genesis,
+  notesOf,
+  titleOf,
   newActor,
   notesPatchesSince,
   postChat,
-  setTitle,
   spliceNotes,
   toMarkdown,
 } from "./document";
@@ -25,6 +26,9 @@ import { RoomStore } from "./store";
 import { PeerSync, SyncError } from "./sync";
 
 const APP_VERSION = "web-0.1";
+/** After a failed check the receiver cancels first and closes the channel this much later, so
+ * the sender hears why rather than taking the close as "all arrived". */
+const CANCEL_BEFORE_CLOSE_MS = 1000;
 
 /** A transfer and what moves it: the file we send, what the offer promised, its channel. */
 interface Transfer extends FileTransfer {
@@ -41,6 +45,8 @@ interface Peer {
   leftSignaling: boolean;
   /** The peer's run, from its hello. */
   instance?: string;
+  /** Its current signaling id, as the session's events look it up. */
+  ref: { id: PeerId };
 }
 
 export interface Identity {
@@ -52,6 +58,8 @@ export interface Identity {
 export class BrowserLink implements MeetingLink {
   private readonly listeners = new Set<(event: LinkEvent) => void>();
   private readonly peers = new Map<PeerId, Peer>();
+  /** Who signaling says is in the room (a connection is made on their offer). */
+  private readonly joined = new Map<PeerId, PeerInfo>();
   private doc: Doc;
   private heads: A.Heads;
   /** The notes as the front end shows them. */
@@ -123,10 +131,6 @@ export class BrowserLink implements MeetingLink {
     if (patches.length) this.local(spliceNotes(this.doc, patches));
   }
 
-  setTitle(title: string): void {
-    this.local(setTitle(this.doc, title));
-  }
-
   exportMarkdown(): string {
     return toMarkdown(this.doc);
   }
@@ -183,7 +187,7 @@ export class BrowserLink implements MeetingLink {
   }
 
   setCursor(selection: { anchor: number; head: number } | null): void {
-    const cursor = (at: number) => A.getCursor(this.doc, ["notes"], at >= this.doc.notes.length ? "end" : at);
+    const cursor = (at: number) => A.getCursor(this.doc, ["notes"], at >= notesOf(this.doc).length ? "end" : at);
     this.cursor = selection ? { anchor: cursor(selection.anchor), head: cursor(selection.head) } : null;
     for (const peer of this.peers.values()) if (peer.session.isReady) peer.session.sendCtl(this.cursorMessage());
   }
@@ -324,7 +328,8 @@ export class BrowserLink implements MeetingLink {
         if (transfer?.direction !== "sending" || transfer.state !== "offered" || !transfer.file) return;
         const channel = peer.session.openFileChannel(transfer.id);
         this.updateTransfer(transfer, { state: "transferring", channel });
-        streamFile(channel, transfer.file, (bytes) => this.updateTransfer(transfer, { bytes })).then(
+        const sent = () => peer.session.sendCtl({ type: "file_done", id: transfer.id });
+        streamFile(channel, transfer.file, (bytes) => this.updateTransfer(transfer, { bytes }), sent).then(
           () => {
             if (transfer.state === "transferring") this.updateTransfer(transfer, { state: "done", bytes: transfer.size });
           },
@@ -335,7 +340,6 @@ export class BrowserLink implements MeetingLink {
             this.updateTransfer(transfer, { state: "failed", reason });
           },
         );
-        // The bytes follow on the channel; `file_done` marks the end of them on `ctl`.
         return;
       }
       case "file_cancel":
@@ -354,12 +358,17 @@ export class BrowserLink implements MeetingLink {
     if (transfer?.direction !== "receiving" || transfer.state !== "waiting") return channel.close();
     this.updateTransfer(transfer, { state: "transferring", channel });
     receiveFile(channel, transfer, (bytes) => this.updateTransfer(transfer, { bytes })).then(
-      (blob) => this.updateTransfer(transfer, { state: "done", bytes: transfer.size, url: URL.createObjectURL(blob) }),
+      (blob) => {
+        delete transfer.channel;
+        this.updateTransfer(transfer, { state: "done", bytes: transfer.size, url: URL.createObjectURL(blob) });
+      },
       (e: unknown) => {
         if (transfer.state !== "transferring") return;
         const reason = e instanceof Error ? e.message : String(e);
+        // The cancel goes first: a closed channel alone would tell the sender all is well.
         this.peers.get(peerId)?.session.sendCtl({ type: "file_cancel", id, reason });
         this.updateTransfer(transfer, { state: "failed", reason });
+        window.setTimeout(() => channel.close(), CANCEL_BEFORE_CLOSE_MS);
       },
     );
   }
@@ -368,8 +377,17 @@ export class BrowserLink implements MeetingLink {
     for (const peer of this.peers.values()) peer.session.leave();
     this.peers.clear();
     this.signaling?.stop();
-    await this.store?.save(this.doc);
+    this.releaseDevices();
+    await this.store?.save(this.doc).catch(() => undefined); // already reported as an error
     this.setState({ phase: "left" });
+  }
+
+  /** Camera, microphone and screen off (their lights too), received files let go. */
+  private releaseDevices(): void {
+    for (const { track } of this.localTracks) track.stop();
+    this.localTracks.length = 0;
+    this.screenStream = null;
+    for (const transfer of this.transfers.values()) if (transfer.url) URL.revokeObjectURL(transfer.url);
   }
 
   private emit(event: LinkEvent): void {
@@ -415,18 +433,18 @@ export class BrowserLink implements MeetingLink {
         this.emit({ type: "chat", message });
       }
     }
-    if (this.doc.title !== this.titleSeen) {
-      this.titleSeen = this.doc.title;
+    if (titleOf(this.doc) !== this.titleSeen) {
+      this.titleSeen = titleOf(this.doc);
       this.emit({ type: "title", title: this.titleSeen });
     }
     const heads = A.getHeads(this.doc);
-    if (notesAreRemote && this.doc.notes !== this.notesShown) {
+    if (notesAreRemote && notesOf(this.doc) !== this.notesShown) {
       // From nothing (a stored or a newcomer's document): one insert, no need to diff a history.
       const patches: NotesPatch[] =
-        this.notesShown === "" ? [{ pos: 0, insert: this.doc.notes }] : notesPatchesSince(this.doc, this.heads);
-      this.emit({ type: "notes", text: this.doc.notes, patches });
+        this.notesShown === "" ? [{ pos: 0, insert: notesOf(this.doc) }] : notesPatchesSince(this.doc, this.heads);
+      this.emit({ type: "notes", text: notesOf(this.doc), patches });
     }
-    this.notesShown = this.doc.notes;
+    this.notesShown = notesOf(this.doc);
     this.heads = heads;
   }
 
@@ -445,15 +463,23 @@ export class BrowserLink implements MeetingLink {
         this.iceServers = event.iceServers.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
         this.setState({ phase: "joined", you: event.you });
         // The newcomer offers to every peer; after a rejoin, only to those it has no connection to.
-        for (const info of event.peers) this.addPeer(info, true);
+        for (const info of event.peers) {
+          this.joined.set(info.id, info);
+          this.addPeer(info, true);
+        }
+        // Peers we are still connected to learn our new signaling id from a repeated hello, so
+        // that what we signal them later (a renegotiation) reaches the right connection.
+        for (const peer of this.peers.values()) if (peer.session.isReady) peer.session.rekey(event.you);
         this.emitParticipants();
         break;
       }
       case "peer_joined":
-        this.addPeer(event.peer, false);
-        this.emitParticipants();
+        // It offers; its connection is made when the offer arrives. (A peer that rejoined
+        // signaling while connected to us never offers again: no ghost waits for it.)
+        this.joined.set(event.peer.id, event.peer);
         break;
       case "peer_left": {
+        this.joined.delete(event.id);
         const peer = this.peers.get(event.id);
         // A peer whose signaling dropped keeps its connection while that is up.
         if (peer && peer.info.status !== "connected") this.removePeer(event.id);
@@ -461,6 +487,11 @@ export class BrowserLink implements MeetingLink {
         break;
       }
       case "signal": {
+        const info = this.joined.get(event.from);
+        if (!this.peers.has(event.from) && info && "sdp" in event.data && event.data.sdp.type === "offer") {
+          this.addPeer(info, false);
+          this.emitParticipants();
+        }
         const peer = this.peers.get(event.from);
         if (peer) void peer.session.signal(event.data);
         break;
@@ -470,6 +501,7 @@ export class BrowserLink implements MeetingLink {
         break;
       case "refused":
         for (const id of [...this.peers.keys()]) this.removePeer(id);
+        this.releaseDevices();
         this.setState({ phase: "refused", code: event.code, message: event.message });
         break;
     }
@@ -480,11 +512,13 @@ export class BrowserLink implements MeetingLink {
     // A newcomer with nothing asks exactly one peer (the first) for a snapshot.
     const wantSnapshot = offerer && !this.askedSnapshot && this.isEmpty();
     this.askedSnapshot ||= wantSnapshot;
-    const id = info.id;
+    // The peer's signaling id can change under a live connection (it rejoined): events find
+    // their peer through this, not through the id it had when the connection began.
+    const ref = { id: info.id };
     const session = new PeerSession(
       {
         self: this.you,
-        remote: id,
+        remote: info.id,
         name: this.identity.name,
         appVersion: APP_VERSION,
         key: this.key,
@@ -494,13 +528,14 @@ export class BrowserLink implements MeetingLink {
         tracks: [...this.localTracks],
         instance: this.instance,
       },
-      (event) => this.onPeer(id, event),
+      (event) => this.onPeer(ref.id, event),
     );
-    this.peers.set(id, {
+    this.peers.set(info.id, {
       info: { ...info, status: "connecting", media: { mic: false, cam: false, screen: false }, streams: [] },
       session,
       sync: new PeerSync(wantSnapshot),
       leftSignaling: false,
+      ref,
     });
   }
 
@@ -523,7 +558,7 @@ export class BrowserLink implements MeetingLink {
   }
 
   private isEmpty(): boolean {
-    return this.doc.notes === "" && this.doc.title === "" && this.doc.chat.length === 0;
+    return notesOf(this.doc) === "" && titleOf(this.doc) === "" && chatMessages(this.doc).length === 0;
   }
 
   private onPeer(id: PeerId, event: PeerEvent): void {
@@ -554,8 +589,11 @@ export class BrowserLink implements MeetingLink {
       case "sync":
         try {
           const next = peer.sync.receive(this.doc, event.frame);
-          if (next !== this.doc) {
-            this.doc = next;
+          // Every sync message makes a new document object (the old one is outdated after it),
+          // but only one that brought changes is worth storing and reporting.
+          const changed = A.getHeads(next).join() !== this.heads.join();
+          this.doc = next;
+          if (changed) {
             this.persist();
             this.reportChanges(true);
           }
@@ -619,6 +657,17 @@ export class BrowserLink implements MeetingLink {
             this.emitParticipants();
           });
         }
+        this.emitParticipants();
+        break;
+      }
+      case "rekeyed": {
+        // Same connection, new signaling id: file it under the new one.
+        this.peers.delete(id);
+        peer.ref.id = event.id;
+        peer.leftSignaling = false;
+        peer.info = { ...peer.info, id: event.id };
+        this.peers.set(event.id, peer);
+        for (const transfer of this.transfers.values()) if (transfer.peer === id) transfer.peer = event.id;
         this.emitParticipants();
         break;
       }

@@ -46,6 +46,10 @@ export function isMeetingDoc(doc: Doc): boolean {
   );
 }
 
+/** The notes and the title, or "" if a peer wrote something else in their place. */
+export const notesOf = (doc: Doc): string => (typeof doc.notes === "string" ? doc.notes : "");
+export const titleOf = (doc: Doc): string => (typeof doc.title === "string" ? doc.title : "");
+
 /** One step of a change to the notes, in UTF-16 code units (the editor's and Automerge JS's unit). */
 export type NotesPatch = { insert: string; pos: number } | { delete: number; pos: number };
 
@@ -56,10 +60,6 @@ export function spliceNotes(doc: Doc, steps: NotesPatch[]): Doc {
       else A.splice(d, ["notes"], step.pos, step.delete);
     }
   });
-}
-
-export function setTitle(doc: Doc, title: string): Doc {
-  return A.change(doc, (d) => A.updateText(d, ["title"], title));
 }
 
 export function postChat(doc: Doc, message: ChatMessage): Doc {
@@ -86,7 +86,11 @@ function scalarString(value: StoredChat[keyof ChatMessage]): string | null {
 /** The chat in list order; entries that are not well-formed messages are skipped, not shown half. */
 export function chatMessages(doc: Doc): ChatMessage[] {
   const out: ChatMessage[] = [];
-  for (const m of doc.chat) {
+  // A peer may write anything into the document: read only what has the right shape.
+  const chat: unknown = doc.chat;
+  if (!Array.isArray(chat)) return out;
+  for (const m of chat as (StoredChat | null)[]) {
+    if (typeof m !== "object" || m === null) continue;
     const [id, author_id, author, text] = [scalarString(m.id), scalarString(m.author_id), scalarString(m.author), scalarString(m.text)];
     if (id && author_id && author !== null && text !== null && typeof m.at === "number") {
       out.push({ id, author_id, author, at: m.at, text });
@@ -109,9 +113,10 @@ export function notesPatchesSince(doc: Doc, before: A.Heads): NotesPatch[] {
 }
 
 export function toMarkdown(doc: Doc): string {
-  const title = doc.title.trim() || "Meeting notes";
+  const title = titleOf(doc).trim() || "Meeting notes";
   let out = `# ${title}\n\n`;
-  if (doc.notes.trim()) out += doc.notes.trimEnd() + "\n\n";
+  const notes = notesOf(doc);
+  if (notes.trim()) out += notes.trimEnd() + "\n\n";
   const chat = chatMessages(doc);
   if (chat.length) {
     out += "## Chat\n\n";

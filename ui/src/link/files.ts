@@ -43,7 +43,9 @@ export async function sha256(data: BufferSource): Promise<string> {
 
 /** Why an offer is refused, or null when it can be shown to the user. */
 export function offerProblem(offer: Extract<CtlMessage, { type: "file_offer" }>): string | null {
-  if (!UUID_V4.test(offer.id)) return "the file id is not a UUID v4";
+  if (typeof offer.id !== "string" || !UUID_V4.test(offer.id)) return "the file id is not a UUID v4";
+  if (typeof offer.name !== "string") return "the file has no name";
+  if (typeof offer.sha256 !== "string") return "the sha256 is not 64 lower-case hex digits";
   if (!/^[0-9a-f]{64}$/.test(offer.sha256)) return "the sha256 is not 64 lower-case hex digits";
   if (!Number.isSafeInteger(offer.size) || offer.size < 0) return "the size is not a number of bytes";
   if (offer.size > MAX_FILE_BYTES) return `the file is over this browser's limit of ${MAX_FILE_BYTES} bytes`;
@@ -56,17 +58,27 @@ export function safeFileName(name: string): string {
   const clean = last
     .replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff<>:"|?*]/g, "")
     .replace(/^\.+/, "")
-    .trim()
-    .slice(0, 200);
-  return clean || "file";
+    .trim();
+  // At most 200 bytes of UTF-8, cut between characters.
+  const encoder = new TextEncoder();
+  let cut = "";
+  let bytes = 0;
+  for (const ch of clean) {
+    bytes += encoder.encode(ch).length;
+    if (bytes > 200) break;
+    cut += ch;
+  }
+  return cut || "file";
 }
 
-/** Streams `file` over `channel`, pacing on the channel's buffer; resolves once the receiver
- * has closed the channel (it has everything), rejects on failure. */
+/** Streams `file` over `channel`, pacing on the channel's buffer; `allSent` is called once the
+ * last chunk is queued (for `file_done`). Resolves once the receiver has closed the channel (it
+ * has everything), rejects on failure. */
 export async function streamFile(
   channel: RTCDataChannel,
   file: Blob,
   progress: (bytes: number) => void,
+  allSent: () => void,
 ): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     if (channel.readyState === "open") return resolve();
@@ -95,6 +107,7 @@ export async function streamFile(
     }
   }
   progress(sent);
+  allSent();
   await closed;
 }
 
@@ -110,23 +123,27 @@ export function receiveFile(
   let reported = 0;
   return new Promise((resolve, reject) => {
     /** Everything is here: verify, then close the channel, which tells the sender. */
+    // On success the channel is closed here, which tells the sender; on failure the caller
+    // sends `file_cancel` first and closes it after.
     const complete = () => {
       channel.onclose = null;
+      channel.onmessage = null;
       const blob = new Blob(chunks);
+      chunks.length = 0;
       blob
         .arrayBuffer()
         .then(sha256)
         .then((actual) => {
+          if (actual !== expected.sha256) return reject(new Error("the file arrived damaged (sha256 mismatch)"));
           channel.close();
-          if (actual === expected.sha256) resolve(blob);
-          else reject(new Error("the file arrived damaged (sha256 mismatch)"));
+          resolve(blob);
         }, reject);
     };
     channel.onmessage = ({ data }) => {
       const chunk = data as ArrayBuffer;
       received += chunk.byteLength;
       if (chunk.byteLength > CHUNK_BYTES || received > expected.size) {
-        channel.close();
+        channel.onmessage = null;
         return reject(new Error("the peer sent more than the offer said"));
       }
       chunks.push(chunk);

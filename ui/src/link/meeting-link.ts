@@ -68,7 +68,6 @@ export interface MeetingLink {
   say(text: string): void;
   /** Our own edit of the notes, in UTF-16 positions, steps applied in order. */
   editNotes(patches: NotesPatch[]): void;
-  setTitle(title: string): void;
   exportMarkdown(): string;
   /** Where our selection is in the notes (UTF-16 positions), or null when we are elsewhere. */
   setCursor(selection: { anchor: number; head: number } | null): void;

@@ -26,6 +26,8 @@ export type PeerEvent =
   | { kind: "ctl"; message: CtlMessage }
   /** A media track from the peer, with the streams it was sent in. */
   | { kind: "track"; track: MediaStreamTrack; streams: readonly MediaStream[] }
+  /** The peer rejoined signaling: its id there is now `id`. */
+  | { kind: "rekeyed"; id: PeerId }
   /** The peer opened the channel of file transfer `id`. */
   | { kind: "file_channel"; id: string; channel: RTCDataChannel }
   | { kind: "connection"; up: boolean }
@@ -156,6 +158,13 @@ export class PeerSession {
     this.sendCtlText(JSON.stringify(message));
   }
 
+  /** We rejoined signaling as `self`: tell the peer with a fresh hello, which carries our id. */
+  rekey(self: PeerId): void {
+    this.setup.self = self;
+    this.ourHello = null;
+    void this.sendHelloWhenReady();
+  }
+
   /** Starts sending `local.track` (renegotiating as needed). */
   addTrack(local: LocalTrack): void {
     if (this.closed || this.senders.has(local.track)) return;
@@ -263,8 +272,15 @@ export class PeerSession {
     } catch {
       return; // not JSON: ignored, like an unknown message
     }
+    if (typeof message !== "object" || message === null || typeof message.type !== "string") return;
     if (message.type === "hello") {
       if (this.verified) {
+        if (message.peer_id !== this.setup.remote && typeof message.peer_id === "string") {
+          // The peer rejoined signaling under a new id (the connection itself is proven).
+          this.setup.remote = message.peer_id;
+          this.emit({ kind: "rekeyed", id: message.peer_id });
+          return;
+        }
         // The peer repeats its hello: it has not heard ours yet.
         if (this.ourHello) this.sendCtlText(this.ourHello);
         return;

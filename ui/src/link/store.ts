@@ -55,11 +55,13 @@ export class RoomStore {
       let doc = A.load<MeetingSchema>(snapshot ?? new Uint8Array(), { actor });
       for (const change of changes) doc = A.loadIncremental(doc, change.bytes);
       this.pending = changes.length;
-      return isMeetingDoc(doc) ? doc : null;
+      if (isMeetingDoc(doc)) return doc;
     } catch (e) {
       console.error("the stored notes of this room cannot be read", e);
-      return null;
     }
+    // Unreadable: the next save starts over with a whole snapshot rather than building on it.
+    this.hasSnapshot = false;
+    return null;
   }
 
   /** Stores what `doc` holds beyond what was stored before; resolves once it is on disk. */
@@ -74,7 +76,8 @@ export class RoomStore {
     } else {
       this.pending++;
     }
-    this.queue = this.queue.then(async () => {
+    // One failed save (a full disk) must not fail every later one.
+    this.queue = this.queue.catch(() => undefined).then(async () => {
       if (whole) {
         const tx = this.db.transaction([SNAPSHOTS, CHANGES], "readwrite");
         tx.objectStore(SNAPSHOTS).put(whole, this.room);

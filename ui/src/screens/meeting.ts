@@ -48,6 +48,13 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
   const fileItems = new Map<string, HTMLLIElement>();
   const notesHost = h("div", { class: "notes-host" });
   const saved = h("span", { class: "saved", role: "status" });
+  const exportNotes = h("button", { type: "button", class: "small" }, "Export notes");
+  exportNotes.addEventListener("click", () => {
+    const url = URL.createObjectURL(new Blob([link.exportMarkdown()], { type: "text/markdown" }));
+    const a = h("a", { href: url, download: "meeting-notes.md" });
+    a.click();
+    window.setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  });
   const chatPanel = h(
     "section",
     { class: "panel chat", "aria-labelledby": "chat-heading" },
@@ -75,7 +82,7 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
         h("h2", { id: "people-heading" }, "People"),
         participants,
       ),
-      h("section", { class: "panel notes", "aria-labelledby": "notes-heading" }, h("div", { class: "panel-head" }, h("h2", { id: "notes-heading" }, "Notes"), saved), notesHost),
+      h("section", { class: "panel notes", "aria-labelledby": "notes-heading" }, h("div", { class: "panel-head" }, h("h2", { id: "notes-heading" }, "Notes"), saved, exportNotes), notesHost),
       chatPanel,
       dropHint,
     );
@@ -116,15 +123,17 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
         banner.classList.add("warn");
         break;
       case "refused":
+        teardown();
         options.onRefused(state.code, state.message);
         break;
       case "left":
+        teardown();
         options.onLeft();
         break;
     }
   };
 
-  link.subscribe((event: LinkEvent) => {
+  const unsubscribe = link.subscribe((event: LinkEvent) => {
     switch (event.type) {
       case "state":
         return showState(event.state);
@@ -219,7 +228,7 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
   cam.addEventListener("click", () => void link.setDevice("cam", !pressed(cam)));
   share.addEventListener("click", () => void link.shareScreen(!pressed(share)));
   help.addEventListener("click", () => shortcuts.showModal());
-  window.addEventListener("keydown", (event) => {
+  const onKey = (event: KeyboardEvent) => {
     const key = event.key.toLowerCase();
     const action = event.altKey
       ? { m: mic, v: cam, s: share, c: null }[key]
@@ -228,7 +237,13 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
     event.preventDefault();
     if (action === null) message.focus();
     else action.click();
-  });
+  };
+  window.addEventListener("keydown", onKey);
+  /** The meeting is over on this page: its shortcuts and events stop with it. */
+  function teardown(): void {
+    window.removeEventListener("keydown", onKey);
+    unsubscribe();
+  }
 }
 
 /** A word for the connection, from round-trip time and media loss (getStats). */

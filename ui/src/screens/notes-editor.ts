@@ -94,6 +94,8 @@ export class NotesEditor {
       parent,
       state: EditorState.create({
         extensions: [
+          // Positions are shared with other editors as they are: no CR-to-LF rewriting here.
+          EditorState.lineSeparator.of("\n"),
           history(),
           keymap.of([...defaultKeymap, ...historyKeymap]),
           markdown(),

@@ -29,7 +29,10 @@ export function prejoinScreen(root: HTMLElement, suggestedName: string | undefin
   const isOn = (button: HTMLButtonElement) => button.getAttribute("aria-pressed") === "true";
 
   let previewStream: MediaStream | null = null;
+  /** Which request is current: a camera that answers after it was turned off is let go. */
+  let generation = 0;
   const stopPreview = () => {
+    generation += 1;
     for (const track of previewStream?.getTracks() ?? []) track.stop();
     previewStream = null;
     preview.srcObject = null;
@@ -38,11 +41,18 @@ export function prejoinScreen(root: HTMLElement, suggestedName: string | undefin
   const showPreview = async () => {
     stopPreview();
     if (!isOn(cam)) return;
+    const mine = generation;
     try {
-      previewStream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 } });
+      const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 } });
+      if (mine !== generation) {
+        for (const track of stream.getTracks()) track.stop();
+        return;
+      }
+      previewStream = stream;
       preview.srcObject = previewStream;
       previewBox.classList.add("live");
     } catch (e) {
+      if (mine !== generation) return;
       cam.setAttribute("aria-pressed", "false");
       status.textContent = `The camera is not available: ${e instanceof Error ? e.message : String(e)}`;
     }
