@@ -138,6 +138,29 @@ export async function joinAs(page, link, name, { mic = false, cam = false } = {}
   await page.getByRole("textbox", { name: "Notes" }).waitFor({ timeout: WAIT_MS });
 }
 
+/** Lets the test cut `page`'s signaling socket later (`cutSignaling`), as a network blip would. */
+export async function allowCuttingSignaling(page) {
+  await page.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.__confabSockets = [];
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.__confabSockets.push(this);
+      }
+    };
+  });
+}
+
+/** Closes `page`'s signaling socket and waits until the page is back in the meeting. */
+export async function cutSignaling(page) {
+  await page.evaluate(() => {
+    for (const socket of window.__confabSockets) socket.close();
+  });
+  await page.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ timeout: WAIT_MS });
+  await page.getByRole("status").filter({ hasText: "In the meeting" }).waitFor({ timeout: WAIT_MS });
+}
+
 /** Resolves once `page` plays decoded video frames in the tile named `label` (a person's name, or
  * "NAME's screen"); returns the tile's rendered size. */
 export async function waitVideo(page, label) {

@@ -6,6 +6,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   WAIT_MS,
+  allowCuttingSignaling,
+  cutSignaling,
   dropFile,
   joinAs,
   launchBrowser,
@@ -114,4 +116,31 @@ test("a browser and a CLI peer holding different keys each refuse the other", as
   await cli.waitFor((e) => e.event === "intercepted", "the browser refused");
   // Nothing crossed: the CLI never saw the browser as a connected peer.
   assert.equal(cli.events.filter((e) => e.event === "peer_connected").length, 0);
+});
+
+test("after the browser rejoins signaling alone, its renegotiation reaches the CLI's connection", async (t) => {
+  const server = await startServer(t);
+  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
+  const link = `${room}#k=AQIDBAUGBwgJCgsMDQ4PEA`;
+  const browser = await launchBrowser(t);
+  const page = await newPage(browser);
+  await allowCuttingSignaling(page);
+  await joinAs(page, link, "Browser");
+  const cli = startCli(t, link, "Cli");
+  await waitConnected(page, "Cli");
+  await cutSignaling(page);
+
+  // Turning the camera on renegotiates; the CLI must answer on the live connection, not on a
+  // new one for the browser's new signaling id (whose answer would not match and kill it).
+  await page.getByRole("button", { name: "Camera" }).click();
+  await cli.waitFor((e) => e.event === "media" && e.cam === true, "the camera turned on");
+  const sent = await dropFile(page, "after-rejoin.bin", 1024 * 1024);
+  const received = await cli.waitFor(
+    (e) => e.event === "file" && e.direction === "receiving" && ["done", "failed", "cancelled"].includes(e.state),
+    "the file",
+  );
+  assert.equal(received.state, "done", `the CLI reports: ${received.reason}`);
+  assert.equal(sha256(readFileSync(received.path)), sent);
+  await waitConnected(page, "Cli");
+  assert.equal(await page.locator('[aria-label="Participants"] li:not(.self)').count(), 1);
 });

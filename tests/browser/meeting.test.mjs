@@ -3,6 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   WAIT_MS,
+  allowCuttingSignaling,
+  cutSignaling,
   waitVideo,
   dropFile,
   savedFileSha256,
@@ -237,26 +239,12 @@ test("one side losing signaling keeps its connection, and a camera added later s
   const browser = await launchBrowser(t);
   const ada = await newPage(browser);
   const bo = await newPage(browser);
-  // The test keeps a handle on Bo's WebSockets, to cut the signaling one.
-  await bo.addInitScript(() => {
-    const Native = window.WebSocket;
-    window.__confabSockets = [];
-    window.WebSocket = class extends Native {
-      constructor(...args) {
-        super(...args);
-        window.__confabSockets.push(this);
-      }
-    };
-  });
+  await allowCuttingSignaling(bo);
   await joinAs(ada, link, "Ada");
   await joinAs(bo, link, "Bo");
   await waitConnected(ada, "Bo");
   // Bo's signaling socket drops (the network hiccups); the server is fine.
-  await bo.evaluate(() => {
-    for (const socket of window.__confabSockets ?? []) socket.close();
-  });
-  await bo.getByRole("status").filter({ hasText: "Reconnecting" }).waitFor({ timeout: WAIT_MS });
-  await bo.getByRole("status").filter({ hasText: "In the meeting" }).waitFor({ timeout: WAIT_MS });
+  await cutSignaling(bo);
   // Bo is back under a new id: Ada still lists Bo once, on the same connection...
   await ada.waitForFunction(
     () => document.querySelectorAll('[aria-label="Participants"] li:not(.self)').length === 1,

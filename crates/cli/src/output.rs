@@ -18,6 +18,9 @@ pub fn json_event(event: &EngineEvent) -> Option<Value> {
             json!({"event": "peer_connected", "id": id, "name": name})
         }
         EngineEvent::PeerLeft { id } => json!({"event": "peer_left", "id": id}),
+        EngineEvent::PeerRenamed { old, id } => {
+            json!({"event": "peer_renamed", "old": old, "id": id})
+        }
         EngineEvent::PeerFailed { id, reason } => {
             json!({"event": "peer_failed", "id": id, "reason": reason})
         }
@@ -80,7 +83,9 @@ pub fn human_event(
         EngineEvent::Reconnecting { retry_in, reason } => {
             format!("* signaling lost ({reason}); retrying in {:.1} s", retry_in.as_secs_f64())
         }
-        EngineEvent::PeerJoined { .. } | EngineEvent::Stats { .. } => return None,
+        EngineEvent::PeerJoined { .. } | EngineEvent::PeerRenamed { .. } | EngineEvent::Stats { .. } => {
+            return None;
+        }
         EngineEvent::PeerConnected { name, .. } => format!("* {name} is here"),
         EngineEvent::PeerLeft { id } => format!("* {} left", who(id)),
         EngineEvent::PeerFailed { id, reason } => format!("* lost {}: {reason}", who(id)),

@@ -163,6 +163,11 @@ impl Session {
             EngineEvent::PeerConnected { id, name } | EngineEvent::PeerJoined { id, name } => {
                 self.names.insert(id.to_string(), name.clone());
             }
+            EngineEvent::PeerRenamed { old, id } => {
+                if let Some(name) = self.names.get(old.as_str()).cloned() {
+                    self.names.insert(id.to_string(), name);
+                }
+            }
             EngineEvent::Notes { text, .. } => {
                 self.notes.clone_from(text);
                 self.pending_notes = Some(event);

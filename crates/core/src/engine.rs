@@ -121,6 +121,11 @@ pub enum EngineEvent {
     PeerLeft {
         id: PeerId,
     },
+    /// A connected peer rejoined signaling: the same connection and person, now under `id`.
+    PeerRenamed {
+        old: PeerId,
+        id: PeerId,
+    },
     /// A connection to a peer could not be made or was lost.
     PeerFailed {
         id: PeerId,
@@ -292,6 +297,9 @@ struct Peer {
     signaling_left: bool,
     /// The peer's run, from its hello.
     instance: Option<String>,
+    /// The DTLS fingerprint of the peer's first description: an offer with another one is a
+    /// new connection from the same peer, not a renegotiation of this one.
+    remote_fingerprint: Option<String>,
 }
 
 struct Outgoing {
@@ -321,6 +329,9 @@ struct State {
     asked_snapshot: bool,
     /// This run of the engine, named in our hellos.
     instance: String,
+    /// A link's tag (the peer's id when it connected) → the peer's id now, for peers that
+    /// rejoined signaling while connected.
+    aliases: HashMap<PeerId, PeerId>,
     chat_seen: HashSet<String>,
     notes_seen: String,
     title_seen: String,
@@ -357,6 +368,7 @@ async fn run(
         events,
         asked_snapshot: false,
         instance: new_uuid(),
+        aliases: HashMap::new(),
         chat_seen: HashSet::new(),
         notes_seen: String::new(),
         title_seen: String::new(),
@@ -438,6 +450,7 @@ impl State {
             connected: false,
             signaling_left: false,
             instance: None,
+            remote_fingerprint: None,
         };
         if let Some(old) = self.peers.insert(remote, peer) {
             old.link.close();
@@ -464,10 +477,13 @@ impl State {
                 info!(peers = peers.len(), "joined the meeting");
                 self.me = Some(you.clone());
                 self.ice_servers = ice_servers;
-                self.emit(EngineEvent::Joined { you });
-                // Half-made connections lost their signaling with our old id: start over.
+                self.emit(EngineEvent::Joined { you: you.clone() });
+                // Half-made connections lost their signaling with our old id: start over. Live
+                // ones learn our new id, so what we signal them later reaches them.
                 self.peers.retain(|_, peer| {
-                    if !peer.ready {
+                    if peer.ready {
+                        peer.link.rekey(you.clone());
+                    } else {
                         peer.link.close();
                     }
                     peer.ready
@@ -493,6 +509,21 @@ impl State {
             },
             SignalingEvent::Signal { from, data } => {
                 let data = data.data().clone();
+                let fingerprint = match &data {
+                    SignalData::Sdp { sdp } => peer::fingerprint(&sdp.sdp),
+                    _ => None,
+                };
+                let new_connection = matches!(&data, SignalData::Sdp { sdp } if sdp.kind == SdpType::Offer)
+                    && self.peers.get(&from).is_some_and(|p| {
+                        p.remote_fingerprint.is_some()
+                            && fingerprint.is_some()
+                            && p.remote_fingerprint != fingerprint
+                    });
+                if new_connection {
+                    // Both of us rejoined signaling and the peer, not knowing us under our new
+                    // id, started a new connection: it replaces this one.
+                    self.connect(from.clone(), false);
+                }
                 if !self.peers.contains_key(&from) {
                     match &data {
                         SignalData::Sdp { sdp } if sdp.kind == SdpType::Offer => {
@@ -502,7 +533,10 @@ impl State {
                         _ => return,
                     }
                 }
-                if let Some(peer) = self.peers.get(&from) {
+                if let Some(peer) = self.peers.get_mut(&from) {
+                    if peer.remote_fingerprint.is_none() {
+                        peer.remote_fingerprint = fingerprint;
+                    }
                     peer.link.remote_signal(data);
                 }
             }
@@ -516,9 +550,34 @@ impl State {
         }
     }
 
-    fn on_peer(&mut self, id: PeerId, event: PeerEvent) {
+    fn on_peer(&mut self, tag: PeerId, event: PeerEvent) {
+        // A link tags its events with the peer's first id; the peer may have rejoined since.
+        let id = self.aliases.get(&tag).cloned().unwrap_or(tag.clone());
         match event {
             PeerEvent::Signal(data) => self.signaling.signal(id, data.into()),
+            PeerEvent::Rekeyed(new_id) => {
+                if self.peers.contains_key(&new_id) {
+                    // A newer connection to the same peer is already under way (both of us
+                    // rejoined): it wins.
+                    self.peer_gone(&id, None);
+                    return;
+                }
+                let Some(mut peer) = self.peers.remove(&id) else { return };
+                peer.signaling_left = false;
+                self.peers.insert(new_id.clone(), peer);
+                self.aliases.insert(tag, new_id.clone());
+                for out in self.outgoing.values_mut() {
+                    if out.peers.remove(&id) {
+                        out.peers.insert(new_id.clone());
+                    }
+                }
+                for incoming in self.incoming.values_mut() {
+                    if incoming.peer == id {
+                        incoming.peer = new_id.clone();
+                    }
+                }
+                self.emit(EngineEvent::PeerRenamed { old: id, id: new_id });
+            }
             PeerEvent::Ready { name, want_snapshot, instance, .. } => {
                 // Both ends rejoined signaling under new ids and connected again: this
                 // connection replaces the older one with the same run of the same peer.

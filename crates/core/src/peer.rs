@@ -92,6 +92,8 @@ pub enum PeerEvent {
     },
     Sync(Vec<u8>),
     Ctl(CtlMessage),
+    /// The peer rejoined signaling: its id there is now this (events keep the first id's tag).
+    Rekeyed(PeerId),
     /// The connection went `connected` (true) or `disconnected` (false); it may come back.
     Connection(bool),
     Stats(PeerStats),
@@ -124,9 +126,18 @@ enum Command {
     Remote(SignalData),
     SendSync(Vec<u8>),
     SendCtl(CtlMessage),
-    ExpectFile { id: String, expected: Expected },
-    SendFile { id: String, path: PathBuf, size: u64 },
+    ExpectFile {
+        id: String,
+        expected: Expected,
+    },
+    SendFile {
+        id: String,
+        path: PathBuf,
+        size: u64,
+    },
     CancelFile(String),
+    /// We rejoined signaling under this id.
+    Rekey(PeerId),
     Leave,
     Close,
 }
@@ -141,6 +152,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Remote(_) => "Remote",
+            Self::Rekey(_) => "Rekey",
             Self::SendSync(_) => "SendSync",
             Self::SendCtl(_) => "SendCtl",
             Self::ExpectFile { .. } => "ExpectFile",
@@ -177,6 +189,11 @@ impl PeerLink {
     }
     pub fn close(&self) {
         let _ = self.commands.send(Command::Close);
+    }
+    /// We rejoined signaling as `me`: a fresh hello tells the peer, so that what we signal it
+    /// from now on reaches this connection.
+    pub fn rekey(&self, me: PeerId) {
+        let _ = self.commands.send(Command::Rekey(me));
     }
     /// Says `bye`, waits (briefly) until the peer has acknowledged it, then closes; the task
     /// ends with [`PeerEvent::Closed`].
@@ -239,7 +256,7 @@ fn convert<T: serde::Serialize, U: serde::de::DeserializeOwned>(value: &T) -> Re
 }
 
 /// The `a=fingerprint:` value of an SDP (`sha-256 AB:CD:…`).
-fn fingerprint(sdp: &str) -> Option<String> {
+pub(crate) fn fingerprint(sdp: &str) -> Option<String> {
     sdp.lines().find_map(|l| l.trim().strip_prefix("a=fingerprint:")).map(str::to_owned)
 }
 
@@ -385,6 +402,9 @@ async fn negotiate_and_carry(
 
     let mut open = (false, false);
     let mut our_hello: Option<String> = None;
+    // Signaling ids, ours and the peer's: either changes when its side rejoins signaling.
+    let mut me = setup.me.clone();
+    let mut remote = setup.remote.clone();
     let mut verified = false;
     // What arrives before the peer's hello verifies, in order; released once it does.
     let mut early: Vec<PeerEvent> = Vec::new();
@@ -412,6 +432,14 @@ async fn negotiate_and_carry(
                         say_bye(&ctl).await;
                     }
                     return Ok(PeerEvent::Closed);
+                }
+                Some(Command::Rekey(new_me)) => {
+                    me = new_me;
+                    if our_hello.is_some() {
+                        let hello = hello(setup, &me, pc).await?.encode();
+                        ctl.send_text(&hello).await.map_err(|e| format!("ctl channel: {e}"))?;
+                        our_hello = Some(hello);
+                    }
                 }
                 Some(Command::Remote(SignalData::Sdp { sdp })) => {
                     match (sdp.kind, awaiting_answer) {
@@ -522,7 +550,7 @@ async fn negotiate_and_carry(
                 DataChannelEvent::OnOpen => {
                     match which { Channel::Sync => open.0 = true, Channel::Ctl => open.1 = true }
                     if open == (true, true) && our_hello.is_none() {
-                        let hello = hello(setup, pc).await?.encode();
+                        let hello = hello(setup, &me, pc).await?.encode();
                         ctl.send_text(&hello).await.map_err(|e| format!("ctl channel: {e}"))?;
                         our_hello = Some(hello);
                     }
@@ -535,6 +563,13 @@ async fn negotiate_and_carry(
                         Channel::Sync => PeerEvent::Sync(m.data.to_vec()),
                         Channel::Ctl => match CtlMessage::decode(&String::from_utf8_lossy(&m.data)) {
                             Ok(CtlMessage::Hello { peer_id, name, client, fp_mac, want_snapshot, instance, .. }) => {
+                                if verified && peer_id != remote {
+                                    // The peer rejoined signaling under a new id; the connection
+                                    // itself is already proven.
+                                    remote = peer_id.clone();
+                                    emit(PeerEvent::Rekeyed(peer_id));
+                                    continue;
+                                }
                                 if verified {
                                     // The peer repeats its hello: it has not heard ours yet.
                                     if let Some(hello) = &our_hello {
@@ -542,7 +577,7 @@ async fn negotiate_and_carry(
                                     }
                                     continue;
                                 }
-                                if peer_id != setup.remote || !hello_verifies(setup, pc, &fp_mac).await {
+                                if peer_id != remote || !hello_verifies(setup, pc, &fp_mac).await {
                                     return Ok(PeerEvent::Intercepted);
                                 }
                                 verified = true;
@@ -575,10 +610,14 @@ async fn negotiate_and_carry(
 }
 
 /// Our hello: who we are, and the key's MAC over our fingerprint and the peer's.
-async fn hello(setup: &PeerSetup, pc: &Arc<dyn PeerConnection>) -> Result<CtlMessage, String> {
+async fn hello(
+    setup: &PeerSetup,
+    me: &PeerId,
+    pc: &Arc<dyn PeerConnection>,
+) -> Result<CtlMessage, String> {
     let (own, theirs) = fingerprints(pc).await.ok_or("no DTLS fingerprints in the descriptions")?;
     Ok(CtlMessage::Hello {
-        peer_id: setup.me.clone(),
+        peer_id: me.clone(),
         name: setup.name.clone(),
         client: setup.client,
         app_version: setup.app_version.clone(),

@@ -40,10 +40,23 @@ async fn losing_signaling_keeps_the_peer_connections() {
     })
     .await;
     until(&mut nodes, "Di has the notes", |n| n[3].notes == "typed while signaling was down").await;
+    let cy_id = nodes[2].me.clone().unwrap();
     for node in &nodes[..2] {
+        // The same connection, re-keyed to Cy's new id: renamed, never connected anew.
+        assert!(node.connected.contains_key(&cy_id), "{} is connected to Cy", node.name);
         assert!(
-            node.connected.contains_key(&cy_first_id),
-            "{} kept its connection to Cy",
+            node.log
+                .iter()
+                .any(|e| matches!(e, EngineEvent::PeerRenamed { old, .. } if *old == cy_first_id)),
+            "{} kept its connection to Cy under the new id",
+            node.name
+        );
+        assert!(
+            !node
+                .log
+                .iter()
+                .any(|e| matches!(e, EngineEvent::PeerConnected { id, .. } if *id == cy_id)),
+            "{} made no second connection to Cy",
             node.name
         );
         assert!(
@@ -115,8 +128,9 @@ async fn a_server_restart_leaves_one_connection_per_pair() {
         .await;
     let first_ids: Vec<_> = nodes.iter().map(|n| n.me.clone().unwrap()).collect();
 
-    // Both lose signaling at once and come back under new ids; they connect to each other again,
-    // and that connection replaces the old one rather than adding a second.
+    // Both lose signaling at once and come back under new ids. Whoever is back first re-keys the
+    // live connection (or, if both rejoin before hearing each other, they connect again and the
+    // new connection replaces the old one): either way one connection, under the new ids.
     server.stop().await;
     until(&mut nodes, "both notice", |n| n.iter().all(|x| x.reconnecting > 0)).await;
     let _server = Server::start_on(addr, confab_signaling::Config::default()).await;

@@ -487,6 +487,13 @@ export class BrowserLink implements MeetingLink {
         break;
       }
       case "signal": {
+        const existing = this.peers.get(event.from);
+        if (existing && "sdp" in event.data && existing.session.isNewConnection(event.data.sdp)) {
+          // Both of us rejoined signaling and the peer, not knowing us under our new id, started
+          // a new connection: it replaces this one.
+          existing.session.close();
+          this.peers.delete(event.from);
+        }
         const info = this.joined.get(event.from);
         if (!this.peers.has(event.from) && info && "sdp" in event.data && event.data.sdp.type === "offer") {
           this.addPeer(info, false);
@@ -661,6 +668,11 @@ export class BrowserLink implements MeetingLink {
         break;
       }
       case "rekeyed": {
+        if (this.peers.has(event.id)) {
+          // A newer connection to the same peer is already under way (both rejoined): it wins.
+          this.removePeer(id);
+          break;
+        }
         // Same connection, new signaling id: file it under the new one.
         this.peers.delete(id);
         peer.ref.id = event.id;

@@ -158,6 +158,13 @@ export class PeerSession {
     this.sendCtlText(JSON.stringify(message));
   }
 
+  /** Whether `description` is an offer from another connection of the peer's (its DTLS
+   * fingerprint differs from this one's), not a renegotiation of this one. */
+  isNewConnection(description: { type: string; sdp: string }): boolean {
+    const theirs = sdpFingerprint(description.sdp);
+    return description.type === "offer" && this.peerFp !== null && theirs !== null && theirs !== this.peerFp;
+  }
+
   /** We rejoined signaling as `self`: tell the peer with a fresh hello, which carries our id. */
   rekey(self: PeerId): void {
     this.setup.self = self;

@@ -199,6 +199,11 @@ impl Node {
             EngineEvent::PeerLeft { id } | EngineEvent::PeerFailed { id, .. } => {
                 self.connected.remove(&id);
             }
+            EngineEvent::PeerRenamed { old, id } => {
+                if let Some(name) = self.connected.remove(&old) {
+                    self.connected.insert(id, name);
+                }
+            }
             EngineEvent::Chat(m) => self.chat.push(m.text),
             EngineEvent::Notes { text, .. } => self.notes = text,
             EngineEvent::File(f) => self.files.push(f),
