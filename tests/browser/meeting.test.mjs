@@ -84,6 +84,19 @@ test("two browsers join by link: chat both ways, notes within a second", async (
   await notes.press("Shift+Home");
   await bo.locator(".cm-remote-selection").filter({ hasText: "budget" }).waitFor({ timeout: WAIT_MS });
   await screenshot(bo, "notes-remote-selection-desktop");
+
+  // A message that arrives while Bo is in the notes counts as unread until Bo looks at the chat.
+  await ada.getByRole("textbox", { name: "Message" }).fill("one more thing");
+  await ada.getByRole("button", { name: "Send" }).click();
+  await bo.getByRole("log", { name: "Chat" }).getByText("one more thing").waitFor({ timeout: WAIT_MS });
+  assert.equal(await bo.getByLabel("unread messages").textContent(), "1");
+  await bo.getByRole("textbox", { name: "Message" }).click();
+  await bo.getByLabel("unread messages").waitFor({ state: "hidden", timeout: WAIT_MS });
+
+  // The invite link on the clipboard is the meeting's whole link, key included.
+  await bo.getByRole("button", { name: "Copy invite link" }).click();
+  await bo.getByRole("button", { name: "Copied" }).waitFor({ timeout: WAIT_MS });
+  assert.equal(await bo.evaluate(() => navigator.clipboard.readText()), link);
   // A file dropped on Ada's meeting arrives intact at Bo, who accepts it; 100% on both sides.
   const sent = await dropFile(ada, "slides.bin", 3 * 1024 * 1024 + 123);
   const offer = bo.getByRole("list", { name: "Files" }).getByRole("listitem").filter({ hasText: "slides.bin from Ada" });
@@ -255,4 +268,34 @@ test("one side losing signaling keeps its connection, and a camera added later s
   await bo.getByRole("button", { name: "Camera" }).click();
   await waitVideo(ada, "Bo");
   await waitConnected(ada, "Bo");
+});
+
+test("two tabs of one browser in one meeting both keep their notes", async (t) => {
+  const server = await startServer(t);
+  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
+  const link = `${room}#k=AQIDBAUGBwgJCgsMDQ4PEA`;
+  const browser = await launchBrowser(t);
+  const first = await newPage(browser);
+  const second = await first.context().newPage(); // the same storage
+  await joinAs(first, link, "Tab one");
+  await joinAs(second, link, "Tab two");
+  await waitConnected(first, "Tab two");
+  const type = async (page, text) => {
+    const notes = page.getByRole("textbox", { name: "Notes" });
+    await notes.click();
+    await page.keyboard.press("Control+End");
+    await notes.pressSequentially(text);
+  };
+  await type(first, "one");
+  await waitForNotes(second, "one");
+  await type(second, " two");
+  await waitForNotes(first, "one two");
+  for (const page of [first, second]) await page.getByText("Saved in this browser").waitFor({ timeout: WAIT_MS });
+  await first.close();
+  await second.close();
+
+  // Later, alone: everything both tabs wrote is there, from this browser's storage only.
+  const later = await first.context().newPage();
+  await joinAs(later, link, "Later");
+  await waitForNotes(later, "one two");
 });

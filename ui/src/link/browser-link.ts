@@ -23,12 +23,21 @@ import type { MeetingAddress } from "./meeting-url";
 import { type LocalTrack, type PeerEvent, PeerSession } from "./peer";
 import { Signaling, type SignalingEvent } from "./signaling";
 import { RoomStore } from "./store";
+import { stripHidden } from "./text";
 import { PeerSync, SyncError } from "./sync";
 
 const APP_VERSION = "web-0.1";
 /** After a failed check the receiver cancels first and closes the channel this much later, so
  * the sender hears why rather than taking the close as "all arrived". */
 const CANCEL_BEFORE_CLOSE_MS = 1000;
+/** Offers from one peer that may wait for an answer at once; more are refused, not listed. */
+const MAX_WAITING_OFFERS = 16;
+
+/** A name a peer gave itself, as it may be shown: printable, at most 64 characters. */
+function displayName(name: unknown): string {
+  const printable = typeof name === "string" ? stripHidden(name).trim() : "";
+  return [...printable].slice(0, 64).join("") || "someone";
+}
 
 /** A transfer and what moves it: the file we send, what the offer promised, its channel. */
 interface Transfer extends FileTransfer {
@@ -304,7 +313,11 @@ export class BrowserLink implements MeetingLink {
     const transfer = this.transfers.get(transferKey(message.id, peerId));
     switch (message.type) {
       case "file_offer": {
-        const problem = offerProblem(message);
+        const waiting = [...this.transfers.values()].filter(
+          (t) => t.peer === peerId && t.direction === "receiving" && t.state === "offered",
+        ).length;
+        const problem =
+          waiting >= MAX_WAITING_OFFERS ? `${MAX_WAITING_OFFERS} offers are already waiting for an answer` : offerProblem(message);
         if (problem || transfer) {
           peer.session.sendCtl({ type: "file_cancel", id: message.id, reason: problem ?? "the file id is in use" });
           return;
@@ -584,7 +597,7 @@ export class BrowserLink implements MeetingLink {
         peer.instance = event.instance;
         // For `make bench-ui` and the browser's performance panel: when the first peer could talk.
         if (performance.getEntriesByName("confab:first-peer-ready").length === 0) performance.mark("confab:first-peer-ready");
-        peer.info = { ...peer.info, name: event.name, client: event.client, status: "connected" };
+        peer.info = { ...peer.info, name: displayName(event.name), client: event.client, status: "connected" };
         if (this.media.mic || this.media.cam || this.media.screen) peer.session.sendCtl(this.mediaMessage());
         if (this.cursor) peer.session.sendCtl(this.cursorMessage());
         if (event.wantSnapshot) {

@@ -2,6 +2,7 @@
 // an in-band `file:ID` channel in chunks of at most 16 KiB, size and sha256 checked before the
 // file is offered to the user, and the receiver closing the channel to confirm.
 import type { CtlMessage, PeerId } from "../gen/protocol";
+import { stripHidden } from "./text";
 
 export const CHUNK_BYTES = 16 * 1024;
 /** A browser holds a received file in memory until it is saved: keep that reasonable. */
@@ -55,8 +56,9 @@ export function offerProblem(offer: Extract<CtlMessage, { type: "file_offer" }>)
 /** A received name, reduced to something safe to save under (confab-core's rule, in short). */
 export function safeFileName(name: string): string {
   const last = name.split(/[/\\]/).pop() ?? "";
-  const clean = last
-    .replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff<>:"|?*]/g, "")
+  // Windows refuses <>:"|?* in names; a leading dot would hide the file.
+  const clean = stripHidden(last)
+    .replace(/[<>:"|?*]/g, "")
     .replace(/^\.+/, "")
     .trim();
   // At most 200 bytes of UTF-8, cut between characters.

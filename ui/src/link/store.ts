@@ -1,12 +1,22 @@
-// The document of each room, kept in IndexedDB so that a reload mid-meeting loses nothing: a
-// snapshot plus the changes saved since, compacted into a new snapshot now and then.
+// The document of each room, kept in IndexedDB so that a reload mid-meeting loses nothing.
+//
+// Every page (tab) writes records of its own: a snapshot (`save()`) and the changes saved since,
+// compacted into a new snapshot now and then. Two tabs of one room can write at once, so a tab
+// only ever deletes records whose content it holds: its own, and those it loaded when it opened.
 import * as A from "@automerge/automerge/slim";
 import { type Doc, type MeetingSchema, isMeetingDoc } from "./document";
 
 const DB_NAME = "confab";
+const DB_VERSION = 2;
 const SNAPSHOTS = "snapshots";
 const CHANGES = "changes";
 const COMPACT_AFTER = 500;
+
+/** A stored piece of a room's document. */
+interface StoredRecord {
+  room: string;
+  bytes: Uint8Array;
+}
 
 function request<T>(req: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -23,10 +33,12 @@ function done(tx: IDBTransaction): Promise<void> {
 }
 
 export class RoomStore {
-  /** Changes stored since the snapshot. */
+  /** Changes this tab stored since its snapshot. */
   private pending = 0;
   /** Incremental saves only make sense on top of a stored snapshot (it holds the genesis). */
   private hasSnapshot = false;
+  /** Keys of records whose content this tab holds, to delete at the next compaction. */
+  private held: { snapshots: IDBValidKey[]; changes: IDBValidKey[] } = { snapshots: [], changes: [] };
   /** Saves run one after another, in the order the edits were made. */
   private queue: Promise<void> = Promise.resolve();
 
@@ -36,32 +48,48 @@ export class RoomStore {
   ) {}
 
   static async open(room: string): Promise<RoomStore> {
-    const open = indexedDB.open(DB_NAME, 1);
+    const open = indexedDB.open(DB_NAME, DB_VERSION);
     open.onupgradeneeded = () => {
-      open.result.createObjectStore(SNAPSHOTS);
-      open.result.createObjectStore(CHANGES, { autoIncrement: true }).createIndex("room", "room");
+      const db = open.result;
+      // Version 1 (one snapshot per room, shared by all tabs) never left development.
+      for (const name of [SNAPSHOTS, CHANGES]) if (db.objectStoreNames.contains(name)) db.deleteObjectStore(name);
+      db.createObjectStore(SNAPSHOTS, { autoIncrement: true }).createIndex("room", "room");
+      db.createObjectStore(CHANGES, { autoIncrement: true }).createIndex("room", "room");
     };
     return new RoomStore(await request(open), room);
   }
 
-  /** The stored document of this room, or null when there is none (or it is unreadable). */
+  /** The stored document of this room (every tab's records merged), or null when there is none
+   * or it is unreadable. */
   async load(actor: string): Promise<Doc | null> {
     const tx = this.db.transaction([SNAPSHOTS, CHANGES], "readonly");
-    const snapshot = (await request(tx.objectStore(SNAPSHOTS).get(this.room))) as Uint8Array | undefined;
-    const changes = (await request(tx.objectStore(CHANGES).index("room").getAll(this.room))) as { bytes: Uint8Array }[];
-    this.hasSnapshot = snapshot !== undefined;
-    if (!snapshot && changes.length === 0) return null;
-    try {
-      let doc = A.load<MeetingSchema>(snapshot ?? new Uint8Array(), { actor });
-      for (const change of changes) doc = A.loadIncremental(doc, change.bytes);
-      this.pending = changes.length;
-      if (isMeetingDoc(doc)) return doc;
-    } catch (e) {
-      console.error("the stored notes of this room cannot be read", e);
-    }
-    // Unreadable: the next save starts over with a whole snapshot rather than building on it.
-    this.hasSnapshot = false;
-    return null;
+    const read = async (store: string) => {
+      const index = tx.objectStore(store).index("room");
+      const [keys, records] = await Promise.all([
+        request(index.getAllKeys(this.room)),
+        request(index.getAll(this.room)) as Promise<StoredRecord[]>,
+      ]);
+      return { keys, records };
+    };
+    const [snapshots, changes] = [await read(SNAPSHOTS), await read(CHANGES)];
+    let doc: Doc | null = null;
+    const held: typeof this.held = { snapshots: [], changes: [] };
+    // Record by record: one that cannot be read is left alone (and logged), not the end of the
+    // rest. Another tab's snapshot loads like changes: it only adds what this one lacks.
+    const take = (record: StoredRecord, key: IDBValidKey, into: IDBValidKey[]) => {
+      try {
+        doc = doc ? A.loadIncremental(doc, record.bytes) : A.load<MeetingSchema>(record.bytes, { actor });
+        into.push(key);
+      } catch (e) {
+        console.error("a stored piece of this room's notes cannot be read", e);
+      }
+    };
+    snapshots.records.forEach((record, i) => take(record, snapshots.keys[i]!, held.snapshots));
+    if (doc === null) return null; // changes build on a snapshot
+    changes.records.forEach((record, i) => take(record, changes.keys[i]!, held.changes));
+    if (!isMeetingDoc(doc)) return null;
+    this.held = held;
+    return doc;
   }
 
   /** Stores what `doc` holds beyond what was stored before; resolves once it is on disk. */
@@ -77,20 +105,24 @@ export class RoomStore {
       this.pending++;
     }
     // One failed save (a full disk) must not fail every later one.
-    this.queue = this.queue.catch(() => undefined).then(async () => {
-      if (whole) {
-        const tx = this.db.transaction([SNAPSHOTS, CHANGES], "readwrite");
-        tx.objectStore(SNAPSHOTS).put(whole, this.room);
-        const index = tx.objectStore(CHANGES).index("room");
-        const keys = await request(index.getAllKeys(this.room));
-        for (const key of keys) tx.objectStore(CHANGES).delete(key);
-        await done(tx);
-      } else {
-        const tx = this.db.transaction(CHANGES, "readwrite");
-        tx.objectStore(CHANGES).add({ room: this.room, bytes });
-        await done(tx);
-      }
-    });
+    this.queue = this.queue
+      .catch(() => undefined)
+      .then(async () => {
+        if (whole) {
+          // The new snapshot holds everything this tab holds: its older records can go.
+          const tx = this.db.transaction([SNAPSHOTS, CHANGES], "readwrite");
+          const key = await request(tx.objectStore(SNAPSHOTS).add({ room: this.room, bytes: whole }));
+          for (const old of this.held.snapshots) tx.objectStore(SNAPSHOTS).delete(old);
+          for (const old of this.held.changes) tx.objectStore(CHANGES).delete(old);
+          await done(tx);
+          this.held = { snapshots: [key], changes: [] };
+        } else if (bytes) {
+          const tx = this.db.transaction(CHANGES, "readwrite");
+          const key = await request(tx.objectStore(CHANGES).add({ room: this.room, bytes }));
+          await done(tx);
+          this.held.changes.push(key);
+        }
+      });
     return this.queue;
   }
 }
