@@ -5,10 +5,9 @@
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { ROOT, joinAs, launchBrowser, newPage, startCli, startServer, waitConnected } from "../tests/browser/harness.mjs";
+import { ROOT, joinAs, launchBrowser, newMeeting, newPage, startCli, startServer, waitConnected } from "../tests/browser/harness.mjs";
 
 const RUNS = 7;
-const KEY = "q83vEjRWeJCrze8SNFZ4kA";
 
 /** The harness ties cleanup to a test; here everything is cleaned up at the end of a run. */
 function scope() {
@@ -45,8 +44,7 @@ async function measure(kind) {
     const t = scope();
     try {
       const server = await startServer(t);
-      const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
-      const link = `${room}#k=${KEY}`;
+      const link = await newMeeting(server);
       const browser = await launchBrowser(t);
       if (kind === "browser") {
         const host = await newPage(browser);

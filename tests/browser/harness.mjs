@@ -85,6 +85,17 @@ export async function startStoppableServer(t, extraArgs = [], { port = 0 } = {})
   };
 }
 
+/** A key for tests that do not care which (22 base64url characters, 16 bytes). */
+export const TEST_KEY = "AQIDBAUGBwgJCgsMDQ4PEA";
+
+/** A new meeting on `server`: its whole link, with `key` in the fragment. */
+export async function newMeeting(server, key = TEST_KEY) {
+  const response = await fetch(`${server}/api/meetings`, { method: "POST" });
+  assert.equal(response.status, 200, "the server creates a meeting");
+  const { link } = await response.json();
+  return `${link}#k=${key}`;
+}
+
 /** A Chromium of its own (fresh profile), closed after the test. */
 export async function launchBrowser(t) {
   const browser = await chromium.launch({

@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   WAIT_MS,
+  newMeeting,
   allowCuttingSignaling,
   cutSignaling,
   dropFile,
@@ -26,8 +27,7 @@ const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
 
 test("a browser and a CLI peer: snapshot, chat both ways, notes converge", async (t) => {
   const server = await startServer(t);
-  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
-  const link = `${room}#k=q83vEjRWeJCrze8SNFZ4kA`;
+  const link = await newMeeting(server, "q83vEjRWeJCrze8SNFZ4kA");
 
   const cli = startCli(t, link, "Cli");
   await cli.waitFor((e) => e.event === "joined", "joined");
@@ -69,8 +69,7 @@ test("a browser and a CLI peer: snapshot, chat both ways, notes converge", async
 
 test("a file goes both ways between a browser and a CLI peer", async (t) => {
   const server = await startServer(t);
-  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
-  const link = `${room}#k=ERERERERERERERERERERIg`;
+  const link = await newMeeting(server, "ERERERERERERERERERERIg");
   const browser = await launchBrowser(t);
   const page = await newPage(browser);
   // The camera is on, so once connected the browser renegotiates to add it.
@@ -102,11 +101,12 @@ test("a file goes both ways between a browser and a CLI peer", async (t) => {
 
 test("a browser and a CLI peer holding different keys each refuse the other", async (t) => {
   const server = await startServer(t);
-  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
+  const link = await newMeeting(server);
   const browser = await launchBrowser(t);
   const page = await newPage(browser);
-  await joinAs(page, `${room}#k=AQIDBAUGBwgJCgsMDQ4PEA`, "Browser");
-  const cli = startCli(t, `${room}#k=ERERERERERERERERERERIg`, "Cli");
+  await joinAs(page, link, "Browser");
+  // The same room, another key.
+  const cli = startCli(t, link.replace(/#k=.*$/, "#k=ERERERERERERERERERERIg"), "Cli");
   await page
     .getByRole("list", { name: "Participants" })
     .getByRole("listitem")
@@ -120,8 +120,7 @@ test("a browser and a CLI peer holding different keys each refuse the other", as
 
 test("after the browser rejoins signaling alone, its renegotiation reaches the CLI's connection", async (t) => {
   const server = await startServer(t);
-  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
-  const link = `${room}#k=AQIDBAUGBwgJCgsMDQ4PEA`;
+  const link = await newMeeting(server);
   const browser = await launchBrowser(t);
   const page = await newPage(browser);
   await allowCuttingSignaling(page);

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   WAIT_MS,
+  newMeeting,
   allowCuttingSignaling,
   cutSignaling,
   waitVideo,
@@ -125,7 +126,8 @@ test("a malformed link and a full room each show a clear state", async (t) => {
   const server = await startServer(t, ["--max-peers", "2"]);
   const browser = await launchBrowser(t);
   const page = await newPage(browser);
-  const room = (await (await fetch(`${server}/api/meetings`, { method: "POST" })).json()).link;
+  const link = await newMeeting(server);
+  const room = link.replace(/#.*$/, "");
   for (const [fragment, says] of [
     ["#k=abc", "The meeting key in this link is malformed"],
     // 22 characters, but the last one sets bits past the 16 bytes: not a key confab-core takes.
@@ -138,7 +140,6 @@ test("a malformed link and a full room each show a clear state", async (t) => {
   }
   await screenshot(page, "malformed-link-desktop");
 
-  const link = `${room}#k=AAAAAAAAAAAAAAAAAAAAAA`;
   const first = await newPage(browser);
   const second = await newPage(browser);
   await joinAs(first, link, "One");
@@ -154,8 +155,7 @@ test("a malformed link and a full room each show a clear state", async (t) => {
 
 test("a reload mid-meeting keeps the notes and rejoins", async (t) => {
   const server = await startServer(t);
-  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
-  const link = `${room}#k=AQIDBAUGBwgJCgsMDQ4PEA`;
+  const link = await newMeeting(server);
   const browser = await launchBrowser(t);
   const ada = await newPage(browser);
   await joinAs(ada, link, "Ada");
@@ -187,8 +187,7 @@ test("a reload mid-meeting keeps the notes and rejoins", async (t) => {
 
 test("a shared screen is shown large at the other end", async (t) => {
   const server = await startServer(t);
-  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
-  const link = `${room}#k=BBBBBBBBBBBBBBBBBBBBBA`;
+  const link = await newMeeting(server, "BBBBBBBBBBBBBBBBBBBBBA");
   const browser = await launchBrowser(t);
   const ada = await newPage(browser);
   const bo = await newPage(browser);
@@ -209,8 +208,7 @@ test("a shared screen is shown large at the other end", async (t) => {
 
 test("losing the signaling service keeps the meeting going, and the page rejoins", async (t) => {
   const server = await startStoppableServer(t);
-  const { link: room } = await (await fetch(`${server.url}/api/meetings`, { method: "POST" })).json();
-  const link = `${room}#k=AQIDBAUGBwgJCgsMDQ4PEA`;
+  const link = await newMeeting(server.url);
   const browser = await launchBrowser(t);
   const ada = await newPage(browser);
   const bo = await newPage(browser);
@@ -247,8 +245,7 @@ test("losing the signaling service keeps the meeting going, and the page rejoins
 
 test("one side losing signaling keeps its connection, and a camera added later still arrives", async (t) => {
   const server = await startServer(t);
-  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
-  const link = `${room}#k=AQIDBAUGBwgJCgsMDQ4PEA`;
+  const link = await newMeeting(server);
   const browser = await launchBrowser(t);
   const ada = await newPage(browser);
   const bo = await newPage(browser);
@@ -272,8 +269,7 @@ test("one side losing signaling keeps its connection, and a camera added later s
 
 test("two tabs of one browser in one meeting both keep their notes", async (t) => {
   const server = await startServer(t);
-  const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
-  const link = `${room}#k=AQIDBAUGBwgJCgsMDQ4PEA`;
+  const link = await newMeeting(server);
   const browser = await launchBrowser(t);
   const first = await newPage(browser);
   const second = await first.context().newPage(); // the same storage

@@ -4,6 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   WAIT_MS,
+  newMeeting,
   joinAs,
   launchBrowser,
   newPage,
@@ -24,8 +25,7 @@ async function assertFitsWidth(page, what) {
 for (const colorScheme of ["light", "dark"]) {
   test(`home, pre-join and meeting screens, ${colorScheme}`, async (t) => {
     const server = await startServer(t);
-    const { link: room } = await (await fetch(`${server}/api/meetings`, { method: "POST" })).json();
-    const link = `${room}#k=AQIDBAUGBwgJCgsMDQ4PEA`;
+    const link = await newMeeting(server);
     const browser = await launchBrowser(t);
     const other = await newPage(browser, { colorScheme });
     await joinAs(other, link, "Grace Hopper", { cam: true });

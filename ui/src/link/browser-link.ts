@@ -16,7 +16,10 @@ import {
   spliceNotes,
   toMarkdown,
 } from "./document";
-import { type FileTransfer, MAX_FILE_BYTES, offerProblem, receiveFile, safeFileName, sha256, streamFile, transferKey } from "./files";
+import {
+  type FileTransfer,
+  MAX_FILE_BYTES,
+  hasEnded, offerProblem, receiveFile, safeFileName, sha256, streamFile, transferKey } from "./files";
 import { importMeetingKey } from "./fp-mac";
 import type { LinkEvent, MediaState, MeetingLink, MeetingState, Participant, RemoteCursor } from "./meeting-link";
 import type { MeetingAddress } from "./meeting-url";
@@ -291,7 +294,7 @@ export class BrowserLink implements MeetingLink {
 
   private stopTransfer(key: string, reason: string): void {
     const transfer = this.transfers.get(key);
-    if (!transfer || ["done", "failed", "cancelled"].includes(transfer.state)) return;
+    if (!transfer || hasEnded(transfer)) return;
     this.peers.get(transfer.peer)?.session.sendCtl({ type: "file_cancel", id: transfer.id, reason });
     transfer.channel?.close();
     this.updateTransfer(transfer, { state: "cancelled", reason });
@@ -356,7 +359,7 @@ export class BrowserLink implements MeetingLink {
         return;
       }
       case "file_cancel":
-        if (transfer && !["done", "failed", "cancelled"].includes(transfer.state)) {
+        if (transfer && !hasEnded(transfer)) {
           transfer.channel?.close();
           this.updateTransfer(transfer, { state: "cancelled", reason: message.reason });
         }
@@ -571,7 +574,7 @@ export class BrowserLink implements MeetingLink {
   /** Transfers with a peer that is gone cannot finish: say so rather than wait forever. */
   private failTransfers(peer: PeerId, reason: string): void {
     for (const transfer of this.transfers.values()) {
-      if (transfer.peer === peer && !["done", "failed", "cancelled"].includes(transfer.state)) {
+      if (transfer.peer === peer && !hasEnded(transfer)) {
         this.updateTransfer(transfer, { state: "failed", reason });
       }
     }

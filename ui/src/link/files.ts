@@ -32,6 +32,9 @@ export interface FileTransfer {
 
 export const transferKey = (id: string, peer: PeerId) => `${id}/${peer}`;
 
+/** Whether a transfer is over, one way or another. */
+export const hasEnded = (transfer: FileTransfer) => ["done", "failed", "cancelled"].includes(transfer.state);
+
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 export function hex(bytes: ArrayBuffer): string {
