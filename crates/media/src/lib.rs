@@ -1,0 +1,46 @@
+//! # confab-media — frames in, encoded samples out
+//!
+//! Turns a video source into whole encoded frames, paced at the source's frame rate, ready to be
+//! written to a WebRTC track one frame per sample; and turns encoded frames back into pictures.
+//!
+//! ## Layout
+//! - [`frame`]: [`I420Frame`], one picture in the planar YUV 4:2:0 layout the encoders take.
+//! - [`source`]: the [`VideoSource`] trait every capture implements, and [`SyntheticCamera`],
+//!   the twin of a real camera for machines with none: a moving test pattern that carries its
+//!   frame number and capture time as a stamp [`read_stamp`] reads back, even after a lossy
+//!   codec.
+//! - [`vpx`]: [`Vp8Encoder`] (libvpx in realtime mode, keyframes on request) and
+//!   [`Vp8Decoder`].
+//! - [`pipeline`]: [`VideoPipeline`], a thread that captures, encodes and hands each frame to a
+//!   [`FrameSink`] at the frame rate; the entry point for senders.
+//!
+//! ## What it never does
+//! It knows nothing of meetings, peers or WebRTC (confab-core puts its frames on tracks), and
+//! it never depends on tokio: the pipeline is a plain thread, because encoding is CPU work that
+//! must not stall an async runtime.
+
+pub mod frame;
+pub mod pipeline;
+pub mod source;
+pub mod vpx;
+
+pub use frame::I420Frame;
+pub use pipeline::{EncodedFrame, FrameSink, VideoPipeline};
+pub use source::{Stamp, SyntheticCamera, VideoSource, read_stamp};
+pub use vpx::{Vp8Config, Vp8Decoder, Vp8Encoder, Vp8Frame};
+
+/// What can go wrong turning frames into samples and back.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// Odd, zero or absurd dimensions, or a frame whose size does not match them.
+    #[error("bad video size: {0}")]
+    BadSize(String),
+    /// libvpx refused an operation; `detail` is its own message.
+    #[error("VP8 {op} failed: {detail}")]
+    Codec { op: &'static str, detail: String },
+    /// The capture device stopped delivering frames.
+    #[error("the video source stopped: {0}")]
+    SourceEnded(String),
+    #[error("cannot start the media thread: {0}")]
+    Thread(#[from] std::io::Error),
+}

@@ -1,0 +1,109 @@
+//! The sending side of one video source: capture, encode, hand over, at the frame rate.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::MediaError;
+use crate::frame::I420Frame;
+use crate::source::VideoSource;
+use crate::vpx::{Vp8Config, Vp8Encoder};
+
+/// One whole encoded frame, ready for one `write_sample`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedFrame {
+    pub data: Vec<u8>,
+    pub keyframe: bool,
+    /// When the picture was captured.
+    pub captured_at: Instant,
+    /// How long it is shown: one frame interval.
+    pub duration: Duration,
+}
+
+/// Where a pipeline's frames go.
+pub trait FrameSink: Send + 'static {
+    /// Whether anyone wants frames now; while not, nothing is captured or encoded.
+    fn wanted(&self) -> bool;
+    /// Takes one frame; returning `false` stops the pipeline for good.
+    fn deliver(&mut self, frame: EncodedFrame) -> bool;
+    /// The pipeline stopped because capture or encoding failed.
+    fn failed(&mut self, error: MediaError);
+}
+
+/// A running source → VP8 → sink thread. Dropping it stops the thread within a frame.
+#[derive(Debug)]
+pub struct VideoPipeline {
+    keyframe_wanted: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl VideoPipeline {
+    /// Starts capturing from `source` and encoding at `bitrate_kbps`.
+    pub fn start(
+        mut source: Box<dyn VideoSource>,
+        bitrate_kbps: u32,
+        mut sink: impl FrameSink,
+    ) -> Result<Self, MediaError> {
+        let (width, height) = source.size();
+        let fps = source.frame_rate();
+        let mut encoder = Vp8Encoder::new(Vp8Config { width, height, fps, bitrate_kbps })?;
+        let mut picture = I420Frame::black(width, height)?;
+        let keyframe_wanted = Arc::new(AtomicBool::new(true));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (keyframe, stopped) = (keyframe_wanted.clone(), stop.clone());
+        let interval = Duration::from_secs(1) / fps;
+        std::thread::Builder::new().name("confab-video".into()).spawn(move || {
+            let mut next = Instant::now();
+            while !stopped.load(Ordering::Relaxed) {
+                // Pace by deadline, not by sleeping a fixed interval, so encoding time does
+                // not slow the frame rate; after a stall, skip ahead rather than burst.
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                } else if now - next > interval {
+                    next = now;
+                }
+                next += interval;
+                if !sink.wanted() {
+                    // A viewer who arrives later must start from a keyframe.
+                    keyframe.store(true, Ordering::Relaxed);
+                    continue;
+                }
+                let captured_at = Instant::now();
+                let frames = source.capture(&mut picture).and_then(|()| {
+                    encoder.encode(&picture, keyframe.swap(false, Ordering::Relaxed))
+                });
+                let frames = match frames {
+                    Ok(frames) => frames,
+                    Err(e) => {
+                        sink.failed(e);
+                        return;
+                    }
+                };
+                for frame in frames {
+                    let frame = EncodedFrame {
+                        data: frame.data,
+                        keyframe: frame.keyframe,
+                        captured_at,
+                        duration: interval,
+                    };
+                    if !sink.deliver(frame) {
+                        return;
+                    }
+                }
+            }
+        })?;
+        Ok(Self { keyframe_wanted, stop })
+    }
+
+    /// The next frame will be a keyframe (a viewer joined, or lost the picture).
+    pub fn request_keyframe(&self) {
+        self.keyframe_wanted.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for VideoPipeline {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,274 @@
+//! VP8 through libvpx: an encoder tuned for live video and a decoder.
+//!
+//! This is the crate's only unsafe code: a thin layer over libvpx's C API. Each codec context
+//! is owned by one value, initialised in `new` and destroyed in `Drop`; pictures are borrowed
+//! only for the duration of one call, and every packet libvpx hands out is copied before the
+//! next call can invalidate it.
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::mem::MaybeUninit;
+use std::os::raw::{c_int, c_long, c_ulong};
+use std::ptr;
+
+use vpx_sys::{
+    VPX_CODEC_OK, VPX_DECODER_ABI_VERSION, VPX_DL_REALTIME, VPX_EFLAG_FORCE_KF,
+    VPX_ENCODER_ABI_VERSION, VPX_FRAME_IS_KEY, vp8e_enc_control_id, vpx_codec_ctx_t,
+    vpx_codec_cx_pkt_kind, vpx_codec_enc_cfg_t, vpx_codec_err_t, vpx_codec_iter_t, vpx_image_t,
+    vpx_img_fmt, vpx_rc_mode,
+};
+
+use crate::MediaError;
+use crate::frame::{I420Frame, check_size};
+
+/// One whole encoded frame, as one RTP sample carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vp8Frame {
+    pub data: Vec<u8>,
+    /// A keyframe decodes on its own; the others need the frames before them.
+    pub keyframe: bool,
+}
+
+/// How an encoder is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vp8Config {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// Target bitrate in kilobits per second.
+    pub bitrate_kbps: u32,
+}
+
+/// A VP8 encoder for live video: no look-ahead (each frame comes out as it goes in), constant
+/// bitrate, error resilient (a lost frame does not corrupt later ones for long), and
+/// keyframes when asked for (a new viewer, a picture-loss report).
+pub struct Vp8Encoder {
+    ctx: Box<vpx_codec_ctx_t>,
+    config: Vp8Config,
+    pts: i64,
+}
+
+impl std::fmt::Debug for Vp8Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vp8Encoder").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+// SAFETY: the context is used only through `&mut self`; libvpx keeps no thread affinity.
+unsafe impl Send for Vp8Encoder {}
+
+impl Vp8Encoder {
+    pub fn new(config: Vp8Config) -> Result<Self, MediaError> {
+        check_size(config.width, config.height)?;
+        if config.fps == 0 || config.bitrate_kbps == 0 {
+            return Err(MediaError::BadSize("frame rate and bitrate must be above zero".into()));
+        }
+        // SAFETY: `vpx_codec_vp8_cx` returns a static interface; `cfg` is plain data filled by
+        // libvpx before we change fields; `ctx` is boxed so its address stays fixed for libvpx.
+        unsafe {
+            let iface = vpx_sys::vpx_codec_vp8_cx();
+            let mut cfg = MaybeUninit::<vpx_codec_enc_cfg_t>::zeroed().assume_init();
+            check("configure", vpx_sys::vpx_codec_enc_config_default(iface, &mut cfg, 0), None)?;
+            cfg.g_w = config.width;
+            cfg.g_h = config.height;
+            cfg.g_timebase.num = 1;
+            cfg.g_timebase.den = config.fps as c_int;
+            cfg.rc_target_bitrate = config.bitrate_kbps;
+            cfg.rc_end_usage = vpx_rc_mode::VPX_CBR;
+            cfg.g_lag_in_frames = 0;
+            cfg.g_error_resilient = 1;
+            cfg.g_threads =
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(4)) as u32;
+            // A picture-loss report brings a keyframe at once; the periodic one is a safety net.
+            cfg.kf_max_dist = config.fps * 10;
+            let mut ctx: Box<vpx_codec_ctx_t> = Box::new(MaybeUninit::zeroed().assume_init());
+            let ver = VPX_ENCODER_ABI_VERSION as c_int;
+            check("init", vpx_sys::vpx_codec_enc_init_ver(&mut *ctx, iface, &cfg, 0, ver), None)?;
+            let mut encoder = Self { ctx, config, pts: 0 };
+            // WebRTC's own speed for VP8 on desktops: fast enough for 1080p on two cores.
+            let cpu_used = vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int;
+            let status = vpx_sys::vpx_codec_control_(&mut *encoder.ctx, cpu_used, -6 as c_int);
+            check("set speed", status, Some(&mut encoder.ctx))?;
+            Ok(encoder)
+        }
+    }
+
+    pub fn config(&self) -> Vp8Config {
+        self.config
+    }
+
+    /// Encodes one picture; returns the whole frames it produced (one, or none when rate
+    /// control drops the picture). `keyframe` forces a keyframe.
+    pub fn encode(
+        &mut self,
+        picture: &I420Frame,
+        keyframe: bool,
+    ) -> Result<Vec<Vp8Frame>, MediaError> {
+        if (picture.width(), picture.height()) != (self.config.width, self.config.height) {
+            return Err(MediaError::BadSize(format!(
+                "a {}×{} picture for a {}×{} encoder",
+                picture.width(),
+                picture.height(),
+                self.config.width,
+                self.config.height
+            )));
+        }
+        let flags = if keyframe { VPX_EFLAG_FORCE_KF as c_long } else { 0 };
+        let mut frames = Vec::new();
+        // SAFETY: `image` only points into `picture`, which outlives the encode call (libvpx
+        // copies what it keeps); packets are copied out before the next libvpx call.
+        unsafe {
+            let mut image = MaybeUninit::<vpx_image_t>::zeroed().assume_init();
+            let wrapped = vpx_sys::vpx_img_wrap(
+                &mut image,
+                vpx_img_fmt::VPX_IMG_FMT_I420,
+                self.config.width,
+                self.config.height,
+                1,
+                picture.data().as_ptr().cast_mut(),
+            );
+            if wrapped.is_null() {
+                return Err(MediaError::Codec {
+                    op: "wrap picture",
+                    detail: "refused by libvpx".into(),
+                });
+            }
+            let status = vpx_sys::vpx_codec_encode(
+                &mut *self.ctx,
+                &image,
+                self.pts,
+                1,
+                flags,
+                VPX_DL_REALTIME as c_ulong,
+            );
+            check("encode", status, Some(&mut self.ctx))?;
+            self.pts += 1;
+            let mut iter: vpx_codec_iter_t = ptr::null();
+            loop {
+                let packet = vpx_sys::vpx_codec_get_cx_data(&mut *self.ctx, &mut iter);
+                if packet.is_null() {
+                    break;
+                }
+                if (*packet).kind != vpx_codec_cx_pkt_kind::VPX_CODEC_CX_FRAME_PKT {
+                    continue;
+                }
+                let frame = (*packet).data.frame;
+                let bytes =
+                    std::slice::from_raw_parts(frame.buf.cast::<u8>(), frame.sz as usize).to_vec();
+                frames
+                    .push(Vp8Frame { data: bytes, keyframe: frame.flags & VPX_FRAME_IS_KEY != 0 });
+            }
+        }
+        Ok(frames)
+    }
+}
+
+impl Drop for Vp8Encoder {
+    fn drop(&mut self) {
+        // SAFETY: the context was initialised in `new` and is destroyed once, here.
+        unsafe {
+            vpx_sys::vpx_codec_destroy(&mut *self.ctx);
+        }
+    }
+}
+
+/// A VP8 decoder.
+pub struct Vp8Decoder {
+    ctx: Box<vpx_codec_ctx_t>,
+}
+
+impl std::fmt::Debug for Vp8Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vp8Decoder")
+    }
+}
+
+// SAFETY: as for the encoder.
+unsafe impl Send for Vp8Decoder {}
+
+impl Vp8Decoder {
+    pub fn new() -> Result<Self, MediaError> {
+        // SAFETY: as in `Vp8Encoder::new`; a null configuration lets libvpx choose.
+        unsafe {
+            let mut ctx: Box<vpx_codec_ctx_t> = Box::new(MaybeUninit::zeroed().assume_init());
+            let iface = vpx_sys::vpx_codec_vp8_dx();
+            let ver = VPX_DECODER_ABI_VERSION as c_int;
+            check(
+                "init decoder",
+                vpx_sys::vpx_codec_dec_init_ver(&mut *ctx, iface, ptr::null(), 0, ver),
+                None,
+            )?;
+            Ok(Self { ctx })
+        }
+    }
+
+    /// Decodes one whole frame; returns the picture it shows, if any.
+    pub fn decode(&mut self, frame: &[u8]) -> Result<Option<I420Frame>, MediaError> {
+        let len = u32::try_from(frame.len()).map_err(|_| MediaError::Codec {
+            op: "decode",
+            detail: "frame larger than 4 GiB".into(),
+        })?;
+        // SAFETY: libvpx reads `len` bytes of `frame` during the call; the image it returns
+        // belongs to the context and is copied out before the next call.
+        unsafe {
+            let status =
+                vpx_sys::vpx_codec_decode(&mut *self.ctx, frame.as_ptr(), len, ptr::null_mut(), 0);
+            check("decode", status, Some(&mut self.ctx))?;
+            let mut iter: vpx_codec_iter_t = ptr::null();
+            let image = vpx_sys::vpx_codec_get_frame(&mut *self.ctx, &mut iter);
+            if image.is_null() {
+                return Ok(None);
+            }
+            let image = &*image;
+            let (width, height) = (image.d_w, image.d_h);
+            let mut data = Vec::with_capacity((width * height) as usize * 3 / 2);
+            for (plane, (w, h)) in
+                [(width, height), (width / 2, height / 2), (width / 2, height / 2)]
+                    .into_iter()
+                    .enumerate()
+            {
+                let stride = image.stride[plane] as usize;
+                for row in 0..h as usize {
+                    let start = image.planes[plane].add(row * stride);
+                    data.extend_from_slice(std::slice::from_raw_parts(start, w as usize));
+                }
+            }
+            I420Frame::from_planes(width, height, data).map(Some)
+        }
+    }
+}
+
+impl Drop for Vp8Decoder {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `new`, destroyed once.
+        unsafe {
+            vpx_sys::vpx_codec_destroy(&mut *self.ctx);
+        }
+    }
+}
+
+/// Turns a libvpx status into a result carrying libvpx's own explanation.
+///
+/// SAFETY (for callers): `ctx`, when given, must be an initialised context.
+unsafe fn check(
+    op: &'static str,
+    status: vpx_codec_err_t,
+    ctx: Option<&mut vpx_codec_ctx_t>,
+) -> Result<(), MediaError> {
+    if status == VPX_CODEC_OK {
+        return Ok(());
+    }
+    // SAFETY: libvpx returns static, NUL-terminated strings (or null, checked).
+    let text = |p: *const std::os::raw::c_char| unsafe {
+        if p.is_null() { String::new() } else { CStr::from_ptr(p).to_string_lossy().into_owned() }
+    };
+    let detail = match ctx {
+        Some(ctx) => {
+            let detail = text(unsafe { vpx_sys::vpx_codec_error_detail(ctx) });
+            let error = text(unsafe { vpx_sys::vpx_codec_error(ctx) });
+            if detail.is_empty() { error } else { format!("{error}: {detail}") }
+        }
+        None => text(unsafe { vpx_sys::vpx_codec_err_to_string(status) }),
+    };
+    Err(MediaError::Codec { op, detail })
+}

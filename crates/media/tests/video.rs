@@ -1,0 +1,139 @@
+//! The synthetic camera through the real libvpx encoder and decoder, and the pipeline thread.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use confab_media::{
+    EncodedFrame, FrameSink, I420Frame, MediaError, SyntheticCamera, VideoPipeline, VideoSource,
+    Vp8Config, Vp8Decoder, Vp8Encoder, read_stamp,
+};
+
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 360;
+const FPS: u32 = 30;
+
+fn encoder(bitrate_kbps: u32) -> Vp8Encoder {
+    Vp8Encoder::new(Vp8Config { width: WIDTH, height: HEIGHT, fps: FPS, bitrate_kbps })
+        .expect("encoder")
+}
+
+#[test]
+fn stamps_survive_vp8_at_a_low_bitrate() {
+    let mut camera = SyntheticCamera::new(WIDTH, HEIGHT, FPS).expect("camera");
+    let mut encoder = encoder(300);
+    let mut decoder = Vp8Decoder::new().expect("decoder");
+    let mut picture = I420Frame::black(WIDTH, HEIGHT).expect("picture");
+    let mut decoded_stamps = Vec::new();
+    for n in 0..60 {
+        camera.capture(&mut picture).expect("capture");
+        for frame in encoder.encode(&picture, false).expect("encode") {
+            assert_eq!(frame.keyframe, n == 0, "only the first frame is a keyframe");
+            let shown = decoder.decode(&frame.data).expect("decode").expect("a picture");
+            assert_eq!((shown.width(), shown.height()), (WIDTH, HEIGHT));
+            decoded_stamps.push(read_stamp(&shown).expect("the stamp is readable").frame);
+        }
+    }
+    assert!(
+        decoded_stamps.len() >= 55,
+        "rate control dropped {} of 60 frames",
+        60 - decoded_stamps.len()
+    );
+    assert!(
+        decoded_stamps.windows(2).all(|w| w[0] < w[1]),
+        "frame numbers go up: {decoded_stamps:?}"
+    );
+}
+
+#[test]
+fn a_keyframe_comes_when_asked_and_a_fresh_decoder_starts_from_it() {
+    let mut camera = SyntheticCamera::new(WIDTH, HEIGHT, FPS).expect("camera");
+    let mut encoder = encoder(500);
+    let mut picture = I420Frame::black(WIDTH, HEIGHT).expect("picture");
+    for _ in 0..10 {
+        camera.capture(&mut picture).expect("capture");
+        encoder.encode(&picture, false).expect("encode");
+    }
+    camera.capture(&mut picture).expect("capture");
+    let frames = encoder.encode(&picture, true).expect("encode");
+    let [frame] = frames.as_slice() else { panic!("one frame, got {}", frames.len()) };
+    assert!(frame.keyframe);
+    // A viewer joining now has none of the earlier frames.
+    let shown = Vp8Decoder::new()
+        .expect("decoder")
+        .decode(&frame.data)
+        .expect("decode")
+        .expect("a picture");
+    assert_eq!(read_stamp(&shown).map(|s| s.frame), Some(10));
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let mut decoder = Vp8Decoder::new().expect("decoder");
+    for garbage in
+        [&b""[..], b"\x00", &[0xff; 64], &[0x9d, 0x01, 0x2a, 0xff, 0xff, 0xff, 0xff, 0, 0, 0]]
+    {
+        if let Ok(Some(picture)) = decoder.decode(garbage) {
+            panic!("{garbage:?} decoded to {picture:?}");
+        }
+    }
+    assert!(matches!(
+        Vp8Encoder::new(Vp8Config { width: 641, height: 360, fps: 30, bitrate_kbps: 500 }),
+        Err(MediaError::BadSize(_))
+    ));
+    let mut encoder = encoder(500);
+    let wrong = I420Frame::black(320, 180).expect("picture");
+    assert!(matches!(encoder.encode(&wrong, false), Err(MediaError::BadSize(_))));
+    assert!(I420Frame::from_planes(640, 360, vec![0; 10]).is_err());
+}
+
+/// Sends every frame to the test.
+struct ToTest(mpsc::Sender<EncodedFrame>);
+
+impl FrameSink for ToTest {
+    fn wanted(&self) -> bool {
+        true
+    }
+    fn deliver(&mut self, frame: EncodedFrame) -> bool {
+        self.0.send(frame).is_ok()
+    }
+    fn failed(&mut self, error: MediaError) {
+        panic!("the pipeline failed: {error}");
+    }
+}
+
+#[test]
+fn the_pipeline_paces_frames_and_starts_each_viewer_on_a_keyframe() {
+    let (tx, rx) = mpsc::channel();
+    let camera = SyntheticCamera::new(WIDTH, HEIGHT, FPS).expect("camera");
+    let pipeline = VideoPipeline::start(Box::new(camera), 500, ToTest(tx)).expect("pipeline");
+    let wait = Duration::from_secs(10);
+    let first = rx.recv_timeout(wait).expect("a first frame");
+    assert!(first.keyframe, "a viewer starts on a keyframe");
+    assert_eq!(first.duration, Duration::from_secs(1) / FPS);
+    let mut decoder = Vp8Decoder::new().expect("decoder");
+    let mut last =
+        decoder.decode(&first.data).expect("decode").and_then(|p| read_stamp(&p)).expect("stamp");
+    for _ in 0..15 {
+        let frame = rx.recv_timeout(wait).expect("a frame");
+        let stamp = decoder
+            .decode(&frame.data)
+            .expect("decode")
+            .and_then(|p| read_stamp(&p))
+            .expect("stamp");
+        assert!(stamp.frame > last.frame && stamp.millis >= last.millis, "{last:?} then {stamp:?}");
+        last = stamp;
+    }
+    // Paced at the frame rate, not as fast as the encoder goes: 15 frames take about 0.5 s of
+    // camera time (the stamps are the camera's own clock, so this holds on a loaded machine).
+    assert!(last.millis >= 300, "16 frames within {} ms of camera time", last.millis);
+
+    pipeline.request_keyframe();
+    let keyframe_within =
+        (0..10).map(|_| rx.recv_timeout(wait).expect("a frame")).position(|f| f.keyframe);
+    assert!(keyframe_within.is_some(), "a requested keyframe arrives within a few frames");
+
+    drop(pipeline);
+    // Once stopped, the channel drains and closes (the thread drops its sink).
+    while rx.recv_timeout(wait).is_ok() {}
+    assert!(matches!(rx.recv_timeout(Duration::ZERO), Err(mpsc::RecvTimeoutError::Disconnected)));
+}
