@@ -78,6 +78,9 @@ struct ParticipantArgs {
     /// The local address for peer connections [default: this machine's own address].
     #[arg(long)]
     ice_address: Option<IpAddr>,
+    /// Send a synthetic camera (a moving test pattern with a frame counter) to every peer.
+    #[arg(long)]
+    synthetic_camera: bool,
 }
 
 fn main() -> ExitCode {

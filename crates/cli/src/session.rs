@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use confab_core::{Engine, EngineConfig, EngineEvent};
+use confab_core::{Engine, EngineConfig, EngineEvent, VideoFeed};
 use confab_proto::{ClientKind, DisplayName, MeetingLink};
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
@@ -76,6 +76,14 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         Ok(ip) => ip,
         Err(e) => return fail(1, &format!("cannot find this machine's address: {e}")),
     };
+    let camera = if args.synthetic_camera {
+        match VideoFeed::synthetic_camera() {
+            Ok(feed) => Some(feed),
+            Err(e) => return fail(1, &format!("cannot start the synthetic camera: {e}")),
+        }
+    } else {
+        None
+    };
     let config = EngineConfig {
         link,
         name,
@@ -88,6 +96,7 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         work_offline: false,
         author_id,
         bind,
+        camera,
     };
     let (engine, events) = match Engine::start(config) {
         Ok(started) => started,

@@ -271,6 +271,7 @@ fn start_engine(
         work_offline: false,
         author_id: format!("bench-{name}"),
         bind: peer::own_address().unwrap(),
+        camera: None,
     })
     .unwrap()
 }

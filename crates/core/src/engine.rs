@@ -27,6 +27,7 @@ use crate::signaling_client::{self, Signaling, SignalingConfig, SignalingEvent};
 use crate::store::{StoreError, StoredDoc};
 use crate::sync::PeerSync;
 use crate::transfer::{self, Expected, FileInfo, TransferUpdate};
+use crate::video::VideoFeed;
 
 /// How long leaving waits for every peer to acknowledge our `bye`.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -55,6 +56,8 @@ pub struct EngineConfig {
     pub author_id: String,
     /// The local address ICE binds to.
     pub bind: IpAddr,
+    /// Our camera, sent to every peer; announced as `cam` in our media state.
+    pub camera: Option<VideoFeed>,
 }
 
 /// What a participant sends, as announced in `ctl` `media`.
@@ -356,6 +359,7 @@ async fn run(
     });
     let (peer_events, mut peer_rx) = mpsc::unbounded_channel();
     let heads_seen = store.doc_mut().heads();
+    let camera_on = config.camera.is_some();
     let mut state = State {
         config,
         store,
@@ -373,7 +377,7 @@ async fn run(
         notes_seen: String::new(),
         title_seen: String::new(),
         heads_seen,
-        media: MediaState::default(),
+        media: MediaState { cam: camera_on, ..MediaState::default() },
         outgoing: HashMap::new(),
         incoming: HashMap::new(),
     };
@@ -440,6 +444,7 @@ impl State {
             offerer,
             want_snapshot,
             instance: self.instance.clone(),
+            camera: self.config.camera.clone(),
         };
         let link = peer::spawn(setup, self.peer_events.clone());
         let sync = if want_snapshot { PeerSync::awaiting_snapshot() } else { PeerSync::new() };

@@ -15,6 +15,8 @@
 //!   `hello`.
 //! - [`transfer`]: moving one file over a `file:ID` channel, hashed, verified, and saved only
 //!   inside the download directory.
+//! - [`video`]: [`VideoFeed`], our camera encoded once and shared by every connection's track
+//!   (capture and codecs are confab-media's).
 //! - [`engine`]: [`Engine`], the task that ties them together — the entry point for front ends.
 //!
 //! ## What it never does
@@ -29,6 +31,7 @@ pub mod store;
 pub mod sync;
 pub mod transfer;
 mod udp_runtime;
+pub mod video;
 
 pub use document::{DocError, MeetingDoc, NotesPatch};
 pub use engine::{
@@ -36,3 +39,4 @@ pub use engine::{
 };
 pub use store::{StoreError, StoredDoc};
 pub use sync::{PeerSync, SyncError};
+pub use video::VideoFeed;

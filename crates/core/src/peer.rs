@@ -7,6 +7,10 @@
 //! frames to send, close). Each side signs the pair of DTLS fingerprints its own connection sees
 //! with the key (`fp_mac`); a signaling server that swapped a fingerprint to sit in the middle
 //! cannot produce a matching MAC, and the connection is dropped as intercepted.
+//!
+//! With a camera ([`PeerSetup::camera`]) the connection also carries one VP8 video track, whole
+//! encoded frames from the shared [`VideoFeed`]. Without one it negotiates no media codecs at
+//! all, so a browser's camera is declined rather than sent to a peer that cannot show it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -14,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use confab_proto::datachannel::{MAX_CHANNEL_FRAME_BYTES, fp_mac, verify_fp_mac};
 use confab_proto::{
     ClientKind, CtlMessage, IceCandidateInit, IceServer, MeetingKey, PeerId, SdpType,
@@ -30,10 +34,27 @@ use webrtc::peer_connection::{
     RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder, StatsSelector,
 };
 
+use rtc::interceptor::Registry;
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_VP8, MediaEngine};
 use rtc::peer_connection::transport::RTCDtlsRole;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::PayloadType;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use tokio::sync::broadcast;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RtpTransceiver};
 
 use crate::transfer::{self, Expected, TransferUpdate};
 use crate::udp_runtime;
+use crate::video::VideoFeed;
 
 /// From the start of negotiation until a verified hello.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -75,6 +96,8 @@ pub struct PeerSetup {
     pub want_snapshot: bool,
     /// This run of ours, named in the hello (see `CtlMessage::Hello::instance`).
     pub instance: String,
+    /// Our camera, sent to the peer as a video track; `None` sends and receives no media.
+    pub camera: Option<VideoFeed>,
 }
 
 /// What a peer task reports, tagged with the remote peer's id.
@@ -309,8 +332,13 @@ async fn run(
         })
         .collect();
     let (net_tx, mut net) = mpsc::unbounded_channel();
+    let mut builder = PeerConnectionBuilder::new();
+    if setup.camera.is_some() {
+        let (media_engine, interceptors) = video_media_engine()?;
+        builder = builder.with_media_engine(media_engine).with_interceptor_registry(interceptors);
+    }
     let pc: Arc<dyn PeerConnection> = Arc::new(
-        PeerConnectionBuilder::new()
+        builder
             .with_configuration(
                 RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build(),
             )
@@ -333,9 +361,152 @@ async fn run(
             .await
             .map_err(|e| format!("cannot create the peer connection: {e}"))?,
     );
+    // The camera's track goes in before any offer or answer, so the first negotiation
+    // carries it whichever side offers.
+    let sending_video = match &setup.camera {
+        Some(feed) => Some(add_camera_track(&pc, feed.clone()).await?),
+        None => None,
+    };
     let result = drive(&setup, &pc, &mut commands, &mut net, &emit).await;
+    if let Some(task) = sending_video {
+        task.abort();
+    }
     let _ = pc.close().await;
     result
+}
+
+/// VP8 only, the codec every browser decodes, with NACK and picture-loss feedback and the
+/// RTCP reports; ids as Chromium numbers them, though the answer decides (see
+/// [`negotiated_vp8`]).
+fn video_media_engine() -> Result<(MediaEngine, Registry), String> {
+    let mut media_engine = MediaEngine::default();
+    let vp8 = RTCRtpCodecParameters { rtp_codec: vp8_codec(), payload_type: 96 };
+    media_engine.register_codec(vp8, RtpCodecKind::Video).map_err(|e| e.to_string())?;
+    let interceptors = register_default_interceptors(Registry::new(), &mut media_engine)
+        .map_err(|e| e.to_string())?;
+    Ok((media_engine, interceptors))
+}
+
+fn vp8_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_VP8.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        // NACK and PLI are added by the default interceptors.
+        rtcp_feedback: vec![RTCPFeedback { typ: "ccm".to_owned(), parameter: "fir".to_owned() }],
+    }
+}
+
+/// The stream id our camera's track is announced under: browsers group tracks by it, and it
+/// is never a `screen_track`.
+const CAMERA_STREAM: &str = "confab-camera";
+
+/// Adds the camera's track and starts the task that feeds it; returns that task.
+async fn add_camera_track(
+    pc: &Arc<dyn PeerConnection>,
+    feed: VideoFeed,
+) -> Result<AbortHandle, String> {
+    let ssrc = rand::random::<u32>();
+    let encoding = RTCRtpEncodingParameters {
+        rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+        codec: vp8_codec(),
+        ..Default::default()
+    };
+    let description = MediaStreamTrack::new(
+        CAMERA_STREAM.to_owned(),
+        "confab-camera-video".to_owned(),
+        "camera".to_owned(),
+        RtpCodecKind::Video,
+        vec![encoding],
+    );
+    let track = Arc::new(
+        TrackLocalStaticSample::new(Instant::now(), description).map_err(|e| e.to_string())?,
+    );
+    let transceiver = pc
+        .add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, None)
+        .await
+        .map_err(|e| format!("cannot add the camera: {e}"))?;
+    let task = tokio::spawn(send_camera(track, transceiver, ssrc, feed).in_current_span());
+    Ok(task.abort_handle())
+}
+
+/// The payload type negotiated for VP8 on this transceiver, once the peer has agreed to take
+/// our video (a peer without video declines it, and is sent nothing).
+async fn negotiated_vp8(transceiver: &Arc<dyn RtpTransceiver>) -> Option<PayloadType> {
+    let direction = transceiver.current_direction().await.ok()?;
+    if !matches!(
+        direction,
+        RTCRtpTransceiverDirection::Sendrecv | RTCRtpTransceiverDirection::Sendonly
+    ) {
+        return None;
+    }
+    let parameters = transceiver.sender().await.ok()??.get_parameters().await.ok()?;
+    parameters
+        .rtp_parameters
+        .codecs
+        .iter()
+        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_VP8))
+        .map(|c| c.payload_type)
+}
+
+/// Writes the camera's frames to the track, one whole frame per sample, from a keyframe on;
+/// asks for a keyframe whenever the peer reports a lost picture.
+async fn send_camera(
+    track: Arc<TrackLocalStaticSample>,
+    transceiver: Arc<dyn RtpTransceiver>,
+    ssrc: u32,
+    feed: VideoFeed,
+) {
+    let mut frames = feed.subscribe();
+    // Until the track is negotiated and bound, frames have nowhere to go; after that the
+    // first one sent must be a keyframe.
+    let mut need_keyframe = true;
+    let mut bound = false;
+    loop {
+        let frame = tokio::select! {
+            received = frames.recv() => match received {
+                Ok(frame) => frame,
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    need_keyframe = true;
+                    feed.request_keyframe();
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            Some(TrackLocalEvent::OnRtcpPacket(packets)) = track.poll(), if bound => {
+                let picture_lost = packets.iter().any(|p| {
+                    let p = p.as_any();
+                    p.is::<PictureLossIndication>() || p.is::<FullIntraRequest>()
+                });
+                if picture_lost {
+                    debug!("the peer lost the picture: sending a keyframe");
+                    feed.request_keyframe();
+                }
+                continue;
+            }
+        };
+        if need_keyframe && !frame.keyframe {
+            continue;
+        }
+        // Looked up per frame: a renegotiation may move it.
+        let Some(payload_type) = negotiated_vp8(&transceiver).await else {
+            continue;
+        };
+        let sample = Sample {
+            data: Bytes::copy_from_slice(&frame.data),
+            duration: frame.duration,
+            ..Sample::new(frame.captured_at)
+        };
+        bound = track.write_sample(ssrc, payload_type, &sample, &[]).await.is_ok();
+        if !bound {
+            // Not bound to a negotiated transceiver yet.
+            need_keyframe = true;
+            feed.request_keyframe();
+            continue;
+        }
+        need_keyframe = false;
+    }
 }
 
 /// A file transfer running (or about to) on this connection.
@@ -393,11 +564,8 @@ async fn negotiate_and_carry(
     let mut mid: Option<String> = None;
     let mut awaiting_answer = false;
     if setup.offerer {
-        let offer = pc.create_offer(None).await.map_err(|e| e.to_string())?;
-        pc.set_local_description(offer.clone()).await.map_err(|e| e.to_string())?;
-        mid = first_mid(&offer.sdp);
+        mid = send_offer(pc, emit).await?;
         awaiting_answer = true;
-        emit(PeerEvent::Signal(SignalData::Sdp { sdp: convert(&offer)? }));
     }
 
     let mut open = (false, false);
@@ -470,6 +638,12 @@ async fn negotiate_and_carry(
                         mid = first_mid(&answer.sdp);
                         let sdp: SessionDescription = convert(&answer)?;
                         emit(PeerEvent::Signal(SignalData::Sdp { sdp }));
+                        if setup.camera.is_some() && !answer.sdp.contains(CAMERA_STREAM) {
+                            // The peer offered no video our camera could ride on (its own
+                            // camera is off): offer it ourselves.
+                            send_offer(pc, emit).await?;
+                            awaiting_answer = true;
+                        }
                     } else {
                         awaiting_answer = false;
                     }
@@ -607,6 +781,17 @@ async fn negotiate_and_carry(
             },
         }
     }
+}
+
+/// Makes, sets and sends an offer; returns its first mid.
+async fn send_offer(
+    pc: &Arc<dyn PeerConnection>,
+    emit: &impl Fn(PeerEvent) -> bool,
+) -> Result<Option<String>, String> {
+    let offer = pc.create_offer(None).await.map_err(|e| e.to_string())?;
+    pc.set_local_description(offer.clone()).await.map_err(|e| e.to_string())?;
+    emit(PeerEvent::Signal(SignalData::Sdp { sdp: convert(&offer)? }));
+    Ok(first_mid(&offer.sdp))
 }
 
 /// Our hello: who we are, and the key's MAC over our fingerprint and the peer's.

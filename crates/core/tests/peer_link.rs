@@ -24,6 +24,7 @@ fn setup(me: &PeerId, remote: &PeerId, key: &MeetingKey, offerer: bool, name: &s
         offerer,
         want_snapshot: offerer,
         instance: format!("run-{name}"),
+        camera: None,
     }
 }
 

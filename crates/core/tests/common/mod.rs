@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_core::engine::DEFAULT_MAX_FILE_BYTES;
-use confab_core::{Engine, EngineConfig, EngineEvent, FileEvent, FileState, peer};
+use confab_core::{Engine, EngineConfig, EngineEvent, FileEvent, FileState, VideoFeed, peer};
 use confab_proto::{ClientKind, DisplayName, MeetingKey, MeetingLink, PeerId, RoomId};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
@@ -118,6 +118,7 @@ pub struct NodeOptions {
     pub download_dir: PathBuf,
     pub work_offline: bool,
     pub max_file_bytes: u64,
+    pub camera: Option<VideoFeed>,
 }
 
 /// One participant: an engine and what it has seen of the meeting.
@@ -146,12 +147,35 @@ impl Node {
         node
     }
 
+    /// A participant sending the synthetic camera.
+    pub fn start_with_camera(link: &MeetingLink, name: &str) -> Self {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let camera = Some(VideoFeed::synthetic_camera().unwrap());
+        let mut node =
+            Self::start_with(link, name, NodeOptions { camera, ..Self::options_in(dir.path()) });
+        node._dirs = Some(dir);
+        node
+    }
+
+    /// Bytes received so far on the connection to `peer`, as its latest stats say.
+    pub fn bytes_received_from(&self, peer: &PeerId) -> u64 {
+        self.log
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                EngineEvent::Stats { id, stats } if id == peer => Some(stats.bytes_received),
+                _ => None,
+            })
+            .unwrap_or(0)
+    }
+
     pub fn options_in(dir: &Path) -> NodeOptions {
         NodeOptions {
             data_dir: dir.join("data"),
             download_dir: dir.join("downloads"),
             work_offline: false,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            camera: None,
         }
     }
 
@@ -170,6 +194,7 @@ impl Node {
             work_offline: options.work_offline,
             author_id: format!("install-{name}"),
             bind: peer::own_address().unwrap(),
+            camera: options.camera,
         })
         .unwrap();
         Self {

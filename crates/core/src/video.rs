@@ -1,0 +1,77 @@
+//! Our camera as every connection sends it: one capture and one encoder for the whole mesh,
+//! each encoded frame shared with every peer's track.
+//!
+//! A peer subscribes when its connection can carry video and asks for a keyframe, because a
+//! decoder can only start on one; it asks again when the peer reports a lost picture (RTCP PLI
+//! or FIR) or when it fell behind and skipped frames. While nobody subscribes, nothing is
+//! captured or encoded.
+
+use std::sync::Arc;
+
+use confab_media::{
+    EncodedFrame, FrameSink, MediaError, SyntheticCamera, VideoPipeline, VideoSource,
+};
+use tokio::sync::broadcast;
+
+/// Frames a slow connection may fall behind before it skips to the next keyframe.
+const FRAMES_BUFFERED: usize = 8;
+/// The synthetic camera: 640×360 at 30 fps, about what a browser sends for a small tile.
+const SYNTHETIC_SIZE: (u32, u32) = (640, 360);
+const SYNTHETIC_FPS: u32 = 30;
+const CAMERA_KBPS: u32 = 600;
+
+/// A running video source, cheap to clone; the source stops when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct VideoFeed {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    frames: broadcast::Sender<Arc<EncodedFrame>>,
+    pipeline: VideoPipeline,
+}
+
+/// Hands the pipeline's frames to every subscribed connection.
+struct Broadcast(broadcast::Sender<Arc<EncodedFrame>>);
+
+impl FrameSink for Broadcast {
+    fn wanted(&self) -> bool {
+        self.0.receiver_count() > 0
+    }
+    fn deliver(&mut self, frame: EncodedFrame) -> bool {
+        // No receiver right now is not an end: someone may subscribe later.
+        let _ = self.0.send(Arc::new(frame));
+        true
+    }
+    fn failed(&mut self, error: MediaError) {
+        tracing::warn!(%error, "the camera stopped");
+    }
+}
+
+impl VideoFeed {
+    /// Starts `source`, encoded at `bitrate_kbps`.
+    pub fn start(source: Box<dyn VideoSource>, bitrate_kbps: u32) -> Result<Self, MediaError> {
+        let (frames, _) = broadcast::channel(FRAMES_BUFFERED);
+        let pipeline = VideoPipeline::start(source, bitrate_kbps, Broadcast(frames.clone()))?;
+        Ok(Self { inner: Arc::new(Inner { frames, pipeline }) })
+    }
+
+    /// The synthetic camera (a moving test pattern with a frame stamp), for machines without a
+    /// camera, tests and benchmarks.
+    pub fn synthetic_camera() -> Result<Self, MediaError> {
+        let (width, height) = SYNTHETIC_SIZE;
+        Self::start(Box::new(SyntheticCamera::new(width, height, SYNTHETIC_FPS)?), CAMERA_KBPS)
+    }
+
+    /// Frames from now on, starting with a keyframe soon.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<EncodedFrame>> {
+        let frames = self.inner.frames.subscribe();
+        self.request_keyframe();
+        frames
+    }
+
+    pub(crate) fn request_keyframe(&self) {
+        self.inner.pipeline.request_keyframe();
+    }
+}
