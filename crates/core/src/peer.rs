@@ -50,7 +50,8 @@ use rtc::rtp_transceiver::rtp_sender::{
 use tokio::sync::broadcast;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RtpTransceiver};
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpTransceiver};
 
 use crate::transfer::{self, Expected, TransferUpdate};
 use crate::udp_runtime;
@@ -266,6 +267,12 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
         let _ = self.0.send(Net::Channel(channel));
     }
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        // We show no video, and send ours `sendonly`; but two peers with cameras each answer
+        // the other's `sendonly` with a receiving transceiver. Its packets are read and
+        // dropped: unread, they fill the track's queue and the stack logs every one.
+        tokio::spawn(async move { while track.poll().await.is_some() {} }.in_current_span());
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -418,13 +425,19 @@ async fn add_camera_track(
         "confab-camera-video".to_owned(),
         "camera".to_owned(),
         RtpCodecKind::Video,
-        vec![encoding],
+        vec![encoding.clone()],
     );
     let track = Arc::new(
         TrackLocalStaticSample::new(Instant::now(), description).map_err(|e| e.to_string())?,
     );
+    // `sendonly`: we show no video, so we ask for none.
+    let init = RTCRtpTransceiverInit {
+        direction: RTCRtpTransceiverDirection::Sendonly,
+        streams: vec![CAMERA_STREAM.to_owned()],
+        send_encodings: vec![encoding],
+    };
     let transceiver = pc
-        .add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, None)
+        .add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init))
         .await
         .map_err(|e| format!("cannot add the camera: {e}"))?;
     let task = tokio::spawn(send_camera(track, transceiver, ssrc, feed).in_current_span());
