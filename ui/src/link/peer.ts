@@ -7,6 +7,8 @@ import { fpMac, sdpFingerprint, verifyFpMac } from "./fp-mac";
 /** A message sent before the other side's channel is open is lost: repeat hello until verified. */
 const HELLO_REPEAT_MS = 50;
 const CONNECT_TIMEOUT_MS = 30_000;
+/** How long closing waits for a last message (our hello, to a refused peer) to leave. */
+const FLUSH_TIMEOUT_MS = 1000;
 const MAX_FRAME_BYTES = 1024 * 1024;
 const MAX_EARLY_FRAMES = 256;
 const STATS_EVERY_MS = 2000;
@@ -66,6 +68,8 @@ export class PeerSession {
   private ignoreOffer = false;
   private heldCandidates: RTCIceCandidateInit[] = [];
   private ourHello: string | null = null;
+  /** Our hello being signed and sent (signing is asynchronous): awaited before closing. */
+  private helloSending: Promise<void> | null = null;
   private verified = false;
   private early: PeerEvent[] = [];
   private timers: number[] = [];
@@ -169,6 +173,7 @@ export class PeerSession {
   rekey(self: PeerId): void {
     this.setup.self = self;
     this.ourHello = null;
+    this.helloSending = null;
     void this.sendHelloWhenReady();
   }
 
@@ -201,10 +206,16 @@ export class PeerSession {
   }
 
   close(): void {
+    this.stop();
+    this.pc.close();
+  }
+
+  /** Nothing more from this connection reaches the meeting; the connection itself stays up
+   * until `close`. */
+  private stop(): void {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
-    this.pc.close();
   }
 
   private async offer(): Promise<void> {
@@ -252,26 +263,42 @@ export class PeerSession {
     this.ctl = ctl;
   }
 
-  /** Our hello, once both channels are open and both fingerprints known. */
-  private async sendHelloWhenReady(): Promise<void> {
-    if (this.sync?.readyState !== "open" || this.ctl?.readyState !== "open" || this.ourHello) return;
+  /** Our hello, once both channels are open and both fingerprints known; resolves when sent. */
+  private sendHelloWhenReady(): Promise<void> {
+    if (this.helloSending) return this.helloSending;
+    if (this.sync?.readyState !== "open" || this.ctl?.readyState !== "open") return Promise.resolve();
     const fps = this.fingerprints();
-    if (!fps) return; // sent once the descriptions are in: see noteFingerprints
-    const hello: CtlMessage = {
-      type: "hello",
-      peer_id: this.setup.self,
-      name: this.setup.name,
-      client: "browser",
-      app_version: this.setup.appVersion,
-      want_snapshot: this.setup.wantSnapshot,
-      fp_mac: await fpMac(this.setup.key, fps.own, fps.theirs),
-      instance: this.setup.instance,
-    };
-    this.ourHello = JSON.stringify(hello);
-    this.sendCtlText(this.ourHello);
+    if (!fps) return Promise.resolve(); // sent once the descriptions are in: see noteFingerprints
+    this.helloSending = (async () => {
+      const hello: CtlMessage = {
+        type: "hello",
+        peer_id: this.setup.self,
+        name: this.setup.name,
+        client: "browser",
+        app_version: this.setup.appVersion,
+        want_snapshot: this.setup.wantSnapshot,
+        fp_mac: await fpMac(this.setup.key, fps.own, fps.theirs),
+        instance: this.setup.instance,
+      };
+      this.ourHello = JSON.stringify(hello);
+      this.sendCtlText(this.ourHello);
+    })();
+    return this.helloSending;
+  }
+
+  /** Resolves once what was sent on `ctl` has left for the network (or after a second). */
+  private ctlFlushed(): Promise<void> {
+    const ctl = this.ctl;
+    if (!ctl || ctl.readyState !== "open" || ctl.bufferedAmount === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      ctl.bufferedAmountLowThreshold = 0;
+      ctl.addEventListener("bufferedamountlow", () => resolve(), { once: true });
+      window.setTimeout(resolve, FLUSH_TIMEOUT_MS);
+    });
   }
 
   private async onCtl(text: string): Promise<void> {
+    if (this.closed) return;
     if (text.length > MAX_FRAME_BYTES) return this.fail("the peer sent an oversized frame");
     let message: CtlMessage;
     try {
@@ -302,6 +329,11 @@ export class PeerSession {
         (await verifyFpMac(this.setup.key, message.fp_mac, fps.theirs, fps.own));
       if (!genuine) {
         this.emit({ kind: "intercepted" });
+        this.stop();
+        // The peer learns that it was refused when our hello fails its own check: that hello
+        // (still being signed, maybe) must go out before the connection closes.
+        await this.sendHelloWhenReady();
+        await this.ctlFlushed();
         return this.close();
       }
       if (this.verified) return;
