@@ -76,6 +76,8 @@ const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// Checks per candidate pair: as long a window (1.4 s) as webrtc's default 7 × 200 ms.
 const ICE_CHECKS: u16 = 28;
+/// A connection waiting for a keyframe asks the (shared) camera encoder at most this often.
+const KEYFRAME_ASK_EVERY: Duration = Duration::from_millis(500);
 /// How long leaving waits for the peer to acknowledge our `bye`.
 const BYE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -463,8 +465,8 @@ async fn negotiated_vp8(transceiver: &Arc<dyn RtpTransceiver>) -> Option<Payload
         .map(|c| c.payload_type)
 }
 
-/// Writes the camera's frames to the track, one whole frame per sample, from a keyframe on;
-/// asks for a keyframe whenever the peer reports a lost picture.
+/// Writes the camera's frames to the track, one whole frame per sample, starting on a
+/// keyframe; asks for a keyframe whenever the peer reports a lost picture.
 async fn send_camera(
     track: Arc<TrackLocalStaticSample>,
     transceiver: Arc<dyn RtpTransceiver>,
@@ -472,17 +474,18 @@ async fn send_camera(
     feed: VideoFeed,
 ) {
     let mut frames = feed.subscribe();
-    // Until the track is negotiated and bound, frames have nowhere to go; after that the
-    // first one sent must be a keyframe.
-    let mut need_keyframe = true;
+    // A decoder starts on a keyframe: one is asked for when this connection can first take
+    // video, and again after frames were lost on the way. The encoder is shared by every
+    // peer, so asking is rate-limited: keyframes are large, and everyone gets them.
+    let mut waiting_for_keyframe = true;
+    let mut asked: Option<Instant> = None;
     let mut bound = false;
     loop {
         let frame = tokio::select! {
             received = frames.recv() => match received {
                 Ok(frame) => frame,
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    need_keyframe = true;
-                    feed.request_keyframe();
+                    waiting_for_keyframe = true;
                     continue;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -499,26 +502,26 @@ async fn send_camera(
                 continue;
             }
         };
-        if need_keyframe && !frame.keyframe {
-            continue;
-        }
-        // Looked up per frame: a renegotiation may move it.
+        // Looked up per frame: until negotiated there is nowhere to send, and a renegotiation
+        // may move it.
         let Some(payload_type) = negotiated_vp8(&transceiver).await else {
             continue;
         };
+        if waiting_for_keyframe && !frame.keyframe {
+            if asked.is_none_or(|at| at.elapsed() > KEYFRAME_ASK_EVERY) {
+                feed.request_keyframe();
+                asked = Some(Instant::now());
+            }
+            continue;
+        }
         let sample = Sample {
             data: Bytes::copy_from_slice(&frame.data),
             duration: frame.duration,
             ..Sample::new(frame.captured_at)
         };
+        // Fails only while the negotiated track is not yet bound to its transport.
         bound = track.write_sample(ssrc, payload_type, &sample, &[]).await.is_ok();
-        if !bound {
-            // Not bound to a negotiated transceiver yet.
-            need_keyframe = true;
-            feed.request_keyframe();
-            continue;
-        }
-        need_keyframe = false;
+        waiting_for_keyframe = !bound;
     }
 }
 
@@ -580,6 +583,8 @@ async fn negotiate_and_carry(
         mid = send_offer(pc, emit).await?;
         awaiting_answer = true;
     }
+    // Whether an offer of ours has carried the camera (if we have one).
+    let mut camera_offered = setup.offerer;
 
     let mut open = (false, false);
     let mut our_hello: Option<String> = None;
@@ -651,11 +656,13 @@ async fn negotiate_and_carry(
                         mid = first_mid(&answer.sdp);
                         let sdp: SessionDescription = convert(&answer)?;
                         emit(PeerEvent::Signal(SignalData::Sdp { sdp }));
-                        if setup.camera.is_some() && !answer.sdp.contains(CAMERA_STREAM) {
+                        if setup.camera.is_some() && !camera_offered && !answer.sdp.contains(CAMERA_STREAM) {
                             // The peer offered no video our camera could ride on (its own
-                            // camera is off): offer it ourselves.
+                            // camera is off): offer it ourselves, once (a peer without video
+                            // declines it, and asking again would not change that).
                             send_offer(pc, emit).await?;
                             awaiting_answer = true;
+                            camera_offered = true;
                         }
                     } else {
                         awaiting_answer = false;

@@ -1,7 +1,7 @@
 //! Our camera as every connection sends it: one capture and one encoder for the whole mesh,
 //! each encoded frame shared with every peer's track.
 //!
-//! A peer subscribes when its connection can carry video and asks for a keyframe, because a
+//! Each connection subscribes, and asks for a keyframe once it can carry video, because a
 //! decoder can only start on one; it asks again when the peer reports a lost picture (RTCP PLI
 //! or FIR) or when it fell behind and skipped frames. While nobody subscribes, nothing is
 //! captured or encoded.
@@ -64,11 +64,9 @@ impl VideoFeed {
         Self::start(Box::new(SyntheticCamera::new(width, height, SYNTHETIC_FPS)?), CAMERA_KBPS)
     }
 
-    /// Frames from now on, starting with a keyframe soon.
+    /// Frames from now on; a subscriber that needs a keyframe asks for one.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<EncodedFrame>> {
-        let frames = self.inner.frames.subscribe();
-        self.request_keyframe();
-        frames
+        self.inner.frames.subscribe()
     }
 
     pub(crate) fn request_keyframe(&self) {
