@@ -25,6 +25,7 @@
 
 pub mod document;
 pub mod engine;
+mod keyframe_requests;
 pub mod peer;
 pub mod signaling_client;
 pub mod store;

@@ -24,7 +24,7 @@ use confab_proto::{
     ClientKind, CtlMessage, IceCandidateInit, IceServer, MeetingKey, PeerId, SdpType,
     SessionDescription, SignalData,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::AbortHandle;
 use tracing::{Instrument, debug};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
@@ -34,25 +34,23 @@ use webrtc::peer_connection::{
     RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder, StatsSelector,
 };
 
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Registry, Slot};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_VP8, MediaEngine};
 use rtc::peer_connection::transport::RTCDtlsRole;
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::PayloadType;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
 };
-use tokio::sync::broadcast;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpTransceiver};
 
+use crate::keyframe_requests::{KeyframeRequests, asks_for_keyframe};
 use crate::transfer::{self, Expected, TransferUpdate};
 use crate::udp_runtime;
 use crate::video::VideoFeed;
@@ -254,25 +252,31 @@ enum Net {
     Channel(Arc<dyn DataChannel>),
 }
 
-struct Handler(mpsc::UnboundedSender<Net>);
+struct Handler {
+    net: mpsc::UnboundedSender<Net>,
+    /// Whether the connection is up (ICE and DTLS): media written before is lost.
+    connected: watch::Sender<bool>,
+}
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
         if let Ok(init) = event.candidate.to_json() {
-            let _ = self.0.send(Net::Candidate(init));
+            let _ = self.net.send(Net::Candidate(init));
         }
     }
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.0.send(Net::State(state));
+        self.connected.send_replace(state == RTCPeerConnectionState::Connected);
+        let _ = self.net.send(Net::State(state));
     }
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        let _ = self.0.send(Net::Channel(channel));
+        let _ = self.net.send(Net::Channel(channel));
     }
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        // We show no video, and send ours `sendonly`; but two peers with cameras each answer
-        // the other's `sendonly` with a receiving transceiver. Its packets are read and
-        // dropped: unread, they fill the track's queue and the stack logs every one.
+        // We show no video, but a peer whose offer carries its camera is answered on the same
+        // m-line as ours (`sendrecv`: webrtc matches no `sendonly` transceiver to it). What it
+        // sends is read and dropped: unread, it fills the track's queue and the stack logs
+        // every packet.
         tokio::spawn(async move { while track.poll().await.is_some() {} }.in_current_span());
     }
 }
@@ -341,6 +345,7 @@ async fn run(
         })
         .collect();
     let (net_tx, mut net) = mpsc::unbounded_channel();
+    let (connected_tx, connected) = watch::channel(false);
     let mut builder = PeerConnectionBuilder::new();
     if setup.camera.is_some() {
         let (media_engine, interceptors) = video_media_engine()?;
@@ -351,7 +356,7 @@ async fn run(
             .with_configuration(
                 RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build(),
             )
-            .with_handler(Arc::new(Handler(net_tx)))
+            .with_handler(Arc::new(Handler { net: net_tx, connected: connected_tx }))
             .with_setting_engine(
                 SettingEngineBuilder::new()
                     .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS))
@@ -372,12 +377,13 @@ async fn run(
     );
     // The camera's track goes in before any offer or answer, so the first negotiation
     // carries it whichever side offers.
-    let sending_video = match &setup.camera {
-        Some(feed) => Some(add_camera_track(&pc, feed.clone()).await?),
+    let camera = match &setup.camera {
+        Some(feed) => Some(add_camera_track(&pc, feed.clone(), connected).await?),
         None => None,
     };
-    let result = drive(&setup, &pc, &mut commands, &mut net, &emit).await;
-    if let Some(task) = sending_video {
+    let transceiver = camera.as_ref().map(|(transceiver, _)| transceiver);
+    let result = drive(&setup, &pc, transceiver, &mut commands, &mut net, &emit).await;
+    if let Some((_, task)) = camera {
         task.abort();
     }
     let _ = pc.close().await;
@@ -386,13 +392,15 @@ async fn run(
 
 /// VP8 only, the codec every browser decodes, with NACK and picture-loss feedback and the
 /// RTCP reports; ids as Chromium numbers them, though the answer decides (see
-/// [`negotiated_vp8`]).
+/// [`Camera::negotiated_vp8`]).
 fn video_media_engine() -> Result<(MediaEngine, Registry), String> {
     let mut media_engine = MediaEngine::default();
     let vp8 = RTCRtpCodecParameters { rtp_codec: vp8_codec(), payload_type: 96 };
     media_engine.register_codec(vp8, RtpCodecKind::Video).map_err(|e| e.to_string())?;
     let interceptors = register_default_interceptors(Registry::new(), &mut media_engine)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        // Last, after every interceptor that reads RTCP.
+        .with(Slot::from(KEYFRAME_REQUESTS_SLOT), KeyframeRequests::default());
     Ok((media_engine, interceptors))
 }
 
@@ -407,15 +415,20 @@ fn vp8_codec() -> RTCRtpCodec {
     }
 }
 
+/// Where [`KeyframeRequests`] sits in the interceptor chain: after all of webrtc's own.
+const KEYFRAME_REQUESTS_SLOT: usize = 14_000;
+
 /// The stream id our camera's track is announced under: browsers group tracks by it, and it
 /// is never a `screen_track`.
 const CAMERA_STREAM: &str = "confab-camera";
 
-/// Adds the camera's track and starts the task that feeds it; returns that task.
+/// Adds the camera's track and starts the task that feeds it; returns its transceiver and
+/// that task.
 async fn add_camera_track(
     pc: &Arc<dyn PeerConnection>,
     feed: VideoFeed,
-) -> Result<AbortHandle, String> {
+    connected: watch::Receiver<bool>,
+) -> Result<(Arc<dyn RtpTransceiver>, AbortHandle), String> {
     let ssrc = rand::random::<u32>();
     let encoding = RTCRtpEncodingParameters {
         rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
@@ -432,9 +445,8 @@ async fn add_camera_track(
     let track = Arc::new(
         TrackLocalStaticSample::new(Instant::now(), description).map_err(|e| e.to_string())?,
     );
-    // `sendonly`: we show no video, so we ask for none.
     let init = RTCRtpTransceiverInit {
-        direction: RTCRtpTransceiverDirection::Sendonly,
+        direction: RTCRtpTransceiverDirection::Sendrecv,
         streams: vec![CAMERA_STREAM.to_owned()],
         send_encodings: vec![encoding],
     };
@@ -442,86 +454,92 @@ async fn add_camera_track(
         .add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init))
         .await
         .map_err(|e| format!("cannot add the camera: {e}"))?;
-    let task = tokio::spawn(send_camera(track, transceiver, ssrc, feed).in_current_span());
-    Ok(task.abort_handle())
+    let sending = Camera { track, transceiver: transceiver.clone(), ssrc, feed, connected };
+    let task = tokio::spawn(sending.run().in_current_span());
+    Ok((transceiver, task.abort_handle()))
 }
 
-/// The payload type negotiated for VP8 on this transceiver, once the peer has agreed to take
-/// our video (a peer without video declines it, and is sent nothing).
-async fn negotiated_vp8(transceiver: &Arc<dyn RtpTransceiver>) -> Option<PayloadType> {
-    let direction = transceiver.current_direction().await.ok()?;
-    if !matches!(
-        direction,
-        RTCRtpTransceiverDirection::Sendrecv | RTCRtpTransceiverDirection::Sendonly
-    ) {
-        return None;
-    }
-    let parameters = transceiver.sender().await.ok()??.get_parameters().await.ok()?;
-    parameters
-        .rtp_parameters
-        .codecs
-        .iter()
-        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_VP8))
-        .map(|c| c.payload_type)
-}
-
-/// Writes the camera's frames to the track, one whole frame per sample, starting on a
-/// keyframe; asks for a keyframe whenever the peer reports a lost picture.
-async fn send_camera(
+/// Our camera on one connection.
+struct Camera {
     track: Arc<TrackLocalStaticSample>,
     transceiver: Arc<dyn RtpTransceiver>,
     ssrc: u32,
     feed: VideoFeed,
-) {
-    let mut frames = feed.subscribe();
-    // A decoder starts on a keyframe: one is asked for when this connection can first take
-    // video, and again after frames were lost on the way. The encoder is shared by every
-    // peer, so asking is rate-limited: keyframes are large, and everyone gets them.
-    let mut waiting_for_keyframe = true;
-    let mut asked: Option<Instant> = None;
-    let mut bound = false;
-    loop {
-        let frame = tokio::select! {
-            received = frames.recv() => match received {
-                Ok(frame) => frame,
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    waiting_for_keyframe = true;
+    connected: watch::Receiver<bool>,
+}
+
+impl Camera {
+    /// Writes the camera's frames to the track, one whole frame per sample, starting on a
+    /// keyframe; asks for a keyframe whenever the peer reports a lost picture.
+    async fn run(self) {
+        let mut frames = self.feed.subscribe();
+        // A decoder starts on a keyframe: one is asked for when this connection can first
+        // carry video, and again after frames were lost on the way. The encoder is shared by
+        // every peer, so asking is rate-limited: keyframes are large, and everyone gets them.
+        let mut waiting_for_keyframe = true;
+        let mut asked: Option<Instant> = None;
+        let mut bound = false;
+        loop {
+            let frame = tokio::select! {
+                received = frames.recv() => match received {
+                    Ok(frame) => frame,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        waiting_for_keyframe = true;
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                Some(TrackLocalEvent::OnRtcpPacket(packets)) = self.track.poll(), if bound => {
+                    if packets.iter().any(|p| asks_for_keyframe(p.as_ref())) {
+                        debug!("the peer lost the picture: sending a keyframe");
+                        self.feed.request_keyframe();
+                    }
                     continue;
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            Some(TrackLocalEvent::OnRtcpPacket(packets)) = track.poll(), if bound => {
-                let picture_lost = packets.iter().any(|p| {
-                    let p = p.as_any();
-                    p.is::<PictureLossIndication>() || p.is::<FullIntraRequest>()
-                });
-                if picture_lost {
-                    debug!("the peer lost the picture: sending a keyframe");
-                    feed.request_keyframe();
+            };
+            // Until the connection is up (SRTP keys come with DTLS) and the track negotiated,
+            // a frame has nowhere to go. Looked up per frame: a renegotiation may move it.
+            let connected = *self.connected.borrow();
+            let payload_type = if connected { self.negotiated_vp8().await } else { None };
+            let Some(payload_type) = payload_type else {
+                waiting_for_keyframe = true;
+                continue;
+            };
+            if waiting_for_keyframe && !frame.keyframe {
+                if asked.is_none_or(|at| at.elapsed() > KEYFRAME_ASK_EVERY) {
+                    self.feed.request_keyframe();
+                    asked = Some(Instant::now());
                 }
                 continue;
             }
-        };
-        // Looked up per frame: until negotiated there is nowhere to send, and a renegotiation
-        // may move it.
-        let Some(payload_type) = negotiated_vp8(&transceiver).await else {
-            continue;
-        };
-        if waiting_for_keyframe && !frame.keyframe {
-            if asked.is_none_or(|at| at.elapsed() > KEYFRAME_ASK_EVERY) {
-                feed.request_keyframe();
-                asked = Some(Instant::now());
-            }
-            continue;
+            let sample = Sample {
+                data: Bytes::copy_from_slice(&frame.data),
+                duration: frame.duration,
+                ..Sample::new(frame.captured_at)
+            };
+            // Fails only while the negotiated track is not yet bound to its transport.
+            bound = self.track.write_sample(self.ssrc, payload_type, &sample, &[]).await.is_ok();
+            waiting_for_keyframe = !bound;
         }
-        let sample = Sample {
-            data: Bytes::copy_from_slice(&frame.data),
-            duration: frame.duration,
-            ..Sample::new(frame.captured_at)
-        };
-        // Fails only while the negotiated track is not yet bound to its transport.
-        bound = track.write_sample(ssrc, payload_type, &sample, &[]).await.is_ok();
-        waiting_for_keyframe = !bound;
+    }
+
+    /// The payload type negotiated for VP8, once the peer has agreed to take our video (a peer
+    /// without video declines it, and is sent nothing).
+    async fn negotiated_vp8(&self) -> Option<PayloadType> {
+        let direction = self.transceiver.current_direction().await.ok()?;
+        if !matches!(
+            direction,
+            RTCRtpTransceiverDirection::Sendrecv | RTCRtpTransceiverDirection::Sendonly
+        ) {
+            return None;
+        }
+        let parameters = self.transceiver.sender().await.ok()??.get_parameters().await.ok()?;
+        parameters
+            .rtp_parameters
+            .codecs
+            .iter()
+            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_VP8))
+            .map(|c| c.payload_type)
     }
 }
 
@@ -548,12 +566,13 @@ impl Transfer {
 async fn drive(
     setup: &PeerSetup,
     pc: &Arc<dyn PeerConnection>,
+    camera: Option<&Arc<dyn RtpTransceiver>>,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     net: &mut mpsc::UnboundedReceiver<Net>,
     emit: &impl Fn(PeerEvent) -> bool,
 ) -> Result<PeerEvent, String> {
     let mut transfers = HashMap::new();
-    let result = negotiate_and_carry(setup, pc, commands, net, emit, &mut transfers).await;
+    let result = negotiate_and_carry(setup, pc, camera, commands, net, emit, &mut transfers).await;
     for (_, transfer) in transfers.drain() {
         transfer.stop();
     }
@@ -563,6 +582,7 @@ async fn drive(
 async fn negotiate_and_carry(
     setup: &PeerSetup,
     pc: &Arc<dyn PeerConnection>,
+    camera: Option<&Arc<dyn RtpTransceiver>>,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     net: &mut mpsc::UnboundedReceiver<Net>,
     emit: &impl Fn(PeerEvent) -> bool,
@@ -583,8 +603,6 @@ async fn negotiate_and_carry(
         mid = send_offer(pc, emit).await?;
         awaiting_answer = true;
     }
-    // Whether an offer of ours has carried the camera (if we have one).
-    let mut camera_offered = setup.offerer;
 
     let mut open = (false, false);
     let mut our_hello: Option<String> = None;
@@ -656,13 +674,15 @@ async fn negotiate_and_carry(
                         mid = first_mid(&answer.sdp);
                         let sdp: SessionDescription = convert(&answer)?;
                         emit(PeerEvent::Signal(SignalData::Sdp { sdp }));
-                        if setup.camera.is_some() && !camera_offered && !answer.sdp.contains(CAMERA_STREAM) {
+                        if let Some(camera) = camera
+                            && camera.mid().await.ok().flatten().is_none()
+                        {
                             // The peer offered no video our camera could ride on (its own
-                            // camera is off): offer it ourselves, once (a peer without video
-                            // declines it, and asking again would not change that).
+                            // camera is off): offer it ourselves. Once it has been in an
+                            // offer it has an m-line (even if a peer without video declined
+                            // it), and this stops.
                             send_offer(pc, emit).await?;
                             awaiting_answer = true;
-                            camera_offered = true;
                         }
                     } else {
                         awaiting_answer = false;

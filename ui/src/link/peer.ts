@@ -70,6 +70,8 @@ export class PeerSession {
   private ourHello: string | null = null;
   /** Our hello being signed and sent (signing is asynchronous): awaited before closing. */
   private helloSending: Promise<void> | null = null;
+  /** The signals applied so far (see `signal`). */
+  private signals: Promise<void> = Promise.resolve();
   private verified = false;
   private early: PeerEvent[] = [];
   private timers: number[] = [];
@@ -124,8 +126,15 @@ export class PeerSession {
     return this.verified;
   }
 
-  /** A signal the peer sent us through the server. */
-  async signal(data: SignalData): Promise<void> {
+  /** A signal the peer sent us through the server. Signals are applied one at a time, in
+   * order: an offer that follows an answer (the CLI offers its camera right after answering)
+   * must not see the state the answer is still leaving, or it looks like a collision. */
+  signal(data: SignalData): Promise<void> {
+    this.signals = this.signals.then(() => this.applySignal(data));
+    return this.signals;
+  }
+
+  private async applySignal(data: SignalData): Promise<void> {
     try {
       if ("sdp" in data) {
         const description = data.sdp;

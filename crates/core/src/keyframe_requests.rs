@@ -1,0 +1,76 @@
+//! Lets the peer's keyframe requests reach the camera.
+//!
+//! Inbound RTCP is for webrtc's interceptors (reports, NACK) and goes no further unless one of
+//! them marks a packet for the application. This one, last in the chain, keeps only picture
+//! loss indications and full intra requests and marks them: the stack then routes them, by the
+//! SSRC they name, to our camera's track, where [`crate::peer`] reads them.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::sansio::Protocol;
+use rtc::shared::error::Error;
+
+/// Whether this RTCP packet asks for a keyframe.
+pub(crate) fn asks_for_keyframe(packet: &dyn rtc::rtcp::Packet) -> bool {
+    let packet = packet.as_any();
+    packet.is::<PictureLossIndication>() || packet.is::<FullIntraRequest>()
+}
+
+/// The interceptor: keyframe requests pass, marked for the application; other RTCP ends here.
+#[derive(Default)]
+pub(crate) struct KeyframeRequests {
+    reads: VecDeque<TaggedPacket>,
+    writes: VecDeque<TaggedPacket>,
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            let requests: Vec<_> =
+                packets.iter().filter(|p| asks_for_keyframe(p.as_ref())).cloned().collect();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            msg.message.packet = Packet::Rtcp(requests);
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.reads.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.reads.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+        self.writes.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.writes.pop_front()
+    }
+}
+
+impl std::fmt::Debug for KeyframeRequests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyframeRequests")
+    }
+}
+
+impl Interceptor for KeyframeRequests {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
