@@ -127,6 +127,18 @@ export async function newPage(browser, { width = 1280, height = 720, colorScheme
     permissions: ["clipboard-read", "clipboard-write"],
     acceptDownloads: true,
   });
+  // Test instrumentation, not app code: lets the tests read `getStats()` of the page's
+  // connections (`framesDecoded`).
+  await context.addInitScript(() => {
+    const Native = window.RTCPeerConnection;
+    window.__confabPeerConnections = [];
+    window.RTCPeerConnection = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.__confabPeerConnections.push(this);
+      }
+    };
+  });
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
   if (process.env.CONFAB_TEST_LOG) page.on("console", (m) => console.error(`page ${m.type()}: ${m.text()}`));
@@ -173,16 +185,53 @@ export async function cutSignaling(page) {
 }
 
 /** Resolves once `page` plays decoded video frames in the tile named `label` (a person's name, or
- * "NAME's screen"); returns the tile's rendered size. */
+ * "NAME's screen"): the tile's element presents frames, and the `inbound-rtp` stats of the track
+ * it shows count `framesDecoded > 0`. Returns the tile's rendered size. */
 export async function waitVideo(page, label) {
   const video = page.getByRole("figure", { name: label, exact: true }).locator("video");
   await video.waitFor({ timeout: WAIT_MS });
+  const element = await video.elementHandle();
+  await page.waitForFunction((v) => v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0, element, {
+    timeout: WAIT_MS,
+  });
   await page.waitForFunction(
-    (v) => v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0,
-    await video.elementHandle(),
-    { timeout: WAIT_MS },
+    async (v) => {
+      const track = v.srcObject?.getVideoTracks()[0];
+      for (const pc of window.__confabPeerConnections) {
+        for (const s of (await pc.getStats()).values()) {
+          if (s.type === "inbound-rtp" && s.kind === "video" && s.trackIdentifier === track?.id && s.framesDecoded > 0) {
+            return true;
+          }
+        }
+      }
+      return false;
+    },
+    element,
+    { timeout: WAIT_MS, polling: 250 },
   );
   return video.boundingBox();
+}
+
+/** The frame number the synthetic camera (confab-media's `SyntheticCamera`) stamped on the
+ * picture the tile named `label` shows now, or null if it carries no stamp: two rows of 32 black
+ * or white blocks, each a fortieth of the width, one block in from the top-left corner. */
+export async function syntheticFrameNumber(page, label) {
+  const video = page.getByRole("figure", { name: label, exact: true }).locator("video");
+  return video.evaluate((v) => {
+    const canvas = document.createElement("canvas");
+    [canvas.width, canvas.height] = [v.videoWidth, v.videoHeight];
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    context.drawImage(v, 0, 0);
+    const block = Math.floor(v.videoWidth / 40) & ~1;
+    let frame = 0;
+    for (let bit = 0; bit < 32; bit++) {
+      const [r, g, b] = context.getImageData(block * (1 + bit) + block / 2, block + block / 2, 1, 1).data;
+      const luma = 0.299 * r + 0.587 * g + 0.114 * b;
+      if (luma > 60 && luma < 190) return null;
+      frame = frame * 2 + (luma >= 128 ? 1 : 0);
+    }
+    return frame;
+  });
 }
 
 /** Resolves once `peerName` shows as connected in `page`'s participant list. */
@@ -281,13 +330,25 @@ export async function waitTransferDone(page, name) {
     .waitFor({ timeout: WAIT_MS });
 }
 
-/** A `confab join --json` process: send commands, wait for events. Killed after the test. */
-export function startCli(t, link, name) {
+/** A `confab join --json` process (with extra `args`, e.g. `--synthetic-camera`): send commands,
+ * wait for events. Killed after the test. */
+export function startCli(t, link, name, { args = [] } = {}) {
   ensureBuilt();
   const dataDir = tempDir(t, "cli");
   const child = spawn(
     bin("confab"),
-    ["join", link, "--name", name, "--json", "--data-dir", join(dataDir, "data"), "--download-dir", join(dataDir, "downloads")],
+    [
+      "join",
+      link,
+      "--name",
+      name,
+      "--json",
+      "--data-dir",
+      join(dataDir, "data"),
+      "--download-dir",
+      join(dataDir, "downloads"),
+      ...args,
+    ],
     { stdio: ["pipe", "pipe", "inherit"] },
   );
   t.after(() => child.kill("SIGKILL"));
