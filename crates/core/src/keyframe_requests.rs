@@ -74,3 +74,37 @@ impl Interceptor for KeyframeRequests {
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use rtc::interceptor::AttributedPacket;
+    use rtc::rtcp::receiver_report::ReceiverReport;
+    use rtc::shared::TransportMessage;
+
+    use super::*;
+
+    fn inbound(packet: Packet) -> TaggedPacket {
+        TransportMessage {
+            now: Instant::now(),
+            transport: Default::default(),
+            message: AttributedPacket::new(packet),
+        }
+    }
+
+    #[test]
+    fn keyframe_requests_reach_the_application_and_other_rtcp_stops() {
+        let mut interceptor = KeyframeRequests::default();
+        let report: Box<dyn rtc::rtcp::Packet> = Box::new(ReceiverReport::default());
+        let lost: Box<dyn rtc::rtcp::Packet> =
+            Box::new(PictureLossIndication { sender_ssrc: 1, media_ssrc: 2 });
+        interceptor.handle_read(inbound(Packet::Rtcp(vec![report.clone()]))).unwrap();
+        interceptor.handle_read(inbound(Packet::Rtcp(vec![report, lost]))).unwrap();
+
+        let delivered = interceptor.poll_read().expect("the keyframe request");
+        assert!(delivered.message.has(&Attribute::DeliverToApplication));
+        let Packet::Rtcp(packets) = &delivered.message.packet else { panic!("not RTCP") };
+        assert_eq!(packets.len(), 1, "only the request, not the report beside it");
+        assert!(asks_for_keyframe(packets[0].as_ref()));
+        assert!(interceptor.poll_read().is_none(), "a report alone goes no further");
+    }
+}

@@ -74,8 +74,14 @@ const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// Checks per candidate pair: as long a window (1.4 s) as webrtc's default 7 × 200 ms.
 const ICE_CHECKS: u16 = 28;
-/// A connection waiting for a keyframe asks the (shared) camera encoder at most this often.
-const KEYFRAME_ASK_EVERY: Duration = Duration::from_millis(500);
+/// How often a connection whose video is not (yet) negotiated looks again; one that sends
+/// video re-reads its payload type ten times as seldom.
+const NEGOTIATION_CHECK_EVERY: Duration = Duration::from_millis(100);
+/// Where [`KeyframeRequests`] sits in the interceptor chain: after all of webrtc's own.
+const KEYFRAME_REQUESTS_SLOT: usize = 14_000;
+/// The stream id our camera's track is announced under: browsers group tracks by it, and it
+/// is never a `screen_track`.
+const CAMERA_STREAM: &str = "confab-camera";
 /// How long leaving waits for the peer to acknowledge our `bye`.
 const BYE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -378,14 +384,19 @@ async fn run(
     // The camera's track goes in before any offer or answer, so the first negotiation
     // carries it whichever side offers.
     let camera = match &setup.camera {
-        Some(feed) => Some(add_camera_track(&pc, feed.clone(), connected).await?),
+        Some(feed) => match add_camera_track(&pc, feed.clone(), connected).await {
+            Ok(camera) => Some(camera),
+            Err(e) => {
+                let _ = pc.close().await;
+                return Err(e);
+            }
+        },
         None => None,
     };
     let transceiver = camera.as_ref().map(|(transceiver, _)| transceiver);
     let result = drive(&setup, &pc, transceiver, &mut commands, &mut net, &emit).await;
-    if let Some((_, task)) = camera {
-        task.abort();
-    }
+    // The camera's task is stopped here, or by its guard if this task is cut short.
+    drop(camera);
     let _ = pc.close().await;
     result
 }
@@ -415,20 +426,22 @@ fn vp8_codec() -> RTCRtpCodec {
     }
 }
 
-/// Where [`KeyframeRequests`] sits in the interceptor chain: after all of webrtc's own.
-const KEYFRAME_REQUESTS_SLOT: usize = 14_000;
+/// Stops a task when dropped.
+struct AbortOnDrop(AbortHandle);
 
-/// The stream id our camera's track is announced under: browsers group tracks by it, and it
-/// is never a `screen_track`.
-const CAMERA_STREAM: &str = "confab-camera";
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Adds the camera's track and starts the task that feeds it; returns its transceiver and
-/// that task.
+/// that task's guard.
 async fn add_camera_track(
     pc: &Arc<dyn PeerConnection>,
     feed: VideoFeed,
     connected: watch::Receiver<bool>,
-) -> Result<(Arc<dyn RtpTransceiver>, AbortHandle), String> {
+) -> Result<(Arc<dyn RtpTransceiver>, AbortOnDrop), String> {
     let ssrc = rand::random::<u32>();
     let encoding = RTCRtpEncodingParameters {
         rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
@@ -456,7 +469,7 @@ async fn add_camera_track(
         .map_err(|e| format!("cannot add the camera: {e}"))?;
     let sending = Camera { track, transceiver: transceiver.clone(), ssrc, feed, connected };
     let task = tokio::spawn(sending.run().in_current_span());
-    Ok((transceiver, task.abort_handle()))
+    Ok((transceiver, AbortOnDrop(task.abort_handle())))
 }
 
 /// Our camera on one connection.
@@ -469,47 +482,72 @@ struct Camera {
 }
 
 impl Camera {
-    /// Writes the camera's frames to the track, one whole frame per sample, starting on a
-    /// keyframe; asks for a keyframe whenever the peer reports a lost picture.
-    async fn run(self) {
+    /// Sends the camera while the connection can carry it: whole frames, one per sample,
+    /// each stretch starting on a keyframe. Subscribed only meanwhile, so a peer that is still
+    /// connecting, or that declined video, costs the encoder nothing.
+    async fn run(mut self) {
+        while let Some(payload_type) = self.carried().await {
+            self.stream(payload_type).await;
+        }
+    }
+
+    /// Waits until the connection is up (SRTP keys come with DTLS: media written before is
+    /// lost) and the peer has agreed to take VP8; `None` once the connection is gone.
+    async fn carried(&mut self) -> Option<PayloadType> {
+        loop {
+            let connected = *self.connected.borrow_and_update();
+            if connected && let Some(payload_type) = self.negotiated_vp8().await {
+                return Some(payload_type);
+            }
+            // Negotiation has no event of its own here: it is looked at again shortly.
+            tokio::select! {
+                changed = self.connected.changed() => changed.ok()?,
+                () = tokio::time::sleep(NEGOTIATION_CHECK_EVERY) => {}
+            }
+        }
+    }
+
+    /// Sends frames until the connection drops or the peer stops taking video.
+    async fn stream(&mut self, mut payload_type: PayloadType) {
         let mut frames = self.feed.subscribe();
-        // A decoder starts on a keyframe: one is asked for when this connection can first
-        // carry video, and again after frames were lost on the way. The encoder is shared by
-        // every peer, so asking is rate-limited: keyframes are large, and everyone gets them.
+        // A decoder starts on a keyframe; the shared encoder spaces out what is asked of it.
+        self.feed.request_keyframe();
         let mut waiting_for_keyframe = true;
-        let mut asked: Option<Instant> = None;
-        let mut bound = false;
+        let mut checked = Instant::now();
         loop {
             let frame = tokio::select! {
                 received = frames.recv() => match received {
                     Ok(frame) => frame,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         waiting_for_keyframe = true;
+                        self.feed.request_keyframe();
                         continue;
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                Some(TrackLocalEvent::OnRtcpPacket(packets)) = self.track.poll(), if bound => {
+                Some(TrackLocalEvent::OnRtcpPacket(packets)) = self.track.poll(), if !waiting_for_keyframe => {
                     if packets.iter().any(|p| asks_for_keyframe(p.as_ref())) {
                         debug!("the peer lost the picture: sending a keyframe");
                         self.feed.request_keyframe();
                     }
                     continue;
                 }
-            };
-            // Until the connection is up (SRTP keys come with DTLS) and the track negotiated,
-            // a frame has nowhere to go. Looked up per frame: a renegotiation may move it.
-            let connected = *self.connected.borrow();
-            let payload_type = if connected { self.negotiated_vp8().await } else { None };
-            let Some(payload_type) = payload_type else {
-                waiting_for_keyframe = true;
-                continue;
-            };
-            if waiting_for_keyframe && !frame.keyframe {
-                if asked.is_none_or(|at| at.elapsed() > KEYFRAME_ASK_EVERY) {
-                    self.feed.request_keyframe();
-                    asked = Some(Instant::now());
+                changed = self.connected.changed() => {
+                    if changed.is_err() || !*self.connected.borrow_and_update() {
+                        return;
+                    }
+                    continue;
                 }
+            };
+            // A renegotiation may move the payload type, or the peer may stop taking video.
+            if checked.elapsed() >= NEGOTIATION_CHECK_EVERY * 10 {
+                checked = Instant::now();
+                match self.negotiated_vp8().await {
+                    Some(now_negotiated) => payload_type = now_negotiated,
+                    None => return,
+                }
+            }
+            if waiting_for_keyframe && !frame.keyframe {
                 continue;
             }
             let sample = Sample {
@@ -518,8 +556,11 @@ impl Camera {
                 ..Sample::new(frame.captured_at)
             };
             // Fails only while the negotiated track is not yet bound to its transport.
-            bound = self.track.write_sample(self.ssrc, payload_type, &sample, &[]).await.is_ok();
-            waiting_for_keyframe = !bound;
+            waiting_for_keyframe =
+                self.track.write_sample(self.ssrc, payload_type, &sample, &[]).await.is_err();
+            if waiting_for_keyframe {
+                self.feed.request_keyframe();
+            }
         }
     }
 

@@ -35,12 +35,16 @@ pub enum MediaError {
     /// Odd, zero or absurd dimensions, or a frame whose size does not match them.
     #[error("bad video size: {0}")]
     BadSize(String),
+    /// A frame rate or bitrate out of range.
+    #[error("bad video setting: {0}")]
+    BadSetting(String),
     /// libvpx refused an operation; `detail` is its own message.
     #[error("VP8 {op} failed: {detail}")]
     Codec { op: &'static str, detail: String },
     /// The capture device stopped delivering frames.
     #[error("the video source stopped: {0}")]
     SourceEnded(String),
+    /// The operating system refused a thread for the pipeline.
     #[error("cannot start the media thread: {0}")]
     Thread(#[from] std::io::Error),
 }

@@ -9,6 +9,9 @@ use crate::frame::I420Frame;
 use crate::source::VideoSource;
 use crate::vpx::{Vp8Config, Vp8Encoder};
 
+/// The least time between two keyframes made on request.
+const KEYFRAME_MIN_GAP: Duration = Duration::from_millis(300);
+
 /// One whole encoded frame, ready for one `write_sample`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedFrame {
@@ -54,6 +57,7 @@ impl VideoPipeline {
         let interval = Duration::from_secs(1) / fps;
         std::thread::Builder::new().name("confab-video".into()).spawn(move || {
             let mut next = Instant::now();
+            let mut last_keyframe: Option<Instant> = None;
             while !stopped.load(Ordering::Relaxed) {
                 // Pace by deadline, not by sleeping a fixed interval, so encoding time does
                 // not slow the frame rate; after a stall, skip ahead rather than burst.
@@ -70,9 +74,15 @@ impl VideoPipeline {
                     continue;
                 }
                 let captured_at = Instant::now();
-                let frames = source.capture(&mut picture).and_then(|()| {
-                    encoder.encode(&picture, keyframe.swap(false, Ordering::Relaxed))
-                });
+                // Requests that come too soon after a keyframe wait for the gap to pass: every
+                // viewer gets each keyframe, and a storm of requests (or one peer asking on
+                // every frame) must not turn the stream into keyframes only.
+                let force_keyframe = last_keyframe
+                    .is_none_or(|at| captured_at - at >= KEYFRAME_MIN_GAP)
+                    && keyframe.swap(false, Ordering::Relaxed);
+                let frames = source
+                    .capture(&mut picture)
+                    .and_then(|()| encoder.encode(&picture, force_keyframe));
                 let frames = match frames {
                     Ok(frames) => frames,
                     Err(e) => {
@@ -81,6 +91,9 @@ impl VideoPipeline {
                     }
                 };
                 for frame in frames {
+                    if frame.keyframe {
+                        last_keyframe = Some(captured_at);
+                    }
                     let frame = EncodedFrame {
                         data: frame.data,
                         keyframe: frame.keyframe,

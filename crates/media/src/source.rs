@@ -58,7 +58,9 @@ impl SyntheticCamera {
             )));
         }
         if !(1..=120).contains(&fps) {
-            return Err(MediaError::BadSize(format!("{fps} frames per second: must be 1 to 120")));
+            return Err(MediaError::BadSetting(format!(
+                "{fps} frames per second: must be 1 to 120"
+            )));
         }
         Ok(Self { width, height, fps, frame: 0, started: Instant::now() })
     }

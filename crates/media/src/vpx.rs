@@ -61,14 +61,17 @@ impl Vp8Encoder {
     pub fn new(config: Vp8Config) -> Result<Self, MediaError> {
         check_size(config.width, config.height)?;
         if config.fps == 0 || config.bitrate_kbps == 0 {
-            return Err(MediaError::BadSize("frame rate and bitrate must be above zero".into()));
+            return Err(MediaError::BadSetting("frame rate and bitrate must be above zero".into()));
         }
-        // SAFETY: `vpx_codec_vp8_cx` returns a static interface; `cfg` is plain data filled by
-        // libvpx before we change fields; `ctx` is boxed so its address stays fixed for libvpx.
+        // SAFETY: `vpx_codec_vp8_cx` returns a static interface; `cfg` is read only after
+        // libvpx has filled it (it holds enums with no zero value, so it is never zeroed);
+        // `ctx` is boxed so its address stays fixed for libvpx.
         unsafe {
             let iface = vpx_sys::vpx_codec_vp8_cx();
-            let mut cfg = MaybeUninit::<vpx_codec_enc_cfg_t>::zeroed().assume_init();
-            check("configure", vpx_sys::vpx_codec_enc_config_default(iface, &mut cfg, 0), None)?;
+            let mut cfg = MaybeUninit::<vpx_codec_enc_cfg_t>::uninit();
+            let status = vpx_sys::vpx_codec_enc_config_default(iface, cfg.as_mut_ptr(), 0);
+            check("configure", status, None)?;
+            let mut cfg = cfg.assume_init();
             cfg.g_w = config.width;
             cfg.g_h = config.height;
             cfg.g_timebase.num = 1;
@@ -91,10 +94,6 @@ impl Vp8Encoder {
             check("set speed", status, Some(&mut encoder.ctx))?;
             Ok(encoder)
         }
-    }
-
-    pub fn config(&self) -> Vp8Config {
-        self.config
     }
 
     /// Encodes one picture; returns the whole frames it produced (one, or none when rate
@@ -153,6 +152,9 @@ impl Vp8Encoder {
                     continue;
                 }
                 let frame = (*packet).data.frame;
+                if frame.buf.is_null() || frame.sz == 0 {
+                    continue;
+                }
                 let bytes =
                     std::slice::from_raw_parts(frame.buf.cast::<u8>(), frame.sz as usize).to_vec();
                 frames
@@ -221,6 +223,23 @@ impl Vp8Decoder {
             }
             let image = &*image;
             let (width, height) = (image.d_w, image.d_h);
+            // Our frames are I420 with even sides; a stream that is not cannot be shown.
+            if image.fmt != vpx_img_fmt::VPX_IMG_FMT_I420 {
+                return Err(MediaError::BadSize(format!(
+                    "a decoded picture in {:?}, not I420",
+                    image.fmt
+                )));
+            }
+            check_size(width, height)?;
+            if (image.stride[0] as u32) < width
+                || (image.stride[1] as u32) < width / 2
+                || (image.stride[2] as u32) < width / 2
+            {
+                return Err(MediaError::Codec {
+                    op: "decode",
+                    detail: "rows shorter than the picture".into(),
+                });
+            }
             let mut data = Vec::with_capacity((width * height) as usize * 3 / 2);
             for (plane, (w, h)) in
                 [(width, height), (width / 2, height / 2), (width / 2, height / 2)]

@@ -111,8 +111,9 @@ fn the_pipeline_paces_frames_and_starts_each_viewer_on_a_keyframe() {
     assert!(first.keyframe, "a viewer starts on a keyframe");
     assert_eq!(first.duration, Duration::from_secs(1) / FPS);
     let mut decoder = Vp8Decoder::new().expect("decoder");
-    let mut last =
+    let start =
         decoder.decode(&first.data).expect("decode").and_then(|p| read_stamp(&p)).expect("stamp");
+    let mut last = start;
     for _ in 0..15 {
         let frame = rx.recv_timeout(wait).expect("a frame");
         let stamp = decoder
@@ -123,14 +124,24 @@ fn the_pipeline_paces_frames_and_starts_each_viewer_on_a_keyframe() {
         assert!(stamp.frame > last.frame && stamp.millis >= last.millis, "{last:?} then {stamp:?}");
         last = stamp;
     }
-    // Paced at the frame rate, not as fast as the encoder goes: 15 frames take about 0.5 s of
-    // camera time (the stamps are the camera's own clock, so this holds on a loaded machine).
-    assert!(last.millis >= 300, "16 frames within {} ms of camera time", last.millis);
+    // Paced at the frame rate, not as fast as the encoder goes: 15 frame intervals are 500 ms
+    // of the camera's own clock (its stamps), however loaded the machine.
+    let span = last.millis - start.millis;
+    assert!(span >= 400, "15 frame intervals within {span} ms");
 
     pipeline.request_keyframe();
     let keyframe_within =
         (0..10).map(|_| rx.recv_timeout(wait).expect("a frame")).position(|f| f.keyframe);
     assert!(keyframe_within.is_some(), "a requested keyframe arrives within a few frames");
+
+    // Asked on every frame (a storm of picture-loss reports), keyframes stay the exception:
+    // at most one per 300 ms of the camera's clock.
+    let mut keyframes = 0;
+    for _ in 0..30 {
+        pipeline.request_keyframe();
+        keyframes += usize::from(rx.recv_timeout(wait).expect("a frame").keyframe);
+    }
+    assert!((1..=5).contains(&keyframes), "{keyframes} keyframes in 30 frames");
 
     drop(pipeline);
     // Once stopped, the channel drains and closes (the thread drops its sink).

@@ -86,7 +86,7 @@ export class PeerSession {
 
   constructor(
     private readonly setup: PeerSetup,
-    private readonly emit: (event: PeerEvent) => void,
+    private readonly emitTo: (event: PeerEvent) => void,
   ) {
     this.polite = setup.self < setup.remote;
     this.pc = new RTCPeerConnection({ iceServers: setup.iceServers });
@@ -130,7 +130,9 @@ export class PeerSession {
    * order: an offer that follows an answer (the CLI offers its camera right after answering)
    * must not see the state the answer is still leaving, or it looks like a collision. */
   signal(data: SignalData): Promise<void> {
-    this.signals = this.signals.then(() => this.applySignal(data));
+    // applySignal catches its own failures; this only keeps one stray throw from stopping
+    // every later signal.
+    this.signals = this.signals.then(() => this.applySignal(data)).catch((e) => console.error(e));
     return this.signals;
   }
 
@@ -219,6 +221,11 @@ export class PeerSession {
     this.pc.close();
   }
 
+  /** Reports an event, unless the session has stopped. */
+  private emit(event: PeerEvent): void {
+    if (!this.closed) this.emitTo(event);
+  }
+
   /** Nothing more from this connection reaches the meeting; the connection itself stays up
    * until `close`. */
   private stop(): void {
@@ -291,7 +298,7 @@ export class PeerSession {
       };
       this.ourHello = JSON.stringify(hello);
       this.sendCtlText(this.ourHello);
-    })();
+    })().catch((e) => this.fail(`cannot sign our hello: ${e instanceof Error ? e.message : String(e)}`));
     return this.helloSending;
   }
 
