@@ -1,9 +1,11 @@
 //! Lets the peer's keyframe requests reach the camera.
 //!
 //! Inbound RTCP is for webrtc's interceptors (reports, NACK) and goes no further unless one of
-//! them marks a packet for the application. This one, last in the chain, keeps only picture
-//! loss indications and full intra requests and marks them: the stack then routes them, by the
-//! SSRC they name, to our camera's track, where [`crate::peer`] reads them.
+//! them marks a packet for the application. This one, last in the chain, marks the packets
+//! that carry picture loss indications or full intra requests, cut down to just those: the
+//! stack routes a packet by the SSRC its first part names, so the requests then reach our
+//! camera's track, where [`crate::peer`] reads them. Everything else passes unchanged, for the
+//! end of the chain to deal with as it would without this.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -20,7 +22,7 @@ pub(crate) fn asks_for_keyframe(packet: &dyn rtc::rtcp::Packet) -> bool {
     packet.is::<PictureLossIndication>() || packet.is::<FullIntraRequest>()
 }
 
-/// The interceptor: keyframe requests pass, marked for the application; other RTCP ends here.
+/// The interceptor: keyframe requests are marked for the application; the rest passes as is.
 #[derive(Default)]
 pub(crate) struct KeyframeRequests {
     reads: VecDeque<TaggedPacket>,
@@ -38,11 +40,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             let requests: Vec<_> =
                 packets.iter().filter(|p| asks_for_keyframe(p.as_ref())).cloned().collect();
-            if requests.is_empty() {
-                return Ok(());
+            if !requests.is_empty() {
+                msg.message.packet = Packet::Rtcp(requests);
+                msg.message.add(Attribute::DeliverToApplication);
             }
-            msg.message.packet = Packet::Rtcp(requests);
-            msg.message.add(Attribute::DeliverToApplication);
         }
         self.reads.push_back(msg);
         Ok(())
@@ -92,7 +93,7 @@ mod tests {
     }
 
     #[test]
-    fn keyframe_requests_reach_the_application_and_other_rtcp_stops() {
+    fn keyframe_requests_are_marked_for_the_application_and_other_rtcp_is_not() {
         let mut interceptor = KeyframeRequests::default();
         let report: Box<dyn rtc::rtcp::Packet> = Box::new(ReceiverReport::default());
         let lost: Box<dyn rtc::rtcp::Packet> =
@@ -100,11 +101,13 @@ mod tests {
         interceptor.handle_read(inbound(Packet::Rtcp(vec![report.clone()]))).unwrap();
         interceptor.handle_read(inbound(Packet::Rtcp(vec![report, lost]))).unwrap();
 
+        let report_alone = interceptor.poll_read().expect("the report, passed on");
+        assert!(!report_alone.message.has(&Attribute::DeliverToApplication));
         let delivered = interceptor.poll_read().expect("the keyframe request");
         assert!(delivered.message.has(&Attribute::DeliverToApplication));
         let Packet::Rtcp(packets) = &delivered.message.packet else { panic!("not RTCP") };
         assert_eq!(packets.len(), 1, "only the request, not the report beside it");
         assert!(asks_for_keyframe(packets[0].as_ref()));
-        assert!(interceptor.poll_read().is_none(), "a report alone goes no further");
+        assert!(interceptor.poll_read().is_none());
     }
 }
