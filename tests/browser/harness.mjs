@@ -127,18 +127,8 @@ export async function newPage(browser, { width = 1280, height = 720, colorScheme
     permissions: ["clipboard-read", "clipboard-write"],
     acceptDownloads: true,
   });
-  // Test instrumentation, not app code: lets the tests read `getStats()` of the page's
-  // connections (`framesDecoded`).
-  await context.addInitScript(() => {
-    const Native = window.RTCPeerConnection;
-    window.__confabPeerConnections = [];
-    window.RTCPeerConnection = class extends Native {
-      constructor(...args) {
-        super(...args);
-        window.__confabPeerConnections.push(this);
-      }
-    };
-  });
+  // Lets the tests read `getStats()` of the page's connections (`framesDecoded`).
+  await recordInstances(context, "RTCPeerConnection", "__confabPeerConnections");
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
   if (process.env.CONFAB_TEST_LOG) page.on("console", (m) => console.error(`page ${m.type()}: ${m.text()}`));
@@ -161,18 +151,27 @@ export async function joinAs(page, link, name, { mic = false, cam = false } = {}
   await page.getByRole("textbox", { name: "Notes" }).waitFor({ timeout: WAIT_MS });
 }
 
+/** Test instrumentation, not app code: every `window[constructor]` the pages of `target` (a
+ * page or a context) create is also kept in `window[list]`. */
+function recordInstances(target, constructor, list) {
+  return target.addInitScript(
+    ([constructor, list]) => {
+      const Native = window[constructor];
+      window[list] = [];
+      window[constructor] = class extends Native {
+        constructor(...args) {
+          super(...args);
+          window[list].push(this);
+        }
+      };
+    },
+    [constructor, list],
+  );
+}
+
 /** Lets the test cut `page`'s signaling socket later (`cutSignaling`), as a network blip would. */
 export async function allowCuttingSignaling(page) {
-  await page.addInitScript(() => {
-    const Native = window.WebSocket;
-    window.__confabSockets = [];
-    window.WebSocket = class extends Native {
-      constructor(...args) {
-        super(...args);
-        window.__confabSockets.push(this);
-      }
-    };
-  });
+  await recordInstances(page, "WebSocket", "__confabSockets");
 }
 
 /** Closes `page`'s signaling socket and waits until the page is back in the meeting. */
