@@ -1,10 +1,10 @@
 //! # confab-signaling — introduces Confab peers to each other
 //!
-//! The signaling service of `PROTOCOL.md` §1–§2: people create meetings (`POST /api/meetings`),
-//! open them (`GET /m/ROOM` serves the web UI), and every participant holds one WebSocket (`/ws`)
-//! over which the service tells it who else is in the room and relays session descriptions and
-//! ICE candidates between them. It also hands out STUN/TURN servers, with time-limited TURN
-//! credentials in coturn's shared-secret scheme.
+//! The signaling service of `docs/protocol.md` §1–§2: people create meetings
+//! (`POST /api/meetings`), open them (`GET /m/ROOM` serves the web UI), and every participant
+//! holds one WebSocket (`/ws`) over which the service tells it who else is in the room and relays
+//! session descriptions and ICE candidates between them. It also hands out STUN/TURN servers, with
+//! time-limited TURN credentials in coturn's shared-secret scheme.
 //!
 //! ## Entry point
 //! [`run`] takes an already-bound listener, a [`Config`] and a shutdown future, so tests bind

@@ -1,4 +1,4 @@
-//! The meeting document (PROTOCOL.md §4): title, notes and chat in one Automerge document that
+//! The meeting document (docs/protocol.md §4): title, notes and chat in one Automerge document that
 //! every participant holds whole.
 //!
 //! Every replica starts from the same *genesis* change: a fixed actor and timestamp make its bytes,

@@ -1,4 +1,4 @@
-//! One peer connection of the mesh (PROTOCOL.md §3): WebRTC negotiation over signaling, the
+//! One peer connection of the mesh (docs/protocol.md §3): WebRTC negotiation over signaling, the
 //! negotiated `sync` (id 0) and `ctl` (id 1) channels, and the `hello` that proves both ends hold
 //! the meeting key.
 //!
@@ -633,7 +633,7 @@ async fn negotiate_and_carry(
     let sync = open_channel(pc, "sync", 0, Channel::Sync, channel_tx.clone()).await?;
     let ctl = open_channel(pc, "ctl", 1, Channel::Ctl, channel_tx).await?;
     let (transfer_tx, mut transfer_updates) = mpsc::unbounded_channel::<(String, TransferUpdate)>();
-    // PROTOCOL.md §2: for renegotiation the peer with the smaller id is polite.
+    // docs/protocol.md §2: for renegotiation the peer with the smaller id is polite.
     let polite = setup.me.as_str() < setup.remote.as_str();
 
     // Candidates that arrive before the remote description, and our own mid for ours.

@@ -1,4 +1,4 @@
-//! The client side of PROTOCOL.md §2: one WebSocket to the signaling service, kept joined.
+//! The client side of docs/protocol.md §2: one WebSocket to the signaling service, kept joined.
 //!
 //! [`spawn`] connects, joins and hands back a [`Signaling`] handle (send signals, leave) and a
 //! stream of [`SignalingEvent`]s. When the socket drops it reconnects with exponential backoff and

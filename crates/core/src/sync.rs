@@ -1,5 +1,5 @@
-//! The `sync` data channel (PROTOCOL.md §3) towards one peer, as a pure state machine: frames in,
-//! frames out, no sockets. The mesh feeds it what arrives and sends what it returns; tests feed
+//! The `sync` data channel (docs/protocol.md §3) towards one peer, as a pure state machine: frames
+//! in, frames out, no sockets. The mesh feeds it what arrives and sends what it returns; tests feed
 //! it a simulated channel that drops, duplicates and reorders.
 //!
 //! Frames: `0x00` + an Automerge sync message; `0x01` + a chunk of a snapshot (`save()` bytes) and

@@ -1,4 +1,4 @@
-//! File transfer over a `file:ID` data channel (PROTOCOL.md §3): hashing a file before it is
+//! File transfer over a `file:ID` data channel (docs/protocol.md §3): hashing a file before it is
 //! offered, streaming it in 16 KiB chunks, and receiving it into the download directory.
 //!
 //! The `ctl` side (offer, accept, cancel, done) is the engine's; this module moves the bytes.
@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 
-/// PROTOCOL.md §3: file chunks are at most 16 KiB.
+/// docs/protocol.md §3: file chunks are at most 16 KiB.
 pub const CHUNK_BYTES: usize = 16 * 1024;
 /// File reads and writes go through buffers of this size.
 const IO_BUFFER_BYTES: usize = 1024 * 1024;

@@ -1,4 +1,4 @@
-//! Peer-to-peer data channels (PROTOCOL.md §3): `ctl` control messages, `sync` frames and the
+//! Peer-to-peer data channels (docs/protocol.md §3): `ctl` control messages, `sync` frames and the
 //! `fp_mac` that binds a connection's DTLS fingerprints to the meeting key.
 
 use base64::Engine as _;
@@ -13,9 +13,10 @@ use crate::signaling::DecodeError;
 
 /// Largest frame accepted on `sync` or `ctl`; a larger one closes the connection.
 pub const MAX_CHANNEL_FRAME_BYTES: usize = 1024 * 1024;
-/// Largest snapshot chunk we send in a `sync` frame (tag `0x01`). PROTOCOL.md allows 64 KiB, but
-/// with its tag byte such a frame is one byte over the 65,536-byte message limit of data
-/// channels (webrtc-rs and browsers alike) and cannot be sent; chunks received may be larger.
+/// Largest snapshot chunk in a `sync` frame (tag `0x01`), docs/protocol.md §3: not 64 KiB,
+/// because with its tag byte such a frame is one byte over the 65,536-byte message limit of data
+/// channels (webrtc-rs and browsers alike) and cannot be sent. [`SyncFrame::decode`] refuses a
+/// larger chunk.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 64 * 1024 - 1;
 /// Largest chunk on a `file:UUID` channel.
 pub const FILE_CHUNK_BYTES: usize = 16 * 1024;

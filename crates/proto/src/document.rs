@@ -1,4 +1,4 @@
-//! The shared meeting document (PROTOCOL.md §4): key names and records. The document itself is
+//! The shared meeting document (docs/protocol.md §4): key names and records. The document itself is
 //! an Automerge document held by confab-core and the UI; this module only fixes its shape, so
 //! both sides spell every key the same way.
 

@@ -1,6 +1,6 @@
 //! # confab-proto — the wire protocol every Confab peer speaks
 //!
-//! This crate is the one Rust implementation of `PROTOCOL.md`: the meeting link (§1), the
+//! This crate is the one Rust implementation of `docs/protocol.md`: the meeting link (§1), the
 //! signaling messages between clients and the signaling service (§2), the data-channel frames
 //! between peers (§3) and the schema of the shared meeting document (§4). The UI's TypeScript
 //! types are generated from these types ([`typescript_bindings`], written to `ui/src/gen/`), so

@@ -1,4 +1,4 @@
-//! Meeting links (PROTOCOL.md §1).
+//! Meeting links (docs/protocol.md §1).
 //!
 //! `http(s)://HOST[:PORT][/PREFIX]/m/ROOM#k=KEY[&n=NAME]` is what people share; the key stays in
 //! the fragment, so the server that serves the page never learns it. The desktop app also takes

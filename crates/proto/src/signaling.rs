@@ -1,4 +1,4 @@
-//! Signaling messages (PROTOCOL.md §2): JSON text frames between a client and the signaling
+//! Signaling messages (docs/protocol.md §2): JSON text frames between a client and the signaling
 //! service. The server relays [`SignalData`] between members of one room and never interprets it.
 //!
 //! Decoding is two steps: read only `"type"`, then decode that message's own shape. That way an

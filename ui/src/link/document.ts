@@ -1,4 +1,4 @@
-// The meeting document (PROTOCOL.md §4) in @automerge/automerge, the same document confab-core
+// The meeting document (docs/protocol.md §4) in @automerge/automerge, the same document confab-core
 // holds. Every replica starts from the same genesis change (fixed actor, time 0), so its bytes,
 // hash and object ids are identical in Rust and in the browser: two people who open a meeting
 // apart edit the same `notes` object.

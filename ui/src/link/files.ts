@@ -1,4 +1,4 @@
-// File transfer (PROTOCOL.md §3) as confab-core does it: offer / accept on `ctl`, the bytes on
+// File transfer (docs/protocol.md §3) as confab-core does it: offer / accept on `ctl`, the bytes on
 // an in-band `file:ID` channel in chunks of at most 16 KiB, size and sha256 checked before the
 // file is offered to the user, and the receiver closing the channel to confirm.
 import type { CtlMessage, PeerId } from "../gen/protocol";

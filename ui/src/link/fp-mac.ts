@@ -1,4 +1,4 @@
-// `hello`'s fp_mac (PROTOCOL.md §3): each side signs the pair of DTLS fingerprints its own
+// `hello`'s fp_mac (docs/protocol.md §3): each side signs the pair of DTLS fingerprints its own
 // connection sees with the meeting key, so a signaling server that swapped one is caught.
 import { base64url, fromBase64url } from "./meeting-url";
 

@@ -13,7 +13,7 @@ export type MeetingState =
   | { phase: "refused"; code: string; message: string }
   | { phase: "left" };
 
-/** What a participant sends (the `media` message of PROTOCOL.md §3). */
+/** What a participant sends (the `media` message of docs/protocol.md §3). */
 export interface MediaState {
   mic: boolean;
   cam: boolean;

@@ -1,4 +1,4 @@
-// Meeting links (PROTOCOL.md §1): `http(s)://HOST[:PORT][/PREFIX]/m/ROOM#k=KEY[&n=NAME]`.
+// Meeting links (docs/protocol.md §1): `http(s)://HOST[:PORT][/PREFIX]/m/ROOM#k=KEY[&n=NAME]`.
 import type { RoomId } from "../gen/protocol";
 
 const ID = /^[A-Za-z0-9_-]{22}$/;

@@ -1,4 +1,4 @@
-// One peer connection (PROTOCOL.md §3): perfect negotiation with the polite rule, trickled ICE
+// One peer connection (docs/protocol.md §3): perfect negotiation with the polite rule, trickled ICE
 // (candidates held until the remote description is set), the negotiated `sync` and `ctl`
 // channels, and the `hello` that proves both ends hold the meeting key.
 import type { ClientKind, CtlMessage, PeerId, SignalData } from "../gen/protocol";

@@ -1,5 +1,5 @@
-// The signaling connection (PROTOCOL.md §2): joins the room, relays signals, and comes back with
-// backoff when the socket drops. A new join gets a new peer id; peer connections do not depend
+// The signaling connection (docs/protocol.md §2): joins the room, relays signals, and comes back
+// with backoff when the socket drops. A new join gets a new peer id; peer connections do not depend
 // on this socket and outlive it.
 import type { ClientMessage, ErrorCode, IceServer, PeerId, PeerInfo, ServerMessage, SignalData } from "../gen/protocol";
 import { type MeetingAddress, signalingUrl } from "./meeting-url";

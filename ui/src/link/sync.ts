@@ -1,4 +1,4 @@
-// Sync of the meeting document with one peer over its `sync` channel (PROTOCOL.md §3), as
+// Sync of the meeting document with one peer over its `sync` channel (docs/protocol.md §3), as
 // confab-core does it: `0x00` + an Automerge sync message; `0x01` + a chunk of a snapshot and
 // `0x02` to end it, for a newcomer with an empty document. A snapshot is merged, never swapped in.
 import * as A from "@automerge/automerge/slim";

@@ -37,7 +37,7 @@ export function authorId(): string {
   return id;
 }
 
-/** Display names: 1–64 characters once trimmed (PROTOCOL.md §2). */
+/** Display names: 1–64 characters once trimmed (docs/protocol.md §2). */
 export function nameProblem(name: string): string | null {
   const trimmed = name.trim();
   if (!trimmed) return "Enter your name so others know who you are.";
