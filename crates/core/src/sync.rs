@@ -32,6 +32,7 @@
 
 use std::collections::VecDeque;
 
+use automerge::ChangeHash;
 use automerge::sync::{self, SyncDoc};
 use confab_proto::datachannel::{FrameError, SNAPSHOT_CHUNK_BYTES, SyncFrame};
 
@@ -79,6 +80,10 @@ pub struct PeerSync {
     /// Frames of a snapshot that replaces a sync message too large for one frame.
     outgoing: VecDeque<Vec<u8>>,
     waiting: Waiting,
+    /// Our heads when we last made a sync message, until the peer next sends a frame. Without
+    /// anything new on either side there is nothing new to say, and automerge, asked again,
+    /// can repeat itself without end (a reset for a peer whose `have` names changes we lack).
+    said_at: Option<Vec<ChangeHash>>,
 }
 
 impl PeerSync {
@@ -126,7 +131,12 @@ impl PeerSync {
         if self.waiting != Waiting::No {
             return None;
         }
+        let heads = doc.heads();
+        if self.said_at.as_ref() == Some(&heads) {
+            return None;
+        }
         let msg = doc.automerge().sync().generate_sync_message(&mut self.state)?;
+        self.said_at = Some(heads);
         let frame = SyncFrame::Sync(&msg.encode()).encode();
         if frame.len() <= MAX_SYNC_FRAME_BYTES {
             return Some(frame);
@@ -141,6 +151,7 @@ impl PeerSync {
     /// Handles one frame from this peer; `Ok(true)` when the document changed.
     pub fn receive(&mut self, doc: &mut MeetingDoc, frame: &[u8]) -> Result<bool, SyncError> {
         let decoded = SyncFrame::decode(frame)?;
+        self.said_at = None;
         self.waiting = match (self.waiting, &decoded) {
             (Waiting::FirstFrame, SyncFrame::SnapshotChunk(_)) => Waiting::SnapshotEnd,
             (Waiting::SnapshotEnd, SyncFrame::SnapshotChunk(_)) => Waiting::SnapshotEnd,
@@ -289,5 +300,26 @@ mod tests {
         assert!(p.receive(&mut d, &[1, 1, 2, 3]).is_ok());
         assert!(matches!(p.receive(&mut d, &[2]), Err(SyncError::Document(_))));
         assert_eq!(d.notes(), "", "nothing bad reached the document");
+    }
+
+    /// A peer may believe we share changes we never got (it sent us a snapshot on a connection
+    /// that went down, say). Automerge then answers every call with a reset; asked until it
+    /// says nothing, it never would, and the engine hung. Now each frame is answered once.
+    #[test]
+    fn a_peer_that_believes_we_have_more_gets_one_answer_not_endless_ones() {
+        let (mut ours, mut theirs) = (doc(1), doc(2));
+        theirs.splice_notes(0, 0, "only theirs").unwrap();
+        let mut their_sync = PeerSync::new();
+        // The snapshot never arrives, but from here on they count on us holding it.
+        let _lost = their_sync.send_snapshot(&mut theirs);
+        let frame = their_sync.poll(&mut theirs).expect("they have something to say");
+        let mut our_sync = PeerSync::new();
+        our_sync.receive(&mut ours, &frame).unwrap();
+        let answers: Vec<_> = std::iter::from_fn(|| our_sync.poll(&mut ours)).take(10).collect();
+        assert_eq!(answers.len(), 1, "one answer to one frame");
+        // And the two still converge from there.
+        their_sync.receive(&mut theirs, &answers[0]).unwrap();
+        sync_pair(&mut ours, &mut our_sync, &mut theirs, &mut their_sync);
+        assert_eq!(ours.notes(), "only theirs");
     }
 }
