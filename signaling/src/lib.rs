@@ -23,7 +23,8 @@
 //! `confab-signaling` binary and `confab serve`.
 //!
 //! ## Layout
-//! - `hub`: rooms and relay as a pure state machine (`Hub::handle(input) -> outputs`).
+//! - [`hub`]: rooms and relay as a pure state machine (`Hub::handle(input) -> outputs`); public
+//!   so that other crates can test against the real room rules in virtual time.
 //! - `session`: one connection's join deadline, pings, idle drop and rate limit, pure too.
 //! - `relay`, `connection`, `http`, `ui`, `server`, `tls`: the I/O around them.
 //! - `turn`: TURN credentials; `metrics`: Prometheus counters.
@@ -43,7 +44,7 @@
 mod config;
 mod connection;
 mod http;
-mod hub;
+pub mod hub;
 mod metrics;
 mod relay;
 mod serve;

@@ -65,6 +65,8 @@ pub struct MeetingDoc {
     chat: ObjId,
     /// The document was swapped for an adopted snapshot: what is unsaved is all of it.
     unsaved_whole: bool,
+    /// The time written into our changes (Unix seconds); the system clock when `None`.
+    clock: Option<i64>,
 }
 
 impl MeetingDoc {
@@ -98,7 +100,7 @@ impl MeetingDoc {
             Ok(Some((Value::Scalar(s), _))) if s.as_i64() == Some(SCHEMA_VERSION) => {}
             _ => return Err(DocError::Schema("unknown schema version")),
         }
-        Ok(Self { doc, title, notes, chat, unsaved_whole: false })
+        Ok(Self { doc, title, notes, chat, unsaved_whole: false, clock: None })
     }
 
     pub fn notes(&self) -> String {
@@ -187,8 +189,16 @@ impl MeetingDoc {
         msg.validate().ok().map(|()| msg)
     }
 
+    /// Stamps the changes made from now on with this time (Unix seconds) rather than the
+    /// system clock's. A change's time is part of its hash: the mesh sets its own notion of now
+    /// so that a simulated meeting replays exactly.
+    pub fn set_time(&mut self, unix_secs: i64) {
+        self.clock = Some(unix_secs);
+    }
+
     fn commit(&mut self) {
-        self.doc.commit_with(CommitOptions::default().with_time(now_secs()));
+        let time = self.clock.unwrap_or_else(now_secs);
+        self.doc.commit_with(CommitOptions::default().with_time(time));
     }
 
     pub fn heads(&mut self) -> Vec<ChangeHash> {
@@ -255,7 +265,7 @@ impl MeetingDoc {
 
     /// Applies changes this replica saved with [`MeetingDoc::take_unsaved`] earlier (replaying
     /// its own storage, whose records are checksummed).
-    pub(crate) fn apply_saved_changes(&mut self, bytes: &[u8]) -> Result<(), DocError> {
+    pub fn apply_saved_changes(&mut self, bytes: &[u8]) -> Result<(), DocError> {
         self.doc.load_incremental(bytes)?;
         Ok(())
     }

@@ -1,32 +1,28 @@
-//! The meeting engine: one task that owns the stored document, one [`PeerSync`] and one
-//! [`PeerLink`] per peer, the file transfers, and the signaling client, and turns what they
-//! report into [`EngineEvent`]s for a front end. Front ends drive it through [`Engine`].
+//! The driver of the meeting: one task that owns the sockets (the signaling client and one
+//! [`PeerLink`] per connection), the store and the timers. It feeds what they report into the
+//! [`Mesh`], which decides, and carries the mesh's outputs out, in order. Front ends drive it
+//! through [`Engine`].
 //!
-//! Everything that changes the document happens in this task, in order: a local edit is on disk
-//! (through [`StoredDoc`]) before it is reported, and changes from a peer are on disk before they
+//! An output to persist is awaited (on a blocking thread) before the outputs after it, so a
+//! local edit is on disk before it is reported, and changes from a peer are on disk before they
 //! are passed on to the other peers or reported.
-//!
-//! Peers outlive signaling: when our signaling connection drops and comes back (with a new id),
-//! or a peer's does, connections that are up stay up. A peer is reported gone when it says `bye`,
-//! or when signaling says it left and its own connection is down too.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use automerge::{ActorId, ChangeHash};
-use confab_proto::document::ChatMessage;
-use confab_proto::{ClientKind, CtlMessage, DisplayName, MeetingLink, PeerId, SdpType, SignalData};
+use automerge::ActorId;
+use confab_proto::{ClientKind, DisplayName, MeetingLink};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{Instrument, info, warn};
+use tracing::{Instrument, warn};
 
-use crate::document::NotesPatch;
-use crate::peer::{self, PeerEvent, PeerLink, PeerSetup, PeerStats};
+use crate::api::{EngineEvent, MediaState};
+use crate::mesh::{self, Done, Input, LinkCommand, LinkId, Mesh, MeshConfig, Output};
+use crate::peer::{self, PeerEvent, PeerLink, PeerSetup};
 use crate::signaling_client::{self, Signaling, SignalingConfig, SignalingEvent};
-use crate::store::{StoreError, StoredDoc};
-use crate::sync::PeerSync;
-use crate::transfer::{self, Expected, FileInfo, TransferUpdate};
+use crate::store::{ChangeLog, StoreError};
+use crate::transfer::{self, FileInfo};
 use crate::video::VideoFeed;
 
 /// How long leaving waits for every peer to acknowledge our `bye`.
@@ -60,109 +56,6 @@ pub struct EngineConfig {
     pub camera: Option<VideoFeed>,
 }
 
-/// What a participant sends, as announced in `ctl` `media`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MediaState {
-    pub mic: bool,
-    pub cam: bool,
-    pub screen: bool,
-    pub screen_track: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Sending,
-    Receiving,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileState {
-    /// Offered (to us, or by us to this peer).
-    Offered,
-    /// Bytes moved so far.
-    Progress(u64),
-    /// Sent, or received, verified and saved at `path`.
-    Done {
-        path: Option<PathBuf>,
-    },
-    Failed(String),
-    Cancelled(String),
-}
-
-/// One file transfer with one peer moved on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileEvent {
-    pub id: String,
-    pub peer: PeerId,
-    pub name: String,
-    pub size: u64,
-    pub direction: Direction,
-    pub state: FileState,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EngineEvent {
-    /// Joined (again, after a reconnect) with this id.
-    Joined {
-        you: PeerId,
-    },
-    /// Signaling dropped; peers already connected stay connected.
-    Reconnecting {
-        retry_in: Duration,
-        reason: String,
-    },
-    /// Signaling says someone is in the meeting (connecting follows).
-    PeerJoined {
-        id: PeerId,
-        name: String,
-    },
-    /// The peer proved it holds the key; notes and chat flow.
-    PeerConnected {
-        id: PeerId,
-        name: String,
-    },
-    PeerLeft {
-        id: PeerId,
-    },
-    /// A connected peer rejoined signaling: the same connection and person, now under `id`.
-    PeerRenamed {
-        old: PeerId,
-        id: PeerId,
-    },
-    /// A connection to a peer could not be made or was lost.
-    PeerFailed {
-        id: PeerId,
-        reason: String,
-    },
-    /// A peer's hello did not verify under the meeting key: the connection may be intercepted.
-    Intercepted {
-        id: PeerId,
-    },
-    /// A chat message, reported once, whoever wrote it.
-    Chat(ChatMessage),
-    /// The notes changed: the whole text, and the patches from the text last reported.
-    Notes {
-        text: String,
-        patches: Vec<NotesPatch>,
-    },
-    Title(String),
-    Media {
-        id: PeerId,
-        media: MediaState,
-    },
-    Stats {
-        id: PeerId,
-        stats: PeerStats,
-    },
-    File(FileEvent),
-    /// Something went wrong that the user should know of; the meeting goes on.
-    Error(String),
-    /// Signaling is gone for good; the engine has stopped.
-    Ended {
-        reason: String,
-    },
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
@@ -173,33 +66,22 @@ pub enum EngineError {
     Stopped,
 }
 
-type Reply<T = ()> = oneshot::Sender<Result<T, EngineError>>;
+type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
 
 enum Command {
-    Say(String, Reply),
-    Splice { pos: usize, delete: usize, text: String, reply: Reply },
-    SetTitle(String, Reply),
+    /// A command for the mesh, answered once its changes are stored.
+    Mesh(mesh::Command, Reply<Done>),
     Markdown(oneshot::Sender<String>),
-    OfferFile(FileInfo, Reply<String>),
-    AcceptFile(String, Reply),
-    CancelFile(String),
-    SetMedia(MediaState),
     Leave,
 }
 
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Say(..) => "Say",
-            Self::Splice { .. } => "Splice",
-            Self::SetTitle(..) => "SetTitle",
-            Self::Markdown(_) => "Markdown",
-            Self::OfferFile(..) => "OfferFile",
-            Self::AcceptFile(..) => "AcceptFile",
-            Self::CancelFile(_) => "CancelFile",
-            Self::SetMedia(_) => "SetMedia",
-            Self::Leave => "Leave",
-        })
+        match self {
+            Self::Mesh(command, _) => write!(f, "{command:?}"),
+            Self::Markdown(_) => f.write_str("Markdown"),
+            Self::Leave => f.write_str("Leave"),
+        }
     }
 }
 
@@ -216,73 +98,86 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<(Self, mpsc::UnboundedReceiver<EngineEvent>), EngineError> {
         let dir = config.data_dir.join("rooms").join(config.link.room().as_str());
-        let store = StoredDoc::open(&dir, ActorId::random())?;
+        let (log, doc) = ChangeLog::open(&dir, ActorId::random())?;
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
         let max_file_bytes = config.max_file_bytes;
+        let mesh_config = MeshConfig {
+            name: config.name.to_string(),
+            author_id: config.author_id.clone(),
+            max_file_bytes,
+            auto_accept_files: config.auto_accept_files,
+            download_dir: config.download_dir.clone(),
+            media: MediaState { cam: config.camera.is_some(), ..MediaState::default() },
+        };
+        let (mesh, first) = Mesh::new(mesh_config, doc, rand::random());
         // The caller's span (a participant's, say) labels everything the engine logs.
-        tokio::spawn(run(config, store, command_rx, events).in_current_span());
+        tokio::spawn(run(config, mesh, first, log, command_rx, events).in_current_span());
         Ok((Self { commands, max_file_bytes }, event_rx))
     }
 
-    async fn ask<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Command,
-    ) -> Result<T, EngineError> {
+    async fn ask(&self, command: mesh::Command) -> Result<Done, EngineError> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(make(tx)).map_err(|_| EngineError::Stopped)?;
-        rx.await.map_err(|_| EngineError::Stopped)
+        self.commands.send(Command::Mesh(command, tx)).map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
     }
 
     /// Posts a chat message; returns once it is stored.
     pub async fn say(&self, text: &str) -> Result<(), EngineError> {
-        let text = text.to_owned();
-        self.ask(|reply| Command::Say(text, reply)).await?
+        self.ask(mesh::Command::Say(text.to_owned())).await.map(drop)
     }
 
-    /// Edits the notes; returns once the edit is stored.
+    /// Edits the notes (positions in characters); returns once the edit is stored.
     pub async fn splice_notes(
         &self,
         pos: usize,
         delete: usize,
         text: &str,
     ) -> Result<(), EngineError> {
-        let text = text.to_owned();
-        self.ask(|reply| Command::Splice { pos, delete, text, reply }).await?
+        let command = mesh::Command::Splice { pos, delete, text: text.to_owned() };
+        self.ask(command).await.map(drop)
     }
 
     pub async fn set_title(&self, title: &str) -> Result<(), EngineError> {
-        let title = title.to_owned();
-        self.ask(|reply| Command::SetTitle(title, reply)).await?
+        self.ask(mesh::Command::SetTitle(title.to_owned())).await.map(drop)
     }
 
     /// Title, notes and chat transcript as Markdown.
     pub async fn markdown(&self) -> Result<String, EngineError> {
-        self.ask(Command::Markdown).await
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Markdown(tx)).map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)
     }
 
     /// Offers a file to everyone connected; returns the transfer id. The file is read once here
     /// to hash it, then again for each peer that accepts.
     pub async fn send_file(&self, path: &Path) -> Result<String, EngineError> {
-        let info =
+        let info: FileInfo =
             transfer::inspect(path, self.max_file_bytes).await.map_err(EngineError::Refused)?;
-        self.ask(|reply| Command::OfferFile(info, reply)).await?
+        match self.ask(mesh::Command::OfferFile(info)).await? {
+            Done::Offered(id) => Ok(id),
+            Done::Applied => Err(EngineError::Refused("the file was not offered".into())),
+        }
     }
 
     /// Accepts a file a peer offered (not needed with `auto_accept_files`).
     pub async fn accept_file(&self, id: &str) -> Result<(), EngineError> {
-        let id = id.to_owned();
-        self.ask(|reply| Command::AcceptFile(id, reply)).await?
+        self.ask(mesh::Command::AcceptFile(id.to_owned())).await.map(drop)
+    }
+
+    /// Declines a file a peer offered; the peer hears why.
+    pub async fn decline_file(&self, id: &str) -> Result<(), EngineError> {
+        self.ask(mesh::Command::DeclineFile(id.to_owned())).await.map(drop)
     }
 
     /// Stops a transfer, sending or receiving, with every peer involved.
-    pub fn cancel_file(&self, id: &str) {
-        let _ = self.commands.send(Command::CancelFile(id.to_owned()));
+    pub async fn cancel_file(&self, id: &str) -> Result<(), EngineError> {
+        self.ask(mesh::Command::CancelFile(id.to_owned())).await.map(drop)
     }
 
     /// Announces what we send (mic, camera, screen) to every peer, now and on connecting.
-    pub fn set_media(&self, media: MediaState) {
-        let _ = self.commands.send(Command::SetMedia(media));
+    pub async fn set_media(&self, media: MediaState) -> Result<(), EngineError> {
+        self.ask(mesh::Command::SetMedia(media)).await.map(drop)
     }
 
     pub fn leave(&self) {
@@ -290,63 +185,23 @@ impl Engine {
     }
 }
 
-struct Peer {
-    link: PeerLink,
-    sync: PeerSync,
-    ready: bool,
-    /// The ICE connection is up right now.
-    connected: bool,
-    /// Signaling said it left; it stays while its connection does.
-    signaling_left: bool,
-    /// The peer's run, from its hello.
-    instance: Option<String>,
-    /// The DTLS fingerprint of the peer's first description: an offer with another one is a
-    /// new connection from the same peer, not a renegotiation of this one.
-    remote_fingerprint: Option<String>,
-}
-
-struct Outgoing {
-    info: FileInfo,
-    peers: HashSet<PeerId>,
-}
-
-struct Incoming {
-    peer: PeerId,
-    name: String,
-    size: u64,
-    sha256: String,
-}
-
-struct State {
+/// The sockets and files around the mesh.
+struct Driver {
     config: EngineConfig,
-    store: StoredDoc,
+    mesh: Mesh,
+    /// `None` only while a write is under way on a blocking thread.
+    log: Option<ChangeLog>,
     signaling: Signaling,
-    me: Option<PeerId>,
-    ice_servers: Vec<confab_proto::IceServer>,
-    peers: HashMap<PeerId, Peer>,
-    /// Peers already reported gone (ids are never reused).
-    gone: HashSet<PeerId>,
-    peer_events: mpsc::UnboundedSender<(PeerId, PeerEvent)>,
+    links: HashMap<LinkId, PeerLink>,
+    link_events: mpsc::UnboundedSender<(LinkId, PeerEvent)>,
     events: mpsc::UnboundedSender<EngineEvent>,
-    /// Whether we already asked one peer for a snapshot.
-    asked_snapshot: bool,
-    /// This run of the engine, named in our hellos.
-    instance: String,
-    /// A link's tag (the peer's id when it connected) → the peer's id now, for peers that
-    /// rejoined signaling while connected.
-    aliases: HashMap<PeerId, PeerId>,
-    chat_seen: HashSet<String>,
-    notes_seen: String,
-    title_seen: String,
-    heads_seen: Vec<ChangeHash>,
-    media: MediaState,
-    outgoing: HashMap<String, Outgoing>,
-    incoming: HashMap<String, Incoming>,
 }
 
 async fn run(
     config: EngineConfig,
-    mut store: StoredDoc,
+    mesh: Mesh,
+    first: Vec<Output>,
+    log: ChangeLog,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<EngineEvent>,
 ) {
@@ -357,58 +212,63 @@ async fn run(
         app_version: config.app_version.clone(),
         keep_trying: config.work_offline,
     });
-    let (peer_events, mut peer_rx) = mpsc::unbounded_channel();
-    let heads_seen = store.doc_mut().heads();
-    let camera_on = config.camera.is_some();
-    let mut state = State {
+    let (link_events, mut link_rx) = mpsc::unbounded_channel();
+    let mut driver = Driver {
         config,
-        store,
+        mesh,
+        log: Some(log),
         signaling,
-        me: None,
-        ice_servers: Vec::new(),
-        peers: HashMap::new(),
-        gone: HashSet::new(),
-        peer_events,
+        links: HashMap::new(),
+        link_events,
         events,
-        asked_snapshot: false,
-        instance: new_uuid(),
-        aliases: HashMap::new(),
-        chat_seen: HashSet::new(),
-        notes_seen: String::new(),
-        title_seen: String::new(),
-        heads_seen,
-        media: MediaState { cam: camera_on, ..MediaState::default() },
-        outgoing: HashMap::new(),
-        incoming: HashMap::new(),
     };
-    // What is stored already is reported once, whole, so a front end starts from it.
-    state.report_changes();
+    let _ = driver.carry(first).await;
     loop {
         tokio::select! {
             command = commands.recv() => match command {
                 None | Some(Command::Leave) => break,
-                Some(command) => state.on_command(command),
+                Some(Command::Markdown(reply)) => {
+                    let _ = reply.send(driver.mesh.doc().to_markdown());
+                }
+                Some(Command::Mesh(command, reply)) => {
+                    let (result, outputs) = driver.mesh.command(now_ms(), command);
+                    let stored = driver.carry(outputs).await;
+                    let _ = reply.send(stored.map_err(EngineError::from).and(result));
+                }
             },
-            Some(event) = signaling_events.recv() => {
-                if let SignalingEvent::Ended { reason } = event {
-                    let _ = state.events.send(EngineEvent::Ended { reason });
+            Some(event) = signaling_events.recv() => match event {
+                SignalingEvent::Ended { reason } => {
+                    driver.emit(EngineEvent::Ended { reason });
                     break;
                 }
-                state.on_signaling(event);
+                SignalingEvent::Refused { code, message } => {
+                    warn!(%code, %message, "signaling refused a message");
+                }
+                event => {
+                    let outputs = driver.mesh.handle(now_ms(), Input::Signaling(event));
+                    let _ = driver.carry(outputs).await;
+                }
+            },
+            Some((link, event)) = link_rx.recv() => {
+                if matches!(event, PeerEvent::Closed | PeerEvent::Failed(_) | PeerEvent::Intercepted) {
+                    // The connection's task has ended.
+                    driver.links.remove(&link);
+                }
+                let outputs = driver.mesh.handle(now_ms(), Input::Link { link, event });
+                let _ = driver.carry(outputs).await;
             }
-            Some((id, event)) = peer_rx.recv() => state.on_peer(id, event),
         }
     }
-    state.signaling.leave();
+    driver.signaling.leave();
     // Each connection says bye; wait for them (briefly) so the peers hear we left.
-    let mut leaving: HashSet<PeerId> = state.peers.keys().cloned().collect();
-    for peer in state.peers.values() {
-        peer.link.leave();
+    let mut leaving: HashSet<LinkId> = driver.links.keys().copied().collect();
+    for link in driver.links.values() {
+        link.leave();
     }
     let _ = tokio::time::timeout(LEAVE_TIMEOUT, async {
         while !leaving.is_empty() {
-            match peer_rx.recv().await {
-                Some((id, PeerEvent::Closed | PeerEvent::Failed(_))) => leaving.remove(&id),
+            match link_rx.recv().await {
+                Some((link, PeerEvent::Closed | PeerEvent::Failed(_))) => leaving.remove(&link),
                 Some(_) => false,
                 None => break,
             };
@@ -417,577 +277,111 @@ async fn run(
     .await;
 }
 
-impl State {
+impl Driver {
     fn emit(&self, event: EngineEvent) {
         let _ = self.events.send(event);
     }
 
-    fn doc_is_empty(&self) -> bool {
-        let doc = self.store.doc();
-        doc.notes().is_empty() && doc.title().is_empty() && doc.chat().is_empty()
+    /// Carries out the mesh's outputs in order. A failure to store changes is reported (and
+    /// returned), and the rest goes on: the changes stay in the document and are written with
+    /// the next ones.
+    async fn carry(&mut self, outputs: Vec<Output>) -> Result<(), StoreError> {
+        let mut stored = Ok(());
+        for output in outputs {
+            match output {
+                Output::Persist(changes) => {
+                    if let Err(e) = self.persist(changes).await {
+                        warn!(error = %e, "cannot store the notes");
+                        self.emit(EngineEvent::Error(format!("cannot store the notes: {e}")));
+                        stored = Err(e);
+                    }
+                }
+                Output::Signal { to, data } => self.signaling.signal(to, data.into()),
+                Output::Link { link, command } => self.tell(link, command),
+                Output::Event(event) => self.emit(event),
+            }
+        }
+        stored
     }
 
-    fn connect(&mut self, remote: PeerId, offerer: bool) {
-        let Some(me) = self.me.clone() else { return };
-        // A newcomer with nothing asks exactly one peer (the first) for a snapshot.
-        let want_snapshot = offerer && !self.asked_snapshot && self.doc_is_empty();
-        self.asked_snapshot |= want_snapshot;
-        let setup = PeerSetup {
-            key: self.config.link.key().clone(),
-            me,
-            remote: remote.clone(),
-            name: self.config.name.to_string(),
-            client: self.config.client,
-            app_version: self.config.app_version.clone(),
-            ice_servers: self.ice_servers.clone(),
-            bind: self.config.bind,
-            offerer,
-            want_snapshot,
-            instance: self.instance.clone(),
-            camera: self.config.camera.clone(),
+    /// Writes changes, and compacts the store when its log has grown.
+    async fn persist(&mut self, changes: Vec<u8>) -> Result<(), StoreError> {
+        self.with_log(move |log| log.append(&changes)).await?;
+        if self.log.as_ref().is_some_and(ChangeLog::wants_compaction) {
+            let snapshot = self.mesh.save();
+            self.with_log(move |log| log.compact(&snapshot)).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `work` on the store on tokio's blocking pool: a disk sync can take many
+    /// milliseconds, and must not hold up the runtime's workers.
+    async fn with_log(
+        &mut self,
+        work: impl FnOnce(&mut ChangeLog) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let Some(mut log) = self.log.take() else { return Ok(()) };
+        let task = tokio::task::spawn_blocking(move || {
+            let result = work(&mut log);
+            (log, result)
+        });
+        let (log, result) = match task.await {
+            Ok(done) => done,
+            // A panic in the store is a bug: let it surface as one.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
-        let link = peer::spawn(setup, self.peer_events.clone());
-        let sync = if want_snapshot { PeerSync::awaiting_snapshot() } else { PeerSync::new() };
-        let peer = Peer {
-            link,
-            sync,
-            ready: false,
-            connected: false,
-            signaling_left: false,
-            instance: None,
-            remote_fingerprint: None,
-        };
-        if let Some(old) = self.peers.insert(remote, peer) {
-            old.link.close();
-        }
+        self.log = Some(log);
+        result
     }
 
-    /// Forgets a peer and tells the front end, once.
-    fn peer_gone(&mut self, id: &PeerId, failure: Option<String>) {
-        if let Some(peer) = self.peers.remove(id) {
-            peer.link.close();
-        }
-        self.fail_transfers_with(id);
-        if self.gone.insert(id.clone()) {
-            self.emit(match failure {
-                Some(reason) => EngineEvent::PeerFailed { id: id.clone(), reason },
-                None => EngineEvent::PeerLeft { id: id.clone() },
-            });
-        }
-    }
-
-    fn on_signaling(&mut self, event: SignalingEvent) {
-        match event {
-            SignalingEvent::Joined { you, peers, ice_servers, .. } => {
-                info!(peers = peers.len(), "joined the meeting");
-                self.me = Some(you.clone());
-                self.ice_servers = ice_servers;
-                self.emit(EngineEvent::Joined { you: you.clone() });
-                // Half-made connections lost their signaling with our old id: start over. Live
-                // ones learn our new id, so what we signal them later reaches them.
-                self.peers.retain(|_, peer| {
-                    if peer.ready {
-                        peer.link.rekey(you.clone());
-                    } else {
-                        peer.link.close();
-                    }
-                    peer.ready
-                });
-                // The newcomer offers to everyone already there that it is not connected to.
-                for p in peers {
-                    self.emit(EngineEvent::PeerJoined {
-                        id: p.id.clone(),
-                        name: p.name.to_string(),
-                    });
-                    if !self.peers.contains_key(&p.id) {
-                        self.connect(p.id, true);
-                    }
-                }
-            }
-            SignalingEvent::PeerJoined(p) => {
-                // It offers; its connection is made when the offer arrives.
-                self.emit(EngineEvent::PeerJoined { id: p.id, name: p.name.into() });
-            }
-            SignalingEvent::PeerLeft(id) => match self.peers.get_mut(&id) {
-                Some(peer) if peer.ready && peer.connected => peer.signaling_left = true,
-                _ => self.peer_gone(&id, None),
-            },
-            SignalingEvent::Signal { from, data } => {
-                let data = data.data().clone();
-                let fingerprint = match &data {
-                    SignalData::Sdp { sdp } => peer::fingerprint(&sdp.sdp),
-                    _ => None,
-                };
-                let new_connection = matches!(&data, SignalData::Sdp { sdp } if sdp.kind == SdpType::Offer)
-                    && self.peers.get(&from).is_some_and(|p| {
-                        p.remote_fingerprint.is_some()
-                            && fingerprint.is_some()
-                            && p.remote_fingerprint != fingerprint
-                    });
-                if new_connection {
-                    // Both of us rejoined signaling and the peer, not knowing us under our new
-                    // id, started a new connection: it replaces this one.
-                    self.connect(from.clone(), false);
-                }
-                if !self.peers.contains_key(&from) {
-                    match &data {
-                        SignalData::Sdp { sdp } if sdp.kind == SdpType::Offer => {
-                            self.connect(from.clone(), false);
-                        }
-                        // Trailing candidates of a connection already gone.
-                        _ => return,
-                    }
-                }
-                if let Some(peer) = self.peers.get_mut(&from) {
-                    if peer.remote_fingerprint.is_none() {
-                        peer.remote_fingerprint = fingerprint;
-                    }
-                    peer.link.remote_signal(data);
-                }
-            }
-            SignalingEvent::Refused { code, message } => {
-                warn!(%code, %message, "signaling refused a message")
-            }
-            SignalingEvent::Reconnecting { retry_in, reason } => {
-                self.emit(EngineEvent::Reconnecting { retry_in, reason });
-            }
-            SignalingEvent::Ended { .. } => {}
-        }
-    }
-
-    fn on_peer(&mut self, tag: PeerId, event: PeerEvent) {
-        // A link tags its events with the peer's first id; the peer may have rejoined since.
-        let id = self.aliases.get(&tag).cloned().unwrap_or(tag.clone());
-        match event {
-            PeerEvent::Signal(data) => self.signaling.signal(id, data.into()),
-            PeerEvent::Rekeyed(new_id) => {
-                if self.peers.contains_key(&new_id) {
-                    // A newer connection to the same peer is already under way (both of us
-                    // rejoined): it wins.
-                    self.peer_gone(&id, None);
-                    return;
-                }
-                let Some(mut peer) = self.peers.remove(&id) else { return };
-                peer.signaling_left = false;
-                self.peers.insert(new_id.clone(), peer);
-                self.aliases.insert(tag, new_id.clone());
-                for out in self.outgoing.values_mut() {
-                    if out.peers.remove(&id) {
-                        out.peers.insert(new_id.clone());
-                    }
-                }
-                for incoming in self.incoming.values_mut() {
-                    if incoming.peer == id {
-                        incoming.peer = new_id.clone();
-                    }
-                }
-                self.emit(EngineEvent::PeerRenamed { old: id, id: new_id });
-            }
-            PeerEvent::Ready { name, want_snapshot, instance, .. } => {
-                // Both ends rejoined signaling under new ids and connected again: this
-                // connection replaces the older one with the same run of the same peer.
-                if let Some(instance) = &instance {
-                    let older: Vec<PeerId> = (self.peers.iter())
-                        .filter(|(other, p)| **other != id && p.instance.as_ref() == Some(instance))
-                        .map(|(other, _)| other.clone())
-                        .collect();
-                    for old in older {
-                        self.peer_gone(&old, None);
-                    }
-                }
-                let Some(peer) = self.peers.get_mut(&id) else { return };
-                peer.instance = instance;
-                peer.ready = true;
-                peer.connected = true;
-                if want_snapshot {
-                    for frame in peer.sync.send_snapshot(self.store.doc_mut()) {
-                        peer.link.send_sync(frame);
-                    }
-                }
-                if self.media != MediaState::default() {
-                    peer.link.send_ctl(media_message(&self.media));
-                }
-                self.emit(EngineEvent::PeerConnected { id: id.clone(), name });
-                self.flush(Some(&id));
-            }
-            PeerEvent::Sync(frame) => {
-                let Some(peer) = self.peers.get_mut(&id) else { return };
-                match peer.sync.receive(self.store.doc_mut(), &frame) {
-                    Ok(changed) => {
-                        if changed {
-                            if let Err(e) = self.store.persist() {
-                                warn!(error = %e, "cannot store changes from a peer");
-                                self.emit(EngineEvent::Error(format!(
-                                    "cannot store changes from a peer: {e}"
-                                )));
-                            }
-                            self.report_changes();
-                            self.flush(None);
-                        } else {
-                            self.flush(Some(&id));
-                        }
-                    }
-                    Err(e) => {
-                        let reason = format!("the peer sent a bad sync frame: {e}");
-                        self.peer_gone(&id, Some(reason));
-                    }
-                }
-            }
-            PeerEvent::Ctl(msg) => self.on_ctl(id, msg),
-            PeerEvent::Connection(up) => {
-                let Some(peer) = self.peers.get_mut(&id) else { return };
-                peer.connected = up;
-                if !up && peer.signaling_left {
-                    self.peer_gone(&id, None);
-                }
-            }
-            PeerEvent::Stats(stats) => self.emit(EngineEvent::Stats { id, stats }),
-            PeerEvent::Transfer { id: file, update } => self.on_transfer(id, file, update),
-            PeerEvent::Intercepted => {
-                self.peers.remove(&id);
-                self.fail_transfers_with(&id);
-                self.emit(EngineEvent::Intercepted { id });
-            }
-            PeerEvent::Failed(reason) => {
-                let left = self.peers.get(&id).is_some_and(|p| p.signaling_left);
-                if self.peers.contains_key(&id) {
-                    self.peer_gone(&id, (!left).then_some(reason));
-                }
-            }
-            PeerEvent::Closed => {}
-        }
-    }
-
-    fn on_ctl(&mut self, id: PeerId, msg: CtlMessage) {
-        match msg {
-            CtlMessage::Bye {} => self.peer_gone(&id, None),
-            CtlMessage::Media { mic, cam, screen, screen_track } => {
-                let media = MediaState { mic, cam, screen, screen_track };
-                self.emit(EngineEvent::Media { id, media });
-            }
-            CtlMessage::FileOffer { id: file, name, size, sha256 } => {
-                self.on_file_offer(id, file, name, size, sha256)
-            }
-            CtlMessage::FileAccept { id: file } => {
-                let Some(out) = self.outgoing.get(&file) else { return };
-                let Some(peer) = self.peers.get(&id).filter(|_| out.peers.contains(&id)) else {
-                    return;
-                };
-                peer.link.send_file(file.clone(), out.info.path.clone(), out.info.size);
-                let event = outgoing_event(&file, &id, &out.info, FileState::Progress(0));
-                self.emit(EngineEvent::File(event));
-            }
-            CtlMessage::FileCancel { id: file, reason } => {
-                if let Some(peer) = self.peers.get(&id) {
-                    peer.link.cancel_file(file.clone());
-                }
-                self.end_transfer(&id, &file, FileState::Cancelled(reason));
-            }
-            // The receiver finishes on the bytes and hash; `file_done` adds nothing for us.
-            CtlMessage::FileDone { .. } => {}
-            // Front ends of the engine show no other editors' cursors yet.
-            CtlMessage::Hello { .. } | CtlMessage::Cursor { .. } => {}
-        }
-    }
-
-    fn on_file_offer(&mut self, peer: PeerId, file: String, name: String, size: u64, sha: String) {
-        let Some(link) = self.peers.get(&peer).map(|p| p.link.clone()) else { return };
-        let incoming = Incoming { peer, name: transfer::safe_file_name(&name), size, sha256: sha };
-        let is_hex = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        let max = self.config.max_file_bytes;
-        let problem = if !confab_proto::document::is_uuid_v4(&file) {
-            Some("the transfer id is not a UUID".to_owned())
-        } else if incoming.sha256.len() != 64 || !is_hex(&incoming.sha256) {
-            Some("the sha256 is not 64 lower-case hex digits".to_owned())
-        } else if size > max {
-            Some(format!("the file is {size} bytes; the limit is {max}"))
-        } else if self.incoming.contains_key(&file) {
-            Some("a transfer with that id is already under way".to_owned())
-        } else {
-            None
-        };
-        if let Some(reason) = problem {
-            link.send_ctl(CtlMessage::FileCancel { id: file.clone(), reason: reason.clone() });
-            self.emit(EngineEvent::File(incoming_event(
-                &file,
-                &incoming,
-                FileState::Failed(reason),
-            )));
+    fn tell(&mut self, link: LinkId, command: LinkCommand) {
+        if let LinkCommand::Open(setup) = command {
+            let setup = PeerSetup {
+                key: self.config.link.key().clone(),
+                me: setup.me,
+                remote: setup.remote,
+                name: self.config.name.to_string(),
+                client: self.config.client,
+                app_version: self.config.app_version.clone(),
+                ice_servers: setup.ice_servers,
+                bind: self.config.bind,
+                offerer: setup.offerer,
+                want_snapshot: setup.want_snapshot,
+                instance: setup.instance,
+                camera: self.config.camera.clone(),
+            };
+            self.links.insert(link, peer::spawn(setup, link, self.link_events.clone()));
             return;
         }
-        self.emit(EngineEvent::File(incoming_event(&file, &incoming, FileState::Offered)));
-        self.incoming.insert(file.clone(), incoming);
-        if self.config.auto_accept_files
-            && let Err(e) = self.accept_file(&file)
-        {
-            self.emit(EngineEvent::Error(e.to_string()));
-        }
-    }
-
-    fn accept_file(&mut self, file: &str) -> Result<(), EngineError> {
-        let incoming = self
-            .incoming
-            .get(file)
-            .ok_or_else(|| EngineError::Refused(format!("no file {file} was offered")))?;
-        let peer = self
-            .peers
-            .get(&incoming.peer)
-            .ok_or_else(|| EngineError::Refused("the sender has left".into()))?;
-        let expected = Expected {
-            name: incoming.name.clone(),
-            size: incoming.size,
-            sha256: incoming.sha256.clone(),
-            download_dir: self.config.download_dir.clone(),
-        };
-        // The expectation reaches the connection before the peer can hear our accept.
-        peer.link.expect_file(file.to_owned(), expected);
-        peer.link.send_ctl(CtlMessage::FileAccept { id: file.to_owned() });
-        Ok(())
-    }
-
-    fn on_transfer(&mut self, peer: PeerId, file: String, update: TransferUpdate) {
-        match update {
-            TransferUpdate::Progress(bytes) => {
-                if let Some(event) = self.file_event(&peer, &file, FileState::Progress(bytes)) {
-                    self.emit(EngineEvent::File(event));
-                }
-            }
-            TransferUpdate::Done(path) => {
-                if self.outgoing.contains_key(&file)
-                    && let Some(p) = self.peers.get(&peer)
-                {
-                    p.link.send_ctl(CtlMessage::FileDone { id: file.clone() });
-                }
-                self.end_transfer(&peer, &file, FileState::Done { path });
-            }
-            TransferUpdate::Failed(reason) => {
-                if let Some(p) = self.peers.get(&peer) {
-                    p.link.send_ctl(CtlMessage::FileCancel {
-                        id: file.clone(),
-                        reason: reason.clone(),
-                    });
-                }
-                self.end_transfer(&peer, &file, FileState::Failed(reason));
-            }
-        }
-    }
-
-    fn file_event(&self, peer: &PeerId, file: &str, state: FileState) -> Option<FileEvent> {
-        if let Some(out) = self.outgoing.get(file).filter(|o| o.peers.contains(peer)) {
-            return Some(outgoing_event(file, peer, &out.info, state));
-        }
-        let incoming = self.incoming.get(file).filter(|i| &i.peer == peer)?;
-        Some(incoming_event(file, incoming, state))
-    }
-
-    /// Reports a transfer's last state and forgets it.
-    fn end_transfer(&mut self, peer: &PeerId, file: &str, state: FileState) {
-        let Some(event) = self.file_event(peer, file, state) else { return };
-        match event.direction {
-            Direction::Receiving => {
-                self.incoming.remove(file);
-            }
-            Direction::Sending => {
-                if let Some(out) = self.outgoing.get_mut(file) {
-                    out.peers.remove(peer);
-                    if out.peers.is_empty() {
-                        self.outgoing.remove(file);
-                    }
-                }
-            }
-        }
-        self.emit(EngineEvent::File(event));
-    }
-
-    fn fail_transfers_with(&mut self, peer: &PeerId) {
-        let files: Vec<String> = self
-            .outgoing
-            .iter()
-            .filter(|(_, o)| o.peers.contains(peer))
-            .map(|(id, _)| id.clone())
-            .chain(self.incoming.iter().filter(|(_, i)| &i.peer == peer).map(|(id, _)| id.clone()))
-            .collect();
-        for file in files {
-            self.end_transfer(peer, &file, FileState::Failed("the peer left".into()));
-        }
-    }
-
-    /// Sends each ready peer (or just `only`) whatever it lacks.
-    fn flush(&mut self, only: Option<&PeerId>) {
-        let doc = self.store.doc_mut();
-        for (id, peer) in self.peers.iter_mut() {
-            if !peer.ready || only.is_some_and(|o| o != id) {
-                continue;
-            }
-            while let Some(frame) = peer.sync.poll(doc) {
-                peer.link.send_sync(frame);
-            }
-        }
-    }
-
-    /// Reports chat messages not reported before, and the title and notes if they changed.
-    fn report_changes(&mut self) {
-        for msg in self.store.doc().chat() {
-            if self.chat_seen.insert(msg.id.clone()) {
-                self.emit(EngineEvent::Chat(msg));
-            }
-        }
-        let title = self.store.doc().title();
-        if title != self.title_seen {
-            self.title_seen.clone_from(&title);
-            self.emit(EngineEvent::Title(title));
-        }
-        let notes = self.store.doc().notes();
-        if notes != self.notes_seen {
-            let patches = if self.notes_seen.is_empty() {
-                // From nothing (a newcomer's snapshot): one insert, no need to diff a history.
-                vec![NotesPatch::Insert { pos: 0, text: notes.clone() }]
-            } else {
-                self.store.doc_mut().notes_patches_since(&self.heads_seen)
-            };
-            self.notes_seen.clone_from(&notes);
-            self.emit(EngineEvent::Notes { text: notes, patches });
-        }
-        self.heads_seen = self.store.doc_mut().heads();
-    }
-
-    fn on_command(&mut self, command: Command) {
+        let Some(peer) = self.links.get(&link) else { return };
         match command {
-            Command::Say(text, reply) => {
-                let msg = ChatMessage {
-                    id: new_uuid(),
-                    author_id: self.config.author_id.clone(),
-                    author: self.config.name.to_string(),
-                    at: now_ms(),
-                    text,
-                };
-                let _ = reply.send(self.edit(|doc| doc.post_chat(&msg)));
-            }
-            Command::Splice { pos, delete, text, reply } => {
-                let _ = reply.send(self.edit(|doc| doc.splice_notes(pos, delete, &text)));
-            }
-            Command::SetTitle(title, reply) => {
-                let _ = reply.send(self.edit(|doc| doc.set_title(&title)));
-            }
-            Command::Markdown(reply) => {
-                let _ = reply.send(self.store.doc().to_markdown());
-            }
-            Command::OfferFile(info, reply) => {
-                let _ = reply.send(self.offer_file(info));
-            }
-            Command::AcceptFile(file, reply) => {
-                let _ = reply.send(self.accept_file(&file));
-            }
-            Command::CancelFile(file) => self.cancel_file(&file),
-            Command::SetMedia(media) => {
-                let msg = media_message(&media);
-                for peer in self.peers.values().filter(|p| p.ready) {
-                    peer.link.send_ctl(msg.clone());
+            LinkCommand::Open(_) => {}
+            LinkCommand::Remote(data) => peer.remote_signal(data),
+            LinkCommand::SendSync(frame) => peer.send_sync(frame),
+            LinkCommand::SendCtl(msg) => peer.send_ctl(msg),
+            LinkCommand::ExpectFile { id, expected } => peer.expect_file(id, expected),
+            LinkCommand::SendFile { id, path, size } => peer.send_file(id, path, size),
+            LinkCommand::CancelFile(id) => peer.cancel_file(id),
+            LinkCommand::Rekey(me) => peer.rekey(me),
+            LinkCommand::Leave => peer.leave(),
+            LinkCommand::Close => {
+                if let Some(peer) = self.links.remove(&link) {
+                    peer.close();
                 }
-                self.media = media;
             }
-            Command::Leave => {}
         }
-    }
-
-    fn offer_file(&mut self, info: FileInfo) -> Result<String, EngineError> {
-        let ready: HashSet<PeerId> =
-            self.peers.iter().filter(|(_, p)| p.ready).map(|(id, _)| id.clone()).collect();
-        if ready.is_empty() {
-            return Err(EngineError::Refused("nobody is connected to send the file to".into()));
-        }
-        let file = new_uuid();
-        let offer = CtlMessage::FileOffer {
-            id: file.clone(),
-            name: info.name.clone(),
-            size: info.size,
-            sha256: info.sha256.clone(),
-        };
-        for id in &ready {
-            if let Some(peer) = self.peers.get(id) {
-                peer.link.send_ctl(offer.clone());
-            }
-            self.emit(EngineEvent::File(outgoing_event(&file, id, &info, FileState::Offered)));
-        }
-        self.outgoing.insert(file.clone(), Outgoing { info, peers: ready });
-        Ok(file)
-    }
-
-    fn cancel_file(&mut self, file: &str) {
-        let peers: Vec<PeerId> = match (self.outgoing.get(file), self.incoming.get(file)) {
-            (Some(out), _) => out.peers.iter().cloned().collect(),
-            (None, Some(incoming)) => vec![incoming.peer.clone()],
-            (None, None) => return,
-        };
-        let reason = "cancelled by the user".to_owned();
-        for id in peers {
-            if let Some(peer) = self.peers.get(&id) {
-                peer.link.cancel_file(file.to_owned());
-                peer.link.send_ctl(CtlMessage::FileCancel {
-                    id: file.to_owned(),
-                    reason: reason.clone(),
-                });
-            }
-            self.end_transfer(&id, file, FileState::Cancelled(reason.clone()));
-        }
-    }
-
-    /// A local edit: stored first, then reported and sent to the peers.
-    fn edit(
-        &mut self,
-        edit: impl FnOnce(&mut crate::MeetingDoc) -> Result<(), crate::DocError>,
-    ) -> Result<(), EngineError> {
-        self.store.edit(edit)?.map_err(|e| EngineError::Refused(e.to_string()))?;
-        self.report_changes();
-        self.flush(None);
-        Ok(())
     }
 }
 
-fn media_message(media: &MediaState) -> CtlMessage {
-    CtlMessage::Media {
-        mic: media.mic,
-        cam: media.cam,
-        screen: media.screen,
-        screen_track: media.screen_track.clone(),
-    }
-}
-
-fn incoming_event(file: &str, incoming: &Incoming, state: FileState) -> FileEvent {
-    FileEvent {
-        id: file.to_owned(),
-        peer: incoming.peer.clone(),
-        name: incoming.name.clone(),
-        size: incoming.size,
-        direction: Direction::Receiving,
-        state,
-    }
-}
-
-fn outgoing_event(file: &str, peer: &PeerId, info: &FileInfo, state: FileState) -> FileEvent {
-    FileEvent {
-        id: file.to_owned(),
-        peer: peer.clone(),
-        name: info.name.clone(),
-        size: info.size,
-        direction: Direction::Sending,
-        state,
-    }
+/// A random UUID v4 in its usual text form.
+pub fn new_uuid() -> String {
+    mesh::uuid_v4(&mut rand::rng())
 }
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// A random UUID v4 in its usual text form.
-pub fn new_uuid() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 #[cfg(test)]

@@ -5,27 +5,36 @@
 //! event stream for front ends. Start at [`Engine::start`].
 //!
 //! ## Layout
+//! Decisions and I/O live apart, as in confab-signaling's `hub`:
+//! - [`mesh`]: [`mesh::Mesh`], the meeting's decisions as a pure state machine — membership,
+//!   the rejoin, instance and re-key rules, sync towards each peer, file offers. Inputs in,
+//!   outputs out, no I/O and no clock; tested in virtual time (`tests/simulation.rs`).
+//! - [`engine`]: [`Engine`], the driver around the mesh — signaling, connections, the store,
+//!   timers — and the entry point for front ends.
+//! - [`api`]: what front ends receive ([`EngineEvent`] and the states it carries).
 //! - [`document`]: [`MeetingDoc`], one replica of the meeting's Automerge document — edit API,
 //!   chat, Markdown export.
-//! - [`store`]: [`StoredDoc`], the document with the files that keep it; an edit is on disk
-//!   before it is reported as applied.
+//! - [`store`]: [`store::ChangeLog`], the files that keep a document; [`StoredDoc`] pairs the
+//!   two for callers that edit and store in one place.
 //! - [`sync`]: [`PeerSync`], the `sync` data channel towards one peer as a pure state machine.
 //! - [`signaling_client`]: one WebSocket to the signaling service, kept joined across drops.
-//! - [`peer`]: one WebRTC peer connection with its `sync` and `ctl` channels and the verified
-//!   `hello`.
+//! - [`peer`]: one WebRTC peer connection with its `sync` and `ctl` channels, around two pure
+//!   state machines: the hello gate ([`peer::hello`]) and perfect negotiation
+//!   ([`peer::negotiation`]).
 //! - [`transfer`]: moving one file over a `file:ID` channel, hashed, verified, and saved only
 //!   inside the download directory.
 //! - [`video`]: [`VideoFeed`], our camera encoded once and shared by every connection's track
 //!   (capture and codecs are confab-media's).
-//! - [`engine`]: [`Engine`], the task that ties them together — the entry point for front ends.
-//!
+
 //! ## What it never does
 //! It never depends on tauri, on a GUI toolkit, or on `confab-signaling` (its tests run a real
 //! signaling service, as a dev-dependency only).
 
+pub mod api;
 pub mod document;
 pub mod engine;
 mod keyframe_requests;
+pub mod mesh;
 pub mod peer;
 pub mod signaling_client;
 pub mod store;
@@ -34,10 +43,9 @@ pub mod transfer;
 mod udp_runtime;
 pub mod video;
 
+pub use api::{Direction, EngineEvent, FileEvent, FileState, MediaState};
 pub use document::{DocError, MeetingDoc, NotesPatch};
-pub use engine::{
-    Direction, Engine, EngineConfig, EngineError, EngineEvent, FileEvent, FileState, MediaState,
-};
+pub use engine::{Engine, EngineConfig, EngineError};
 pub use store::{StoreError, StoredDoc};
 pub use sync::{PeerSync, SyncError};
 pub use video::VideoFeed;

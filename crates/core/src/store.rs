@@ -30,19 +30,22 @@ pub enum StoreError {
     Document { path: PathBuf, source: DocError },
 }
 
-/// A meeting document together with the files that keep it.
+/// The files that keep one meeting's document: open it to get the document back, then append
+/// each change set before it counts. It never holds the document itself, so the engine can keep
+/// the document in its own (pure) state and write on a blocking thread.
 #[derive(Debug)]
-pub struct StoredDoc {
-    doc: MeetingDoc,
+pub struct ChangeLog {
     dir: PathBuf,
     log: File,
     log_bytes: u64,
+    /// Changes whose write failed; they go out first with the next append.
+    unwritten: Vec<u8>,
 }
 
-impl StoredDoc {
+impl ChangeLog {
     /// Opens the document stored in `dir` (creating the directory and an empty document when
     /// there is none), edited as `actor`.
-    pub fn open(dir: &Path, actor: ActorId) -> Result<Self, StoreError> {
+    pub fn open(dir: &Path, actor: ActorId) -> Result<(Self, MeetingDoc), StoreError> {
         let io_err = |source| StoreError::Io { path: dir.to_path_buf(), source };
         std::fs::create_dir_all(dir).map_err(io_err)?;
         let snapshot_path = dir.join(SNAPSHOT);
@@ -71,7 +74,70 @@ impl StoredDoc {
         log.seek(SeekFrom::End(0)).map_err(io_err)?;
         // What was replayed is stored already: don't write it again.
         doc.take_unsaved();
-        Ok(Self { doc, dir: dir.to_path_buf(), log, log_bytes: whole as u64 })
+        let store =
+            Self { dir: dir.to_path_buf(), log, log_bytes: whole as u64, unwritten: vec![] };
+        Ok((store, doc))
+    }
+
+    /// Appends changes (`MeetingDoc::take_unsaved` bytes) and syncs them to disk. On failure
+    /// they are kept and written first by the next append, so a passing disk error loses nothing.
+    pub fn append(&mut self, changes: &[u8]) -> Result<(), StoreError> {
+        self.unwritten.extend_from_slice(changes);
+        if self.unwritten.is_empty() {
+            return Ok(());
+        }
+        let io_err = |source| StoreError::Io { path: self.dir.join(LOG), source };
+        let len = u32::try_from(self.unwritten.len())
+            .map_err(|_| io_err(io::ErrorKind::InvalidInput.into()))?;
+        let mut record = Vec::with_capacity(HEADER + self.unwritten.len());
+        record.extend_from_slice(&len.to_le_bytes());
+        record.extend_from_slice(&crc32fast::hash(&self.unwritten).to_le_bytes());
+        record.extend_from_slice(&self.unwritten);
+        if let Err(e) = self.log.write_all(&record).and_then(|()| self.log.sync_data()) {
+            // Cut off whatever part of the record made it, so the log stays whole.
+            let _ = self.log.set_len(self.log_bytes);
+            return Err(io_err(e));
+        }
+        self.unwritten.clear();
+        self.log_bytes += record.len() as u64;
+        Ok(())
+    }
+
+    /// The log has grown enough that a fresh snapshot should replace it.
+    pub fn wants_compaction(&self) -> bool {
+        self.log_bytes > COMPACT_AFTER_BYTES
+    }
+
+    /// Replaces snapshot and log by one fresh snapshot, `save()` bytes of the whole document.
+    pub fn compact(&mut self, snapshot: &[u8]) -> Result<(), StoreError> {
+        let io_err = |source| StoreError::Io { path: self.dir.clone(), source };
+        let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
+        let mut file = File::create(&tmp).map_err(io_err)?;
+        file.write_all(snapshot).map_err(io_err)?;
+        file.sync_all().map_err(io_err)?;
+        std::fs::rename(&tmp, self.dir.join(SNAPSHOT)).map_err(io_err)?;
+        // The rename itself must be durable before the log it replaces goes.
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io_err)?;
+        self.log.set_len(0).map_err(io_err)?;
+        self.log.sync_all().map_err(io_err)?;
+        self.log_bytes = 0;
+        Ok(())
+    }
+}
+
+/// A meeting document together with the files that keep it, for callers that edit and store
+/// in one place (tests, benchmarks, tools).
+#[derive(Debug)]
+pub struct StoredDoc {
+    doc: MeetingDoc,
+    log: ChangeLog,
+}
+
+impl StoredDoc {
+    /// Opens the document stored in `dir`; see [`ChangeLog::open`].
+    pub fn open(dir: &Path, actor: ActorId) -> Result<Self, StoreError> {
+        let (log, doc) = ChangeLog::open(dir, actor)?;
+        Ok(Self { doc, log })
     }
 
     pub fn doc(&self) -> &MeetingDoc {
@@ -95,21 +161,8 @@ impl StoredDoc {
 
     /// Writes every change not yet stored (local or received) and syncs it to disk.
     pub fn persist(&mut self) -> Result<(), StoreError> {
-        let changes = self.doc.take_unsaved();
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let io_err = |source| StoreError::Io { path: self.dir.join(LOG), source };
-        let mut record = Vec::with_capacity(HEADER + changes.len());
-        let len =
-            u32::try_from(changes.len()).map_err(|_| io_err(io::ErrorKind::InvalidInput.into()))?;
-        record.extend_from_slice(&len.to_le_bytes());
-        record.extend_from_slice(&crc32fast::hash(&changes).to_le_bytes());
-        record.extend_from_slice(&changes);
-        self.log.write_all(&record).map_err(io_err)?;
-        self.log.sync_data().map_err(io_err)?;
-        self.log_bytes += record.len() as u64;
-        if self.log_bytes > COMPACT_AFTER_BYTES {
+        self.log.append(&self.doc.take_unsaved())?;
+        if self.log.wants_compaction() {
             self.compact()?;
         }
         Ok(())
@@ -117,19 +170,7 @@ impl StoredDoc {
 
     /// Replaces snapshot and log by one fresh snapshot.
     pub fn compact(&mut self) -> Result<(), StoreError> {
-        let io_err = |source| StoreError::Io { path: self.dir.clone(), source };
-        let bytes = self.doc.save();
-        let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
-        let mut file = File::create(&tmp).map_err(io_err)?;
-        file.write_all(&bytes).map_err(io_err)?;
-        file.sync_all().map_err(io_err)?;
-        std::fs::rename(&tmp, self.dir.join(SNAPSHOT)).map_err(io_err)?;
-        // The rename itself must be durable before the log it replaces goes.
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io_err)?;
-        self.log.set_len(0).map_err(io_err)?;
-        self.log.sync_all().map_err(io_err)?;
-        self.log_bytes = 0;
-        Ok(())
+        self.log.compact(&self.doc.save())
     }
 }
 

@@ -51,7 +51,7 @@ async fn a_mesh_shares_chat_and_notes_and_catches_up_a_late_joiner() {
     }
 
     // What each sends is announced to the others, and each connection reports its path.
-    nodes[0].engine.set_media(MediaState { mic: true, ..Default::default() });
+    nodes[0].engine.set_media(MediaState { mic: true, ..Default::default() }).await.unwrap();
     let ada = nodes[0].me.clone().unwrap();
     until(&mut nodes, "Bo and Cy hear Ada's mic is on, and stats arrive", |n| {
         n[1..].iter().all(|x| {

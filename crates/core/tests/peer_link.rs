@@ -5,11 +5,15 @@
 
 use std::time::Duration;
 
+use confab_core::mesh::LinkId;
 use confab_core::peer::{self, PeerEvent, PeerLink, PeerSetup};
 use confab_proto::{ClientKind, CtlMessage, MeetingKey, PeerId};
 use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(30);
+/// The tags of a's link (to b) and of b's link (to a).
+const A_LINK: LinkId = LinkId(0);
+const B_LINK: LinkId = LinkId(1);
 
 fn setup(me: &PeerId, remote: &PeerId, key: &MeetingKey, offerer: bool, name: &str) -> PeerSetup {
     PeerSetup {
@@ -32,36 +36,32 @@ fn setup(me: &PeerId, remote: &PeerId, key: &MeetingKey, offerer: bool, name: &s
 struct Pair {
     a: PeerLink,
     b: PeerLink,
-    a_id: PeerId,
-    b_id: PeerId,
-    events: mpsc::UnboundedReceiver<(PeerId, PeerEvent)>,
+    events: mpsc::UnboundedReceiver<(LinkId, PeerEvent)>,
 }
 
 impl Pair {
     fn start(a_key: &MeetingKey, b_key: &MeetingKey) -> Self {
         let (a_id, b_id) = (PeerId::random(), PeerId::random());
         let (tx, events) = mpsc::unbounded_channel();
-        // Events are tagged with the *remote* id: a's link reports as b_id, b's as a_id.
-        let a = peer::spawn(setup(&a_id, &b_id, a_key, true, "Ada"), tx.clone());
-        let b = peer::spawn(setup(&b_id, &a_id, b_key, false, "Bo"), tx);
-        Self { a, b, a_id, b_id, events }
+        let a = peer::spawn(setup(&a_id, &b_id, a_key, true, "Ada"), A_LINK, tx.clone());
+        let b = peer::spawn(setup(&b_id, &a_id, b_key, false, "Bo"), B_LINK, tx);
+        Self { a, b, events }
     }
 
     /// The next event that is not a signal (signals are relayed here, as signaling would) nor a
     /// path report.
-    async fn next(&mut self) -> (PeerId, PeerEvent) {
+    async fn next(&mut self) -> (LinkId, PeerEvent) {
         loop {
-            let (from_link_of, event) = tokio::time::timeout(WAIT, self.events.recv())
+            let (link, event) = tokio::time::timeout(WAIT, self.events.recv())
                 .await
                 .expect("no peer event in time")
                 .expect("peer events ended");
             match event {
-                // a's link (tagged b_id) produced a signal for b, and the other way round.
-                PeerEvent::Signal(data) if from_link_of == self.b_id => self.b.remote_signal(data),
+                PeerEvent::Signal(data) if link == A_LINK => self.b.remote_signal(data),
                 PeerEvent::Signal(data) => self.a.remote_signal(data),
                 // Path state and stats come and go with timing; these tests look at what flows.
                 PeerEvent::Connection(_) | PeerEvent::Stats(_) => {}
-                other => return (from_link_of, other),
+                other => return (link, other),
             }
         }
     }
@@ -82,22 +82,22 @@ async fn peers_connect_verify_their_hellos_and_exchange_frames() {
     }
     ready.sort_by(|x, y| x.1.cmp(&y.1));
     // a's link saw Bo's hello, b's link saw Ada's (who, as the newcomer, asked for a snapshot).
-    assert_eq!(ready[0], (pair.a_id.clone(), "Ada".into(), true));
-    assert_eq!(ready[1], (pair.b_id.clone(), "Bo".into(), false));
+    assert_eq!(ready[0], (B_LINK, "Ada".into(), true));
+    assert_eq!(ready[1], (A_LINK, "Bo".into(), false));
 
     let frame = vec![0u8, 1, 2, 3, 255];
     pair.a.send_sync(frame.clone());
-    assert_eq!(pair.next().await, (pair.a_id.clone(), PeerEvent::Sync(frame)));
+    assert_eq!(pair.next().await, (B_LINK, PeerEvent::Sync(frame)));
     let media = CtlMessage::Media { mic: true, cam: false, screen: false, screen_track: None };
     pair.b.send_ctl(media.clone());
-    assert_eq!(pair.next().await, (pair.b_id.clone(), PeerEvent::Ctl(media)));
+    assert_eq!(pair.next().await, (A_LINK, PeerEvent::Ctl(media)));
     // A frame of the largest size a data channel carries.
     let big = vec![7u8; 65_536];
     pair.b.send_sync(big.clone());
-    assert_eq!(pair.next().await, (pair.b_id.clone(), PeerEvent::Sync(big)));
+    assert_eq!(pair.next().await, (A_LINK, PeerEvent::Sync(big)));
 
     pair.a.close();
-    assert_eq!(pair.next().await, (pair.b_id.clone(), PeerEvent::Closed));
+    assert_eq!(pair.next().await, (A_LINK, PeerEvent::Closed));
 }
 
 #[tokio::test]

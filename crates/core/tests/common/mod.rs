@@ -276,3 +276,5 @@ pub async fn until(nodes: &mut [Node], what: &str, done: impl Fn(&[Node]) -> boo
         }
     }
 }
+
+pub mod sim;

@@ -18,13 +18,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use confab_proto::datachannel::{MAX_CHANNEL_FRAME_BYTES, fp_mac, verify_fp_mac};
 use confab_proto::{
     ClientKind, CtlMessage, IceCandidateInit, IceServer, MeetingKey, PeerId, SdpType,
     SessionDescription, SignalData,
 };
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 use tracing::{Instrument, debug};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
@@ -34,31 +34,21 @@ use webrtc::peer_connection::{
     RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder, StatsSelector,
 };
 
-use rtc::interceptor::{Registry, Slot};
-use rtc::media::Sample;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_VP8, MediaEngine};
 use rtc::peer_connection::transport::RTCDtlsRole;
-use rtc::rtp_transceiver::PayloadType;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
-};
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpTransceiver};
+use webrtc::rtp_transceiver::RtpTransceiver;
 
-use crate::keyframe_requests::{KeyframeRequests, asks_for_keyframe};
+mod camera;
+pub mod hello;
+pub mod negotiation;
+
+use crate::mesh::LinkId;
 use crate::transfer::{self, Expected, TransferUpdate};
 use crate::udp_runtime;
 use crate::video::VideoFeed;
+use hello::{GateInput, GateOutput, HelloGate, PeerHello};
+use negotiation::{Negotiation, Step};
 
-/// From the start of negotiation until a verified hello.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Frames that may arrive before the peer's hello is verified (they are held until then).
-const MAX_EARLY_FRAMES: usize = 256;
 /// A message sent before the other side's channel is open is lost, and neither side can know
 /// when the other's opens: the hello is repeated at this interval until the peer's is verified.
 /// A lost first hello is common, and every meeting waits for this once: keep it short.
@@ -74,14 +64,6 @@ const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// Checks per candidate pair: as long a window (1.4 s) as webrtc's default 7 × 200 ms.
 const ICE_CHECKS: u16 = 28;
-/// How often a connection whose video is not (yet) negotiated looks again; one that sends
-/// video re-reads its payload type ten times as seldom.
-const NEGOTIATION_CHECK_EVERY: Duration = Duration::from_millis(100);
-/// Where [`KeyframeRequests`] sits in the interceptor chain: after all of webrtc's own.
-const KEYFRAME_REQUESTS_SLOT: usize = 14_000;
-/// The stream id our camera's track is announced under: browsers group tracks by it, and it
-/// is never a `screen_track`.
-const CAMERA_STREAM: &str = "confab-camera";
 /// How long leaving waits for the peer to acknowledge our `bye`.
 const BYE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -232,18 +214,21 @@ impl PeerLink {
     }
 }
 
-/// Starts the connection to `setup.remote`; events arrive on `events` tagged with its id.
-pub fn spawn(setup: PeerSetup, events: mpsc::UnboundedSender<(PeerId, PeerEvent)>) -> PeerLink {
+/// Starts the connection to `setup.remote`; events arrive on `events` tagged with `link`.
+pub fn spawn(
+    setup: PeerSetup,
+    link: LinkId,
+    events: mpsc::UnboundedSender<(LinkId, PeerEvent)>,
+) -> PeerLink {
     let (commands, command_rx) = mpsc::unbounded_channel();
     let span_peer = setup.remote.clone();
     tokio::spawn(
         async move {
-            let remote = setup.remote.clone();
-            let end = match run(setup, command_rx, &events).await {
+            let end = match run(setup, link, command_rx, &events).await {
                 Ok(end) => end,
                 Err(e) => PeerEvent::Failed(e),
             };
-            let _ = events.send((remote, end));
+            let _ = events.send((link, end));
         }
         .instrument(tracing::debug_span!("link", peer = %span_peer)),
     );
@@ -336,11 +321,11 @@ async fn open_channel(
 
 async fn run(
     setup: PeerSetup,
+    link: LinkId,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    events: &mpsc::UnboundedSender<(PeerId, PeerEvent)>,
+    events: &mpsc::UnboundedSender<(LinkId, PeerEvent)>,
 ) -> Result<PeerEvent, String> {
-    let remote = setup.remote.clone();
-    let emit = |event: PeerEvent| events.send((remote.clone(), event)).is_ok();
+    let emit = |event: PeerEvent| events.send((link, event)).is_ok();
     let ice_servers = setup
         .ice_servers
         .iter()
@@ -354,7 +339,7 @@ async fn run(
     let (connected_tx, connected) = watch::channel(false);
     let mut builder = PeerConnectionBuilder::new();
     if setup.camera.is_some() {
-        let (media_engine, interceptors) = video_media_engine()?;
+        let (media_engine, interceptors) = camera::video_media_engine()?;
         builder = builder.with_media_engine(media_engine).with_interceptor_registry(interceptors);
     }
     let pc: Arc<dyn PeerConnection> = Arc::new(
@@ -384,7 +369,7 @@ async fn run(
     // The camera's track goes in before any offer or answer, so the first negotiation
     // carries it whichever side offers.
     let camera = match &setup.camera {
-        Some(feed) => match add_camera_track(&pc, feed.clone(), connected).await {
+        Some(feed) => match camera::add_camera_track(&pc, feed.clone(), connected).await {
             Ok(camera) => Some(camera),
             Err(e) => {
                 let _ = pc.close().await;
@@ -399,189 +384,6 @@ async fn run(
     drop(camera);
     let _ = pc.close().await;
     result
-}
-
-/// VP8 only, the codec every browser decodes, with NACK and picture-loss feedback and the
-/// RTCP reports; ids as Chromium numbers them, though the answer decides (see
-/// [`Camera::negotiated_vp8`]).
-fn video_media_engine() -> Result<(MediaEngine, Registry), String> {
-    let mut media_engine = MediaEngine::default();
-    let vp8 = RTCRtpCodecParameters { rtp_codec: vp8_codec(), payload_type: 96 };
-    media_engine.register_codec(vp8, RtpCodecKind::Video).map_err(|e| e.to_string())?;
-    let interceptors = register_default_interceptors(Registry::new(), &mut media_engine)
-        .map_err(|e| e.to_string())?
-        // Last, after every interceptor that reads RTCP.
-        .with(Slot::from(KEYFRAME_REQUESTS_SLOT), KeyframeRequests::default());
-    Ok((media_engine, interceptors))
-}
-
-fn vp8_codec() -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_VP8.to_owned(),
-        clock_rate: 90_000,
-        channels: 0,
-        sdp_fmtp_line: String::new(),
-        // NACK and PLI are added by the default interceptors.
-        rtcp_feedback: vec![RTCPFeedback { typ: "ccm".to_owned(), parameter: "fir".to_owned() }],
-    }
-}
-
-/// Stops a task when dropped.
-struct AbortOnDrop(AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Adds the camera's track and starts the task that feeds it; returns its transceiver and
-/// that task's guard.
-async fn add_camera_track(
-    pc: &Arc<dyn PeerConnection>,
-    feed: VideoFeed,
-    connected: watch::Receiver<bool>,
-) -> Result<(Arc<dyn RtpTransceiver>, AbortOnDrop), String> {
-    let ssrc = rand::random::<u32>();
-    let encoding = RTCRtpEncodingParameters {
-        rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-        codec: vp8_codec(),
-        ..Default::default()
-    };
-    let description = MediaStreamTrack::new(
-        CAMERA_STREAM.to_owned(),
-        "confab-camera-video".to_owned(),
-        "camera".to_owned(),
-        RtpCodecKind::Video,
-        vec![encoding.clone()],
-    );
-    let track = Arc::new(
-        TrackLocalStaticSample::new(Instant::now(), description).map_err(|e| e.to_string())?,
-    );
-    let init = RTCRtpTransceiverInit {
-        direction: RTCRtpTransceiverDirection::Sendrecv,
-        streams: vec![CAMERA_STREAM.to_owned()],
-        send_encodings: vec![encoding],
-    };
-    let transceiver = pc
-        .add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init))
-        .await
-        .map_err(|e| format!("cannot add the camera: {e}"))?;
-    let sending = Camera { track, transceiver: transceiver.clone(), ssrc, feed, connected };
-    let task = tokio::spawn(sending.run().in_current_span());
-    Ok((transceiver, AbortOnDrop(task.abort_handle())))
-}
-
-/// Our camera on one connection.
-struct Camera {
-    track: Arc<TrackLocalStaticSample>,
-    transceiver: Arc<dyn RtpTransceiver>,
-    ssrc: u32,
-    feed: VideoFeed,
-    connected: watch::Receiver<bool>,
-}
-
-impl Camera {
-    /// Sends the camera while the connection can carry it: whole frames, one per sample,
-    /// each stretch starting on a keyframe. Subscribed only meanwhile, so a peer that is still
-    /// connecting, or that declined video, costs the encoder nothing.
-    async fn run(mut self) {
-        while let Some(payload_type) = self.carried().await {
-            self.stream(payload_type).await;
-        }
-    }
-
-    /// Waits until the connection is up (SRTP keys come with DTLS: media written before is
-    /// lost) and the peer has agreed to take VP8; `None` once the connection is gone.
-    async fn carried(&mut self) -> Option<PayloadType> {
-        loop {
-            let connected = *self.connected.borrow_and_update();
-            if connected && let Some(payload_type) = self.negotiated_vp8().await {
-                return Some(payload_type);
-            }
-            // Negotiation has no event of its own here: it is looked at again shortly.
-            tokio::select! {
-                changed = self.connected.changed() => changed.ok()?,
-                () = tokio::time::sleep(NEGOTIATION_CHECK_EVERY) => {}
-            }
-        }
-    }
-
-    /// Sends frames until the connection drops or the peer stops taking video.
-    async fn stream(&mut self, mut payload_type: PayloadType) {
-        let mut frames = self.feed.subscribe();
-        // A decoder starts on a keyframe; the shared encoder spaces out what is asked of it.
-        self.feed.request_keyframe();
-        let mut waiting_for_keyframe = true;
-        let mut checked = Instant::now();
-        loop {
-            let frame = tokio::select! {
-                received = frames.recv() => match received {
-                    Ok(frame) => frame,
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        waiting_for_keyframe = true;
-                        self.feed.request_keyframe();
-                        continue;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
-                Some(TrackLocalEvent::OnRtcpPacket(packets)) = self.track.poll(), if !waiting_for_keyframe => {
-                    if packets.iter().any(|p| asks_for_keyframe(p.as_ref())) {
-                        debug!("the peer lost the picture: sending a keyframe");
-                        self.feed.request_keyframe();
-                    }
-                    continue;
-                }
-                changed = self.connected.changed() => {
-                    if changed.is_err() || !*self.connected.borrow_and_update() {
-                        return;
-                    }
-                    continue;
-                }
-            };
-            // A renegotiation may move the payload type, or the peer may stop taking video.
-            if checked.elapsed() >= NEGOTIATION_CHECK_EVERY * 10 {
-                checked = Instant::now();
-                match self.negotiated_vp8().await {
-                    Some(now_negotiated) => payload_type = now_negotiated,
-                    None => return,
-                }
-            }
-            if waiting_for_keyframe && !frame.keyframe {
-                continue;
-            }
-            let sample = Sample {
-                data: Bytes::copy_from_slice(&frame.data),
-                duration: frame.duration,
-                ..Sample::new(frame.captured_at)
-            };
-            // Fails only while the negotiated track is not yet bound to its transport.
-            waiting_for_keyframe =
-                self.track.write_sample(self.ssrc, payload_type, &sample, &[]).await.is_err();
-            if waiting_for_keyframe {
-                self.feed.request_keyframe();
-            }
-        }
-    }
-
-    /// The payload type negotiated for VP8, once the peer has agreed to take our video (a peer
-    /// without video declines it, and is sent nothing).
-    async fn negotiated_vp8(&self) -> Option<PayloadType> {
-        let direction = self.transceiver.current_direction().await.ok()?;
-        if !matches!(
-            direction,
-            RTCRtpTransceiverDirection::Sendrecv | RTCRtpTransceiverDirection::Sendonly
-        ) {
-            return None;
-        }
-        let parameters = self.transceiver.sender().await.ok()??.get_parameters().await.ok()?;
-        parameters
-            .rtp_parameters
-            .codecs
-            .iter()
-            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_VP8))
-            .map(|c| c.payload_type)
-    }
 }
 
 /// A file transfer running (or about to) on this connection.
@@ -633,76 +435,76 @@ async fn negotiate_and_carry(
     let sync = open_channel(pc, "sync", 0, Channel::Sync, channel_tx.clone()).await?;
     let ctl = open_channel(pc, "ctl", 1, Channel::Ctl, channel_tx).await?;
     let (transfer_tx, mut transfer_updates) = mpsc::unbounded_channel::<(String, TransferUpdate)>();
-    // docs/protocol.md §2: for renegotiation the peer with the smaller id is polite.
-    let polite = setup.me.as_str() < setup.remote.as_str();
+    let mut negotiation = Negotiation::new(&setup.me, &setup.remote);
 
     // Candidates that arrive before the remote description, and our own mid for ours.
     let mut early_candidates: Option<Vec<RTCIceCandidateInit>> = Some(Vec::new());
     let mut mid: Option<String> = None;
-    let mut awaiting_answer = false;
     if setup.offerer {
         mid = send_offer(pc, emit).await?;
-        awaiting_answer = true;
+        negotiation.offered();
     }
 
     let mut open = (false, false);
-    let mut our_hello: Option<String> = None;
-    // Signaling ids, ours and the peer's: either changes when its side rejoins signaling.
+    // Our signaling id: it changes when we rejoin signaling.
     let mut me = setup.me.clone();
-    let mut remote = setup.remote.clone();
-    let mut verified = false;
-    // What arrives before the peer's hello verifies, in order; released once it does.
-    let mut early: Vec<PeerEvent> = Vec::new();
-    let deadline = tokio::time::sleep(CONNECT_TIMEOUT);
+    let mut gate = HelloGate::new(Instant::now(), setup.remote.clone());
     let mut repeat = tokio::time::interval(HELLO_REPEAT);
     let mut stats = tokio::time::interval(STATS_EVERY);
-    tokio::pin!(deadline);
+    // Carries out what the gate decided; `Some` when the connection ends.
+    let pass = async |gate: &mut HelloGate,
+                      me: &PeerId,
+                      input: GateInput|
+           -> Result<Option<PeerEvent>, String> {
+        for output in gate.handle(Instant::now(), input) {
+            match output {
+                GateOutput::SendHello => {
+                    let hello = hello(setup, me, pc).await?.encode();
+                    ctl.send_text(&hello).await.map_err(|e| format!("ctl channel: {e}"))?;
+                }
+                GateOutput::Emit(event) => {
+                    emit(event);
+                }
+                GateOutput::End(event) => return Ok(Some(event)),
+            }
+        }
+        Ok(None)
+    };
     loop {
         tokio::select! {
-            _ = &mut deadline, if !verified => {
-                return Ok(PeerEvent::Failed("the connection could not be established in time".into()));
-            }
-            _ = repeat.tick(), if !verified => {
-                if let Some(hello) = &our_hello {
-                    ctl.send_text(hello).await.map_err(|e| format!("ctl channel: {e}"))?;
+            _ = repeat.tick(), if !gate.verified() => {
+                if let Some(end) = pass(&mut gate, &me, GateInput::Tick).await? {
+                    return Ok(end);
                 }
             }
-            _ = stats.tick(), if verified => {
+            _ = stats.tick(), if gate.verified() => {
                 emit(PeerEvent::Stats(read_stats(pc).await));
             }
             command = commands.recv() => match command {
                 None | Some(Command::Close) => return Ok(PeerEvent::Closed),
                 Some(Command::Leave) => {
-                    if verified {
+                    if gate.verified() {
                         say_bye(&ctl).await;
                     }
                     return Ok(PeerEvent::Closed);
                 }
                 Some(Command::Rekey(new_me)) => {
                     me = new_me;
-                    if our_hello.is_some() {
-                        let hello = hello(setup, &me, pc).await?.encode();
-                        ctl.send_text(&hello).await.map_err(|e| format!("ctl channel: {e}"))?;
-                        our_hello = Some(hello);
+                    if let Some(end) = pass(&mut gate, &me, GateInput::Rekeyed).await? {
+                        return Ok(end);
                     }
                 }
                 Some(Command::Remote(SignalData::Sdp { sdp })) => {
-                    match (sdp.kind, awaiting_answer) {
-                        (SdpType::Offer, true) if !polite => {
-                            debug!(peer = %setup.remote, "offer collision: we are impolite, ignoring theirs");
+                    match negotiation.remote(sdp.kind) {
+                        Step::Ignore(why) => {
+                            debug!(peer = %setup.remote, why, "ignoring a description");
                             continue;
                         }
-                        (SdpType::Offer, true) => {
-                            debug!(peer = %setup.remote, "offer collision: we are polite, taking theirs");
+                        Step::Apply { rollback_first: true } => {
                             let rollback = RTCSessionDescription::rollback(None).map_err(|e| e.to_string())?;
                             pc.set_local_description(rollback).await.map_err(|e| e.to_string())?;
-                            awaiting_answer = false;
                         }
-                        (SdpType::Answer, false) => {
-                            debug!(peer = %setup.remote, "ignoring an answer to no offer");
-                            continue;
-                        }
-                        _ => {}
+                        Step::Apply { rollback_first: false } => {}
                     }
                     let desc: RTCSessionDescription = convert(&sdp)?;
                     pc.set_remote_description(desc).await.map_err(|e| format!("remote description refused: {e}"))?;
@@ -723,10 +525,8 @@ async fn negotiate_and_carry(
                             // offer it has an m-line (even if a peer without video declined
                             // it), and this stops.
                             send_offer(pc, emit).await?;
-                            awaiting_answer = true;
+                            negotiation.offered();
                         }
-                    } else {
-                        awaiting_answer = false;
                     }
                 }
                 Some(Command::Remote(SignalData::Candidate { candidate: Some(c) })) => {
@@ -804,57 +604,32 @@ async fn negotiate_and_carry(
             Some((which, event)) = channel_events.recv() => match event {
                 DataChannelEvent::OnOpen => {
                     match which { Channel::Sync => open.0 = true, Channel::Ctl => open.1 = true }
-                    if open == (true, true) && our_hello.is_none() {
-                        let hello = hello(setup, &me, pc).await?.encode();
-                        ctl.send_text(&hello).await.map_err(|e| format!("ctl channel: {e}"))?;
-                        our_hello = Some(hello);
+                    if open == (true, true)
+                        && let Some(end) = pass(&mut gate, &me, GateInput::ChannelsOpen).await?
+                    {
+                        return Ok(end);
                     }
                 }
                 DataChannelEvent::OnMessage(m) if m.data.len() > MAX_CHANNEL_FRAME_BYTES => {
                     return Ok(PeerEvent::Failed("the peer sent an oversized frame".into()));
                 }
                 DataChannelEvent::OnMessage(m) => {
-                    let event = match which {
-                        Channel::Sync => PeerEvent::Sync(m.data.to_vec()),
+                    let input = match which {
+                        Channel::Sync => GateInput::Frame(PeerEvent::Sync(m.data.to_vec())),
                         Channel::Ctl => match CtlMessage::decode(&String::from_utf8_lossy(&m.data)) {
                             Ok(CtlMessage::Hello { peer_id, name, client, fp_mac, want_snapshot, instance, .. }) => {
-                                if verified && peer_id != remote {
-                                    // The peer rejoined signaling under a new id; the connection
-                                    // itself is already proven.
-                                    remote = peer_id.clone();
-                                    emit(PeerEvent::Rekeyed(peer_id));
-                                    continue;
-                                }
-                                if verified {
-                                    // The peer repeats its hello: it has not heard ours yet.
-                                    if let Some(hello) = &our_hello {
-                                        ctl.send_text(hello).await.map_err(|e| format!("ctl channel: {e}"))?;
-                                    }
-                                    continue;
-                                }
-                                if peer_id != remote || !hello_verifies(setup, pc, &fp_mac).await {
-                                    return Ok(PeerEvent::Intercepted);
-                                }
-                                verified = true;
-                                emit(PeerEvent::Ready { name, client, want_snapshot, instance });
-                                for event in early.drain(..) {
-                                    emit(event);
-                                }
-                                continue;
+                                let mac_ok = !gate.verified() && hello_verifies(setup, pc, &fp_mac).await;
+                                GateInput::Hello(PeerHello { peer_id, name, client, want_snapshot, instance, mac_ok })
                             }
-                            Ok(msg) => PeerEvent::Ctl(msg),
+                            Ok(msg) => GateInput::Frame(PeerEvent::Ctl(msg)),
                             Err(e) => {
                                 debug!(peer = %setup.remote, error = %e, "ignoring a ctl message");
                                 continue;
                             }
                         },
                     };
-                    if verified {
-                        emit(event);
-                    } else if early.len() < MAX_EARLY_FRAMES {
-                        early.push(event);
-                    } else {
-                        return Ok(PeerEvent::Failed("the peer sent too much before its hello".into()));
+                    if let Some(end) = pass(&mut gate, &me, input).await? {
+                        return Ok(end);
                     }
                 }
                 DataChannelEvent::OnClose => return Ok(PeerEvent::Failed("a data channel closed".into())),

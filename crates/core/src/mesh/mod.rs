@@ -1,0 +1,721 @@
+//! The meeting's decisions as a pure state machine: who is in the meeting, which connection
+//! stands for which peer, what the notes and chat hold and who still lacks what, and how file
+//! offers go. [`Mesh::handle`] takes one [`Input`] and returns the [`Output`]s to carry out, in
+//! order; [`Mesh::command`] does the same for what a front end asks. No sockets, no clock, no
+//! threads, randomness only from the seed it is made with, and ordered maps only (iteration
+//! order decides the order of outputs), so every rule here is a plain test, and a run of many
+//! meshes over a simulated network replays exactly from its seed.
+//!
+//! The driver ([`crate::engine`]) owns the sockets: it feeds in what signaling and the
+//! connections report, and carries the outputs out. An [`Output::Persist`] must be on disk
+//! before any output after it is carried out: that is how an edit is stored before it counts.
+//!
+//! The rules (docs/protocol.md §2–§3):
+//! - The newcomer offers to everyone signaling lists in its welcome; peers already there wait
+//!   for the offer. An offer from a peer signaling never announced is dropped.
+//! - Connections outlive signaling. When we rejoin (with a new id), verified connections are
+//!   kept and re-keyed, half-made ones are closed. A peer is gone when it says `bye`, when its
+//!   connection fails, or when signaling says it left while its connection is down too.
+//! - A verified hello naming an `instance` that another connection already has replaces that
+//!   connection (both ends rejoined and connected again). An offer whose DTLS fingerprint differs
+//!   from the live connection's is a new connection and replaces it.
+//! - A connection whose hello fails to verify is dropped and reported as intercepted.
+
+mod files;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use automerge::ChangeHash;
+use confab_proto::document::ChatMessage;
+use confab_proto::{CtlMessage, IceServer, PeerId, PeerInfo, SdpType, SignalData};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::api::{EngineEvent, FileState, MediaState};
+use crate::document::{MeetingDoc, NotesPatch};
+use crate::engine::EngineError;
+use crate::peer::PeerEvent;
+use crate::signaling_client::SignalingEvent;
+use crate::sync::PeerSync;
+use crate::transfer::{Expected, FileInfo};
+
+use files::Files;
+
+/// Names one connection for as long as it lives; never reused within a mesh. A peer's id can
+/// change (it rejoins signaling) while its connection stays, so connections have their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(pub u64);
+
+/// What the mesh needs to know of us.
+#[derive(Debug, Clone)]
+pub struct MeshConfig {
+    pub name: String,
+    /// Stable per-install id written as the author of chat messages.
+    pub author_id: String,
+    /// Files larger than this are neither offered nor accepted.
+    pub max_file_bytes: u64,
+    /// Accept every file offered (within the limit) without asking the front end.
+    pub auto_accept_files: bool,
+    pub download_dir: PathBuf,
+    /// What we send from the start.
+    pub media: MediaState,
+}
+
+/// Everything that happens to the mesh.
+#[derive(Debug)]
+pub enum Input {
+    Signaling(SignalingEvent),
+    /// A connection reports.
+    Link {
+        link: LinkId,
+        event: PeerEvent,
+    },
+}
+
+/// What a front end asks.
+#[derive(Debug)]
+pub enum Command {
+    /// A chat message, stamped with the time of the command.
+    Say(String),
+    /// Edits the notes, in characters.
+    Splice {
+        pos: usize,
+        delete: usize,
+        text: String,
+    },
+    SetTitle(String),
+    /// Offers a file (already inspected) to everyone connected.
+    OfferFile(FileInfo),
+    AcceptFile(String),
+    DeclineFile(String),
+    CancelFile(String),
+    SetMedia(MediaState),
+}
+
+/// What a command returns when it succeeds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Done {
+    Applied,
+    /// A file was offered under this transfer id.
+    Offered(String),
+}
+
+/// What the driver carries out.
+#[derive(Debug, PartialEq)]
+pub enum Output {
+    /// Store these document changes; nothing after this output may happen before they are.
+    Persist(Vec<u8>),
+    /// Relay through signaling.
+    Signal {
+        to: PeerId,
+        data: SignalData,
+    },
+    /// Act on one connection.
+    Link {
+        link: LinkId,
+        command: LinkCommand,
+    },
+    Event(EngineEvent),
+}
+
+/// What a connection is told to do.
+#[derive(Debug, PartialEq)]
+pub enum LinkCommand {
+    /// Make the connection.
+    Open(LinkSetup),
+    /// A signal from the peer.
+    Remote(SignalData),
+    SendSync(Vec<u8>),
+    SendCtl(CtlMessage),
+    /// Take the `file:ID` channel the peer will open for an offer we accepted.
+    ExpectFile {
+        id: String,
+        expected: Expected,
+    },
+    /// Open `file:ID` and stream the file.
+    SendFile {
+        id: String,
+        path: PathBuf,
+        size: u64,
+    },
+    CancelFile(String),
+    /// We rejoined signaling under this id: tell the peer in a fresh hello.
+    Rekey(PeerId),
+    /// Say `bye`, then close.
+    Leave,
+    Close,
+}
+
+/// A connection about to be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSetup {
+    pub me: PeerId,
+    pub remote: PeerId,
+    pub offerer: bool,
+    pub want_snapshot: bool,
+    pub instance: String,
+    pub ice_servers: Vec<IceServer>,
+}
+
+#[derive(Debug)]
+struct Peer {
+    link: LinkId,
+    sync: PeerSync,
+    /// The peer's hello verified.
+    ready: bool,
+    /// The connection is up right now.
+    connected: bool,
+    /// Signaling said it left; it stays while its connection does.
+    signaling_left: bool,
+    /// The peer's run, from its hello.
+    instance: Option<String>,
+    /// The DTLS fingerprint of the peer's first description: an offer with another one is a
+    /// new connection from the same peer, not a renegotiation of this one.
+    remote_fingerprint: Option<String>,
+}
+
+/// The meeting as one participant sees it.
+#[derive(Debug)]
+pub struct Mesh {
+    config: MeshConfig,
+    doc: MeetingDoc,
+    rng: StdRng,
+    /// This run of ours, named in our hellos.
+    instance: String,
+    me: Option<PeerId>,
+    ice_servers: Vec<IceServer>,
+    /// Who signaling says is in the meeting now (offers from anyone else are dropped).
+    members: BTreeSet<PeerId>,
+    peers: BTreeMap<PeerId, Peer>,
+    /// Which peer each live connection stands for.
+    links: BTreeMap<LinkId, PeerId>,
+    next_link: u64,
+    /// The ids the front end was told of (joined, connected, renamed to) and not yet told are
+    /// gone: each going is reported once, and only for what was shown.
+    /// `true` once shown as connected.
+    shown: BTreeMap<PeerId, bool>,
+    /// Whether we already asked one peer for a snapshot.
+    asked_snapshot: bool,
+    media: MediaState,
+    files: Files,
+    chat_seen: BTreeSet<String>,
+    notes_seen: String,
+    title_seen: String,
+    heads_seen: Vec<ChangeHash>,
+    out: Vec<Output>,
+    /// The time of the input being handled.
+    now_ms: i64,
+}
+
+impl Mesh {
+    /// A mesh over `doc` (what is stored already); `seed` drives every id it makes. Its first
+    /// outputs report the stored document, whole, so a front end starts from it.
+    pub fn new(config: MeshConfig, mut doc: MeetingDoc, seed: u64) -> (Self, Vec<Output>) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let instance = uuid_v4(&mut rng);
+        let heads_seen = doc.heads();
+        let media = config.media.clone();
+        let mut mesh = Self {
+            config,
+            doc,
+            rng,
+            instance,
+            me: None,
+            ice_servers: Vec::new(),
+            members: BTreeSet::new(),
+            peers: BTreeMap::new(),
+            links: BTreeMap::new(),
+            next_link: 0,
+            shown: BTreeMap::new(),
+            asked_snapshot: false,
+            media,
+            files: Files::default(),
+            chat_seen: BTreeSet::new(),
+            notes_seen: String::new(),
+            title_seen: String::new(),
+            heads_seen,
+            out: Vec::new(),
+            now_ms: 0,
+        };
+        mesh.report_changes();
+        let out = std::mem::take(&mut mesh.out);
+        (mesh, out)
+    }
+
+    pub fn doc(&self) -> &MeetingDoc {
+        &self.doc
+    }
+
+    /// The whole document as `save()` bytes (to compact the store).
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Our id in signaling, once joined.
+    pub fn me(&self) -> Option<&PeerId> {
+        self.me.as_ref()
+    }
+
+    /// The peers whose hello verified, by their current id.
+    pub fn connected_peers(&self) -> impl Iterator<Item = &PeerId> {
+        self.peers.iter().filter(|(_, p)| p.ready).map(|(id, _)| id)
+    }
+
+    /// The live connections (to close them all on leaving).
+    pub fn links(&self) -> impl Iterator<Item = LinkId> + '_ {
+        self.links.keys().copied()
+    }
+
+    /// Handles what happened at `now_ms` (Unix milliseconds, or virtual ones in a simulation).
+    pub fn handle(&mut self, now_ms: i64, input: Input) -> Vec<Output> {
+        self.set_time(now_ms);
+        match input {
+            Input::Signaling(event) => self.on_signaling(event),
+            Input::Link { link, event } => self.on_link(link, event),
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    /// Carries out what a front end asked at `now_ms`.
+    pub fn command(
+        &mut self,
+        now_ms: i64,
+        command: Command,
+    ) -> (Result<Done, EngineError>, Vec<Output>) {
+        self.set_time(now_ms);
+        let result = self.on_command(command);
+        (result, std::mem::take(&mut self.out))
+    }
+
+    fn set_time(&mut self, now_ms: i64) {
+        self.now_ms = now_ms;
+        self.doc.set_time(now_ms.div_euclid(1000));
+    }
+
+    fn emit(&mut self, event: EngineEvent) {
+        self.out.push(Output::Event(event));
+    }
+
+    fn tell(&mut self, link: LinkId, command: LinkCommand) {
+        self.out.push(Output::Link { link, command });
+    }
+
+    /// Tells the connection of peer `id`, if there is one.
+    fn tell_peer(&mut self, id: &PeerId, command: LinkCommand) {
+        if let Some(link) = self.peers.get(id).map(|p| p.link) {
+            self.tell(link, command);
+        }
+    }
+
+    fn doc_is_empty(&self) -> bool {
+        self.doc.notes().is_empty() && self.doc.title().is_empty() && self.doc.chat().is_empty()
+    }
+
+    fn connect(&mut self, remote: PeerId, offerer: bool) {
+        let Some(me) = self.me.clone() else { return };
+        // A newcomer with nothing asks exactly one peer (the first) for a snapshot.
+        let want_snapshot = offerer && !self.asked_snapshot && self.doc_is_empty();
+        self.asked_snapshot |= want_snapshot;
+        let link = LinkId(self.next_link);
+        self.next_link += 1;
+        let setup = LinkSetup {
+            me,
+            remote: remote.clone(),
+            offerer,
+            want_snapshot,
+            instance: self.instance.clone(),
+            ice_servers: self.ice_servers.clone(),
+        };
+        self.tell(link, LinkCommand::Open(setup));
+        let sync = if want_snapshot { PeerSync::awaiting_snapshot() } else { PeerSync::new() };
+        let peer = Peer {
+            link,
+            sync,
+            ready: false,
+            connected: false,
+            signaling_left: false,
+            instance: None,
+            remote_fingerprint: None,
+        };
+        self.links.insert(link, remote.clone());
+        if let Some(old) = self.peers.insert(remote, peer) {
+            self.links.remove(&old.link);
+            self.tell(old.link, LinkCommand::Close);
+        }
+    }
+
+    /// Forgets a peer's connection and tells the front end, once.
+    fn peer_gone(&mut self, id: &PeerId, failure: Option<String>) {
+        self.drop_connection(id);
+        self.fail_transfers_with(id);
+        if self.shown.remove(id).is_some() {
+            self.emit(match failure {
+                Some(reason) => EngineEvent::PeerFailed { id: id.clone(), reason },
+                None => EngineEvent::PeerLeft { id: id.clone() },
+            });
+        }
+    }
+
+    /// A connection that failed while signaling still has the peer is made again, by the peer
+    /// with the smaller id (the polite rule's pick), so that the two do not offer at once.
+    fn connect_again(&mut self, id: &PeerId) {
+        let ours = self.me.as_ref().is_some_and(|me| me < id);
+        if ours && self.members.contains(id) && !self.peers.contains_key(id) {
+            self.connect(id.clone(), true);
+        }
+    }
+
+    fn drop_connection(&mut self, id: &PeerId) {
+        if let Some(peer) = self.peers.remove(id) {
+            self.links.remove(&peer.link);
+            self.tell(peer.link, LinkCommand::Close);
+        }
+    }
+
+    fn on_signaling(&mut self, event: SignalingEvent) {
+        match event {
+            SignalingEvent::Joined { you, peers, ice_servers, .. } => {
+                self.joined(you, peers, ice_servers)
+            }
+            SignalingEvent::PeerJoined(p) => {
+                // It offers; its connection is made when the offer arrives.
+                self.members.insert(p.id.clone());
+                self.shown.entry(p.id.clone()).or_insert(false);
+                self.emit(EngineEvent::PeerJoined { id: p.id, name: p.name.into() });
+            }
+            SignalingEvent::PeerLeft(id) => {
+                self.members.remove(&id);
+                match self.peers.get_mut(&id) {
+                    Some(peer) if peer.ready && peer.connected => peer.signaling_left = true,
+                    _ => self.peer_gone(&id, None),
+                }
+            }
+            SignalingEvent::Signal { from, data } => self.on_signal(from, data.data().clone()),
+            SignalingEvent::Reconnecting { retry_in, reason } => {
+                self.emit(EngineEvent::Reconnecting { retry_in, reason });
+            }
+            // The driver logs refusals and ends on `Ended`.
+            SignalingEvent::Refused { .. } | SignalingEvent::Ended { .. } => {}
+        }
+    }
+
+    fn joined(&mut self, you: PeerId, peers: Vec<PeerInfo>, ice_servers: Vec<IceServer>) {
+        self.me = Some(you.clone());
+        self.ice_servers = ice_servers;
+        self.members = peers.iter().map(|p| p.id.clone()).collect();
+        self.emit(EngineEvent::Joined { you: you.clone() });
+        // Half-made connections lost their signaling with our old id: start over. Live ones
+        // learn our new id, so what we signal them later reaches them.
+        let half_made: Vec<PeerId> =
+            self.peers.iter().filter(|(_, p)| !p.ready).map(|(id, _)| id.clone()).collect();
+        for id in half_made {
+            self.drop_connection(&id);
+        }
+        let live: Vec<LinkId> = self.peers.values().map(|p| p.link).collect();
+        for link in live {
+            self.tell(link, LinkCommand::Rekey(you.clone()));
+        }
+        // The newcomer offers to everyone already there that it is not connected to.
+        for p in peers {
+            self.shown.entry(p.id.clone()).or_insert(false);
+            self.emit(EngineEvent::PeerJoined { id: p.id.clone(), name: p.name.to_string() });
+            if !self.peers.contains_key(&p.id) {
+                self.connect(p.id, true);
+            }
+        }
+    }
+
+    fn on_signal(&mut self, from: PeerId, data: SignalData) {
+        let fingerprint = match &data {
+            SignalData::Sdp { sdp } => crate::peer::fingerprint(&sdp.sdp),
+            SignalData::Candidate { .. } => None,
+        };
+        let is_offer = matches!(&data, SignalData::Sdp { sdp } if sdp.kind == SdpType::Offer);
+        if is_offer && !self.peers.contains_key(&from) && !self.members.contains(&from) {
+            // Signaling relays only within the room, and announces everyone before relaying
+            // for them: an offer from someone it never announced is not to be trusted.
+            return;
+        }
+        let new_connection = is_offer
+            && self.peers.get(&from).is_some_and(|p| {
+                p.remote_fingerprint.is_some()
+                    && fingerprint.is_some()
+                    && p.remote_fingerprint != fingerprint
+            });
+        if new_connection {
+            // Both of us rejoined signaling and the peer, not knowing us under our new id,
+            // started a new connection: it replaces this one.
+            self.connect(from.clone(), false);
+        }
+        if !self.peers.contains_key(&from) {
+            if !is_offer {
+                // Trailing candidates of a connection already gone.
+                return;
+            }
+            self.connect(from.clone(), false);
+        }
+        let Some(peer) = self.peers.get_mut(&from) else { return };
+        if peer.remote_fingerprint.is_none() {
+            peer.remote_fingerprint = fingerprint;
+        }
+        let link = peer.link;
+        self.tell(link, LinkCommand::Remote(data));
+    }
+
+    fn on_link(&mut self, link: LinkId, event: PeerEvent) {
+        // A connection that was replaced or closed may still report on its way out.
+        let Some(id) = self.links.get(&link).cloned() else { return };
+        match event {
+            PeerEvent::Signal(data) => self.out.push(Output::Signal { to: id, data }),
+            PeerEvent::Rekeyed(new_id) => self.rekeyed(id, new_id),
+            PeerEvent::Ready { name, want_snapshot, instance, .. } => {
+                self.ready(id, name, want_snapshot, instance)
+            }
+            PeerEvent::Sync(frame) => self.on_sync(id, &frame),
+            PeerEvent::Ctl(msg) => self.on_ctl(id, msg),
+            PeerEvent::Connection(up) => {
+                let Some(peer) = self.peers.get_mut(&id) else { return };
+                peer.connected = up;
+                if !up && peer.signaling_left {
+                    self.peer_gone(&id, None);
+                }
+            }
+            PeerEvent::Stats(stats) => self.emit(EngineEvent::Stats { id, stats }),
+            PeerEvent::Transfer { id: file, update } => self.on_transfer(id, file, update),
+            PeerEvent::Intercepted => {
+                self.drop_connection(&id);
+                self.fail_transfers_with(&id);
+                self.shown.remove(&id);
+                self.emit(EngineEvent::Intercepted { id });
+            }
+            PeerEvent::Failed(reason) => {
+                let left = self.peers.get(&id).is_some_and(|p| p.signaling_left);
+                self.peer_gone(&id, (!left).then_some(reason));
+                self.connect_again(&id);
+            }
+            PeerEvent::Closed => {
+                self.links.remove(&link);
+            }
+        }
+    }
+
+    fn rekeyed(&mut self, id: PeerId, new_id: PeerId) {
+        if self.peers.contains_key(&new_id) {
+            // A newer connection to the same peer is already under way (both of us rejoined):
+            // it wins.
+            self.peer_gone(&id, None);
+            return;
+        }
+        let Some(mut peer) = self.peers.remove(&id) else { return };
+        peer.signaling_left = false;
+        self.links.insert(peer.link, new_id.clone());
+        self.peers.insert(new_id.clone(), peer);
+        self.files.rename_peer(&id, &new_id);
+        self.shown.remove(&id);
+        self.shown.insert(new_id.clone(), true);
+        self.emit(EngineEvent::PeerRenamed { old: id, id: new_id });
+    }
+
+    fn ready(&mut self, id: PeerId, name: String, want_snapshot: bool, instance: Option<String>) {
+        // Both ends rejoined signaling under new ids and connected again: this connection
+        // replaces the older one with the same run of the same peer.
+        if let Some(instance) = &instance {
+            let older: Vec<PeerId> = (self.peers.iter())
+                .filter(|(other, p)| **other != id && p.instance.as_ref() == Some(instance))
+                .map(|(other, _)| other.clone())
+                .collect();
+            for old in older {
+                self.peer_gone(&old, None);
+            }
+        }
+        let Some(peer) = self.peers.get_mut(&id) else { return };
+        peer.instance = instance;
+        peer.ready = true;
+        peer.connected = true;
+        let link = peer.link;
+        let snapshot = if want_snapshot { peer.sync.send_snapshot(&mut self.doc) } else { vec![] };
+        for frame in snapshot {
+            self.tell(link, LinkCommand::SendSync(frame));
+        }
+        if self.media != MediaState::default() {
+            self.tell(link, LinkCommand::SendCtl(media_message(&self.media)));
+        }
+        // A connection that replaced another one to the same peer is no news.
+        if self.shown.insert(id.clone(), true) != Some(true) {
+            self.emit(EngineEvent::PeerConnected { id: id.clone(), name });
+        }
+        self.flush(Some(&id));
+    }
+
+    fn on_sync(&mut self, id: PeerId, frame: &[u8]) {
+        let Some(peer) = self.peers.get_mut(&id) else { return };
+        match peer.sync.receive(&mut self.doc, frame) {
+            Ok(true) => {
+                self.persist();
+                self.report_changes();
+                self.flush(None);
+            }
+            Ok(false) => self.flush(Some(&id)),
+            Err(e) => self.peer_gone(&id, Some(format!("the peer sent a bad sync frame: {e}"))),
+        }
+    }
+
+    fn on_ctl(&mut self, id: PeerId, msg: CtlMessage) {
+        match msg {
+            CtlMessage::Bye {} => self.peer_gone(&id, None),
+            CtlMessage::Media { mic, cam, screen, screen_track } => {
+                let media = MediaState { mic, cam, screen, screen_track };
+                self.emit(EngineEvent::Media { id, media });
+            }
+            CtlMessage::FileOffer { id: file, name, size, sha256 } => {
+                self.on_file_offer(id, file, name, size, sha256)
+            }
+            CtlMessage::FileAccept { id: file } => {
+                let Some(link) = self.peers.get(&id).map(|p| p.link) else { return };
+                if let Some((command, event)) = self.files.accepted(&file, &id) {
+                    self.tell(link, command);
+                    self.emit(EngineEvent::File(event));
+                }
+            }
+            CtlMessage::FileCancel { id: file, reason } => {
+                self.tell_peer(&id, LinkCommand::CancelFile(file.clone()));
+                self.end_transfer(&id, &file, FileState::Cancelled(reason));
+            }
+            // The receiver finishes on the bytes and hash; `file_done` adds nothing for us.
+            CtlMessage::FileDone { .. } => {}
+            // Front ends of the engine show no other editors' cursors yet.
+            CtlMessage::Hello { .. } | CtlMessage::Cursor { .. } => {}
+        }
+    }
+
+    /// Sends each ready peer (or just `only`) whatever it lacks.
+    fn flush(&mut self, only: Option<&PeerId>) {
+        for (id, peer) in self.peers.iter_mut() {
+            if !peer.ready || only.is_some_and(|o| o != id) {
+                continue;
+            }
+            while let Some(frame) = peer.sync.poll(&mut self.doc) {
+                let command = LinkCommand::SendSync(frame);
+                self.out.push(Output::Link { link: peer.link, command });
+            }
+        }
+    }
+
+    /// Asks the driver to store what changed since the last time.
+    fn persist(&mut self) {
+        let changes = self.doc.take_unsaved();
+        if !changes.is_empty() {
+            self.out.push(Output::Persist(changes));
+        }
+    }
+
+    /// Reports chat messages not reported before, and the title and notes if they changed.
+    fn report_changes(&mut self) {
+        for msg in self.doc.chat() {
+            if self.chat_seen.insert(msg.id.clone()) {
+                self.emit(EngineEvent::Chat(msg));
+            }
+        }
+        let title = self.doc.title();
+        if title != self.title_seen {
+            self.title_seen.clone_from(&title);
+            self.emit(EngineEvent::Title(title));
+        }
+        let notes = self.doc.notes();
+        if notes != self.notes_seen {
+            let patches = if self.notes_seen.is_empty() {
+                // From nothing (a newcomer's snapshot): one insert, no need to diff a history.
+                vec![NotesPatch::Insert { pos: 0, text: notes.clone() }]
+            } else {
+                self.doc.notes_patches_since(&self.heads_seen)
+            };
+            self.notes_seen.clone_from(&notes);
+            self.emit(EngineEvent::Notes { text: notes, patches });
+        }
+        self.heads_seen = self.doc.heads();
+    }
+
+    fn on_command(&mut self, command: Command) -> Result<Done, EngineError> {
+        match command {
+            Command::Say(text) => {
+                let msg = ChatMessage {
+                    id: uuid_v4(&mut self.rng),
+                    author_id: self.config.author_id.clone(),
+                    author: self.config.name.clone(),
+                    at: self.now_ms,
+                    text,
+                };
+                self.edit(|doc| doc.post_chat(&msg))
+            }
+            Command::Splice { pos, delete, text } => {
+                self.edit(|doc| doc.splice_notes(pos, delete, &text))
+            }
+            Command::SetTitle(title) => self.edit(|doc| doc.set_title(&title)),
+            Command::OfferFile(info) => self.offer_file(info),
+            Command::AcceptFile(file) => self.accept_file(&file),
+            Command::DeclineFile(file) => {
+                let peer = self.files.incoming_peer(&file).ok_or_else(|| no_offer(&file))?;
+                self.stop_file(&file, vec![peer], "declined");
+                Ok(Done::Applied)
+            }
+            Command::CancelFile(file) => {
+                let peers = self.files.peers_of(&file);
+                if peers.is_empty() {
+                    return Err(no_offer(&file));
+                }
+                self.stop_file(&file, peers, "cancelled by the user");
+                Ok(Done::Applied)
+            }
+            Command::SetMedia(media) => {
+                let msg = media_message(&media);
+                let ready: Vec<LinkId> =
+                    self.peers.values().filter(|p| p.ready).map(|p| p.link).collect();
+                for link in ready {
+                    self.tell(link, LinkCommand::SendCtl(msg.clone()));
+                }
+                self.media = media;
+                Ok(Done::Applied)
+            }
+        }
+    }
+
+    /// A local edit: stored first, then reported and sent to the peers. A refused edit
+    /// changes nothing.
+    fn edit(
+        &mut self,
+        edit: impl FnOnce(&mut MeetingDoc) -> Result<(), crate::DocError>,
+    ) -> Result<Done, EngineError> {
+        edit(&mut self.doc).map_err(|e| EngineError::Refused(e.to_string()))?;
+        self.persist();
+        self.report_changes();
+        self.flush(None);
+        Ok(Done::Applied)
+    }
+}
+
+fn refused(why: &str) -> EngineError {
+    EngineError::Refused(why.to_owned())
+}
+
+fn no_offer(file: &str) -> EngineError {
+    EngineError::Refused(format!("no transfer {file} is under way"))
+}
+
+pub(crate) fn media_message(media: &MediaState) -> CtlMessage {
+    CtlMessage::Media {
+        mic: media.mic,
+        cam: media.cam,
+        screen: media.screen,
+        screen_track: media.screen_track.clone(),
+    }
+}
+
+/// A random UUID v4 in its usual text form.
+pub(crate) fn uuid_v4(rng: &mut impl Rng) -> String {
+    let mut b: [u8; 16] = rng.random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}

@@ -1,0 +1,131 @@
+//! The mesh's rules for rejoins, instances and refused hellos, each against the pure state
+//! machine in virtual time (the randomized runs in `simulation.rs` mix them all; these name
+//! them one by one). Over real WebRTC, `rejoin.rs` covers the same ground more slowly.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::sim::Sim;
+use confab_core::EngineEvent;
+use confab_core::mesh::Command;
+
+/// Long enough for any connection here to come up, fail or be given up.
+const SETTLE_MS: u64 = 60_000;
+
+fn meeting(seed: u64, names: &[&str]) -> Sim {
+    let mut sim = Sim::new(seed);
+    for name in names {
+        sim.add(name);
+    }
+    sim.run_for(SETTLE_MS);
+    assert_eq!(sim.check(), Vec::<String>::new(), "the meeting did not come together");
+    sim
+}
+
+fn count(sim: &Sim, who: usize, what: impl Fn(&EngineEvent) -> bool) -> usize {
+    sim.parts[who].log.iter().filter(|e| what(e)).count()
+}
+
+fn connected_count(sim: &Sim, who: usize) -> usize {
+    count(sim, who, |e| matches!(e, EngineEvent::PeerConnected { .. }))
+}
+
+#[test]
+fn after_a_server_restart_everyone_is_there_once() {
+    for seed in 0..20 {
+        let mut sim = meeting(seed, &["Ada", "Bo", "Cy"]);
+        sim.command(0, Command::Say("before".into()));
+        sim.restart_server();
+        sim.run_for(SETTLE_MS);
+        sim.command(2, Command::Say("after".into()));
+        sim.run_for(SETTLE_MS);
+        assert_eq!(sim.check(), Vec::<String>::new(), "seed {seed}");
+        for who in 0..3 {
+            // Connections are replaced, never doubled: nobody ever showed a peer twice.
+            let part = &sim.parts[who];
+            assert_eq!(part.view.most_shown, 2, "seed {seed}: {} showed too many", part.name);
+            assert_eq!(part.view.chat_ids.len(), 2, "seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn a_peer_that_rejoins_signaling_alone_keeps_its_connections() {
+    for seed in 0..20 {
+        let mut sim = meeting(seed, &["Ada", "Bo", "Cy"]);
+        let before: Vec<usize> = (0..3).map(|who| connected_count(&sim, who)).collect();
+        let cy_first = sim.ids()[&2].clone();
+        sim.set_signaling_cut(2, true);
+        sim.run_for(5_000);
+        sim.command(2, Command::Splice { pos: 0, delete: 0, text: "offline?".into() });
+        sim.run_for(1_000);
+        assert_eq!(sim.parts[0].view.notes, "offline?", "seed {seed}: peer to peer still works");
+        sim.set_signaling_cut(2, false);
+        sim.run_for(SETTLE_MS);
+        assert_eq!(sim.check(), Vec::<String>::new(), "seed {seed}");
+        let cy_now = sim.ids()[&2].clone();
+        assert_ne!(cy_first, cy_now, "seed {seed}: Cy joined again under a new id");
+        for (who, connected_before) in before.into_iter().enumerate().take(2) {
+            // The same connection, renamed: never connected anew.
+            assert_eq!(connected_count(&sim, who), connected_before, "seed {seed}");
+            let renamed = count(
+                &sim,
+                who,
+                |e| matches!(e, EngineEvent::PeerRenamed { old, id } if *old == cy_first && *id == cy_now),
+            );
+            assert_eq!(renamed, 1, "seed {seed}: {} renamed Cy once", sim.parts[who].name);
+        }
+    }
+}
+
+#[test]
+fn two_peers_that_rejoin_at_once_settle_on_one_connection() {
+    for seed in 0..20 {
+        let mut sim = meeting(seed, &["Ada", "Bo", "Cy"]);
+        sim.set_signaling_cut(1, true);
+        sim.set_signaling_cut(2, true);
+        sim.run_for(3_000);
+        sim.set_signaling_cut(1, false);
+        sim.set_signaling_cut(2, false);
+        sim.run_for(SETTLE_MS);
+        assert_eq!(sim.check(), Vec::<String>::new(), "seed {seed}");
+        for who in 0..3 {
+            let shown = sim.parts[who].view.connected.len();
+            assert_eq!(shown, 2, "seed {seed}: {} shows {shown} peers", sim.parts[who].name);
+        }
+    }
+}
+
+#[test]
+fn a_peer_without_the_key_is_refused_and_reported() {
+    let mut sim = meeting(1, &["Ada", "Bo"]);
+    let eve = sim.add("Eve");
+    // Set before any time passes, so before her first hello.
+    sim.parts[eve].wrong_key = true;
+    sim.run_for(SETTLE_MS);
+    for who in 0..2 {
+        let part = &sim.parts[who];
+        let intercepted = count(&sim, who, |e| matches!(e, EngineEvent::Intercepted { .. }));
+        assert!(intercepted > 0, "{} was not told of the interception", part.name);
+        assert_eq!(part.view.connected.len(), 1, "{} shows only the other", part.name);
+        assert!(part.mesh.as_ref().unwrap().connected_peers().count() == 1);
+    }
+}
+
+#[test]
+fn a_connection_that_fails_while_both_stay_is_made_again() {
+    for seed in 0..20 {
+        let mut sim = meeting(seed, &["Ada", "Bo"]);
+        sim.partition(&[0]);
+        sim.command(0, Command::Splice { pos: 0, delete: 0, text: "Ada alone. ".into() });
+        sim.command(1, Command::Splice { pos: 0, delete: 0, text: "Bo alone. ".into() });
+        // Long enough for the connection to fail on both sides.
+        sim.run_for(40_000);
+        assert!(count(&sim, 0, |e| matches!(e, EngineEvent::PeerFailed { .. })) > 0);
+        sim.heal();
+        sim.run_for(SETTLE_MS);
+        assert_eq!(sim.check(), Vec::<String>::new(), "seed {seed}");
+        let notes = &sim.parts[0].view.notes;
+        assert!(notes.contains("Ada alone.") && notes.contains("Bo alone."), "{notes}");
+    }
+}
