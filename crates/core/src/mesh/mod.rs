@@ -357,11 +357,11 @@ impl Mesh {
         }
     }
 
-    /// A connection that failed while signaling still has the peer is made again, by the peer
-    /// with the smaller id (the polite rule's pick), so that the two do not offer at once.
+    /// A connection that failed while signaling still has the peer is made again. Both ends
+    /// offer (either may be the only one that knows the other's id now); when both do, perfect
+    /// negotiation settles them on one connection.
     fn connect_again(&mut self, id: &PeerId) {
-        let ours = self.me.as_ref().is_some_and(|me| me < id);
-        if ours && self.members.contains(id) && !self.peers.contains_key(id) {
+        if self.members.contains(id) && !self.peers.contains_key(id) {
             self.connect(id.clone(), true);
         }
     }

@@ -27,6 +27,7 @@ use confab_core::MeetingDoc;
 use confab_core::api::{EngineEvent, MediaState};
 use confab_core::mesh::{Command, Input, LinkCommand, LinkId, Mesh, MeshConfig, Output};
 use confab_core::peer::PeerEvent;
+use confab_core::peer::negotiation::{Negotiation, Step};
 use confab_core::signaling_client::SignalingEvent;
 use confab_proto::{
     ClientKind, CtlMessage, DisplayName, Limits, PeerId, PeerInfo, RoomId, SdpType, ServerMessage,
@@ -119,6 +120,8 @@ struct SimLink {
     instance: String,
     local_fp: String,
     remote_fp: Option<String>,
+    /// The real perfect-negotiation rules: when both ends offer at once, one gives way.
+    negotiation: Negotiation,
     /// The other end, once connected.
     peer: Option<LinkKey>,
     up: bool,
@@ -588,7 +591,12 @@ impl Sim {
         match command {
             LinkCommand::Open(setup) => {
                 let local_fp = format!("sha-256 {who}:{}:{}", key.1, link.0);
+                let mut negotiation = Negotiation::new(&setup.me, &setup.remote);
+                if setup.offerer {
+                    negotiation.offered();
+                }
                 let link_state = SimLink {
+                    negotiation,
                     me: setup.me,
                     remote: setup.remote,
                     want_snapshot: setup.want_snapshot,
@@ -615,6 +623,9 @@ impl Sim {
             LinkCommand::Remote(SignalData::Sdp { sdp }) => {
                 let Some(l) = self.links.get_mut(&key).filter(|l| !l.closed) else { return };
                 let Some(fp) = sdp.sdp.strip_prefix("a=fingerprint:") else { return };
+                if let Step::Ignore(_) = l.negotiation.remote(sdp.kind) {
+                    return;
+                }
                 // A renegotiation carries the same fingerprint; the first one counts.
                 if l.remote_fp.is_none() {
                     l.remote_fp = Some(fp.to_owned());
