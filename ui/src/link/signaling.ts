@@ -25,6 +25,7 @@ const PASSING: ReadonlySet<ErrorCode> = new Set(["rate_limited", "too_slow", "sh
 export function isRefusal(code: ErrorCode, joined: boolean): boolean {
   return FINAL.has(code) || (!joined && !PASSING.has(code));
 }
+
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 15_000;
 

@@ -13,7 +13,7 @@ export function refusalText(code: ErrorCode, message: string): RefusalText {
   switch (code) {
     case "room_full": {
       const people = /\((\d+) people\)/.exec(message)?.[1];
-      const size = people ? `${people} people` : "as many people as the server allows";
+      const size = people ? `${people} ${people === "1" ? "person" : "people"}` : "as many people as the server allows";
       return {
         title: "This meeting is full",
         detail: `It already has ${size}. Ask the host whether someone can leave, then try again.`,
