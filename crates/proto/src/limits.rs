@@ -75,6 +75,7 @@ limits! {
     /// Frames that may arrive before the peer's hello is verified (held until then); one more
     /// fails the connection.
     pub const MAX_EARLY_FRAMES: usize = 256;
-    /// At most one `cursor` message per this interval while the selection moves.
+    /// How long a moved selection rests before its `cursor` message goes out, so a drag sends a
+    /// few messages, not hundreds.
     pub const CURSOR_SEND_INTERVAL: Duration = Duration::from_millis(80);
 }

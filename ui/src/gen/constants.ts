@@ -72,7 +72,8 @@ export const CONNECT_TIMEOUT_MS = 30000;
 export const MAX_EARLY_FRAMES = 256;
 
 /**
- * At most one `cursor` message per this interval while the selection moves.
+ * How long a moved selection rests before its `cursor` message goes out, so a drag sends a
+ * few messages, not hundreds.
  */
 export const CURSOR_SEND_INTERVAL_MS = 80;
 
