@@ -24,6 +24,7 @@ test: setup ui/dist/index.html
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
 	npm run --silent typecheck
+	npm run --silent test:unit
 	$(CARGO) test --workspace
 	npm run --silent test:browser
 
@@ -32,7 +33,7 @@ lint: setup
 	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
 	npm run --silent typecheck
 
-## Regenerate ui/src/gen/ from confab-proto.
+## Regenerate ui/src/gen/ (protocol types and constants) from confab-proto.
 gen:
 	CONFAB_UPDATE_GEN=1 $(CARGO) test --quiet -p confab-proto --test typescript_bindings
 

@@ -8,14 +8,9 @@ import { homeScreen } from "./screens/home";
 import { meetingScreen } from "./screens/meeting";
 import { type JoinChoices, prejoinScreen } from "./screens/prejoin";
 import { problemScreen } from "./screens/problem";
+import { refusalText } from "./screens/refusal";
 
 const app = document.getElementById("app")!;
-
-const REFUSED_TEXT: Record<string, [string, string]> = {
-  room_full: ["This meeting is full", "It has as many people as it can hold. Try again when someone leaves."],
-  bad_room: ["This link does not work", "The server does not know a room by that name."],
-  unsupported_version: ["This page is out of date", "Reload the page to get the current version."],
-};
 
 async function openMeeting(): Promise<void> {
   const address = parseMeetingLink(location.href);
@@ -41,8 +36,8 @@ async function openMeeting(): Promise<void> {
         },
         onRefused: (code, message) => {
           sessionStorage.removeItem(rejoinKey);
-          const [title, detail] = REFUSED_TEXT[code] ?? ["Cannot join this meeting", message];
-          problemScreen(app, title, detail);
+          const { title, detail, retry } = refusalText(code, message);
+          problemScreen(app, title, detail, retry);
         },
       });
       // Devices first, so that the first offer to each peer carries them.

@@ -11,15 +11,7 @@ use ts_rs::TS;
 use crate::ids::{ClientKind, MeetingKey, PeerId};
 use crate::signaling::DecodeError;
 
-/// Largest frame accepted on `sync` or `ctl`; a larger one closes the connection.
-pub const MAX_CHANNEL_FRAME_BYTES: usize = 1024 * 1024;
-/// Largest snapshot chunk in a `sync` frame (tag `0x01`), docs/protocol.md §3: not 64 KiB,
-/// because with its tag byte such a frame is one byte over the 65,536-byte message limit of data
-/// channels (webrtc-rs and browsers alike) and cannot be sent. [`SyncFrame::decode`] refuses a
-/// larger chunk.
-pub const SNAPSHOT_CHUNK_BYTES: usize = 64 * 1024 - 1;
-/// Largest chunk on a `file:UUID` channel.
-pub const FILE_CHUNK_BYTES: usize = 16 * 1024;
+pub use crate::limits::{FILE_CHUNK_BYTES, MAX_CHANNEL_FRAME_BYTES, SNAPSHOT_CHUNK_BYTES};
 
 /// A message on the `ctl` channel (JSON text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -159,6 +151,94 @@ impl<'a> SyncFrame<'a> {
     }
 }
 
+/// The frames that carry a snapshot (a saved document) to a peer: chunks of at most
+/// [`SNAPSHOT_CHUNK_BYTES`], each tagged `0x01`, then `0x02`. An empty snapshot is just `0x02`.
+pub fn snapshot_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
+    bytes
+        .chunks(SNAPSHOT_CHUNK_BYTES)
+        .map(|c| SyncFrame::SnapshotChunk(c).encode())
+        .chain([SyncFrame::SnapshotEnd.encode()])
+        .collect()
+}
+
+/// Why a received snapshot is refused; each one closes the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("a snapshot from the peer is over {max} bytes")]
+    TooLarge { max: usize },
+    #[error("the peer ended a snapshot it never started")]
+    NotStarted,
+}
+
+/// A snapshot being received: the chunks of `0x01` frames, until `0x02` ends it.
+#[derive(Debug, Clone)]
+pub struct SnapshotAssembly {
+    /// `None` until the first chunk: an end without one is a protocol error, not an empty doc.
+    bytes: Option<Vec<u8>>,
+    max_bytes: usize,
+}
+
+impl SnapshotAssembly {
+    /// Refuses snapshots over `max_bytes` ([`crate::limits::MAX_SNAPSHOT_BYTES`] between peers).
+    pub fn new(max_bytes: usize) -> Self {
+        Self { bytes: None, max_bytes }
+    }
+
+    /// Whether a snapshot has started and not yet ended.
+    pub fn in_progress(&self) -> bool {
+        self.bytes.is_some()
+    }
+
+    /// Adds the payload of a `0x01` frame. Past the limit, what was received is dropped.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), SnapshotError> {
+        let bytes = self.bytes.get_or_insert_with(Vec::new);
+        if bytes.len() + chunk.len() > self.max_bytes {
+            self.bytes = None;
+            return Err(SnapshotError::TooLarge { max: self.max_bytes });
+        }
+        bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Handles a `0x02` frame: the whole snapshot, and the assembly is ready for the next one.
+    pub fn finish(&mut self) -> Result<Vec<u8>, SnapshotError> {
+        self.bytes.take().ok_or(SnapshotError::NotStarted)
+    }
+}
+
+/// Why a `file_offer` is cancelled rather than shown. The text is the `reason` of the
+/// `file_cancel` the sender receives and shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileOfferError {
+    #[error("the transfer id is not a UUID")]
+    BadId,
+    #[error("the sha256 is not 64 lower-case hex digits")]
+    BadSha256,
+    #[error("the file is {size} bytes; the limit is {max}")]
+    TooLarge { size: u64, max: u64 },
+}
+
+/// Checks an offer's fields: `id` a lower-case UUID v4, `sha256` 64 lower-case hex digits, `size`
+/// at most `max_bytes` (this receiver's limit: [`crate::limits::NATIVE_MAX_FILE_BYTES`] or
+/// [`crate::limits::BROWSER_MAX_FILE_BYTES`]). Checked in that order.
+pub fn validate_file_offer(
+    id: &str,
+    sha256: &str,
+    size: u64,
+    max_bytes: u64,
+) -> Result<(), FileOfferError> {
+    let is_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    if !crate::document::is_uuid_v4(id) {
+        Err(FileOfferError::BadId)
+    } else if sha256.len() != 64 || !sha256.bytes().all(is_hex) {
+        Err(FileOfferError::BadSha256)
+    } else if size > max_bytes {
+        Err(FileOfferError::TooLarge { size, max: max_bytes })
+    } else {
+        Ok(())
+    }
+}
+
 fn fp_hmac(key: &MeetingKey, sender_fp: &str, receiver_fp: &str) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
@@ -202,6 +282,48 @@ mod tests {
         assert_eq!(SyncFrame::decode(&[2, 1]), Err(FrameError::TrailingPayload));
         let big = vec![1u8; SNAPSHOT_CHUNK_BYTES + 2];
         assert!(matches!(SyncFrame::decode(&big), Err(FrameError::TooLarge(_))));
+    }
+
+    #[test]
+    fn snapshots_are_chunked_and_reassembled() {
+        let bytes: Vec<u8> = (0..SNAPSHOT_CHUNK_BYTES * 2 + 1).map(|i| i as u8).collect();
+        let frames = snapshot_frames(&bytes);
+        let lengths: Vec<usize> = frames.iter().map(Vec::len).collect();
+        assert_eq!(lengths, [SNAPSHOT_CHUNK_BYTES + 1, SNAPSHOT_CHUNK_BYTES + 1, 2, 1]);
+        let mut assembly = SnapshotAssembly::new(bytes.len());
+        for frame in &frames[..3] {
+            let Ok(SyncFrame::SnapshotChunk(chunk)) = SyncFrame::decode(frame) else {
+                panic!("not a chunk: {:?}", &frame[..1]);
+            };
+            assembly.push(chunk).unwrap();
+        }
+        assert_eq!(assembly.finish(), Ok(bytes));
+        assert!(!assembly.in_progress());
+        assert_eq!(assembly.finish(), Err(SnapshotError::NotStarted));
+        assert_eq!(snapshot_frames(&[]), [vec![2u8]]);
+    }
+
+    #[test]
+    fn a_snapshot_over_the_limit_is_refused_and_dropped() {
+        let mut assembly = SnapshotAssembly::new(4);
+        assembly.push(b"abc").unwrap();
+        assert_eq!(assembly.push(b"de"), Err(SnapshotError::TooLarge { max: 4 }));
+        assert!(!assembly.in_progress(), "what was received is let go");
+        assert_eq!(assembly.finish(), Err(SnapshotError::NotStarted));
+    }
+
+    #[test]
+    fn file_offers_are_checked_in_order() {
+        let id = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
+        let sha = "ab".repeat(32);
+        assert_eq!(validate_file_offer(id, &sha, 10, 10), Ok(()));
+        assert_eq!(validate_file_offer("x", "x", 11, 10), Err(FileOfferError::BadId));
+        assert_eq!(
+            validate_file_offer(id, &"AB".repeat(32), 1, 10),
+            Err(FileOfferError::BadSha256)
+        );
+        let too_large = validate_file_offer(id, &sha, 11, 10).unwrap_err();
+        assert_eq!(too_large.to_string(), "the file is 11 bytes; the limit is 10");
     }
 
     #[test]

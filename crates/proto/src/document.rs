@@ -12,8 +12,7 @@ pub const KEY_SCHEMA: &str = "schema";
 pub const KEY_TITLE: &str = "title";
 pub const KEY_NOTES: &str = "notes";
 pub const KEY_CHAT: &str = "chat";
-/// Longest chat message, in characters.
-pub const MAX_CHAT_CHARS: usize = 4096;
+pub use crate::limits::MAX_CHAT_CHARS;
 /// Longest `author_id`, in bytes.
 pub const MAX_AUTHOR_ID_BYTES: usize = 64;
 

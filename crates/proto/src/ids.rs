@@ -10,8 +10,7 @@ use ts_rs::TS;
 
 /// Characters in a 128-bit id written as unpadded base64url.
 pub const ID_LEN: usize = 22;
-/// Longest display name, in characters.
-pub const MAX_NAME_CHARS: usize = 64;
+pub use crate::limits::MAX_NAME_CHARS;
 
 /// Why a string is not a valid identifier or name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

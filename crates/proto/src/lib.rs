@@ -16,7 +16,12 @@
 //!   input into a [`DecodeError`] that knows its protocol [`ErrorCode`].
 //! - [`datachannel`]: `ctl` messages ([`CtlMessage`]), `sync` frames ([`SyncFrame`]) and the
 //!   `fp_mac` that authenticates a peer connection with the meeting key.
+//!   Also the pure parts of snapshots and file offers ([`datachannel::snapshot_frames`],
+//!   [`datachannel::SnapshotAssembly`], [`datachannel::validate_file_offer`]).
 //! - [`document`]: key names and records of the Automerge meeting document.
+//! - [`limits`]: every size, cap and timer both peers must agree on; generated into the UI's
+//!   `ui/src/gen/constants.ts`.
+//! - [`text`]: UTF-16 ↔ character positions in the notes (editors count UTF-16 units).
 //!
 //! ## Using it
 //! ```
@@ -39,8 +44,10 @@
 pub mod datachannel;
 pub mod document;
 pub mod ids;
+pub mod limits;
 pub mod link;
 pub mod signaling;
+pub mod text;
 mod typescript;
 
 pub use datachannel::{CtlMessage, SyncFrame, fp_mac};
@@ -51,4 +58,4 @@ pub use signaling::{
     PROTOCOL_VERSION, PeerInfo, SdpType, ServerMessage, SessionDescription, SignalData,
     SignalPayload,
 };
-pub use typescript::typescript_bindings;
+pub use typescript::{typescript_bindings, typescript_constants};

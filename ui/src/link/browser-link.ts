@@ -2,6 +2,7 @@
 // peer, and the document in @automerge/automerge, kept in IndexedDB per room. It speaks exactly
 // what confab-core speaks, so browsers, the CLI and the desktop app meet in one mesh.
 import * as A from "@automerge/automerge/slim";
+import { BROWSER_MAX_FILE_BYTES, MAX_NAME_CHARS } from "../gen/constants";
 import type { ChatMessage, CtlMessage, PeerId, PeerInfo } from "../gen/protocol";
 import {
   type Doc,
@@ -16,30 +17,26 @@ import {
   spliceNotes,
   toMarkdown,
 } from "./document";
-import {
-  type FileTransfer,
-  MAX_FILE_BYTES,
-  hasEnded, offerProblem, receiveFile, safeFileName, sha256, streamFile, transferKey } from "./files";
+import { type FileTransfer, hasEnded, offerProblem, receiveFile, safeFileName, sha256, streamFile, transferKey } from "./files";
 import { importMeetingKey } from "./fp-mac";
 import type { LinkEvent, MediaState, MeetingLink, MeetingState, Participant, RemoteCursor } from "./meeting-link";
 import type { MeetingAddress } from "./meeting-url";
+import { lostPeerNotice, onRejoin, opensConnection } from "./mesh";
 import { type LocalTrack, type PeerEvent, PeerSession } from "./peer";
 import { Signaling, type SignalingEvent } from "./signaling";
 import { RoomStore } from "./store";
-import { stripHidden } from "./text";
+import { stripHidden, trimWhiteSpace } from "./text";
 import { PeerSync, SyncError } from "./sync";
 
 const APP_VERSION = "web-0.1";
 /** After a failed check the receiver cancels first and closes the channel this much later, so
  * the sender hears why rather than taking the close as "all arrived". */
 const CANCEL_BEFORE_CLOSE_MS = 1000;
-/** Offers from one peer that may wait for an answer at once; more are refused, not listed. */
-const MAX_WAITING_OFFERS = 16;
 
-/** A name a peer gave itself, as it may be shown: printable, at most 64 characters. */
+/** A name a peer gave itself, as it may be shown: printable, at most MAX_NAME_CHARS. */
 function displayName(name: unknown): string {
-  const printable = typeof name === "string" ? stripHidden(name).trim() : "";
-  return [...printable].slice(0, 64).join("") || "someone";
+  const printable = typeof name === "string" ? trimWhiteSpace(stripHidden(name)) : "";
+  return [...printable].slice(0, MAX_NAME_CHARS).join("") || "someone";
 }
 
 /** A transfer and what moves it: the file we send, what the offer promised, its channel. */
@@ -250,8 +247,10 @@ export class BrowserLink implements MeetingLink {
   }
 
   async sendFile(file: File): Promise<void> {
-    if (file.size > MAX_FILE_BYTES) {
-      return this.emit({ type: "error", message: `${file.name} is over the limit of ${MAX_FILE_BYTES / 2 ** 20} MiB` });
+    // The limit of the smallest receiver, a browser, which holds a file in memory.
+    if (file.size > BROWSER_MAX_FILE_BYTES) {
+      const mib = BROWSER_MAX_FILE_BYTES / 2 ** 20;
+      return this.emit({ type: "error", message: `${file.name} is over the limit of ${mib} MiB` });
     }
     const ready = [...this.peers.entries()].filter(([, p]) => p.session.isReady);
     if (ready.length === 0) return this.emit({ type: "error", message: "No one is connected to send the file to yet." });
@@ -319,10 +318,9 @@ export class BrowserLink implements MeetingLink {
         const waiting = [...this.transfers.values()].filter(
           (t) => t.peer === peerId && t.direction === "receiving" && t.state === "offered",
         ).length;
-        const problem =
-          waiting >= MAX_WAITING_OFFERS ? `${MAX_WAITING_OFFERS} offers are already waiting for an answer` : offerProblem(message);
-        if (problem || transfer) {
-          peer.session.sendCtl({ type: "file_cancel", id: message.id, reason: problem ?? "the file id is in use" });
+        const problem = offerProblem(message, waiting, transfer !== undefined);
+        if (problem) {
+          peer.session.sendCtl({ type: "file_cancel", id: message.id, reason: problem });
           return;
         }
         const offered: Transfer = {
@@ -478,6 +476,10 @@ export class BrowserLink implements MeetingLink {
         this.you = event.you;
         this.iceServers = event.iceServers.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
         this.setState({ phase: "joined", you: event.you });
+        const plan = onRejoin([...this.peers].map(([id, p]) => [id, { verified: p.session.isReady }]));
+        for (const id of plan.close) this.removePeer(id);
+        // The welcome lists who is in the room now; ids from before it are gone.
+        this.joined.clear();
         // The newcomer offers to every peer; after a rejoin, only to those it has no connection to.
         for (const info of event.peers) {
           this.joined.set(info.id, info);
@@ -485,7 +487,7 @@ export class BrowserLink implements MeetingLink {
         }
         // Peers we are still connected to learn our new signaling id from a repeated hello, so
         // that what we signal them later (a renegotiation) reaches the right connection.
-        for (const peer of this.peers.values()) if (peer.session.isReady) peer.session.rekey(event.you);
+        for (const id of plan.rekey) this.peers.get(id)?.session.rekey(event.you);
         this.emitParticipants();
         break;
       }
@@ -511,7 +513,7 @@ export class BrowserLink implements MeetingLink {
           this.peers.delete(event.from);
         }
         const info = this.joined.get(event.from);
-        if (!this.peers.has(event.from) && info && "sdp" in event.data && event.data.sdp.type === "offer") {
+        if (opensConnection(event.data, info !== undefined, this.peers.has(event.from)) && info) {
           this.addPeer(info, false);
           this.emitParticipants();
         }
@@ -571,6 +573,17 @@ export class BrowserLink implements MeetingLink {
     this.emitParticipants();
   }
 
+  /** A connection we will not use (a failed MAC check, a failure): the peer leaves the list, and
+   * the person is told why. */
+  private giveUp(id: PeerId, cause: Parameters<typeof lostPeerNotice>[1]): void {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    const notice = lostPeerNotice(peer.info.name, cause);
+    this.failTransfers(id, notice);
+    this.removePeer(id);
+    this.emit({ type: "error", message: notice });
+  }
+
   /** Transfers with a peer that is gone cannot finish: say so rather than wait forever. */
   private failTransfers(peer: PeerId, reason: string): void {
     for (const transfer of this.transfers.values()) {
@@ -623,10 +636,7 @@ export class BrowserLink implements MeetingLink {
           this.flush();
         } catch (e) {
           const reason = e instanceof SyncError ? e.message : `the peer's document data is unusable: ${String(e)}`;
-          this.emit({ type: "error", message: reason });
-          peer.info = { ...peer.info, status: "failed", reason };
-          peer.session.close();
-          this.emitParticipants();
+          this.giveUp(id, { kind: "failed", reason });
         }
         break;
       case "connection":
@@ -641,16 +651,12 @@ export class BrowserLink implements MeetingLink {
         this.emitParticipants();
         break;
       case "intercepted":
-        this.failTransfers(id, "the connection may be intercepted");
-        peer.info = { ...peer.info, status: "intercepted", reason: "this connection may be intercepted" };
-        this.emitParticipants();
+        this.giveUp(id, { kind: "intercepted" });
         break;
       case "failed":
         // Gone from the room and now from us too (a closed tab, a reload): no longer here.
         if (peer.leftSignaling) return this.removePeer(id);
-        this.failTransfers(id, `the connection to ${peer.info.name} failed`);
-        peer.info = { ...peer.info, status: "failed", reason: event.reason };
-        this.emitParticipants();
+        this.giveUp(id, { kind: "failed", reason: event.reason });
         break;
       case "bye":
         this.removePeer(id);

@@ -3,7 +3,9 @@
 // hash and object ids are identical in Rust and in the browser: two people who open a meeting
 // apart edit the same `notes` object.
 import * as A from "@automerge/automerge/slim";
+import { MAX_CHAT_CHARS } from "../gen/constants";
 import type { ChatMessage } from "../gen/protocol";
+import { trimWhiteSpace } from "./text";
 
 /** A chat message as stored: scalar strings (not collaborative text), as confab-core writes them. */
 type StoredChat = { [K in keyof ChatMessage]?: A.ImmutableString | string | number };
@@ -20,7 +22,6 @@ export type Doc = A.Doc<MeetingSchema>;
 const GENESIS_ACTOR = "636f6e6661622d67656e657369732d31";
 /** The genesis change's hash, pinned in confab-core's tests too. */
 export const GENESIS_HEAD = "b3910fbc6e266ee68c00702e145e187f44f7f5d81be79bad0d2bc3b62c86d01c";
-export const MAX_CHAT_CHARS = 4096;
 
 export function genesis(actor: string): Doc {
   const doc = A.change(A.init<MeetingSchema>({ actor: GENESIS_ACTOR }), { time: 0 }, (d) => {
@@ -63,7 +64,7 @@ export function spliceNotes(doc: Doc, steps: NotesPatch[]): Doc {
 }
 
 export function postChat(doc: Doc, message: ChatMessage): Doc {
-  if (message.text.trim() === "") throw new Error("a chat message cannot be empty");
+  if (trimWhiteSpace(message.text) === "") throw new Error("a chat message cannot be empty");
   if ([...message.text].length > MAX_CHAT_CHARS) throw new Error(`a chat message is at most ${MAX_CHAT_CHARS} characters`);
   const scalar = (text: string) => new A.ImmutableString(text);
   return A.change(doc, (d) => {

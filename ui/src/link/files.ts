@@ -1,12 +1,10 @@
 // File transfer (docs/protocol.md §3) as confab-core does it: offer / accept on `ctl`, the bytes on
 // an in-band `file:ID` channel in chunks of at most 16 KiB, size and sha256 checked before the
 // file is offered to the user, and the receiver closing the channel to confirm.
+import { BROWSER_MAX_FILE_BYTES, FILE_CHUNK_BYTES, MAX_WAITING_FILE_OFFERS } from "../gen/constants";
 import type { CtlMessage, PeerId } from "../gen/protocol";
 import { stripHidden } from "./text";
 
-export const CHUNK_BYTES = 16 * 1024;
-/** A browser holds a received file in memory until it is saved: keep that reasonable. */
-export const MAX_FILE_BYTES = 512 * 1024 * 1024;
 /** Pause sending above this much buffered, resume below the low mark. */
 const HIGH_WATER = 4 * 1024 * 1024;
 const LOW_WATER = 1024 * 1024;
@@ -45,15 +43,30 @@ export async function sha256(data: BufferSource): Promise<string> {
   return hex(await crypto.subtle.digest("SHA-256", data));
 }
 
-/** Why an offer is refused, or null when it can be shown to the user. */
-export function offerProblem(offer: Extract<CtlMessage, { type: "file_offer" }>): string | null {
-  if (typeof offer.id !== "string" || !UUID_V4.test(offer.id)) return "the file id is not a UUID v4";
-  if (typeof offer.name !== "string") return "the file has no name";
-  if (typeof offer.sha256 !== "string") return "the sha256 is not 64 lower-case hex digits";
-  if (!/^[0-9a-f]{64}$/.test(offer.sha256)) return "the sha256 is not 64 lower-case hex digits";
-  if (!Number.isSafeInteger(offer.size) || offer.size < 0) return "the size is not a number of bytes";
-  if (offer.size > MAX_FILE_BYTES) return `the file is over this browser's limit of ${MAX_FILE_BYTES} bytes`;
+/** confab-proto's `validate_file_offer`, with its wording (the sender reads it): null when the
+ * fields are good. */
+export function validateFileOffer(id: string, sha256: string, size: number, maxBytes: number): string | null {
+  if (!UUID_V4.test(id)) return "the transfer id is not a UUID";
+  if (!/^[0-9a-f]{64}$/.test(sha256)) return "the sha256 is not 64 lower-case hex digits";
+  if (size > maxBytes) return `the file is ${size} bytes; the limit is ${maxBytes}`;
   return null;
+}
+
+/** Why an offer from a peer is cancelled, or null when it can be shown to the user. `waiting`
+ * counts that peer's offers still waiting for an answer; `idInUse`, whether the id is taken. */
+export function offerProblem(
+  offer: Extract<CtlMessage, { type: "file_offer" }>,
+  waiting: number,
+  idInUse: boolean,
+): string | null {
+  if (waiting >= MAX_WAITING_FILE_OFFERS) return `${MAX_WAITING_FILE_OFFERS} offers are already waiting for an answer`;
+  // The JSON came from a peer: its types are checked here, as serde does in Rust.
+  if (typeof offer.id !== "string" || typeof offer.sha256 !== "string") return "the offer is malformed";
+  if (typeof offer.name !== "string") return "the file has no name";
+  if (!Number.isSafeInteger(offer.size) || offer.size < 0) return "the size is not a number of bytes";
+  const problem = validateFileOffer(offer.id, offer.sha256, offer.size, BROWSER_MAX_FILE_BYTES);
+  if (problem) return problem;
+  return idInUse ? "a transfer with that id is already under way" : null;
 }
 
 /** A received name, reduced to something safe to save under (confab-core's rule, in short). */
@@ -103,7 +116,7 @@ export async function streamFile(
       });
       continue;
     }
-    const chunk = new Uint8Array(await file.slice(sent, sent + CHUNK_BYTES).arrayBuffer());
+    const chunk = new Uint8Array(await file.slice(sent, sent + FILE_CHUNK_BYTES).arrayBuffer());
     channel.send(chunk);
     sent += chunk.length;
     if (performance.now() - reported > PROGRESS_EVERY_MS) {
@@ -147,7 +160,7 @@ export function receiveFile(
     channel.onmessage = ({ data }) => {
       const chunk = data as ArrayBuffer;
       received += chunk.byteLength;
-      if (chunk.byteLength > CHUNK_BYTES || received > expected.size) {
+      if (chunk.byteLength > FILE_CHUNK_BYTES || received > expected.size) {
         channel.onmessage = null;
         return reject(new Error("the peer sent more than the offer said"));
       }

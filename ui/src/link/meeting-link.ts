@@ -1,6 +1,6 @@
 // What the UI talks to: one meeting, whatever carries it. `BrowserLink` is the browser's own
 // WebRTC and Automerge; the desktop shell's `TauriLink` (desktop issue) drives confab-core.
-import type { ChatMessage, ClientKind, PeerId } from "../gen/protocol";
+import type { ChatMessage, ClientKind, ErrorCode, PeerId } from "../gen/protocol";
 import type { NotesPatch } from "./document";
 import type { FileTransfer } from "./files";
 import type { PeerStats } from "./peer";
@@ -10,7 +10,7 @@ export type MeetingState =
   | { phase: "joined"; you: PeerId }
   | { phase: "reconnecting"; inMs: number; reason: string }
   /** The server refused the room for good (full, malformed…); `code` is the protocol's. */
-  | { phase: "refused"; code: string; message: string }
+  | { phase: "refused"; code: ErrorCode; message: string }
   | { phase: "left" };
 
 /** What a participant sends (the `media` message of docs/protocol.md §3). */
@@ -31,9 +31,9 @@ export interface Participant {
   streams: MediaStream[];
   /** Their selection in the notes, as Automerge cursors (resolve with `cursorsInNotes`). */
   cursor?: { anchor: string; head: string };
-  /** connecting → connected; `failed` and `intercepted` say why there is no connection. */
-  status: "connecting" | "connected" | "reconnecting" | "failed" | "intercepted";
-  reason?: string;
+  /** A peer whose connection fails or may be intercepted leaves the list (an `error` event says
+   * why). */
+  status: "connecting" | "connected" | "reconnecting";
   stats?: PeerStats;
 }
 

@@ -1,5 +1,6 @@
 // Meeting links (docs/protocol.md §1): `http(s)://HOST[:PORT][/PREFIX]/m/ROOM#k=KEY[&n=NAME]`.
 import type { RoomId } from "../gen/protocol";
+import { checkDisplayName, trimWhiteSpace } from "./text";
 
 const ID = /^[A-Za-z0-9_-]{22}$/;
 
@@ -13,40 +14,70 @@ export interface MeetingAddress {
   name?: string;
 }
 
-export type LinkProblem = "not_a_link" | "bad_room" | "no_key" | "bad_key";
+/** Why a text is not a meeting link: the kinds of confab-proto's `LinkError`. */
+export type LinkProblem =
+  | "not_a_link"
+  | "unsupported_scheme"
+  | "no_room"
+  | "bad_room"
+  | "missing_key"
+  | "bad_key"
+  | "bad_name"
+  | "bad_host";
 
 export const PROBLEM_TEXT: Record<LinkProblem, string> = {
   not_a_link: "This is not a meeting link. A link looks like https://host/m/ROOM#k=KEY.",
+  unsupported_scheme: "A meeting link starts with https:// or http://.",
+  no_room: "This link has no meeting in it: a link looks like https://host/m/ROOM#k=KEY.",
   bad_room: "The room in this link is malformed: it should be 22 letters, digits, - or _.",
-  no_key: "This link has no meeting key (#k=…). Ask for the whole link, including the part after #.",
+  missing_key: "This link has no meeting key (#k=…). Ask for the whole link, including the part after #.",
   bad_key: "The meeting key in this link is malformed. Ask for the link again.",
+  bad_name: "The name in this link (n=…) is not a valid display name. Ask for the link again, or remove &n=… from it.",
+  bad_host: "The server in this link is malformed (a link must not carry a user name or password).",
 };
 
-/** Reads a meeting link, or says exactly what is wrong with it. */
+/** Reads an http(s) meeting link as confab-proto does, or says exactly what is wrong with it.
+ * (confab:// links go to the desktop app, never to a page.) */
 export function parseMeetingLink(text: string): MeetingAddress | LinkProblem {
   let url: URL;
   try {
-    url = new URL(text.trim());
+    url = new URL(trimWhiteSpace(text));
   } catch {
     return "not_a_link";
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") return "not_a_link";
-  const match = /^(.*)\/m\/([^/]*)\/?$/.exec(url.pathname);
-  if (!match) return "not_a_link";
-  const [, prefix = "", room = ""] = match;
+  if (url.protocol !== "http:" && url.protocol !== "https:") return "unsupported_scheme";
+  const path = url.pathname.replace(/\/+$/, "");
+  const at = path.lastIndexOf("/m/");
+  if (at < 0) return "no_room";
+  const room = path.slice(at + "/m/".length);
+  if (room.includes("/")) return "no_room";
   if (!isId(room)) return "bad_room";
-  const fragment = new URLSearchParams(url.hash.slice(1));
-  const key = fragment.get("k");
-  if (key === null || key === "") return "no_key";
-  if (!isId(key)) return "bad_key";
-  const name = fragment.get("n") ?? undefined;
-  return { room, key, base: url.origin + prefix, ...(name ? { name } : {}) };
+  let key: string | undefined;
+  let name: string | undefined;
+  // In order, the last one winning, failing on the first bad one: as confab-proto reads it.
+  for (const [k, v] of new URLSearchParams(url.hash.slice(1))) {
+    if (k === "k") {
+      if (!isId(v)) return "bad_key";
+      key = v;
+    } else if (k === "n") {
+      const checked = checkDisplayName(v);
+      if (!checked.ok) return "bad_name";
+      name = checked.name;
+    }
+  }
+  if (key === undefined) return "missing_key";
+  if (url.username || url.password || !url.hostname) return "bad_host";
+  return { room, key, base: url.origin + path.slice(0, at), ...(name ? { name } : {}) };
 }
 
 /** 22 base64url characters that encode exactly 16 bytes, canonically (as confab-proto checks:
  * the last character carries 2 bits, the unused 4 must be zero). */
 function isId(text: string): boolean {
-  return ID.test(text) && base64url(fromBase64url(text)) === text;
+  try {
+    return ID.test(text) && fromBase64url(text).length === 16;
+  } catch {
+    return false;
+  }
 }
 
 export function meetingLinkText(address: MeetingAddress): string {
@@ -68,7 +99,12 @@ export function base64url(bytes: Uint8Array): string {
   return btoa(text).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
+/** Decodes canonical unpadded base64url; throws on anything else (padding, `+`, `/`, spare bits
+ * set), as confab-proto's decoder does: one value has one spelling. */
 export function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) throw new Error("not unpadded base64url");
   const binary = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  if (base64url(bytes) !== text) throw new Error("not canonical base64url");
+  return bytes;
 }

@@ -1,16 +1,12 @@
 // One peer connection (docs/protocol.md §3): perfect negotiation with the polite rule, trickled ICE
 // (candidates held until the remote description is set), the negotiated `sync` and `ctl`
 // channels, and the `hello` that proves both ends hold the meeting key.
+import { CONNECT_TIMEOUT_MS, HELLO_REPEAT_MS, MAX_CHANNEL_FRAME_BYTES, MAX_EARLY_FRAMES } from "../gen/constants";
 import type { ClientKind, CtlMessage, PeerId, SignalData } from "../gen/protocol";
 import { fpMac, sdpFingerprint, verifyFpMac } from "./fp-mac";
 
-/** A message sent before the other side's channel is open is lost: repeat hello until verified. */
-const HELLO_REPEAT_MS = 50;
-const CONNECT_TIMEOUT_MS = 30_000;
 /** How long closing waits for a last message (our hello, to a refused peer) to leave. */
 const FLUSH_TIMEOUT_MS = 1000;
-const MAX_FRAME_BYTES = 1024 * 1024;
-const MAX_EARLY_FRAMES = 256;
 const STATS_EVERY_MS = 2000;
 
 export interface PeerStats {
@@ -271,7 +267,7 @@ export class PeerSession {
     }
     sync.onmessage = ({ data }) => {
       const frame = new Uint8Array(data as ArrayBuffer);
-      if (frame.length > MAX_FRAME_BYTES) return this.fail("the peer sent an oversized frame");
+      if (frame.length > MAX_CHANNEL_FRAME_BYTES) return this.fail("the peer sent an oversized frame");
       this.deliver({ kind: "sync", frame });
     };
     ctl.onmessage = ({ data }) => void this.onCtl(String(data));
@@ -315,7 +311,7 @@ export class PeerSession {
 
   private async onCtl(text: string): Promise<void> {
     if (this.closed) return;
-    if (text.length > MAX_FRAME_BYTES) return this.fail("the peer sent an oversized frame");
+    if (text.length > MAX_CHANNEL_FRAME_BYTES) return this.fail("the peer sent an oversized frame");
     let message: CtlMessage;
     try {
       message = JSON.parse(text) as CtlMessage;

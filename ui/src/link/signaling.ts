@@ -1,6 +1,7 @@
 // The signaling connection (docs/protocol.md §2): joins the room, relays signals, and comes back
 // with backoff when the socket drops. A new join gets a new peer id; peer connections do not depend
 // on this socket and outlive it.
+import { PROTOCOL_VERSION } from "../gen/constants";
 import type { ClientMessage, ErrorCode, IceServer, PeerId, PeerInfo, ServerMessage, SignalData } from "../gen/protocol";
 import { type MeetingAddress, signalingUrl } from "./meeting-url";
 
@@ -15,6 +16,16 @@ export type SignalingEvent =
 
 /** Errors after which joining again cannot succeed. */
 const FINAL: ReadonlySet<ErrorCode> = new Set(["bad_room", "room_full", "bad_token", "unsupported_version"]);
+/** Errors about the moment, not about our join: the socket is retried as after a drop. */
+const PASSING: ReadonlySet<ErrorCode> = new Set(["rate_limited", "too_slow", "shutting_down", "unknown_peer"]);
+
+/** Whether an `error` refuses us for good. Before the welcome every other error answers our
+ * join (a name the server refuses is `bad_message`, a join that came too late `join_timeout`),
+ * and the same join again would fail the same way: the person must be told, not kept waiting. */
+export function isRefusal(code: ErrorCode, joined: boolean): boolean {
+  return FINAL.has(code) || (!joined && !PASSING.has(code));
+}
+
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 15_000;
 
@@ -57,10 +68,11 @@ export class Signaling {
     const socket = new WebSocket(signalingUrl(this.address));
     this.socket = socket;
     let refused = false;
+    let joined = false;
     socket.onopen = () => {
       this.send({
         type: "join",
-        v: 1,
+        v: PROTOCOL_VERSION,
         room: this.address.room,
         name: this.name,
         client: "browser",
@@ -76,6 +88,7 @@ export class Signaling {
       }
       switch (message.type) {
         case "welcome":
+          joined = true;
           this.retryMs = FIRST_RETRY_MS;
           this.onEvent({ kind: "welcome", you: message.you, peers: message.peers, iceServers: message.ice_servers });
           break;
@@ -89,9 +102,12 @@ export class Signaling {
           this.onEvent({ kind: "signal", from: message.from, data: message.data });
           break;
         case "error":
-          if (FINAL.has(message.code)) {
+          if (isRefusal(message.code, joined)) {
             refused = true;
             this.stopped = true;
+            // Some refusals leave the socket open (a bad join may be followed by a good one):
+            // we are not sending one.
+            socket.close(1000);
             this.onEvent({ kind: "refused", code: message.code, message: message.message });
           } else {
             console.warn(`signaling: ${message.code}: ${message.message}`);

@@ -1,27 +1,25 @@
 // Home: your name, a new meeting, or a pasted link.
 import type { RoomId } from "../gen/protocol";
 import { PROBLEM_TEXT, meetingLinkText, parseMeetingLink, randomKey } from "../link/meeting-url";
-import { h, nameProblem, rememberedName } from "./dom";
+import { h, nameField, rememberedName } from "./dom";
 
 export function homeScreen(root: HTMLElement): void {
-  const name = h("input", { id: "name", type: "text", autocomplete: "name", maxlength: "64", value: rememberedName.get() });
+  const name = nameField(rememberedName.get());
   const link = h("input", { id: "link", type: "url", placeholder: "https://…/m/…#k=…", spellcheck: "false" });
   const newMeeting = h("button", { type: "button", class: "primary" }, "New meeting");
   const join = h("button", { type: "submit" }, "Join");
   const status = h("p", { class: "status", role: "status" });
 
   const checkName = (): boolean => {
-    const problem = nameProblem(name.value);
-    status.textContent = problem ?? "";
-    status.classList.toggle("error", problem !== null);
-    if (problem) name.focus();
-    else rememberedName.set(name.value.trim());
-    return problem === null;
+    const checked = name.check();
+    if (checked !== null) rememberedName.set(checked);
+    return checked !== null;
   };
 
   newMeeting.addEventListener("click", async () => {
     if (!checkName()) return;
     newMeeting.disabled = true;
+    status.classList.remove("error");
     status.textContent = "Creating a meeting…";
     try {
       const response = await fetch("api/meetings", { method: "POST" });
@@ -57,12 +55,13 @@ export function homeScreen(root: HTMLElement): void {
       h("h1", {}, "Confab"),
       h("p", { class: "lede" }, "Meetings with shared notes, straight between the people in them."),
       h("label", { for: "name" }, "Your name"),
-      name,
+      name.input,
+      name.problem,
       newMeeting,
       h("div", { class: "divider", role: "separator" }, "or join one"),
       form,
       status,
     ),
   );
-  if (!name.value) name.focus();
+  if (!name.input.value) name.input.focus();
 }

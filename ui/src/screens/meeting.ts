@@ -1,5 +1,6 @@
 // The meeting: participants, the shared notes and the chat.
-import type { ChatMessage } from "../gen/protocol";
+import { MAX_CHAT_CHARS } from "../gen/constants";
+import type { ChatMessage, ErrorCode } from "../gen/protocol";
 import type { FileTransfer } from "../link/files";
 import type { LinkEvent, MeetingLink, MeetingState, Participant } from "../link/meeting-link";
 import type { PeerStats } from "../link/peer";
@@ -12,15 +13,13 @@ export interface MeetingScreenOptions {
   selfName: string;
   inviteLink: string;
   onLeft: () => void;
-  onRefused: (code: string, message: string) => void;
+  onRefused: (code: ErrorCode, message: string) => void;
 }
 
 const STATUS_TEXT: Record<Participant["status"], string> = {
   connecting: "connecting…",
   connected: "connected",
   reconnecting: "reconnecting…",
-  failed: "could not connect",
-  intercepted: "this connection may be intercepted",
 };
 
 export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions): void {
@@ -37,7 +36,7 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
   const stage = new Stage(options.selfName);
   const participants = h("ul", { class: "participants", "aria-label": "Participants" });
   const chatLog = h("ol", { class: "chat-log", role: "log", "aria-label": "Chat", "aria-live": "polite" });
-  const message = h("input", { type: "text", "aria-label": "Message", maxlength: "4096", autocomplete: "off" });
+  const message = h("input", { type: "text", "aria-label": "Message", maxlength: String(MAX_CHAT_CHARS), autocomplete: "off" });
   const send = h("button", { type: "submit" }, "Send");
   const unread = h("span", { class: "badge", hidden: true, "aria-label": "unread messages" });
   const chatForm = h("form", { class: "chat-form" }, message, send);
@@ -270,7 +269,6 @@ function participantItem(p: Participant): HTMLLIElement {
         ? h("span", { class: `quality ${q.word}`, title: q.detail }, ` · ${q.word} connection (${q.detail})`)
         : null,
     ),
-    p.status === "failed" && p.reason ? h("span", { class: "reason" }, p.reason) : null,
   );
 }
 

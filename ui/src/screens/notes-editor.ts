@@ -4,14 +4,12 @@ import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
 import { markdown } from "@codemirror/lang-markdown";
 import { Annotation, EditorState, type Range, StateEffect, StateField, Transaction } from "@codemirror/state";
 import { Decoration, type DecorationSet, EditorView, WidgetType, keymap, placeholder } from "@codemirror/view";
+import { CURSOR_SEND_INTERVAL_MS } from "../gen/constants";
 import type { NotesPatch } from "../link/document";
 import type { RemoteCursor } from "../link/meeting-link";
 
 /** Marks transactions that carry someone else's edit, so they are not sent back. */
 const remote = Annotation.define<boolean>();
-
-/** How long a selection change waits before it is sent, so a drag sends a few, not hundreds. */
-const CURSOR_SEND_MS = 80;
 
 /** A colour per person, the same on every screen. */
 function hue(peer: string): number {
@@ -88,7 +86,7 @@ export class NotesEditor {
       this.cursorTimer = window.setTimeout(() => {
         const { anchor, head } = view.state.selection.main;
         onCursor(view.hasFocus ? { anchor, head } : null);
-      }, CURSOR_SEND_MS);
+      }, CURSOR_SEND_INTERVAL_MS);
     };
     this.view = new EditorView({
       parent,

@@ -1,5 +1,5 @@
 // Before joining from a link: who you are, and whether your microphone and camera start on.
-import { h, nameProblem, rememberedName } from "./dom";
+import { h, nameField, rememberedName } from "./dom";
 
 export interface JoinChoices {
   name: string;
@@ -11,13 +11,7 @@ const remembered = (key: string) => localStorage.getItem(`confab.${key}`) === "o
 const remember = (key: string, on: boolean) => localStorage.setItem(`confab.${key}`, on ? "on" : "off");
 
 export function prejoinScreen(root: HTMLElement, suggestedName: string | undefined, onJoin: (choices: JoinChoices) => void): void {
-  const name = h("input", {
-    id: "name",
-    type: "text",
-    autocomplete: "name",
-    maxlength: "64",
-    value: rememberedName.get() || suggestedName || "",
-  });
+  const name = nameField(rememberedName.get() || suggestedName || "");
   const toggle = (label: string, on: boolean) =>
     h("button", { type: "button", class: "toggle", "aria-pressed": String(on) }, label);
   const mic = toggle("Microphone", remembered("mic"));
@@ -74,25 +68,21 @@ export function prejoinScreen(root: HTMLElement, suggestedName: string | undefin
     previewBox,
     h("div", { class: "row devices" }, mic, cam),
     h("label", { for: "name" }, "Your name"),
-    name,
+    name.input,
+    name.problem,
     h("button", { type: "submit", class: "primary" }, "Join"),
     status,
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const problem = nameProblem(name.value);
-    if (problem) {
-      status.textContent = problem;
-      status.classList.add("error");
-      name.focus();
-      return;
-    }
-    rememberedName.set(name.value.trim());
+    const checked = name.check();
+    if (checked === null) return;
+    rememberedName.set(checked);
     performance.mark("confab:join-clicked");
     stopPreview();
-    onJoin({ name: name.value.trim(), mic: isOn(mic), cam: isOn(cam) });
+    onJoin({ name: checked, mic: isOn(mic), cam: isOn(cam) });
   });
   root.replaceChildren(form);
   void showPreview();
-  name.focus();
+  name.input.focus();
 }

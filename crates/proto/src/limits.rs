@@ -1,0 +1,81 @@
+//! Every number both ends of a connection must agree on: frame and chunk sizes, timers, caps.
+//!
+//! The web UI reads them from `ui/src/gen/constants.ts`, generated from this list (a duration
+//! `NAME` becomes `NAME_MS` there), so a limit is written down once for Rust and the browser.
+//! Add a constant to the `limits!` list below and run `make gen`.
+
+use std::time::Duration;
+
+/// A value the TypeScript generator knows how to write.
+pub(crate) trait TsConstant {
+    /// The TypeScript name and value of the constant `name`.
+    fn typescript(&self, name: &str) -> (String, String);
+}
+
+// Every value here is below 2^53, so a JS number holds it exactly.
+macro_rules! integer_constant {
+    ($($ty:ty),+) => {$(
+        impl TsConstant for $ty {
+            fn typescript(&self, name: &str) -> (String, String) {
+                (name.to_owned(), self.to_string())
+            }
+        }
+    )+};
+}
+integer_constant!(u32, u64, usize);
+
+impl TsConstant for Duration {
+    fn typescript(&self, name: &str) -> (String, String) {
+        (format!("{name}_MS"), self.as_millis().to_string())
+    }
+}
+
+/// Declares the constants and the list the TypeScript generator walks, from one text.
+macro_rules! limits {
+    ($($(#[doc = $doc:literal])+ pub const $name:ident: $ty:ty = $value:expr;)+) => {
+        $($(#[doc = $doc])+ pub const $name: $ty = $value;)+
+
+        /// `(name, doc, value)` of every constant, in declaration order.
+        pub(crate) fn all() -> Vec<(&'static str, &'static str, &'static dyn TsConstant)> {
+            vec![$((stringify!($name), concat!($($doc, "\n"),+), &$name)),+]
+        }
+    };
+}
+
+limits! {
+    /// Largest frame accepted on `sync` or `ctl`; a larger one closes the connection.
+    pub const MAX_CHANNEL_FRAME_BYTES: usize = 1024 * 1024;
+    /// The largest message a data channel carries (webrtc-rs's and browsers' default SCTP
+    /// limit). A sync message that would not fit in one frame goes as a snapshot instead.
+    pub const MAX_SYNC_FRAME_BYTES: usize = 65_536;
+    /// Largest snapshot chunk sent in a `sync` frame (tag `0x01`). The protocol once said 64 KiB,
+    /// but with its tag byte such a frame is one byte over MAX_SYNC_FRAME_BYTES and cannot be
+    /// sent. A received chunk over this size is refused like any malformed frame.
+    pub const SNAPSHOT_CHUNK_BYTES: usize = 64 * 1024 - 1;
+    /// Largest snapshot accepted from a peer. Notes are kilobytes to a few megabytes; this only
+    /// keeps a hostile peer from filling memory.
+    pub const MAX_SNAPSHOT_BYTES: usize = 64 * 1024 * 1024;
+    /// Largest chunk on a `file:UUID` channel.
+    pub const FILE_CHUNK_BYTES: usize = 16 * 1024;
+    /// Largest file a native peer (desktop, CLI) receives: it streams to disk.
+    pub const NATIVE_MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+    /// Largest file a browser receives: it holds the file in memory until it is saved.
+    pub const BROWSER_MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+    /// Offers from one peer that may wait for an answer at once; more are cancelled, not listed.
+    pub const MAX_WAITING_FILE_OFFERS: usize = 16;
+    /// Longest chat message, in characters (Unicode scalar values).
+    pub const MAX_CHAT_CHARS: usize = 4096;
+    /// Longest display name, in characters (Unicode scalar values), after trimming.
+    pub const MAX_NAME_CHARS: usize = 64;
+    /// A `hello` sent before the other side's channel is open is lost, and neither side can know
+    /// when it opens: the hello is repeated at this interval until the peer's is verified.
+    pub const HELLO_REPEAT: Duration = Duration::from_millis(50);
+    /// From the start of negotiation until a verified hello; then the connection has failed.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Frames that may arrive before the peer's hello is verified (held until then); one more
+    /// fails the connection.
+    pub const MAX_EARLY_FRAMES: usize = 256;
+    /// How long a moved selection rests before its `cursor` message goes out, so a drag sends a
+    /// few messages, not hundreds.
+    pub const CURSOR_SEND_INTERVAL: Duration = Duration::from_millis(80);
+}

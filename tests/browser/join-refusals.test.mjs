@@ -1,0 +1,64 @@
+// A join the server would refuse is caught in the form, and one it does refuse ends on a screen
+// that says what happened and what to do: never a page left on "Connecting…".
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { WAIT_MS, joinAs, launchBrowser, newMeeting, newPage, screenshot, startServer } from "./harness.mjs";
+
+test("the pre-join form refuses names the server would refuse, beside the field", async (t) => {
+  const server = await startServer(t);
+  const link = await newMeeting(server);
+  const page = await newPage(await launchBrowser(t));
+  await page.goto(link);
+  const name = page.getByRole("textbox", { name: "Your name" });
+  for (const [bad, char] of [["Ada\u200b", "U+200B"], ["evil\u202egnp.exe", "U+202E"], ["a\u0007b", "U+0007"]]) {
+    await name.fill(bad);
+    await page.getByRole("button", { name: "Join" }).click();
+    // Described by the message right under it, naming the character to remove.
+    await page.locator("#name-problem").getByText(char).waitFor({ timeout: WAIT_MS });
+    assert.equal(await name.getAttribute("aria-invalid"), "");
+  }
+  await name.fill("x".repeat(65));
+  await page.locator("#name-problem").getByText("at most 64 characters").waitFor({ timeout: WAIT_MS });
+  await screenshot(page, "prejoin-bad-name");
+  // Nothing was sent: still on the form, not connecting.
+  assert.equal(await page.getByText("Connecting…").count(), 0);
+  await name.fill("  Ada  ");
+  assert.equal(await page.locator("#name-problem").isHidden(), true);
+  await page.getByRole("button", { name: "Join" }).click();
+  await page.getByRole("textbox", { name: "Notes" }).waitFor({ timeout: WAIT_MS });
+});
+
+test("a full meeting says so, and how to get in", async (t) => {
+  const server = await startServer(t, ["--max-peers", "2"]);
+  const link = await newMeeting(server);
+  const browser = await launchBrowser(t);
+  await joinAs(await newPage(browser), link, "First");
+  await joinAs(await newPage(browser), link, "Second");
+  const page = await newPage(browser);
+  await page.goto(link);
+  await page.getByRole("textbox", { name: "Your name" }).fill("Third");
+  await page.getByRole("button", { name: "Join" }).click();
+  await page.getByRole("heading", { name: "This meeting is full" }).waitFor({ timeout: WAIT_MS });
+  await page.getByText("It already has 2 people. Ask the host").waitFor();
+  await screenshot(page, "refused-room-full");
+  // Trying again goes back to the form (and, the room still full, to the same answer).
+  await page.getByRole("button", { name: "Try again" }).click();
+  await page.getByRole("textbox", { name: "Your name" }).waitFor({ timeout: WAIT_MS });
+});
+
+test("a name refused by the server itself ends the join with the server's reason", async (t) => {
+  const server = await startServer(t);
+  const link = await newMeeting(server);
+  const page = await newPage(await launchBrowser(t));
+  // A reload rejoins with the name saved for this tab, skipping the form: here a name the
+  // server refuses (as a page of an older build could have saved).
+  const room = new URL(link).pathname.split("/").pop();
+  await page.addInitScript(
+    ([key, value]) => sessionStorage.setItem(key, value),
+    [`confab.in-meeting.${room}`, JSON.stringify({ name: "Ada\u200b", mic: false, cam: false })],
+  );
+  await page.goto(link);
+  await page.getByRole("heading", { name: "The server did not let you in" }).waitFor({ timeout: WAIT_MS });
+  await page.getByText(/name must not contain control or text-direction characters/).waitFor();
+  assert.equal(await page.getByText("Connecting…").count(), 0);
+});
