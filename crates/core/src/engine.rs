@@ -28,8 +28,9 @@ use crate::video::VideoFeed;
 /// How long leaving waits for every peer to acknowledge our `bye`.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The default for [`EngineConfig::max_file_bytes`]: 2 GiB.
-pub const DEFAULT_MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// The default for [`EngineConfig::max_file_bytes`]: 2 GiB (a browser takes less: it holds a
+/// received file in memory).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = confab_proto::limits::NATIVE_MAX_FILE_BYTES;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {

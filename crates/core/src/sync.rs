@@ -34,13 +34,12 @@ use std::collections::VecDeque;
 
 use automerge::ChangeHash;
 use automerge::sync::{self, SyncDoc};
-use confab_proto::datachannel::{FrameError, SNAPSHOT_CHUNK_BYTES, SyncFrame};
+use confab_proto::datachannel::{
+    FrameError, SnapshotAssembly, SnapshotError, SyncFrame, snapshot_frames,
+};
+use confab_proto::limits::{MAX_SNAPSHOT_BYTES, MAX_SYNC_FRAME_BYTES};
 
 use crate::document::{DocError, MeetingDoc};
-
-/// Largest snapshot accepted from a peer. Meeting notes are kilobytes to a few megabytes; this
-/// only keeps a hostile peer from filling memory.
-pub const MAX_SNAPSHOT_BYTES: usize = 64 * 1024 * 1024;
 
 /// Why a frame from a peer is refused; each one closes that peer's connection.
 #[derive(Debug, thiserror::Error)]
@@ -49,17 +48,11 @@ pub enum SyncError {
     Frame(#[from] FrameError),
     #[error("bad Automerge sync message: {0}")]
     Message(String),
-    #[error("a snapshot from the peer is over {MAX_SNAPSHOT_BYTES} bytes")]
-    SnapshotTooLarge,
-    #[error("the peer ended a snapshot it never started")]
-    SnapshotNotStarted,
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
     #[error("the peer's changes cannot be applied: {0}")]
     Document(#[from] DocError),
 }
-
-/// The largest frame a data channel carries (webrtc's and browsers' default SCTP message limit).
-/// A sync message that would not fit is replaced by a snapshot, which is chunked.
-pub const MAX_SYNC_FRAME_BYTES: usize = 65_536;
 
 /// Whether we hold our sync messages back until the peer's snapshot has arrived.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -72,11 +65,11 @@ enum Waiting {
 }
 
 /// What we know about syncing with one peer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PeerSync {
     state: sync::State,
     /// A snapshot being received, chunk by chunk.
-    incoming: Option<Vec<u8>>,
+    incoming: SnapshotAssembly,
     /// Frames of a snapshot that replaces a sync message too large for one frame.
     outgoing: VecDeque<Vec<u8>>,
     waiting: Waiting,
@@ -84,6 +77,18 @@ pub struct PeerSync {
     /// anything new on either side there is nothing new to say, and automerge, asked again,
     /// can repeat itself without end (a reset for a peer whose `have` names changes we lack).
     said_at: Option<Vec<ChangeHash>>,
+}
+
+impl Default for PeerSync {
+    fn default() -> Self {
+        Self {
+            state: sync::State::new(),
+            incoming: SnapshotAssembly::new(MAX_SNAPSHOT_BYTES),
+            outgoing: VecDeque::new(),
+            waiting: Waiting::No,
+            said_at: None,
+        }
+    }
 }
 
 impl PeerSync {
@@ -109,17 +114,7 @@ impl PeerSync {
     /// from nothing.
     pub fn send_snapshot(&mut self, doc: &mut MeetingDoc) -> Vec<Vec<u8>> {
         self.state.shared_heads = doc.heads();
-        Self::snapshot_frames(doc)
-    }
-
-    fn snapshot_frames(doc: &mut MeetingDoc) -> Vec<Vec<u8>> {
-        let bytes = doc.save();
-        let mut frames: Vec<Vec<u8>> = bytes
-            .chunks(SNAPSHOT_CHUNK_BYTES)
-            .map(|c| SyncFrame::SnapshotChunk(c).encode())
-            .collect();
-        frames.push(SyncFrame::SnapshotEnd.encode());
-        frames
+        snapshot_frames(&doc.save())
     }
 
     /// The next frame to send this peer, if there is anything it lacks. Call after connecting,
@@ -169,16 +164,11 @@ impl PeerSync {
                 Ok(doc.heads() != before)
             }
             SyncFrame::SnapshotChunk(chunk) => {
-                let incoming = self.incoming.get_or_insert_with(Vec::new);
-                if incoming.len() + chunk.len() > MAX_SNAPSHOT_BYTES {
-                    self.incoming = None;
-                    return Err(SyncError::SnapshotTooLarge);
-                }
-                incoming.extend_from_slice(chunk);
+                self.incoming.push(chunk)?;
                 Ok(false)
             }
             SyncFrame::SnapshotEnd => {
-                let bytes = self.incoming.take().ok_or(SyncError::SnapshotNotStarted)?;
+                let bytes = self.incoming.finish()?;
                 let before = doc.heads();
                 // The peer holds what it sent: our sync starts from there.
                 self.state.shared_heads = doc.merge_bytes(&bytes)?;
@@ -296,7 +286,10 @@ mod tests {
         assert!(matches!(p.receive(&mut d, &[]), Err(SyncError::Frame(_))));
         assert!(matches!(p.receive(&mut d, &[9, 1]), Err(SyncError::Frame(_))));
         assert!(matches!(p.receive(&mut d, &[0, 1, 2, 3]), Err(SyncError::Message(_))));
-        assert!(matches!(p.receive(&mut d, &[2]), Err(SyncError::SnapshotNotStarted)));
+        assert!(matches!(
+            p.receive(&mut d, &[2]),
+            Err(SyncError::Snapshot(SnapshotError::NotStarted))
+        ));
         assert!(p.receive(&mut d, &[1, 1, 2, 3]).is_ok());
         assert!(matches!(p.receive(&mut d, &[2]), Err(SyncError::Document(_))));
         assert_eq!(d.notes(), "", "nothing bad reached the document");

@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use confab_proto::limits::FILE_CHUNK_BYTES;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 
-/// docs/protocol.md §3: file chunks are at most 16 KiB.
-pub const CHUNK_BYTES: usize = 16 * 1024;
 /// File reads and writes go through buffers of this size.
 const IO_BUFFER_BYTES: usize = 1024 * 1024;
 /// Progress is reported at most this often (and at the end).
@@ -132,9 +131,9 @@ async fn stream_inner(
     let mut file = tokio::io::BufReader::with_capacity(IO_BUFFER_BYTES, file);
     let mut sent = 0u64;
     let mut reported = tokio::time::Instant::now();
-    let mut buf = vec![0u8; CHUNK_BYTES];
+    let mut buf = vec![0u8; FILE_CHUNK_BYTES];
     while sent < size {
-        let want = usize::try_from(size - sent).unwrap_or(usize::MAX).min(CHUNK_BYTES);
+        let want = usize::try_from(size - sent).unwrap_or(usize::MAX).min(FILE_CHUNK_BYTES);
         let n = file.read(&mut buf[..want]).await.map_err(|e| format!("cannot read: {e}"))?;
         if n == 0 {
             return Err("the file got shorter while it was being sent".into());
@@ -236,7 +235,7 @@ async fn receive_inner(
             .map_err(|_| "the sender went silent".to_owned())?;
         match event {
             Some(DataChannelEvent::OnMessage(m)) => {
-                if m.data.len() > CHUNK_BYTES {
+                if m.data.len() > FILE_CHUNK_BYTES {
                     return Err("the sender sent a chunk over 16 KiB".into());
                 }
                 received += m.data.len() as u64;

@@ -7,15 +7,13 @@ use std::path::Path;
 use confab_proto::PeerId;
 
 use confab_proto::CtlMessage;
+use confab_proto::datachannel::validate_file_offer;
+use confab_proto::limits::MAX_WAITING_FILE_OFFERS;
 
 use super::{Done, LinkCommand, Mesh, refused, uuid_v4};
 use crate::api::{Direction, EngineEvent, FileEvent, FileState};
 use crate::engine::EngineError;
 use crate::transfer::{self, Expected, FileInfo, TransferUpdate};
-
-/// Offers to us that may wait for the user at once; more are declined. A peer cannot pile up
-/// offers without end.
-pub const MAX_WAITING_FILE_OFFERS: usize = 16;
 
 #[derive(Debug)]
 struct Outgoing {
@@ -66,18 +64,14 @@ impl Files {
             sha256: sha256.to_owned(),
             accepted: false,
         };
-        let is_hex = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        let waiting = self.incoming.values().filter(|i| !i.accepted).count();
-        let problem = if !confab_proto::document::is_uuid_v4(file) {
-            Some("the transfer id is not a UUID".to_owned())
-        } else if sha256.len() != 64 || !is_hex(sha256) {
-            Some("the sha256 is not 64 lower-case hex digits".to_owned())
-        } else if size > max_bytes {
-            Some(format!("the file is {size} bytes; the limit is {max_bytes}"))
+        // A peer cannot pile up offers without end: past this many waiting, more are declined.
+        let waiting = self.incoming.values().filter(|i| i.peer == *peer && !i.accepted).count();
+        let problem = if let Err(e) = validate_file_offer(file, sha256, size, max_bytes) {
+            Some(e.to_string())
         } else if self.incoming.contains_key(file) || self.outgoing.contains_key(file) {
             Some("a transfer with that id is already under way".to_owned())
         } else if waiting >= MAX_WAITING_FILE_OFFERS {
-            Some(format!("{MAX_WAITING_FILE_OFFERS} offers already wait for an answer"))
+            Some(format!("{MAX_WAITING_FILE_OFFERS} offers are already waiting for an answer"))
         } else {
             None
         };

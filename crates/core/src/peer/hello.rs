@@ -3,16 +3,12 @@
 //! that arrive before it, and when the connection is given up. The socket loop in
 //! [`super`] reads the channels and the DTLS fingerprints and does what this decides.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+pub use confab_proto::limits::{CONNECT_TIMEOUT, MAX_EARLY_FRAMES};
 use confab_proto::{ClientKind, PeerId};
 
 use super::PeerEvent;
-
-/// From the start of negotiation until a verified hello.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Frames that may arrive before the peer's hello is verified (they are held until then).
-pub const MAX_EARLY_FRAMES: usize = 256;
 
 /// The peer's `hello`, with what our connection makes of its `fp_mac`.
 #[derive(Debug, Clone, PartialEq, Eq)]

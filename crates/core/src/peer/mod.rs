@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use confab_proto::datachannel::{MAX_CHANNEL_FRAME_BYTES, fp_mac, verify_fp_mac};
+use confab_proto::limits::HELLO_REPEAT;
 use confab_proto::{
     ClientKind, CtlMessage, IceCandidateInit, IceServer, MeetingKey, PeerId, SdpType,
     SessionDescription, SignalData,
@@ -49,10 +50,6 @@ use crate::video::VideoFeed;
 use hello::{GateInput, GateOutput, HelloGate, PeerHello};
 use negotiation::{Negotiation, Step};
 
-/// A message sent before the other side's channel is open is lost, and neither side can know
-/// when the other's opens: the hello is repeated at this interval until the peer's is verified.
-/// A lost first hello is common, and every meeting waits for this once: keep it short.
-const HELLO_REPEAT: Duration = Duration::from_millis(50);
 /// How often a connected peer's stats are reported.
 const STATS_EVERY: Duration = Duration::from_secs(2);
 /// Per data channel: `send` waits while this much is queued, so a file transfer cannot fill
