@@ -33,9 +33,10 @@ lint: setup
 	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
 	npm run --silent typecheck
 
-## Regenerate ui/src/gen/ (protocol types and constants) from confab-proto.
+## Regenerate ui/src/gen/: protocol types and constants from confab-proto, the front-end API from confab-core.
 gen:
 	CONFAB_UPDATE_GEN=1 $(CARGO) test --quiet -p confab-proto --test typescript_bindings
+	CONFAB_UPDATE_GEN=1 $(CARGO) test --quiet -p confab-core --test typescript_bindings
 
 ## Load benchmark of the signaling service against a bare tokio-tungstenite echo server.
 bench-signaling: setup

@@ -68,6 +68,23 @@ test("a browser and a CLI peer: snapshot, chat both ways, notes converge", async
   await waitForNotes(page, expected);
   await cli.waitFor((e) => e.event === "notes" && e.text === expected, "the converged notes");
   assert.equal(await notesText(page), expected);
+
+  // Positions on the CLI's JSON are UTF-16 units, as the browser's editor counts them: "😀" is
+  // two long, so "x" at 2 lands right after it, and the patch the CLI reports says so too.
+  cli.send({ cmd: "notes_insert", pos: 0, text: "😀" });
+  cli.send({ cmd: "notes_insert", pos: 2, text: "x", ref: "after-emoji" });
+  await cli.waitFor((e) => e.event === "applied" && e.ref === "after-emoji", "the edit after the emoji");
+  const patched = await cli.waitFor((e) => e.event === "notes" && e.text === `😀x${expected}`, "the CLI's notes");
+  assert.deepEqual(patched.patches, [{ op: "insert", pos: 2, text: "x" }]);
+  await waitForNotes(page, `😀x${expected}`);
+  // A position between the emoji's two halves is refused, not used to split it.
+  cli.send({ cmd: "notes_insert", pos: 1, text: "!", ref: "inside" });
+  const refused = await cli.waitFor((e) => e.event === "error" && e.ref === "inside", "the refusal");
+  assert.match(refused.message, /inside a character/);
+  // Deleting its two units removes it whole, in the browser too.
+  cli.send({ cmd: "notes_delete", pos: 0, len: 2 });
+  await waitForNotes(page, `x${expected}`);
+  assert.equal(await notesText(page), `x${expected}`);
 });
 
 test("a file goes both ways between a browser and a CLI peer", async (t) => {

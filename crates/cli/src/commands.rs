@@ -1,38 +1,8 @@
 //! What a participant types on stdin: `/say text` and friends for people, one JSON object per
 //! line with `--json`. Parsing is pure, so every form is unit-tested.
 
-use std::path::PathBuf;
-
-use serde::Deserialize;
-
-/// One command for the meeting.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Command {
-    Say {
-        text: String,
-    },
-    /// Print the notes (people) or emit a `notes` event (JSON).
-    Notes {},
-    NotesInsert {
-        pos: usize,
-        text: String,
-    },
-    NotesDelete {
-        pos: usize,
-        len: usize,
-    },
-    Title {
-        text: String,
-    },
-    SendFile {
-        path: PathBuf,
-    },
-    Export {
-        path: PathBuf,
-    },
-    Quit {},
-}
+/// One command for the meeting: the engine's own front-end API.
+pub use confab_core::api::Command;
 
 /// A JSON command line: the command, and the `ref` it carried (echoed in the answer, so a script
 /// can tell which command was applied).
@@ -79,10 +49,7 @@ pub fn parse_human(line: &str) -> Result<Option<Command>, String> {
     Ok(Some(match word {
         "say" => Command::Say { text: need("some text")? },
         "notes" => Command::Notes {},
-        // Appending needs the current length; the session resolves `usize::MAX` to the end.
-        "note" => {
-            Command::NotesInsert { pos: usize::MAX, text: format!("{}\n", need("some text")?) }
-        }
+        "note" => Command::NotesAppend { text: format!("{}\n", need("some text")?) },
         "title" => Command::Title { text: need("a title")? },
         "send" => Command::SendFile { path: need("a file path")?.trim().into() },
         "export" => Command::Export { path: need("a file path")?.trim().into() },
@@ -150,7 +117,7 @@ mod tests {
         assert_eq!(parse_human("/notes").unwrap(), Some(Command::Notes {}));
         assert_eq!(
             parse_human("/note buy milk").unwrap(),
-            Some(Command::NotesInsert { pos: usize::MAX, text: "buy milk\n".into() })
+            Some(Command::NotesAppend { text: "buy milk\n".into() })
         );
         assert_eq!(
             parse_human("/send ./a.txt").unwrap(),

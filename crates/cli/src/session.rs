@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use confab_core::api::Answer;
 use confab_core::{Engine, EngineConfig, EngineEvent, VideoFeed};
 use confab_proto::{ClientKind, DisplayName, MeetingLink};
 use serde_json::{Value, json};
@@ -102,15 +103,9 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         Ok(started) => started,
         Err(e) => return fail(1, &format!("cannot open the meeting's notes: {e}")),
     };
-    Session {
-        engine,
-        json: args.json,
-        names: HashMap::new(),
-        pending_notes: None,
-        notes: String::new(),
-    }
-    .run(events)
-    .await
+    Session { engine, json: args.json, names: HashMap::new(), pending_notes: None }
+        .run(events)
+        .await
 }
 
 struct Session {
@@ -118,9 +113,8 @@ struct Session {
     json: bool,
     /// Peer names by id, for human output.
     names: HashMap<String, String>,
-    /// The latest notes not printed yet: notes events are coalesced.
+    /// The latest notes not printed yet: for people, notes events are coalesced.
     pending_notes: Option<EngineEvent>,
-    notes: String,
 }
 
 impl Session {
@@ -177,8 +171,8 @@ impl Session {
                     self.names.insert(id.to_string(), name);
                 }
             }
-            EngineEvent::Notes { text, .. } => {
-                self.notes.clone_from(text);
+            // People see one line for a burst of edits; scripts get every patch in order.
+            EngineEvent::Notes { .. } if !self.json => {
                 self.pending_notes = Some(event);
                 return None;
             }
@@ -186,15 +180,16 @@ impl Session {
         }
         self.print(&event);
         match event {
-            EngineEvent::Ended { reason } => Some(reason),
+            EngineEvent::Ended { reason, .. } => Some(reason),
             _ => None,
         }
     }
 
     fn print(&self, event: &EngineEvent) {
         if self.json {
-            if let Some(value) = output::json_event(event) {
-                print_json(&value);
+            match serde_json::to_value(event) {
+                Ok(value) => print_json(&value),
+                Err(e) => eprintln!("confab: cannot print an event: {e}"),
             }
         } else if let Some(line) = output::human_event(event, &self.names) {
             print_line(&line);
@@ -230,7 +225,7 @@ impl Session {
                 }
             }
         };
-        let name = command_name(&command);
+        let name = command.name();
         if matches!(command, Command::Quit {}) {
             return true;
         }
@@ -264,67 +259,21 @@ impl Session {
 
     /// Carries out a command; what it answers is merged into the `applied` event.
     async fn execute(&mut self, command: Command) -> Result<Value, String> {
-        let engine = &self.engine;
-        match command {
-            Command::Say { text } => {
-                engine.say(&text).await.map(|()| json!({})).map_err(|e| e.to_string())
+        let shown = match &command {
+            Command::SendFile { path } => Some(format!("* offering {}", path.display())),
+            Command::Export { path } => Some(format!("* exported to {}", path.display())),
+            _ => None,
+        };
+        let answer = self.engine.apply(command).await.map_err(|e| e.to_string())?;
+        match (&answer, self.json) {
+            // People read the notes; scripts get them in the answer.
+            (Answer::Notes { text }, false) => {
+                print_line(&format!("--- notes ---\n{text}\n-------------"));
             }
-            Command::Notes {} => {
-                if self.json {
-                    print_json(&json!({"event": "notes", "text": self.notes}));
-                } else {
-                    print_line(&format!("--- notes ---\n{}\n-------------", self.notes));
-                }
-                Ok(json!({}))
-            }
-            Command::NotesInsert { pos, text } => {
-                let pos = if pos == usize::MAX { self.notes.chars().count() } else { pos };
-                engine
-                    .splice_notes(pos, 0, &text)
-                    .await
-                    .map(|()| json!({}))
-                    .map_err(|e| e.to_string())
-            }
-            Command::NotesDelete { pos, len } => engine
-                .splice_notes(pos, len, "")
-                .await
-                .map(|()| json!({}))
-                .map_err(|e| e.to_string()),
-            Command::Title { text } => {
-                engine.set_title(&text).await.map(|()| json!({})).map_err(|e| e.to_string())
-            }
-            Command::SendFile { path } => {
-                let id = engine.send_file(&path).await.map_err(|e| e.to_string())?;
-                if !self.json {
-                    print_line(&format!("* offering {}", path.display()));
-                }
-                Ok(json!({"id": id}))
-            }
-            Command::Export { path } => {
-                let markdown = engine.markdown().await.map_err(|e| e.to_string())?;
-                tokio::fs::write(&path, markdown)
-                    .await
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                if !self.json {
-                    print_line(&format!("* exported to {}", path.display()));
-                }
-                Ok(json!({"path": path}))
-            }
-            Command::Quit {} => Ok(json!({})),
+            (_, false) => shown.iter().for_each(|line| print_line(line)),
+            (_, true) => {}
         }
-    }
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Say { .. } => "say",
-        Command::Notes {} => "notes",
-        Command::NotesInsert { .. } => "notes_insert",
-        Command::NotesDelete { .. } => "notes_delete",
-        Command::Title { .. } => "title",
-        Command::SendFile { .. } => "send_file",
-        Command::Export { .. } => "export",
-        Command::Quit {} => "quit",
+        serde_json::to_value(answer).map_err(|e| e.to_string())
     }
 }
 

@@ -78,7 +78,7 @@ async fn a_host_and_two_joiners_chat_edit_share_a_file_and_export() {
     .await;
     cy.send(json!({"cmd": "notes_delete", "pos": 10_000, "len": 1, "ref": 9})).await;
     let err = cy.wait_for("a range error", |e| is(e, "error") && e["ref"] == 9).await;
-    assert!(err["message"].as_str().unwrap().contains("outside"), "{err}");
+    assert!(err["message"].as_str().unwrap().contains("past the end"), "{err}");
 
     // Bo quits: it exits 0 and the others hear that Bo left.
     let bo_id = bo.events().into_iter().find(|e| is(e, "joined")).unwrap()["you"].clone();

@@ -284,7 +284,7 @@ async fn next_matching<T>(
     tokio::time::timeout(std::time::Duration::from_secs(60), async {
         loop {
             let event = events.recv().await.expect("engine stopped");
-            if let EngineEvent::Ended { reason } = &event {
+            if let EngineEvent::Ended { reason, .. } = &event {
                 panic!("engine ended: {reason}");
             }
             if let Some(found) = pick(event) {
@@ -426,7 +426,7 @@ async fn file_throughput(bytes: usize) -> Value {
     let saved = next_matching(&mut bo_events, |e| match e {
         EngineEvent::File(f) if f.id == id => match f.state {
             FileState::Done { path } => Some(path),
-            FileState::Failed(reason) | FileState::Cancelled(reason) => {
+            FileState::Failed { reason } | FileState::Cancelled { reason } => {
                 panic!("transfer failed: {reason}")
             }
             _ => None,

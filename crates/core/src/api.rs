@@ -1,56 +1,84 @@
-//! What front ends receive from the engine: the events of a meeting and the states they carry.
-//! The CLI, and later the desktop shell, read these; nothing here does I/O.
+//! The one front-end API: the commands front ends send ([`Command`]) and the events they receive
+//! ([`EngineEvent`]), as the CLI's `--json` mode reads and prints them and as the desktop shell
+//! carries them over IPC. Both are serde types; `ui/src/gen/api.ts` is generated from them
+//! ([`typescript_bindings`]), so their shape is written down once.
+//!
+//! Notes positions are UTF-16 code units here, as editors count them (`"😀"` is 2 long);
+//! the engine converts them to the document's characters once, inside.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use confab_proto::PeerId;
 use confab_proto::document::ChatMessage;
+use confab_proto::{ErrorCode, PeerId};
+use serde::{Deserialize, Serialize};
+use ts_rs::{Config, TS};
 
-use crate::document::NotesPatch;
 use crate::peer::PeerStats;
 
 /// What a participant sends, as announced in `ctl` `media`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct MediaState {
     pub mic: bool,
     pub cam: bool,
     pub screen: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub screen_track: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
 pub enum Direction {
     Sending,
     Receiving,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum FileState {
     /// Offered (to us, or by us to this peer).
     Offered,
     /// Bytes moved so far.
-    Progress(u64),
+    Progress {
+        bytes: u64,
+    },
     /// Sent, or received, verified and saved at `path`.
     Done {
+        #[ts(type = "string | null")]
         path: Option<PathBuf>,
     },
-    Failed(String),
-    Cancelled(String),
+    Failed {
+        reason: String,
+    },
+    Cancelled {
+        reason: String,
+    },
 }
 
 /// One file transfer with one peer moved on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 pub struct FileEvent {
     pub id: String,
     pub peer: PeerId,
     pub name: String,
     pub size: u64,
     pub direction: Direction,
+    #[serde(flatten)]
     pub state: FileState,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One step of a change to the notes, in UTF-16 units; applied in order, the steps turn the
+/// text last reported into the new one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum NotesPatch {
+    Insert { pos: usize, text: String },
+    Delete { pos: usize, len: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum EngineEvent {
     /// Joined (again, after a reconnect) with this id.
     Joined {
@@ -58,6 +86,8 @@ pub enum EngineEvent {
     },
     /// Signaling dropped; peers already connected stay connected.
     Reconnecting {
+        #[serde(rename = "retry_in_ms", serialize_with = "millis")]
+        #[ts(rename = "retry_in_ms", type = "number")]
         retry_in: Duration,
         reason: String,
     },
@@ -84,7 +114,8 @@ pub enum EngineEvent {
         id: PeerId,
         reason: String,
     },
-    /// A peer's hello did not verify under the meeting key: the connection may be intercepted.
+    /// A peer's hello did not verify under the meeting key: the connection may be intercepted,
+    /// and it was closed.
     Intercepted {
         id: PeerId,
     },
@@ -95,20 +126,156 @@ pub enum EngineEvent {
         text: String,
         patches: Vec<NotesPatch>,
     },
-    Title(String),
+    Title {
+        text: String,
+    },
     Media {
         id: PeerId,
+        #[serde(flatten)]
         media: MediaState,
     },
     Stats {
         id: PeerId,
+        #[serde(flatten)]
         stats: PeerStats,
     },
     File(FileEvent),
     /// Something went wrong that the user should know of; the meeting goes on.
-    Error(String),
-    /// Signaling is gone for good; the engine has stopped.
+    Error {
+        message: String,
+    },
+    /// The meeting is over for us: signaling refused us (`code` says why, in the protocol's
+    /// words) or is gone for good, or we left.
     Ended {
         reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        code: Option<ErrorCode>,
     },
+}
+
+/// What a front end asks of the meeting. Any command may carry a `ref` beside `cmd` (the CLI
+/// echoes it in its answer).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, TS)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// Say something in the chat.
+    Say {
+        text: String,
+    },
+    /// Show the notes as they are now.
+    Notes {},
+    /// Insert `text` at UTF-16 position `pos` of the notes.
+    NotesInsert {
+        pos: usize,
+        text: String,
+    },
+    /// Add a line at the end of the notes.
+    NotesAppend {
+        text: String,
+    },
+    /// Delete `len` UTF-16 units at `pos`.
+    NotesDelete {
+        pos: usize,
+        len: usize,
+    },
+    Title {
+        text: String,
+    },
+    /// Offer a file to everyone connected.
+    SendFile {
+        #[ts(type = "string")]
+        path: PathBuf,
+    },
+    AcceptFile {
+        id: String,
+    },
+    DeclineFile {
+        id: String,
+    },
+    /// Stop a transfer, either way, with everyone involved.
+    CancelFile {
+        id: String,
+    },
+    /// What we send: announced to every peer, now and on connecting.
+    SetMedia(MediaState),
+    /// Write title, notes and chat as Markdown.
+    Export {
+        #[ts(type = "string")]
+        path: PathBuf,
+    },
+    Quit {},
+}
+
+impl Command {
+    /// The command's `cmd`, as written.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Say { .. } => "say",
+            Self::Notes {} => "notes",
+            Self::NotesInsert { .. } => "notes_insert",
+            Self::NotesAppend { .. } => "notes_append",
+            Self::NotesDelete { .. } => "notes_delete",
+            Self::Title { .. } => "title",
+            Self::SendFile { .. } => "send_file",
+            Self::AcceptFile { .. } => "accept_file",
+            Self::DeclineFile { .. } => "decline_file",
+            Self::CancelFile { .. } => "cancel_file",
+            Self::SetMedia(_) => "set_media",
+            Self::Export { .. } => "export",
+            Self::Quit {} => "quit",
+        }
+    }
+}
+
+/// What a command that succeeded answers, beside "applied".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(untagged)]
+pub enum Answer {
+    Applied {},
+    /// A file was offered under this transfer id.
+    Offered {
+        id: String,
+    },
+    /// The notes, for `notes`.
+    Notes {
+        text: String,
+    },
+    /// Where an export was written.
+    Exported {
+        #[ts(type = "string")]
+        path: PathBuf,
+    },
+}
+
+fn millis<S: serde::Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The contents of `ui/src/gen/api.ts`.
+pub fn typescript_bindings() -> String {
+    // Sizes and timestamps fit a JS number exactly (< 2^53).
+    let cfg = Config::new().with_large_int("number");
+    let mut out = String::from(
+        "// Generated by confab-core (crates/core/src/api.rs). Do not edit: run `make gen`.\n\n\
+         import type { ChatMessage, ErrorCode, PeerId } from \"./protocol\";\n\n",
+    );
+    let mut declare = |docs: Option<String>, decl: String| {
+        out.push_str(&docs.unwrap_or_default());
+        out.push_str("export ");
+        out.push_str(&decl);
+        out.push_str("\n\n");
+    };
+    declare(Command::docs(), Command::decl(&cfg));
+    declare(Answer::docs(), Answer::decl(&cfg));
+    declare(EngineEvent::docs(), EngineEvent::decl(&cfg));
+    declare(MediaState::docs(), MediaState::decl(&cfg));
+    declare(PeerStats::docs(), PeerStats::decl(&cfg));
+    declare(NotesPatch::docs(), NotesPatch::decl(&cfg));
+    declare(FileEvent::docs(), FileEvent::decl(&cfg));
+    declare(FileState::docs(), FileState::decl(&cfg));
+    declare(Direction::docs(), Direction::decl(&cfg));
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
 }

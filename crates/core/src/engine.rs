@@ -17,7 +17,7 @@ use confab_proto::{ClientKind, DisplayName, MeetingLink};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, warn};
 
-use crate::api::{EngineEvent, MediaState};
+use crate::api::{self, Answer, EngineEvent, MediaState};
 use crate::mesh::{self, Done, Input, LinkCommand, LinkId, Mesh, MeshConfig, Output};
 use crate::peer::{self, PeerEvent, PeerLink, PeerSetup};
 use crate::signaling_client::{self, Signaling, SignalingConfig, SignalingEvent};
@@ -73,6 +73,7 @@ enum Command {
     /// A command for the mesh, answered once its changes are stored.
     Mesh(mesh::Command, Reply<Done>),
     Markdown(oneshot::Sender<String>),
+    Notes(oneshot::Sender<String>),
     Leave,
 }
 
@@ -81,6 +82,7 @@ impl std::fmt::Debug for Command {
         match self {
             Self::Mesh(command, _) => write!(f, "{command:?}"),
             Self::Markdown(_) => f.write_str("Markdown"),
+            Self::Notes(_) => f.write_str("Notes"),
             Self::Leave => f.write_str("Leave"),
         }
     }
@@ -128,7 +130,8 @@ impl Engine {
         self.ask(mesh::Command::Say(text.to_owned())).await.map(drop)
     }
 
-    /// Edits the notes (positions in characters); returns once the edit is stored.
+    /// Edits the notes: deletes `delete` UTF-16 units at UTF-16 position `pos` (as editors
+    /// count), then inserts `text` there; returns once the edit is stored.
     pub async fn splice_notes(
         &self,
         pos: usize,
@@ -145,9 +148,53 @@ impl Engine {
 
     /// Title, notes and chat transcript as Markdown.
     pub async fn markdown(&self) -> Result<String, EngineError> {
+        self.read(Command::Markdown).await
+    }
+
+    /// The notes as they are now.
+    pub async fn notes(&self) -> Result<String, EngineError> {
+        self.read(Command::Notes).await
+    }
+
+    async fn read(
+        &self,
+        make: impl FnOnce(oneshot::Sender<String>) -> Command,
+    ) -> Result<String, EngineError> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Markdown(tx)).map_err(|_| EngineError::Stopped)?;
+        self.commands.send(make(tx)).map_err(|_| EngineError::Stopped)?;
         rx.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Carries out a front end's [`api::Command`]; returns once its changes are stored.
+    pub async fn apply(&self, command: api::Command) -> Result<Answer, EngineError> {
+        use api::Command as C;
+        let applied = |done: Result<(), EngineError>| done.map(|()| Answer::Applied {});
+        match command {
+            C::Say { text } => applied(self.say(&text).await),
+            C::Notes {} => Ok(Answer::Notes { text: self.notes().await? }),
+            C::NotesInsert { pos, text } => applied(self.splice_notes(pos, 0, &text).await),
+            C::NotesAppend { text } => {
+                applied(self.ask(mesh::Command::Append(text)).await.map(drop))
+            }
+            C::NotesDelete { pos, len } => applied(self.splice_notes(pos, len, "").await),
+            C::Title { text } => applied(self.set_title(&text).await),
+            C::SendFile { path } => Ok(Answer::Offered { id: self.send_file(&path).await? }),
+            C::AcceptFile { id } => applied(self.accept_file(&id).await),
+            C::DeclineFile { id } => applied(self.decline_file(&id).await),
+            C::CancelFile { id } => applied(self.cancel_file(&id).await),
+            C::SetMedia(media) => applied(self.set_media(media).await),
+            C::Export { path } => {
+                let markdown = self.markdown().await?;
+                tokio::fs::write(&path, markdown).await.map_err(|e| {
+                    EngineError::Refused(format!("cannot write {}: {e}", path.display()))
+                })?;
+                Ok(Answer::Exported { path })
+            }
+            C::Quit {} => {
+                self.leave();
+                Ok(Answer::Applied {})
+            }
+        }
     }
 
     /// Offers a file to everyone connected; returns the transfer id. The file is read once here
@@ -231,6 +278,9 @@ async fn run(
                 Some(Command::Markdown(reply)) => {
                     let _ = reply.send(driver.mesh.doc().to_markdown());
                 }
+                Some(Command::Notes(reply)) => {
+                    let _ = reply.send(driver.mesh.doc().notes());
+                }
                 Some(Command::Mesh(command, reply)) => {
                     let (result, outputs) = driver.mesh.command(now_ms(), command);
                     let stored = driver.carry(outputs).await;
@@ -238,8 +288,8 @@ async fn run(
                 }
             },
             Some(event) = signaling_events.recv() => match event {
-                SignalingEvent::Ended { reason } => {
-                    driver.emit(EngineEvent::Ended { reason });
+                SignalingEvent::Ended { reason, code } => {
+                    driver.emit(EngineEvent::Ended { reason, code });
                     break;
                 }
                 SignalingEvent::Refused { code, message } => {
@@ -293,7 +343,9 @@ impl Driver {
                 Output::Persist(changes) => {
                     if let Err(e) = self.persist(changes).await {
                         warn!(error = %e, "cannot store the notes");
-                        self.emit(EngineEvent::Error(format!("cannot store the notes: {e}")));
+                        self.emit(EngineEvent::Error {
+                            message: format!("cannot store the notes: {e}"),
+                        });
                         stored = Err(e);
                     }
                 }

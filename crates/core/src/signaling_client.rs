@@ -63,9 +63,11 @@ pub enum SignalingEvent {
         retry_in: Duration,
         reason: String,
     },
-    /// Nothing more will happen: retrying cannot help, or we left.
+    /// Nothing more will happen: retrying cannot help (`code`, when the server refused us),
+    /// or we left.
     Ended {
         reason: String,
+        code: Option<ErrorCode>,
     },
 }
 
@@ -121,8 +123,8 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// How one connection ended.
 enum Outcome {
     Left,
-    /// Retrying cannot help.
-    Fatal(String),
+    /// Retrying cannot help; `code` when the server said why.
+    Fatal(String, Option<ErrorCode>),
     Dropped(String),
 }
 
@@ -133,17 +135,17 @@ async fn run(
 ) {
     let mut attempt = 0u32;
     let mut ever_joined = false;
-    let reason = loop {
+    let (reason, code) = loop {
         let outcome = match connect(&config).await {
             Ok(ws) => {
                 session(ws, &config, &mut commands, &events, &mut ever_joined, &mut attempt).await
             }
-            Err(e) if !ever_joined && !config.keep_trying => Outcome::Fatal(e),
+            Err(e) if !ever_joined && !config.keep_trying => Outcome::Fatal(e, None),
             Err(e) => Outcome::Dropped(e),
         };
         let reason = match outcome {
-            Outcome::Left => break String::from("left the meeting"),
-            Outcome::Fatal(reason) => break reason,
+            Outcome::Left => break (String::from("left the meeting"), None),
+            Outcome::Fatal(reason, code) => break (reason, code),
             Outcome::Dropped(reason) => reason,
         };
         let retry_in = backoff(attempt, rand::random::<f64>());
@@ -158,7 +160,8 @@ async fn run(
                 _ = &mut wait => break,
                 cmd = commands.recv() => match cmd {
                     None | Some(Command::Leave) => {
-                        let _ = events.send(SignalingEvent::Ended { reason: "left the meeting".into() });
+                        let reason = "left the meeting".into();
+                        let _ = events.send(SignalingEvent::Ended { reason, code: None });
                         return;
                     }
                     Some(Command::Signal { .. }) => {} // nowhere to send it
@@ -166,7 +169,7 @@ async fn run(
             }
         }
     };
-    let _ = events.send(SignalingEvent::Ended { reason });
+    let _ = events.send(SignalingEvent::Ended { reason, code });
 }
 
 async fn connect(config: &SignalingConfig) -> Result<Socket, String> {
@@ -262,7 +265,8 @@ async fn session(
                     Ok(ServerMessage::Signal { from, data }) => SignalingEvent::Signal { from, data },
                     Ok(ServerMessage::Error { code, message }) => match code {
                         ErrorCode::RoomFull | ErrorCode::BadRoom | ErrorCode::UnsupportedVersion | ErrorCode::BadToken => {
-                            return Outcome::Fatal(format!("the server refused to let us in: {message} ({code})"));
+                            let reason = format!("the server refused to let us in: {message} ({code})");
+                            return Outcome::Fatal(reason, Some(code));
                         }
                         ErrorCode::ShuttingDown | ErrorCode::TooSlow | ErrorCode::JoinTimeout => {
                             closing = Some(message);

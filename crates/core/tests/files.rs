@@ -108,10 +108,10 @@ async fn a_file_over_the_limit_is_refused_and_a_cancel_leaves_nothing() {
     })
     .await;
     assert!(
-        matches!(&nodes[1].file_ended(&id).unwrap().state, FileState::Failed(r) if r.contains("limit"))
+        matches!(&nodes[1].file_ended(&id).unwrap().state, FileState::Failed { reason: r } if r.contains("limit"))
     );
     assert!(
-        matches!(&nodes[0].file_ended(&id).unwrap().state, FileState::Cancelled(r) if r.contains("limit"))
+        matches!(&nodes[0].file_ended(&id).unwrap().state, FileState::Cancelled { reason: r } if r.contains("limit"))
     );
 
     // Within the limit but cancelled by the sender once bytes flow: Bo keeps nothing.
@@ -119,7 +119,9 @@ async fn a_file_over_the_limit_is_refused_and_a_cancel_leaves_nothing() {
     write_pattern(&large, 60 * 1024 * 1024);
     let id = nodes[0].engine.send_file(&large).await.unwrap();
     until(&mut nodes, "bytes reach Bo", |n| {
-        n[1].files.iter().any(|f| f.id == id && matches!(f.state, FileState::Progress(b) if b > 0))
+        n[1].files
+            .iter()
+            .any(|f| f.id == id && matches!(f.state, FileState::Progress { bytes: b } if b > 0))
     })
     .await;
     // Refused only if the transfer already ended, which the check below allows for.
@@ -131,7 +133,7 @@ async fn a_file_over_the_limit_is_refused_and_a_cancel_leaves_nothing() {
         let FileState::Done { path: Some(p) } = ended.state else { panic!() };
         assert_eq!(std::fs::read(p).unwrap(), std::fs::read(&large).unwrap());
     } else {
-        assert!(matches!(&ended.state, FileState::Cancelled(_)), "{ended:?}");
+        assert!(matches!(&ended.state, FileState::Cancelled { .. }), "{ended:?}");
         let downloads = bo_dir.path().join("downloads");
         let deadline = tokio::time::Instant::now() + common::WAIT;
         while !entries(&downloads).is_empty() {

@@ -7,6 +7,7 @@ mod common;
 
 use common::sim::Sim;
 use confab_core::EngineEvent;
+use confab_core::api::NotesPatch;
 use confab_core::mesh::Command;
 
 /// Long enough for any connection here to come up, fail or be given up.
@@ -128,4 +129,32 @@ fn a_connection_that_fails_while_both_stay_is_made_again() {
         let notes = &sim.parts[0].view.notes;
         assert!(notes.contains("Ada alone.") && notes.contains("Bo alone."), "{notes}");
     }
+}
+
+/// Front ends count notes positions in UTF-16 units, as editors do; so do the patches they get.
+#[test]
+fn notes_positions_are_utf16_units_both_ways() {
+    let mut sim = meeting(3, &["Ada", "Bo"]);
+    let splice = |pos, delete, text: &str| Command::Splice { pos, delete, text: text.into() };
+    sim.command(0, splice(0, 0, "😀"));
+    sim.command(0, splice(2, 0, "x"));
+    // Between the two halves of the emoji is no place in the text: refused, nothing changes.
+    sim.command(0, splice(1, 0, "!"));
+    sim.run_for(2_000);
+    assert_eq!(sim.parts[0].view.notes, "😀x");
+    assert_eq!(sim.parts[1].view.notes, "😀x", "Bo got the same text");
+    let insert_x = vec![NotesPatch::Insert { pos: 2, text: "x".into() }];
+    assert_eq!(last_patches(&sim, 0), Some(insert_x.clone()));
+    assert_eq!(last_patches(&sim, 1), Some(insert_x));
+    sim.command(1, splice(0, 2, ""));
+    sim.run_for(2_000);
+    assert_eq!(sim.parts[0].view.notes, "x");
+    assert_eq!(last_patches(&sim, 0), Some(vec![NotesPatch::Delete { pos: 0, len: 2 }]));
+}
+
+fn last_patches(sim: &Sim, who: usize) -> Option<Vec<NotesPatch>> {
+    sim.parts[who].log.iter().rev().find_map(|e| match e {
+        EngineEvent::Notes { patches, .. } => Some(patches.clone()),
+        _ => None,
+    })
 }

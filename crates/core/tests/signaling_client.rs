@@ -77,7 +77,7 @@ async fn joins_relays_and_rejoins_after_a_server_restart() {
     a.leave();
     loop {
         match next(&mut a_events).await {
-            SignalingEvent::Ended { reason } => {
+            SignalingEvent::Ended { reason, .. } => {
                 assert!(reason.contains("left"), "{reason}");
                 break;
             }
@@ -99,7 +99,11 @@ async fn a_full_room_ends_the_client_once_without_retrying() {
     assert!(matches!(next(&mut b_events).await, SignalingEvent::Joined { .. }));
     let (_c, mut c_events) = signaling_client::spawn(config(link.clone(), "c"));
     match next(&mut c_events).await {
-        SignalingEvent::Ended { reason } => assert!(reason.contains("full"), "{reason}"),
+        SignalingEvent::Ended { reason, code } => {
+            assert!(reason.contains("full"), "{reason}");
+            // Front ends word it from the protocol's code.
+            assert_eq!(code, Some(confab_proto::ErrorCode::RoomFull));
+        }
         other => panic!("{other:?}"),
     }
     assert!(c_events.recv().await.is_none(), "nothing after Ended");
@@ -112,7 +116,7 @@ async fn an_unreachable_server_is_reported_not_retried_forever() {
     let link = common::link_to(addr);
     let (_c, mut events) = signaling_client::spawn(config(link, "x"));
     match next(&mut events).await {
-        SignalingEvent::Ended { reason } => {
+        SignalingEvent::Ended { reason, .. } => {
             assert!(reason.contains("cannot reach the signaling server"), "{reason}")
         }
         other => panic!("{other:?}"),

@@ -11,6 +11,7 @@ mod common;
 
 use common::sim::Sim;
 use confab_core::mesh::Command;
+use confab_proto::text::char_to_utf16;
 use rand::Rng;
 
 /// Seeds that once failed, kept so the bugs they found stay fixed.
@@ -104,14 +105,18 @@ fn run(seed: u64) -> Sim {
     sim
 }
 
-/// Types or deletes a little somewhere in the notes, as an editor would.
+/// Types or deletes a little somewhere in the notes, as an editor would: at character
+/// boundaries, in the UTF-16 positions editors count in.
 fn edit(sim: &mut Sim, who: usize) {
-    let Some(len) = sim.parts[who].mesh.as_ref().map(|m| m.doc().notes().chars().count()) else {
+    let Some(notes) = sim.parts[who].mesh.as_ref().map(|m| m.doc().notes()) else {
         return;
     };
-    let pos = sim.rng.random_range(0..=len);
-    let command = if len > 0 && sim.rng.random_bool(0.3) {
-        let delete = sim.rng.random_range(1..=(len - pos).clamp(1, 5)).min(len - pos);
+    let chars = notes.chars().count();
+    let start = sim.rng.random_range(0..=chars);
+    let pos = char_to_utf16(&notes, start);
+    let command = if start < chars && sim.rng.random_bool(0.3) {
+        let end = start + sim.rng.random_range(1..=(chars - start).min(5));
+        let delete = char_to_utf16(&notes, end) - pos;
         Command::Splice { pos, delete, text: String::new() }
     } else {
         let words = ["agenda ", "ünïcode ", "😀 ", "next steps\n", "- item "];

@@ -76,7 +76,7 @@ impl Files {
             None
         };
         if let Some(reason) = problem {
-            return Err(incoming_event(file, &incoming, FileState::Failed(reason)));
+            return Err(incoming_event(file, &incoming, FileState::Failed { reason }));
         }
         let event = incoming_event(file, &incoming, FileState::Offered);
         self.incoming.insert(file.to_owned(), incoming);
@@ -111,7 +111,7 @@ impl Files {
             path: out.info.path.clone(),
             size: out.info.size,
         };
-        Some((command, outgoing_event(file, peer, &out.info, FileState::Progress(0))))
+        Some((command, outgoing_event(file, peer, &out.info, FileState::Progress { bytes: 0 })))
     }
 
     pub fn is_outgoing(&self, file: &str) -> bool {
@@ -168,7 +168,9 @@ impl Files {
             .collect();
         files
             .iter()
-            .filter_map(|file| self.end(peer, file, FileState::Failed(reason.to_owned())))
+            .filter_map(|file| {
+                self.end(peer, file, FileState::Failed { reason: reason.to_owned() })
+            })
             .collect()
     }
 
@@ -201,7 +203,7 @@ impl Mesh {
         let max = self.config.max_file_bytes;
         match self.files.offered(&peer, &file, &name, size, &sha, max) {
             Err(event) => {
-                let FileState::Failed(reason) = &event.state else { return };
+                let FileState::Failed { reason } = &event.state else { return };
                 let cancel = CtlMessage::FileCancel { id: file, reason: reason.clone() };
                 self.tell_peer(&peer, LinkCommand::SendCtl(cancel));
                 self.emit(EngineEvent::File(event));
@@ -211,7 +213,7 @@ impl Mesh {
                 if self.config.auto_accept_files
                     && let Err(e) = self.accept_file(&file)
                 {
-                    self.emit(EngineEvent::Error(e.to_string()));
+                    self.emit(EngineEvent::Error { message: e.to_string() });
                 }
             }
         }
@@ -231,7 +233,7 @@ impl Mesh {
     pub(super) fn on_transfer(&mut self, peer: PeerId, file: String, update: TransferUpdate) {
         match update {
             TransferUpdate::Progress(bytes) => {
-                if let Some(event) = self.files.event(&peer, &file, FileState::Progress(bytes)) {
+                if let Some(event) = self.files.event(&peer, &file, FileState::Progress { bytes }) {
                     self.emit(EngineEvent::File(event));
                 }
             }
@@ -245,7 +247,7 @@ impl Mesh {
             TransferUpdate::Failed(reason) => {
                 let cancel = CtlMessage::FileCancel { id: file.clone(), reason: reason.clone() };
                 self.tell_peer(&peer, LinkCommand::SendCtl(cancel));
-                self.end_transfer(&peer, &file, FileState::Failed(reason));
+                self.end_transfer(&peer, &file, FileState::Failed { reason });
             }
         }
     }
@@ -290,7 +292,7 @@ impl Mesh {
             self.tell_peer(&id, LinkCommand::CancelFile(file.to_owned()));
             let cancel = CtlMessage::FileCancel { id: file.to_owned(), reason: reason.to_owned() };
             self.tell_peer(&id, LinkCommand::SendCtl(cancel));
-            self.end_transfer(&id, file, FileState::Cancelled(reason.to_owned()));
+            self.end_transfer(&id, file, FileState::Cancelled { reason: reason.to_owned() });
         }
     }
 }

@@ -28,11 +28,12 @@ use std::path::PathBuf;
 
 use automerge::ChangeHash;
 use confab_proto::document::ChatMessage;
+use confab_proto::text::utf16_to_char;
 use confab_proto::{CtlMessage, IceServer, PeerId, PeerInfo, SdpType, SignalData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::api::{EngineEvent, FileState, MediaState};
+use crate::api::{self, EngineEvent, FileState, MediaState};
 use crate::document::{MeetingDoc, NotesPatch};
 use crate::engine::EngineError;
 use crate::peer::PeerEvent;
@@ -78,12 +79,14 @@ pub enum Input {
 pub enum Command {
     /// A chat message, stamped with the time of the command.
     Say(String),
-    /// Edits the notes, in characters.
+    /// Edits the notes: `delete` UTF-16 units at UTF-16 position `pos`, then `text` there.
     Splice {
         pos: usize,
         delete: usize,
         text: String,
     },
+    /// Adds to the end of the notes.
+    Append(String),
     SetTitle(String),
     /// Offers a file (already inspected) to everyone connected.
     OfferFile(FileInfo),
@@ -580,7 +583,7 @@ impl Mesh {
             }
             CtlMessage::FileCancel { id: file, reason } => {
                 self.tell_peer(&id, LinkCommand::CancelFile(file.clone()));
-                self.end_transfer(&id, &file, FileState::Cancelled(reason));
+                self.end_transfer(&id, &file, FileState::Cancelled { reason });
             }
             // The receiver finishes on the bytes and hash; `file_done` adds nothing for us.
             CtlMessage::FileDone { .. } => {}
@@ -620,15 +623,16 @@ impl Mesh {
         let title = self.doc.title();
         if title != self.title_seen {
             self.title_seen.clone_from(&title);
-            self.emit(EngineEvent::Title(title));
+            self.emit(EngineEvent::Title { text: title });
         }
         let notes = self.doc.notes();
         if notes != self.notes_seen {
             let patches = if self.notes_seen.is_empty() {
                 // From nothing (a newcomer's snapshot): one insert, no need to diff a history.
-                vec![NotesPatch::Insert { pos: 0, text: notes.clone() }]
+                vec![api::NotesPatch::Insert { pos: 0, text: notes.clone() }]
             } else {
-                self.doc.notes_patches_since(&self.heads_seen)
+                let patches = self.doc.notes_patches_since(&self.heads_seen);
+                utf16_patches(&self.notes_seen, patches)
             };
             self.notes_seen.clone_from(&notes);
             self.emit(EngineEvent::Notes { text: notes, patches });
@@ -649,7 +653,16 @@ impl Mesh {
                 self.edit(|doc| doc.post_chat(&msg))
             }
             Command::Splice { pos, delete, text } => {
-                self.edit(|doc| doc.splice_notes(pos, delete, &text))
+                let notes = self.doc.notes();
+                let at = |utf16| utf16_to_char(&notes, utf16).map_err(|e| refused(&e.to_string()));
+                let start = at(pos)?;
+                let end =
+                    at(pos.checked_add(delete).ok_or_else(|| refused("too long a delete"))?)?;
+                self.edit(|doc| doc.splice_notes(start, end - start, &text))
+            }
+            Command::Append(text) => {
+                let end = self.doc.notes_len();
+                self.edit(|doc| doc.splice_notes(end, 0, &text))
             }
             Command::SetTitle(title) => self.edit(|doc| doc.set_title(&title)),
             Command::OfferFile(info) => self.offer_file(info),
@@ -700,6 +713,31 @@ fn refused(why: &str) -> EngineError {
 
 fn no_offer(file: &str) -> EngineError {
     EngineError::Refused(format!("no transfer {file} is under way"))
+}
+
+/// Patches in characters, from `old`, as the same patches in UTF-16 units.
+fn utf16_patches(old: &str, patches: Vec<NotesPatch>) -> Vec<api::NotesPatch> {
+    let mut text: Vec<char> = old.chars().collect();
+    let units = |chars: &[char]| chars.iter().map(|c| c.len_utf16()).sum::<usize>();
+    patches
+        .into_iter()
+        .map(|patch| match patch {
+            NotesPatch::Insert { pos, text: inserted } => {
+                let pos = pos.min(text.len());
+                let at = units(&text[..pos]);
+                text.splice(pos..pos, inserted.chars());
+                api::NotesPatch::Insert { pos: at, text: inserted }
+            }
+            NotesPatch::Delete { pos, len } => {
+                let pos = pos.min(text.len());
+                let end = (pos + len).min(text.len());
+                let at = units(&text[..pos]);
+                let len = units(&text[pos..end]);
+                text.drain(pos..end);
+                api::NotesPatch::Delete { pos: at, len }
+            }
+        })
+        .collect()
 }
 
 pub(crate) fn media_message(media: &MediaState) -> CtlMessage {

@@ -120,7 +120,7 @@ pub enum PeerEvent {
 }
 
 /// The state of the path a connection uses, as the nominated ICE pair reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, ts_rs::TS)]
 pub struct PeerStats {
     pub rtt_ms: f64,
     pub bytes_sent: u64,

@@ -232,7 +232,7 @@ impl Node {
             EngineEvent::Chat(m) => self.chat.push(m.text),
             EngineEvent::Notes { text, .. } => self.notes = text,
             EngineEvent::File(f) => self.files.push(f),
-            EngineEvent::Ended { reason } => self.ended = Some(reason),
+            EngineEvent::Ended { reason, .. } => self.ended = Some(reason),
             EngineEvent::Reconnecting { .. } => self.reconnecting += 1,
             _ => {}
         }
@@ -248,7 +248,7 @@ impl Node {
             f.id == id
                 && matches!(
                     f.state,
-                    FileState::Done { .. } | FileState::Failed(_) | FileState::Cancelled(_)
+                    FileState::Done { .. } | FileState::Failed { .. } | FileState::Cancelled { .. }
                 )
         })
     }

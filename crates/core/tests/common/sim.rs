@@ -581,7 +581,7 @@ impl Sim {
                 view.chat_ids.push(msg.id);
             }
             EngineEvent::Notes { text, .. } => view.notes = text,
-            EngineEvent::Title(title) => view.title = title,
+            EngineEvent::Title { text: title } => view.title = title,
             _ => {}
         }
     }
