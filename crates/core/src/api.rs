@@ -15,9 +15,22 @@ use serde::{Deserialize, Serialize};
 use ts_rs::{Config, TS};
 
 use crate::peer::PeerStats;
+use crate::store::StoreError;
+
+/// Why a command was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("the engine has stopped")]
+    Stopped,
+}
 
 /// What a participant sends, as announced in `ctl` `media`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
 pub struct MediaState {
     pub mic: bool,
     pub cam: bool,
@@ -145,7 +158,7 @@ pub enum EngineEvent {
         message: String,
     },
     /// The meeting is over for us: signaling refused us (`code` says why, in the protocol's
-    /// words) or is gone for good, or we left.
+    /// words) or is gone for good.
     Ended {
         reason: String,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,7 +183,7 @@ pub enum Command {
         pos: usize,
         text: String,
     },
-    /// Add a line at the end of the notes.
+    /// Add `text` at the end of the notes.
     NotesAppend {
         text: String,
     },

@@ -17,7 +17,7 @@ use confab_proto::{ClientKind, DisplayName, MeetingLink};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, warn};
 
-use crate::api::{self, Answer, EngineEvent, MediaState};
+use crate::api::{self, Answer, EngineError, EngineEvent, MediaState};
 use crate::mesh::{self, Done, Input, LinkCommand, LinkId, Mesh, MeshConfig, Output};
 use crate::peer::{self, PeerEvent, PeerLink, PeerSetup};
 use crate::signaling_client::{self, Signaling, SignalingConfig, SignalingEvent};
@@ -55,16 +55,6 @@ pub struct EngineConfig {
     pub bind: IpAddr,
     /// Our camera, sent to every peer; announced as `cam` in our media state.
     pub camera: Option<VideoFeed>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Refused(String),
-    #[error("the engine has stopped")]
-    Stopped,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
@@ -233,6 +223,13 @@ impl Engine {
     }
 }
 
+/// What [`Driver::carry`] does with the outputs after one that could not be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterStoreError {
+    Stop,
+    GoOn,
+}
+
 /// The sockets and files around the mesh.
 struct Driver {
     config: EngineConfig,
@@ -270,7 +267,7 @@ async fn run(
         link_events,
         events,
     };
-    let _ = driver.carry(first).await;
+    let _ = driver.carry(first, AfterStoreError::GoOn).await;
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -283,7 +280,7 @@ async fn run(
                 }
                 Some(Command::Mesh(command, reply)) => {
                     let (result, outputs) = driver.mesh.command(now_ms(), command);
-                    let stored = driver.carry(outputs).await;
+                    let stored = driver.carry(outputs, AfterStoreError::Stop).await;
                     let _ = reply.send(stored.map_err(EngineError::from).and(result));
                 }
             },
@@ -297,7 +294,7 @@ async fn run(
                 }
                 event => {
                     let outputs = driver.mesh.handle(now_ms(), Input::Signaling(event));
-                    let _ = driver.carry(outputs).await;
+                    let _ = driver.carry(outputs, AfterStoreError::GoOn).await;
                 }
             },
             Some((link, event)) = link_rx.recv() => {
@@ -306,15 +303,15 @@ async fn run(
                     driver.links.remove(&link);
                 }
                 let outputs = driver.mesh.handle(now_ms(), Input::Link { link, event });
-                let _ = driver.carry(outputs).await;
+                let _ = driver.carry(outputs, AfterStoreError::GoOn).await;
             }
         }
     }
     driver.signaling.leave();
     // Each connection says bye; wait for them (briefly) so the peers hear we left.
     let mut leaving: HashSet<LinkId> = driver.links.keys().copied().collect();
-    for link in driver.links.values() {
-        link.leave();
+    for &link in &leaving {
+        driver.tell(link, LinkCommand::Leave);
     }
     let _ = tokio::time::timeout(LEAVE_TIMEOUT, async {
         while !leaving.is_empty() {
@@ -333,10 +330,16 @@ impl Driver {
         let _ = self.events.send(event);
     }
 
-    /// Carries out the mesh's outputs in order. A failure to store changes is reported (and
-    /// returned), and the rest goes on: the changes stay in the document and are written with
-    /// the next ones.
-    async fn carry(&mut self, outputs: Vec<Output>) -> Result<(), StoreError> {
+    /// Carries out the mesh's outputs in order. A failure to store changes is reported and
+    /// returned; the changes wait in the store to be written with the next ones. After a local
+    /// edit that could not be stored nothing more is done (it is not reported or sent: it does
+    /// not count yet); changes from a peer are passed on regardless, since others hold them
+    /// already.
+    async fn carry(
+        &mut self,
+        outputs: Vec<Output>,
+        after_error: AfterStoreError,
+    ) -> Result<(), StoreError> {
         let mut stored = Ok(());
         for output in outputs {
             match output {
@@ -346,6 +349,9 @@ impl Driver {
                         self.emit(EngineEvent::Error {
                             message: format!("cannot store the notes: {e}"),
                         });
+                        if after_error == AfterStoreError::Stop {
+                            return Err(e);
+                        }
                         stored = Err(e);
                     }
                 }

@@ -11,7 +11,8 @@
 //!   outputs out, no I/O and no clock; tested in virtual time (`tests/simulation.rs`).
 //! - [`engine`]: [`Engine`], the driver around the mesh — signaling, connections, the store,
 //!   timers — and the entry point for front ends.
-//! - [`api`]: what front ends receive ([`EngineEvent`] and the states it carries).
+//! - [`api`]: the one front-end API — [`api::Command`]s in, [`api::Answer`]s and
+//!   [`EngineEvent`]s out, serde types with TypeScript generated into `ui/src/gen/api.ts`.
 //! - [`document`]: [`MeetingDoc`], one replica of the meeting's Automerge document — edit API,
 //!   chat, Markdown export.
 //! - [`store`]: [`store::ChangeLog`], the files that keep a document; [`StoredDoc`] pairs the
@@ -25,7 +26,7 @@
 //!   inside the download directory.
 //! - [`video`]: [`VideoFeed`], our camera encoded once and shared by every connection's track
 //!   (capture and codecs are confab-media's).
-
+//!
 //! ## What it never does
 //! It never depends on tauri, on a GUI toolkit, or on `confab-signaling` (its tests run a real
 //! signaling service, as a dev-dependency only).
@@ -43,9 +44,9 @@ pub mod transfer;
 mod udp_runtime;
 pub mod video;
 
-pub use api::{Direction, EngineEvent, FileEvent, FileState, MediaState};
+pub use api::{Direction, EngineError, EngineEvent, FileEvent, FileState, MediaState};
 pub use document::{DocError, MeetingDoc, NotesPatch};
-pub use engine::{Engine, EngineConfig, EngineError};
+pub use engine::{Engine, EngineConfig};
 pub use store::{StoreError, StoredDoc};
 pub use sync::{PeerSync, SyncError};
 pub use video::VideoFeed;

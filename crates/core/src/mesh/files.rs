@@ -11,14 +11,16 @@ use confab_proto::datachannel::validate_file_offer;
 use confab_proto::limits::MAX_WAITING_FILE_OFFERS;
 
 use super::{Done, LinkCommand, Mesh, refused, uuid_v4};
+use crate::api::EngineError;
 use crate::api::{Direction, EngineEvent, FileEvent, FileState};
-use crate::engine::EngineError;
 use crate::transfer::{self, Expected, FileInfo, TransferUpdate};
 
 #[derive(Debug)]
 struct Outgoing {
     info: FileInfo,
     peers: BTreeSet<PeerId>,
+    /// Those of `peers` that accepted: the bytes are moving.
+    sending: BTreeSet<PeerId>,
 }
 
 #[derive(Debug)]
@@ -42,8 +44,8 @@ impl Files {
     pub fn offer(&mut self, file: &str, info: FileInfo, peers: Vec<PeerId>) -> Vec<FileEvent> {
         let events =
             peers.iter().map(|p| outgoing_event(file, p, &info, FileState::Offered)).collect();
-        self.outgoing
-            .insert(file.to_owned(), Outgoing { info, peers: peers.into_iter().collect() });
+        let peers = peers.into_iter().collect();
+        self.outgoing.insert(file.to_owned(), Outgoing { info, peers, sending: BTreeSet::new() });
         events
     }
 
@@ -93,6 +95,9 @@ impl Files {
             .incoming
             .get_mut(file)
             .ok_or_else(|| EngineError::Refused(format!("no file {file} was offered")))?;
+        if incoming.accepted {
+            return Err(EngineError::Refused(format!("file {file} is already accepted")));
+        }
         incoming.accepted = true;
         let expected = Expected {
             name: incoming.name.clone(),
@@ -103,9 +108,13 @@ impl Files {
         Ok((incoming.peer.clone(), expected))
     }
 
-    /// `peer` accepted our offer `file`: the command that starts sending, and its event.
-    pub fn accepted(&self, file: &str, peer: &PeerId) -> Option<(LinkCommand, FileEvent)> {
-        let out = self.outgoing.get(file).filter(|o| o.peers.contains(peer))?;
+    /// `peer` accepted our offer `file`: the command that starts sending, and its event. A
+    /// second accept from the same peer starts nothing.
+    pub fn accepted(&mut self, file: &str, peer: &PeerId) -> Option<(LinkCommand, FileEvent)> {
+        let out = self.outgoing.get_mut(file).filter(|o| o.peers.contains(peer))?;
+        if !out.sending.insert(peer.clone()) {
+            return None;
+        }
         let command = LinkCommand::SendFile {
             id: file.to_owned(),
             path: out.info.path.clone(),
@@ -150,6 +159,7 @@ impl Files {
             Direction::Sending => {
                 if let Some(out) = self.outgoing.get_mut(file) {
                     out.peers.remove(peer);
+                    out.sending.remove(peer);
                     if out.peers.is_empty() {
                         self.outgoing.remove(file);
                     }
@@ -179,6 +189,9 @@ impl Files {
         for out in self.outgoing.values_mut() {
             if out.peers.remove(old) {
                 out.peers.insert(new.clone());
+            }
+            if out.sending.remove(old) {
+                out.sending.insert(new.clone());
             }
         }
         for incoming in self.incoming.values_mut().filter(|i| &i.peer == old) {

@@ -20,6 +20,8 @@
 //!   connection (both ends rejoined and connected again). An offer whose DTLS fingerprint differs
 //!   from the live connection's is a new connection and replaces it.
 //! - A connection whose hello fails to verify is dropped and reported as intercepted.
+//! - A connection that fails while signaling still lists the peer is made again, from both ends
+//!   (perfect negotiation settles the two offers), at most [`MAX_RECONNECTS`] times in a row.
 
 mod files;
 
@@ -33,15 +35,19 @@ use confab_proto::{CtlMessage, IceServer, PeerId, PeerInfo, SdpType, SignalData}
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::api::EngineError;
 use crate::api::{self, EngineEvent, FileState, MediaState};
 use crate::document::{MeetingDoc, NotesPatch};
-use crate::engine::EngineError;
 use crate::peer::PeerEvent;
 use crate::signaling_client::SignalingEvent;
 use crate::sync::PeerSync;
 use crate::transfer::{Expected, FileInfo};
 
 use files::Files;
+
+/// How many times in a row a failed connection to a peer that is still in the meeting is made
+/// again (each attempt takes up to the connect timeout of 30 s).
+pub const MAX_RECONNECTS: u32 = 5;
 
 /// Names one connection for as long as it lives; never reused within a mesh. A peer's id can
 /// change (it rejoins signaling) while its connection stays, so connections have their own.
@@ -209,6 +215,8 @@ pub struct Mesh {
     out: Vec<Output>,
     /// The time of the input being handled.
     now_ms: i64,
+    /// Connections made again to each peer since it last connected.
+    reconnects: BTreeMap<PeerId, u32>,
 }
 
 impl Mesh {
@@ -240,6 +248,7 @@ impl Mesh {
             heads_seen,
             out: Vec::new(),
             now_ms: 0,
+            reconnects: BTreeMap::new(),
         };
         mesh.report_changes();
         let out = std::mem::take(&mut mesh.out);
@@ -342,9 +351,11 @@ impl Mesh {
             remote_fingerprint: None,
         };
         self.links.insert(link, remote.clone());
-        if let Some(old) = self.peers.insert(remote, peer) {
+        if let Some(old) = self.peers.insert(remote.clone(), peer) {
             self.links.remove(&old.link);
             self.tell(old.link, LinkCommand::Close);
+            // Transfers ran on the old connection and end with it.
+            self.fail_transfers_with(&remote);
         }
     }
 
@@ -362,9 +373,13 @@ impl Mesh {
 
     /// A connection that failed while signaling still has the peer is made again. Both ends
     /// offer (either may be the only one that knows the other's id now); when both do, perfect
-    /// negotiation settles them on one connection.
+    /// negotiation settles them on one connection. Each attempt takes up to the connect
+    /// timeout; after [`MAX_RECONNECTS`] in a row the peer is left alone until signaling
+    /// announces it again.
     fn connect_again(&mut self, id: &PeerId) {
-        if self.members.contains(id) && !self.peers.contains_key(id) {
+        let tries = self.reconnects.entry(id.clone()).or_default();
+        *tries += 1;
+        if *tries <= MAX_RECONNECTS && self.members.contains(id) && !self.peers.contains_key(id) {
             self.connect(id.clone(), true);
         }
     }
@@ -384,6 +399,7 @@ impl Mesh {
             SignalingEvent::PeerJoined(p) => {
                 // It offers; its connection is made when the offer arrives.
                 self.members.insert(p.id.clone());
+                self.reconnects.remove(&p.id);
                 self.shown.entry(p.id.clone()).or_insert(false);
                 self.emit(EngineEvent::PeerJoined { id: p.id, name: p.name.into() });
             }
@@ -415,6 +431,15 @@ impl Mesh {
         for id in half_made {
             self.drop_connection(&id);
         }
+        // Whoever we showed and neither is connected nor in the meeting any more has left.
+        let gone: Vec<PeerId> = (self.shown.keys())
+            .filter(|id| !self.peers.contains_key(*id) && !self.members.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.peer_gone(&id, None);
+        }
+        self.reconnects.clear();
         let live: Vec<LinkId> = self.peers.values().map(|p| p.link).collect();
         for link in live {
             self.tell(link, LinkCommand::Rekey(you.clone()));
@@ -544,6 +569,7 @@ impl Mesh {
         if self.media != MediaState::default() {
             self.tell(link, LinkCommand::SendCtl(media_message(&self.media)));
         }
+        self.reconnects.remove(&id);
         // A connection that replaced another one to the same peer is no news.
         if self.shown.insert(id.clone(), true) != Some(true) {
             self.emit(EngineEvent::PeerConnected { id: id.clone(), name });

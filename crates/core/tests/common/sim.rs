@@ -6,7 +6,7 @@
 //! - Signaling: one ordered connection per participant, delayed; dropping it (a cut, or the
 //!   server restarting) tells the hub the participant left and the participant that it is
 //!   reconnecting, and it joins again under a new id once it can.
-//! - Connections: what `peer.rs` does around a real `RTCPeerConnection`. The offerer's and the
+//! - Connections: what `peer/mod.rs` does around a real `RTCPeerConnection`. The offerer's and the
 //!   answerer's descriptions carry per-connection fingerprints; once both ends know each other's,
 //!   the connection comes up (if the two can reach each other), each side sends its hello, and a
 //!   hello verifies when it names the id the connection was made for. Channels are reliable and
@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use automerge::ActorId;
 use confab_core::MeetingDoc;
-use confab_core::api::{EngineEvent, MediaState};
+use confab_core::api::{EngineEvent, MediaState, NotesPatch};
 use confab_core::mesh::{Command, Input, LinkCommand, LinkId, Mesh, MeshConfig, Output};
 use confab_core::peer::PeerEvent;
 use confab_core::peer::negotiation::{Negotiation, Step};
@@ -40,7 +40,7 @@ use rand::{Rng, SeedableRng};
 /// Up and down times of a simulated connection (virtual milliseconds).
 const DOWN_AFTER_MS: u64 = 3_000;
 const FAIL_AFTER_MS: u64 = 15_000;
-/// A connection whose hello has not verified by then fails (as `peer.rs` does).
+/// A connection whose hello has not verified by then fails (as `peer/mod.rs` does).
 const CONNECT_TIMEOUT_MS: u64 = 30_000;
 /// How often held frames are tried again while the two ends cannot reach each other.
 const RETRANSMIT_MS: u64 = 200;
@@ -580,7 +580,35 @@ impl Sim {
                 }
                 view.chat_ids.push(msg.id);
             }
-            EngineEvent::Notes { text, .. } => view.notes = text,
+            EngineEvent::Notes { text, patches } => {
+                // Front ends apply the patches, in UTF-16 units, to what they were shown.
+                let mut units: Vec<u16> = view.notes.encode_utf16().collect();
+                for patch in &patches {
+                    let fits = match patch {
+                        NotesPatch::Insert { pos, text } => {
+                            let fits = *pos <= units.len();
+                            if fits {
+                                units.splice(*pos..*pos, text.encode_utf16());
+                            }
+                            fits
+                        }
+                        NotesPatch::Delete { pos, len } => {
+                            let fits = pos + len <= units.len();
+                            if fits {
+                                units.drain(*pos..pos + len);
+                            }
+                            fits
+                        }
+                    };
+                    if !fits {
+                        part.violations.push(format!("patch {patch:?} is outside the notes"));
+                    }
+                }
+                if String::from_utf16(&units).ok().as_ref() != Some(&text) {
+                    part.violations.push("the patches do not give the notes' text".into());
+                }
+                view.notes = text;
+            }
             EngineEvent::Title { text: title } => view.title = title,
             _ => {}
         }
