@@ -39,7 +39,12 @@ test("before the welcome, an error answers the join: it is a refusal unless it i
   for (const code of ["bad_message", "join_timeout", "room_full", "unsupported_version", "bad_room", "bad_token"] as const) {
     assert.equal(isRefusal(code, false), true, code);
   }
-  for (const code of ["shutting_down", "too_slow", "rate_limited"] as const) assert.equal(isRefusal(code, false), false, code);
+  for (const code of ["shutting_down", "too_slow", "rate_limited", "unknown_peer"] as const) {
+    assert.equal(isRefusal(code, false), false, code);
+  }
+  // A signal sent while we rejoin, before the new welcome, is answered `not_joined`: no refusal.
+  assert.equal(isRefusal("not_joined", false), false);
+  assert.equal(isRefusal("already_joined", false), false);
   // In the meeting, a bad message of ours is logged, not a reason to leave.
   assert.equal(isRefusal("bad_message", true), false);
   assert.equal(isRefusal("room_full", true), true);

@@ -16,8 +16,12 @@ export type SignalingEvent =
 
 /** Errors after which joining again cannot succeed. */
 const FINAL: ReadonlySet<ErrorCode> = new Set(["bad_room", "room_full", "bad_token", "unsupported_version"]);
-/** Errors about the moment, not about our join: the socket is retried as after a drop. */
-const PASSING: ReadonlySet<ErrorCode> = new Set(["rate_limited", "too_slow", "shutting_down", "unknown_peer"]);
+/** Errors about the moment or about another message, not about our join: logged, or the socket
+ * retried as after a drop. `not_joined` answers a signal sent on a new socket before its welcome
+ * (a renegotiation while we rejoin), which is no reason to give up the meeting. */
+const PASSING: ReadonlySet<ErrorCode> = new Set([
+  "rate_limited", "too_slow", "shutting_down", "unknown_peer", "not_joined", "already_joined",
+]);
 
 /** Whether an `error` refuses us for good. Before the welcome every other error answers our
  * join (a name the server refuses is `bad_message`, a join that came too late `join_timeout`),

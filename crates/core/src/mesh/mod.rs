@@ -24,6 +24,8 @@
 //!   (perfect negotiation settles the two offers), at most [`MAX_RECONNECTS`] times in a row.
 
 mod files;
+mod membership;
+mod notes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -31,13 +33,13 @@ use std::path::PathBuf;
 use automerge::ChangeHash;
 use confab_proto::document::ChatMessage;
 use confab_proto::text::utf16_to_char;
-use confab_proto::{CtlMessage, IceServer, PeerId, PeerInfo, SdpType, SignalData};
+use confab_proto::{CtlMessage, IceServer, PeerId, SignalData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::api::EngineError;
-use crate::api::{self, EngineEvent, FileState, MediaState};
-use crate::document::{MeetingDoc, NotesPatch};
+use crate::api::{EngineEvent, FileState, MediaState};
+use crate::document::MeetingDoc;
 use crate::peer::PeerEvent;
 use crate::signaling_client::SignalingEvent;
 use crate::sync::PeerSync;
@@ -324,73 +326,6 @@ impl Mesh {
         self.doc.notes().is_empty() && self.doc.title().is_empty() && self.doc.chat().is_empty()
     }
 
-    fn connect(&mut self, remote: PeerId, offerer: bool) {
-        let Some(me) = self.me.clone() else { return };
-        // A newcomer with nothing asks exactly one peer (the first) for a snapshot.
-        let want_snapshot = offerer && !self.asked_snapshot && self.doc_is_empty();
-        self.asked_snapshot |= want_snapshot;
-        let link = LinkId(self.next_link);
-        self.next_link += 1;
-        let setup = LinkSetup {
-            me,
-            remote: remote.clone(),
-            offerer,
-            want_snapshot,
-            instance: self.instance.clone(),
-            ice_servers: self.ice_servers.clone(),
-        };
-        self.tell(link, LinkCommand::Open(setup));
-        let sync = if want_snapshot { PeerSync::awaiting_snapshot() } else { PeerSync::new() };
-        let peer = Peer {
-            link,
-            sync,
-            ready: false,
-            connected: false,
-            signaling_left: false,
-            instance: None,
-            remote_fingerprint: None,
-        };
-        self.links.insert(link, remote.clone());
-        if let Some(old) = self.peers.insert(remote.clone(), peer) {
-            self.links.remove(&old.link);
-            self.tell(old.link, LinkCommand::Close);
-            // Transfers ran on the old connection and end with it.
-            self.fail_transfers_with(&remote);
-        }
-    }
-
-    /// Forgets a peer's connection and tells the front end, once.
-    fn peer_gone(&mut self, id: &PeerId, failure: Option<String>) {
-        self.drop_connection(id);
-        self.fail_transfers_with(id);
-        if self.shown.remove(id).is_some() {
-            self.emit(match failure {
-                Some(reason) => EngineEvent::PeerFailed { id: id.clone(), reason },
-                None => EngineEvent::PeerLeft { id: id.clone() },
-            });
-        }
-    }
-
-    /// A connection that failed while signaling still has the peer is made again. Both ends
-    /// offer (either may be the only one that knows the other's id now); when both do, perfect
-    /// negotiation settles them on one connection. Each attempt takes up to the connect
-    /// timeout; after [`MAX_RECONNECTS`] in a row the peer is left alone until signaling
-    /// announces it again.
-    fn connect_again(&mut self, id: &PeerId) {
-        let tries = self.reconnects.entry(id.clone()).or_default();
-        *tries += 1;
-        if *tries <= MAX_RECONNECTS && self.members.contains(id) && !self.peers.contains_key(id) {
-            self.connect(id.clone(), true);
-        }
-    }
-
-    fn drop_connection(&mut self, id: &PeerId) {
-        if let Some(peer) = self.peers.remove(id) {
-            self.links.remove(&peer.link);
-            self.tell(peer.link, LinkCommand::Close);
-        }
-    }
-
     fn on_signaling(&mut self, event: SignalingEvent) {
         match event {
             SignalingEvent::Joined { you, peers, ice_servers, .. } => {
@@ -417,78 +352,6 @@ impl Mesh {
             // The driver logs refusals and ends on `Ended`.
             SignalingEvent::Refused { .. } | SignalingEvent::Ended { .. } => {}
         }
-    }
-
-    fn joined(&mut self, you: PeerId, peers: Vec<PeerInfo>, ice_servers: Vec<IceServer>) {
-        self.me = Some(you.clone());
-        self.ice_servers = ice_servers;
-        self.members = peers.iter().map(|p| p.id.clone()).collect();
-        self.emit(EngineEvent::Joined { you: you.clone() });
-        // Half-made connections lost their signaling with our old id: start over. Live ones
-        // learn our new id, so what we signal them later reaches them.
-        let half_made: Vec<PeerId> =
-            self.peers.iter().filter(|(_, p)| !p.ready).map(|(id, _)| id.clone()).collect();
-        for id in half_made {
-            self.drop_connection(&id);
-        }
-        // Whoever we showed and neither is connected nor in the meeting any more has left.
-        let gone: Vec<PeerId> = (self.shown.keys())
-            .filter(|id| !self.peers.contains_key(*id) && !self.members.contains(*id))
-            .cloned()
-            .collect();
-        for id in gone {
-            self.peer_gone(&id, None);
-        }
-        self.reconnects.clear();
-        let live: Vec<LinkId> = self.peers.values().map(|p| p.link).collect();
-        for link in live {
-            self.tell(link, LinkCommand::Rekey(you.clone()));
-        }
-        // The newcomer offers to everyone already there that it is not connected to.
-        for p in peers {
-            self.shown.entry(p.id.clone()).or_insert(false);
-            self.emit(EngineEvent::PeerJoined { id: p.id.clone(), name: p.name.to_string() });
-            if !self.peers.contains_key(&p.id) {
-                self.connect(p.id, true);
-            }
-        }
-    }
-
-    fn on_signal(&mut self, from: PeerId, data: SignalData) {
-        let fingerprint = match &data {
-            SignalData::Sdp { sdp } => crate::peer::fingerprint(&sdp.sdp),
-            SignalData::Candidate { .. } => None,
-        };
-        let is_offer = matches!(&data, SignalData::Sdp { sdp } if sdp.kind == SdpType::Offer);
-        if is_offer && !self.peers.contains_key(&from) && !self.members.contains(&from) {
-            // Signaling relays only within the room, and announces everyone before relaying
-            // for them: an offer from someone it never announced is not to be trusted.
-            return;
-        }
-        let new_connection = is_offer
-            && self.peers.get(&from).is_some_and(|p| {
-                p.remote_fingerprint.is_some()
-                    && fingerprint.is_some()
-                    && p.remote_fingerprint != fingerprint
-            });
-        if new_connection {
-            // Both of us rejoined signaling and the peer, not knowing us under our new id,
-            // started a new connection: it replaces this one.
-            self.connect(from.clone(), false);
-        }
-        if !self.peers.contains_key(&from) {
-            if !is_offer {
-                // Trailing candidates of a connection already gone.
-                return;
-            }
-            self.connect(from.clone(), false);
-        }
-        let Some(peer) = self.peers.get_mut(&from) else { return };
-        if peer.remote_fingerprint.is_none() {
-            peer.remote_fingerprint = fingerprint;
-        }
-        let link = peer.link;
-        self.tell(link, LinkCommand::Remote(data));
     }
 
     fn on_link(&mut self, link: LinkId, event: PeerEvent) {
@@ -528,68 +391,6 @@ impl Mesh {
         }
     }
 
-    fn rekeyed(&mut self, id: PeerId, new_id: PeerId) {
-        if self.peers.contains_key(&new_id) {
-            // A newer connection to the same peer is already under way (both of us rejoined):
-            // it wins.
-            self.peer_gone(&id, None);
-            return;
-        }
-        let Some(mut peer) = self.peers.remove(&id) else { return };
-        peer.signaling_left = false;
-        self.links.insert(peer.link, new_id.clone());
-        self.peers.insert(new_id.clone(), peer);
-        self.files.rename_peer(&id, &new_id);
-        self.shown.remove(&id);
-        self.shown.insert(new_id.clone(), true);
-        self.emit(EngineEvent::PeerRenamed { old: id, id: new_id });
-    }
-
-    fn ready(&mut self, id: PeerId, name: String, want_snapshot: bool, instance: Option<String>) {
-        // Both ends rejoined signaling under new ids and connected again: this connection
-        // replaces the older one with the same run of the same peer.
-        if let Some(instance) = &instance {
-            let older: Vec<PeerId> = (self.peers.iter())
-                .filter(|(other, p)| **other != id && p.instance.as_ref() == Some(instance))
-                .map(|(other, _)| other.clone())
-                .collect();
-            for old in older {
-                self.peer_gone(&old, None);
-            }
-        }
-        let Some(peer) = self.peers.get_mut(&id) else { return };
-        peer.instance = instance;
-        peer.ready = true;
-        peer.connected = true;
-        let link = peer.link;
-        let snapshot = if want_snapshot { peer.sync.send_snapshot(&mut self.doc) } else { vec![] };
-        for frame in snapshot {
-            self.tell(link, LinkCommand::SendSync(frame));
-        }
-        if self.media != MediaState::default() {
-            self.tell(link, LinkCommand::SendCtl(media_message(&self.media)));
-        }
-        self.reconnects.remove(&id);
-        // A connection that replaced another one to the same peer is no news.
-        if self.shown.insert(id.clone(), true) != Some(true) {
-            self.emit(EngineEvent::PeerConnected { id: id.clone(), name });
-        }
-        self.flush(Some(&id));
-    }
-
-    fn on_sync(&mut self, id: PeerId, frame: &[u8]) {
-        let Some(peer) = self.peers.get_mut(&id) else { return };
-        match peer.sync.receive(&mut self.doc, frame) {
-            Ok(true) => {
-                self.persist();
-                self.report_changes();
-                self.flush(None);
-            }
-            Ok(false) => self.flush(Some(&id)),
-            Err(e) => self.peer_gone(&id, Some(format!("the peer sent a bad sync frame: {e}"))),
-        }
-    }
-
     fn on_ctl(&mut self, id: PeerId, msg: CtlMessage) {
         match msg {
             CtlMessage::Bye {} => self.peer_gone(&id, None),
@@ -616,54 +417,6 @@ impl Mesh {
             // Front ends of the engine show no other editors' cursors yet.
             CtlMessage::Hello { .. } | CtlMessage::Cursor { .. } => {}
         }
-    }
-
-    /// Sends each ready peer (or just `only`) whatever it lacks.
-    fn flush(&mut self, only: Option<&PeerId>) {
-        for (id, peer) in self.peers.iter_mut() {
-            if !peer.ready || only.is_some_and(|o| o != id) {
-                continue;
-            }
-            while let Some(frame) = peer.sync.poll(&mut self.doc) {
-                let command = LinkCommand::SendSync(frame);
-                self.out.push(Output::Link { link: peer.link, command });
-            }
-        }
-    }
-
-    /// Asks the driver to store what changed since the last time.
-    fn persist(&mut self) {
-        let changes = self.doc.take_unsaved();
-        if !changes.is_empty() {
-            self.out.push(Output::Persist(changes));
-        }
-    }
-
-    /// Reports chat messages not reported before, and the title and notes if they changed.
-    fn report_changes(&mut self) {
-        for msg in self.doc.chat() {
-            if self.chat_seen.insert(msg.id.clone()) {
-                self.emit(EngineEvent::Chat(msg));
-            }
-        }
-        let title = self.doc.title();
-        if title != self.title_seen {
-            self.title_seen.clone_from(&title);
-            self.emit(EngineEvent::Title { text: title });
-        }
-        let notes = self.doc.notes();
-        if notes != self.notes_seen {
-            let patches = if self.notes_seen.is_empty() {
-                // From nothing (a newcomer's snapshot): one insert, no need to diff a history.
-                vec![api::NotesPatch::Insert { pos: 0, text: notes.clone() }]
-            } else {
-                let patches = self.doc.notes_patches_since(&self.heads_seen);
-                utf16_patches(&self.notes_seen, patches)
-            };
-            self.notes_seen.clone_from(&notes);
-            self.emit(EngineEvent::Notes { text: notes, patches });
-        }
-        self.heads_seen = self.doc.heads();
     }
 
     fn on_command(&mut self, command: Command) -> Result<Done, EngineError> {
@@ -718,19 +471,6 @@ impl Mesh {
             }
         }
     }
-
-    /// A local edit: stored first, then reported and sent to the peers. A refused edit
-    /// changes nothing.
-    fn edit(
-        &mut self,
-        edit: impl FnOnce(&mut MeetingDoc) -> Result<(), crate::DocError>,
-    ) -> Result<Done, EngineError> {
-        edit(&mut self.doc).map_err(|e| EngineError::Refused(e.to_string()))?;
-        self.persist();
-        self.report_changes();
-        self.flush(None);
-        Ok(Done::Applied)
-    }
 }
 
 fn refused(why: &str) -> EngineError {
@@ -739,31 +479,6 @@ fn refused(why: &str) -> EngineError {
 
 fn no_offer(file: &str) -> EngineError {
     EngineError::Refused(format!("no transfer {file} is under way"))
-}
-
-/// Patches in characters, from `old`, as the same patches in UTF-16 units.
-fn utf16_patches(old: &str, patches: Vec<NotesPatch>) -> Vec<api::NotesPatch> {
-    let mut text: Vec<char> = old.chars().collect();
-    let units = |chars: &[char]| chars.iter().map(|c| c.len_utf16()).sum::<usize>();
-    patches
-        .into_iter()
-        .map(|patch| match patch {
-            NotesPatch::Insert { pos, text: inserted } => {
-                let pos = pos.min(text.len());
-                let at = units(&text[..pos]);
-                text.splice(pos..pos, inserted.chars());
-                api::NotesPatch::Insert { pos: at, text: inserted }
-            }
-            NotesPatch::Delete { pos, len } => {
-                let pos = pos.min(text.len());
-                let end = (pos + len).min(text.len());
-                let at = units(&text[..pos]);
-                let len = units(&text[pos..end]);
-                text.drain(pos..end);
-                api::NotesPatch::Delete { pos: at, len }
-            }
-        })
-        .collect()
 }
 
 pub(crate) fn media_message(media: &MediaState) -> CtlMessage {

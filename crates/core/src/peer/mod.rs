@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use confab_proto::datachannel::{MAX_CHANNEL_FRAME_BYTES, fp_mac, verify_fp_mac};
+use confab_proto::datachannel::MAX_CHANNEL_FRAME_BYTES;
 use confab_proto::limits::HELLO_REPEAT;
 use confab_proto::{
     ClientKind, CtlMessage, IceCandidateInit, IceServer, MeetingKey, PeerId, SdpType,
@@ -40,6 +40,7 @@ use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::rtp_transceiver::RtpTransceiver;
 
 mod camera;
+mod channels;
 pub mod hello;
 pub mod negotiation;
 
@@ -47,6 +48,10 @@ use crate::mesh::LinkId;
 use crate::transfer::{self, Expected, TransferUpdate};
 use crate::udp_runtime;
 use crate::video::VideoFeed;
+pub(crate) use channels::fingerprint;
+use channels::{
+    Channel, convert, first_mid, hello, hello_verifies, open_channel, say_bye, send_offer,
+};
 use hello::{GateInput, GateOutput, HelloGate, PeerHello};
 use negotiation::{Negotiation, Step};
 
@@ -61,8 +66,6 @@ const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// Checks per candidate pair: as long a window (1.4 s) as webrtc's default 7 × 200 ms.
 const ICE_CHECKS: u16 = 28;
-/// How long leaving waits for the peer to acknowledge our `bye`.
-const BYE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Who we are and how to reach the peer.
 #[derive(Debug, Clone)]
@@ -267,53 +270,6 @@ impl PeerConnectionEventHandler for Handler {
         // every packet.
         tokio::spawn(async move { while track.poll().await.is_some() {} }.in_current_span());
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Channel {
-    Sync,
-    Ctl,
-}
-
-fn convert<T: serde::Serialize, U: serde::de::DeserializeOwned>(value: &T) -> Result<U, String> {
-    serde_json::to_value(value).and_then(serde_json::from_value).map_err(|e| e.to_string())
-}
-
-/// The `a=fingerprint:` value of an SDP (`sha-256 AB:CD:…`).
-pub(crate) fn fingerprint(sdp: &str) -> Option<String> {
-    sdp.lines().find_map(|l| l.trim().strip_prefix("a=fingerprint:")).map(str::to_owned)
-}
-
-/// The first `a=mid:` of an SDP; our candidates carry it, as browsers expect.
-fn first_mid(sdp: &str) -> Option<String> {
-    sdp.lines().find_map(|l| l.trim().strip_prefix("a=mid:")).map(str::to_owned)
-}
-
-async fn open_channel(
-    pc: &Arc<dyn PeerConnection>,
-    label: &str,
-    id: u16,
-    which: Channel,
-    events: mpsc::UnboundedSender<(Channel, DataChannelEvent)>,
-) -> Result<Arc<dyn DataChannel>, String> {
-    let init = RTCDataChannelInit {
-        ordered: true,
-        max_packet_life_time: None,
-        max_retransmits: None,
-        protocol: String::new(),
-        negotiated: Some(id),
-    };
-    let channel = pc.create_data_channel(label, Some(init)).await.map_err(|e| e.to_string())?;
-    let poller = channel.clone();
-    tokio::spawn(async move {
-        while let Some(event) = poller.poll().await {
-            let closed = matches!(event, DataChannelEvent::OnClose);
-            if events.send((which, event)).is_err() || closed {
-                break;
-            }
-        }
-    });
-    Ok(channel)
 }
 
 async fn run(
@@ -636,56 +592,6 @@ async fn negotiate_and_carry(
     }
 }
 
-/// Makes, sets and sends an offer; returns its first mid.
-async fn send_offer(
-    pc: &Arc<dyn PeerConnection>,
-    emit: &impl Fn(PeerEvent) -> bool,
-) -> Result<Option<String>, String> {
-    let offer = pc.create_offer(None).await.map_err(|e| e.to_string())?;
-    pc.set_local_description(offer.clone()).await.map_err(|e| e.to_string())?;
-    emit(PeerEvent::Signal(SignalData::Sdp { sdp: convert(&offer)? }));
-    Ok(first_mid(&offer.sdp))
-}
-
-/// Our hello: who we are, and the key's MAC over our fingerprint and the peer's.
-async fn hello(
-    setup: &PeerSetup,
-    me: &PeerId,
-    pc: &Arc<dyn PeerConnection>,
-) -> Result<CtlMessage, String> {
-    let (own, theirs) = fingerprints(pc).await.ok_or("no DTLS fingerprints in the descriptions")?;
-    Ok(CtlMessage::Hello {
-        peer_id: me.clone(),
-        name: setup.name.clone(),
-        client: setup.client,
-        app_version: setup.app_version.clone(),
-        want_snapshot: setup.want_snapshot,
-        fp_mac: fp_mac(&setup.key, &own, &theirs),
-        instance: Some(setup.instance.clone()),
-    })
-}
-
-async fn hello_verifies(setup: &PeerSetup, pc: &Arc<dyn PeerConnection>, mac: &str) -> bool {
-    match fingerprints(pc).await {
-        Some((own, theirs)) => verify_fp_mac(&setup.key, mac, &theirs, &own),
-        None => false,
-    }
-}
-
-/// Sends `bye` and waits until SCTP has it acknowledged (or a moment passes), so that closing
-/// right after does not lose it and the peer hears we left rather than that we failed.
-async fn say_bye(ctl: &Arc<dyn DataChannel>) {
-    if ctl.send_text(&CtlMessage::Bye {}.encode()).await.is_err() {
-        return;
-    }
-    let acknowledged = async {
-        while ctl.outstanding_bytes().await.is_ok_and(|n| n > 0) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    let _ = tokio::time::timeout(BYE_TIMEOUT, acknowledged).await;
-}
-
 /// Turns a transfer task's updates into tagged ones for the connection's loop.
 fn reporter(
     tx: &mpsc::UnboundedSender<(String, TransferUpdate)>,
@@ -714,13 +620,6 @@ async fn read_stats(pc: &Arc<dyn PeerConnection>) -> PeerStats {
         }
     }
     stats
-}
-
-/// (our fingerprint, the peer's), as this side's connection sees them.
-async fn fingerprints(pc: &Arc<dyn PeerConnection>) -> Option<(String, String)> {
-    let local = pc.local_description().await?;
-    let remote = pc.remote_description().await?;
-    Some((fingerprint(&local.sdp)?, fingerprint(&remote.sdp)?))
 }
 
 /// This machine's own non-loopback IPv4 address, to bind ICE to (loopback is skipped by ICE,

@@ -1,0 +1,109 @@
+//! The shared document as the mesh handles it: frames from peers, what each peer still lacks,
+//! storing changes before they count, and reporting them to the front end in UTF-16 units.
+
+use confab_proto::PeerId;
+
+use super::{Done, LinkCommand, Mesh, Output};
+use crate::api::{self, EngineError, EngineEvent};
+use crate::document::{MeetingDoc, NotesPatch};
+
+impl Mesh {
+    pub(super) fn on_sync(&mut self, id: PeerId, frame: &[u8]) {
+        let Some(peer) = self.peers.get_mut(&id) else { return };
+        match peer.sync.receive(&mut self.doc, frame) {
+            Ok(true) => {
+                self.persist();
+                self.report_changes();
+                self.flush(None);
+            }
+            Ok(false) => self.flush(Some(&id)),
+            Err(e) => self.peer_gone(&id, Some(format!("the peer sent a bad sync frame: {e}"))),
+        }
+    }
+
+    /// Sends each ready peer (or just `only`) whatever it lacks.
+    pub(super) fn flush(&mut self, only: Option<&PeerId>) {
+        for (id, peer) in self.peers.iter_mut() {
+            if !peer.ready || only.is_some_and(|o| o != id) {
+                continue;
+            }
+            while let Some(frame) = peer.sync.poll(&mut self.doc) {
+                let command = LinkCommand::SendSync(frame);
+                self.out.push(Output::Link { link: peer.link, command });
+            }
+        }
+    }
+
+    /// Asks the driver to store what changed since the last time.
+    pub(super) fn persist(&mut self) {
+        let changes = self.doc.take_unsaved();
+        if !changes.is_empty() {
+            self.out.push(Output::Persist(changes));
+        }
+    }
+
+    /// Reports chat messages not reported before, and the title and notes if they changed.
+    pub(super) fn report_changes(&mut self) {
+        for msg in self.doc.chat() {
+            if self.chat_seen.insert(msg.id.clone()) {
+                self.emit(EngineEvent::Chat(msg));
+            }
+        }
+        let title = self.doc.title();
+        if title != self.title_seen {
+            self.title_seen.clone_from(&title);
+            self.emit(EngineEvent::Title { text: title });
+        }
+        let notes = self.doc.notes();
+        if notes != self.notes_seen {
+            let patches = if self.notes_seen.is_empty() {
+                // From nothing (a newcomer's snapshot): one insert, no need to diff a history.
+                vec![api::NotesPatch::Insert { pos: 0, text: notes.clone() }]
+            } else {
+                let patches = self.doc.notes_patches_since(&self.heads_seen);
+                utf16_patches(&self.notes_seen, patches)
+            };
+            self.notes_seen.clone_from(&notes);
+            self.emit(EngineEvent::Notes { text: notes, patches });
+        }
+        self.heads_seen = self.doc.heads();
+    }
+
+    /// A local edit: stored first, then reported and sent to the peers. A refused edit
+    /// changes nothing.
+    pub(super) fn edit(
+        &mut self,
+        edit: impl FnOnce(&mut MeetingDoc) -> Result<(), crate::DocError>,
+    ) -> Result<Done, EngineError> {
+        edit(&mut self.doc).map_err(|e| EngineError::Refused(e.to_string()))?;
+        self.persist();
+        self.report_changes();
+        self.flush(None);
+        Ok(Done::Applied)
+    }
+}
+
+/// Patches in characters, from `old`, as the same patches in UTF-16 units.
+fn utf16_patches(old: &str, patches: Vec<NotesPatch>) -> Vec<api::NotesPatch> {
+    let mut text: Vec<char> = old.chars().collect();
+    let units = |chars: &[char]| chars.iter().map(|c| c.len_utf16()).sum::<usize>();
+    patches
+        .into_iter()
+        .map(|patch| match patch {
+            NotesPatch::Insert { pos, text: inserted } => {
+                let pos = pos.min(text.len());
+                let at = units(&text[..pos]);
+                text.splice(pos..pos, inserted.chars());
+                api::NotesPatch::Insert { pos: at, text: inserted }
+            }
+            NotesPatch::Delete { pos, len } => {
+                let pos = pos.min(text.len());
+                let end = (pos + len).min(text.len());
+                let at = units(&text[..pos]);
+                let len = units(&text[pos..end]);
+                text.drain(pos..end);
+                api::NotesPatch::Delete { pos: at, len }
+            }
+        })
+        .collect()
+}
