@@ -573,15 +573,18 @@ export class BrowserLink implements MeetingLink {
     this.emitParticipants();
   }
 
-  /** A connection we will not use (a failed MAC check, a failure): the peer leaves the list, and
-   * the person is told why. */
+  /** A connection we will not use (a failed MAC check, a failure): the peer leaves the list.
+   * A possible interception is put in front of the person; a failure is only logged, because
+   * it is often the old half of a connection that a newer one replaced (both ends rejoined
+   * signaling), and the peer is back in the list as soon as the newer one is up. */
   private giveUp(id: PeerId, cause: Parameters<typeof lostPeerNotice>[1]): void {
     const peer = this.peers.get(id);
     if (!peer) return;
     const notice = lostPeerNotice(peer.info.name, cause);
     this.failTransfers(id, notice);
     this.removePeer(id);
-    this.emit({ type: "error", message: notice });
+    if (cause.kind === "intercepted") this.emit({ type: "error", message: notice });
+    else console.warn(notice);
   }
 
   /** Transfers with a peer that is gone cannot finish: say so rather than wait forever. */
