@@ -412,22 +412,13 @@ impl Driver {
             self.links.insert(link, peer::spawn(setup, link, self.link_events.clone()));
             return;
         }
-        let Some(peer) = self.links.get(&link) else { return };
-        match command {
-            LinkCommand::Open(_) => {}
-            LinkCommand::Remote(data) => peer.remote_signal(data),
-            LinkCommand::SendSync(frame) => peer.send_sync(frame),
-            LinkCommand::SendCtl(msg) => peer.send_ctl(msg),
-            LinkCommand::ExpectFile { id, expected } => peer.expect_file(id, expected),
-            LinkCommand::SendFile { id, path, size } => peer.send_file(id, path, size),
-            LinkCommand::CancelFile(id) => peer.cancel_file(id),
-            LinkCommand::Rekey(me) => peer.rekey(me),
-            LinkCommand::Leave => peer.leave(),
-            LinkCommand::Close => {
-                if let Some(peer) = self.links.remove(&link) {
-                    peer.close();
-                }
-            }
+        // A closed connection is forgotten at once: nothing more is sent to it.
+        let peer = match command {
+            LinkCommand::Close => self.links.remove(&link),
+            _ => self.links.get(&link).cloned(),
+        };
+        if let Some(peer) = peer {
+            peer.send(command);
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use confab_core::mesh::LinkId;
+use confab_core::mesh::{LinkCommand, LinkId};
 use confab_core::peer::{self, PeerEvent, PeerLink, PeerSetup};
 use confab_proto::{ClientKind, CtlMessage, MeetingKey, PeerId};
 use tokio::sync::mpsc;
@@ -57,8 +57,8 @@ impl Pair {
                 .expect("no peer event in time")
                 .expect("peer events ended");
             match event {
-                PeerEvent::Signal(data) if link == A_LINK => self.b.remote_signal(data),
-                PeerEvent::Signal(data) => self.a.remote_signal(data),
+                PeerEvent::Signal(data) if link == A_LINK => self.b.send(LinkCommand::Remote(data)),
+                PeerEvent::Signal(data) => self.a.send(LinkCommand::Remote(data)),
                 // Path state and stats come and go with timing; these tests look at what flows.
                 PeerEvent::Connection(_) | PeerEvent::Stats(_) => {}
                 other => return (link, other),
@@ -86,17 +86,17 @@ async fn peers_connect_verify_their_hellos_and_exchange_frames() {
     assert_eq!(ready[1], (A_LINK, "Bo".into(), false));
 
     let frame = vec![0u8, 1, 2, 3, 255];
-    pair.a.send_sync(frame.clone());
+    pair.a.send(LinkCommand::SendSync(frame.clone()));
     assert_eq!(pair.next().await, (B_LINK, PeerEvent::Sync(frame)));
     let media = CtlMessage::Media { mic: true, cam: false, screen: false, screen_track: None };
-    pair.b.send_ctl(media.clone());
+    pair.b.send(LinkCommand::SendCtl(media.clone()));
     assert_eq!(pair.next().await, (A_LINK, PeerEvent::Ctl(media)));
     // A frame of the largest size a data channel carries.
     let big = vec![7u8; 65_536];
-    pair.b.send_sync(big.clone());
+    pair.b.send(LinkCommand::SendSync(big.clone()));
     assert_eq!(pair.next().await, (A_LINK, PeerEvent::Sync(big)));
 
-    pair.a.close();
+    pair.a.send(LinkCommand::Close);
     assert_eq!(pair.next().await, (A_LINK, PeerEvent::Closed));
 }
 

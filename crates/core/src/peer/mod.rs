@@ -44,7 +44,8 @@ mod channels;
 pub mod hello;
 pub mod negotiation;
 
-use crate::mesh::LinkId;
+// A connection takes the mesh's commands for it as they are.
+use crate::mesh::{LinkCommand as Command, LinkId};
 use crate::transfer::{self, Expected, TransferUpdate};
 use crate::udp_runtime;
 use crate::video::VideoFeed;
@@ -134,83 +135,17 @@ pub struct PeerStats {
 
 impl Eq for PeerStats {}
 
-enum Command {
-    Remote(SignalData),
-    SendSync(Vec<u8>),
-    SendCtl(CtlMessage),
-    ExpectFile {
-        id: String,
-        expected: Expected,
-    },
-    SendFile {
-        id: String,
-        path: PathBuf,
-        size: u64,
-    },
-    CancelFile(String),
-    /// We rejoined signaling under this id.
-    Rekey(PeerId),
-    Leave,
-    Close,
-}
-
 /// Commands for one peer task. Dropping it closes the connection.
 #[derive(Debug, Clone)]
 pub struct PeerLink {
     commands: mpsc::UnboundedSender<Command>,
 }
 
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Remote(_) => "Remote",
-            Self::Rekey(_) => "Rekey",
-            Self::SendSync(_) => "SendSync",
-            Self::SendCtl(_) => "SendCtl",
-            Self::ExpectFile { .. } => "ExpectFile",
-            Self::SendFile { .. } => "SendFile",
-            Self::CancelFile(_) => "CancelFile",
-            Self::Leave => "Leave",
-            Self::Close => "Close",
-        })
-    }
-}
-
 impl PeerLink {
-    /// A signal that arrived from this peer.
-    pub fn remote_signal(&self, data: SignalData) {
-        let _ = self.commands.send(Command::Remote(data));
-    }
-    pub fn send_sync(&self, frame: Vec<u8>) {
-        let _ = self.commands.send(Command::SendSync(frame));
-    }
-    pub fn send_ctl(&self, msg: CtlMessage) {
-        let _ = self.commands.send(Command::SendCtl(msg));
-    }
-    /// Accepts the `file:ID` channel the peer will open for an offer we accepted.
-    pub fn expect_file(&self, id: String, expected: Expected) {
-        let _ = self.commands.send(Command::ExpectFile { id, expected });
-    }
-    /// Opens `file:ID` and streams the file (the peer accepted our offer).
-    pub fn send_file(&self, id: String, path: PathBuf, size: u64) {
-        let _ = self.commands.send(Command::SendFile { id, path, size });
-    }
-    /// Stops a transfer on this connection, either way; a partial download is removed.
-    pub fn cancel_file(&self, id: String) {
-        let _ = self.commands.send(Command::CancelFile(id));
-    }
-    pub fn close(&self) {
-        let _ = self.commands.send(Command::Close);
-    }
-    /// We rejoined signaling as `me`: a fresh hello tells the peer, so that what we signal it
-    /// from now on reaches this connection.
-    pub fn rekey(&self, me: PeerId) {
-        let _ = self.commands.send(Command::Rekey(me));
-    }
-    /// Says `bye`, waits (briefly) until the peer has acknowledged it, then closes; the task
-    /// ends with [`PeerEvent::Closed`].
-    pub fn leave(&self) {
-        let _ = self.commands.send(Command::Leave);
+    /// Any command for this connection, as the mesh gave it (`Open` is [`spawn`]'s, not this).
+    /// Dropping every handle closes the connection.
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
     }
 }
 
@@ -435,6 +370,8 @@ async fn negotiate_and_carry(
             }
             command = commands.recv() => match command {
                 None | Some(Command::Close) => return Ok(PeerEvent::Closed),
+                // This connection is open already: `spawn` made it.
+                Some(Command::Open(_)) => {}
                 Some(Command::Leave) => {
                     if gate.verified() {
                         say_bye(&ctl).await;
