@@ -432,8 +432,9 @@ impl Mesh {
                 self.edit(|doc| doc.post_chat(&msg))
             }
             Command::Splice { pos, delete, text } => {
-                let notes = self.doc.notes();
-                let at = |utf16| utf16_to_char(&notes, utf16).map_err(|e| refused(&e.to_string()));
+                // The text last reported is the document's: every change is reported at once.
+                let notes = &self.notes_seen;
+                let at = |utf16| utf16_to_char(notes, utf16).map_err(|e| refused(&e.to_string()));
                 let start = at(pos)?;
                 let end =
                     at(pos.checked_add(delete).ok_or_else(|| refused("too long a delete"))?)?;
