@@ -16,12 +16,15 @@ use ts_rs::{Config, TS};
 
 use crate::peer::PeerStats;
 use crate::store::StoreError;
+use crate::transfer::TransferError;
 
 /// Why a command was not carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    File(#[from] TransferError),
     #[error("{0}")]
     Refused(String),
     #[error("the engine has stopped")]

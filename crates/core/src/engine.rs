@@ -190,8 +190,7 @@ impl Engine {
     /// Offers a file to everyone connected; returns the transfer id. The file is read once here
     /// to hash it, then again for each peer that accepts.
     pub async fn send_file(&self, path: &Path) -> Result<String, EngineError> {
-        let info: FileInfo =
-            transfer::inspect(path, self.max_file_bytes).await.map_err(EngineError::Refused)?;
+        let info: FileInfo = transfer::inspect(path, self.max_file_bytes).await?;
         match self.ask(mesh::Command::OfferFile(info)).await? {
             Done::Offered(id) => Ok(id),
             Done::Applied => Err(EngineError::Refused("the file was not offered".into())),

@@ -25,6 +25,53 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest name we keep, in bytes (common file systems allow 255).
 const MAX_NAME_BYTES: usize = 200;
 
+/// Why a file could not be offered, sent or received. File-system errors keep their text: the
+/// updates that carry this are compared and cloned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransferError {
+    #[error("cannot {doing}: {detail}")]
+    Io { doing: &'static str, detail: String },
+    #[error("cannot read {shown}: {detail}")]
+    Unreadable { shown: String, detail: String },
+    #[error("{0} is not a file")]
+    NotAFile(String),
+    #[error("{0} has no file name")]
+    NoName(String),
+    #[error("{shown} is {size} bytes; the limit is {limit}")]
+    TooLarge { shown: String, size: u64, limit: u64 },
+    #[error("{shown} grew past the limit of {limit} bytes")]
+    GrewPastLimit { shown: String, limit: u64 },
+    #[error("the file got shorter while it was being sent")]
+    Shrunk,
+    #[error("the file channel did not open")]
+    DidNotOpen,
+    #[error("the channel closed")]
+    ChannelClosed,
+    #[error("the channel failed: {0}")]
+    ChannelFailed(String),
+    #[error("the receiver stopped taking data")]
+    ReceiverStalled,
+    #[error("the receiver did not confirm the end of the file")]
+    NotConfirmed,
+    #[error("the sender went silent")]
+    SenderSilent,
+    #[error("the sender sent a chunk over 16 KiB")]
+    ChunkTooLarge,
+    #[error("the sender sent more than the offered size")]
+    MoreThanOffered,
+    #[error("the transfer stopped at {received} of {size} bytes")]
+    Stopped { received: u64, size: u64 },
+    #[error("the file's sha256 does not match the offer; it was discarded")]
+    HashMismatch,
+    #[error("too many files named {0} in the download directory")]
+    NoFreeName(String),
+}
+
+/// A failed file-system step, for `map_err`.
+fn io(doing: &'static str) -> impl FnOnce(std::io::Error) -> TransferError {
+    move |e| TransferError::Io { doing, detail: e.to_string() }
+}
+
 /// What happens to one transfer, as its task reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferUpdate {
@@ -32,7 +79,7 @@ pub enum TransferUpdate {
     Progress(u64),
     /// Sent in full, or received, verified and saved at the path.
     Done(Option<PathBuf>),
-    Failed(String),
+    Failed(TransferError),
 }
 
 /// A file about to be offered: its name, size and hash.
@@ -47,26 +94,29 @@ pub struct FileInfo {
 
 /// Reads a file once to learn its size and sha256. Refuses anything that is not a regular file
 /// or is over `max_bytes`.
-pub async fn inspect(path: &Path, max_bytes: u64) -> Result<FileInfo, String> {
-    let shown = path.display();
-    let meta = tokio::fs::metadata(path).await.map_err(|e| format!("cannot read {shown}: {e}"))?;
+pub async fn inspect(path: &Path, max_bytes: u64) -> Result<FileInfo, TransferError> {
+    let shown = path.display().to_string();
+    let unreadable = |e: std::io::Error| TransferError::Unreadable {
+        shown: path.display().to_string(),
+        detail: e.to_string(),
+    };
+    let meta = tokio::fs::metadata(path).await.map_err(unreadable)?;
     if !meta.is_file() {
-        return Err(format!("{shown} is not a file"));
+        return Err(TransferError::NotAFile(shown));
     }
     if meta.len() > max_bytes {
-        return Err(format!("{shown} is {} bytes; the limit is {max_bytes}", meta.len()));
+        return Err(TransferError::TooLarge { shown, size: meta.len(), limit: max_bytes });
     }
     let name = path
         .file_name()
         .map(|n| safe_file_name(&n.to_string_lossy()))
-        .ok_or_else(|| format!("{shown} has no file name"))?;
-    let mut file =
-        tokio::fs::File::open(path).await.map_err(|e| format!("cannot open {shown}: {e}"))?;
+        .ok_or_else(|| TransferError::NoName(shown.clone()))?;
+    let mut file = tokio::fs::File::open(path).await.map_err(unreadable)?;
     let mut hash = Sha256::new();
     let mut size = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = file.read(&mut buf).await.map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let n = file.read(&mut buf).await.map_err(unreadable)?;
         if n == 0 {
             break;
         }
@@ -74,7 +124,7 @@ pub async fn inspect(path: &Path, max_bytes: u64) -> Result<FileInfo, String> {
         size += n as u64;
     }
     if size > max_bytes {
-        return Err(format!("{shown} grew past the limit of {max_bytes} bytes"));
+        return Err(TransferError::GrewPastLimit { shown, limit: max_bytes });
     }
     Ok(FileInfo { path: path.to_owned(), name, size, sha256: hex(&hash.finalize()) })
 }
@@ -124,9 +174,9 @@ async fn stream_inner(
     path: &Path,
     size: u64,
     report: &impl Fn(TransferUpdate),
-) -> Result<(), String> {
+) -> Result<(), TransferError> {
     wait_open(channel).await?;
-    let file = tokio::fs::File::open(path).await.map_err(|e| format!("cannot open: {e}"))?;
+    let file = tokio::fs::File::open(path).await.map_err(io("open the file"))?;
     // Each read of a tokio file is a hop to a blocking thread: read big, send in chunks.
     let mut file = tokio::io::BufReader::with_capacity(IO_BUFFER_BYTES, file);
     let mut sent = 0u64;
@@ -134,14 +184,14 @@ async fn stream_inner(
     let mut buf = vec![0u8; FILE_CHUNK_BYTES];
     while sent < size {
         let want = usize::try_from(size - sent).unwrap_or(usize::MAX).min(FILE_CHUNK_BYTES);
-        let n = file.read(&mut buf[..want]).await.map_err(|e| format!("cannot read: {e}"))?;
+        let n = file.read(&mut buf[..want]).await.map_err(io("read the file"))?;
         if n == 0 {
-            return Err("the file got shorter while it was being sent".into());
+            return Err(TransferError::Shrunk);
         }
         tokio::time::timeout(STALL_TIMEOUT, channel.send(BytesMut::from(&buf[..n])))
             .await
-            .map_err(|_| "the receiver stopped taking data".to_owned())?
-            .map_err(|e| format!("the channel failed: {e}"))?;
+            .map_err(|_| TransferError::ReceiverStalled)?
+            .map_err(|e| TransferError::ChannelFailed(e.to_string()))?;
         sent += n as u64;
         if reported.elapsed() >= PROGRESS_EVERY {
             reported = tokio::time::Instant::now();
@@ -158,24 +208,24 @@ async fn stream_inner(
         }
     })
     .await
-    .map_err(|_| "the receiver did not confirm the end of the file".to_owned())?;
+    .map_err(|_| TransferError::NotConfirmed)?;
     report(TransferUpdate::Progress(sent));
     Ok(())
 }
 
-async fn wait_open(channel: &Arc<dyn DataChannel>) -> Result<(), String> {
+async fn wait_open(channel: &Arc<dyn DataChannel>) -> Result<(), TransferError> {
     tokio::time::timeout(STALL_TIMEOUT, async {
         while let Some(event) = channel.poll().await {
             match event {
                 DataChannelEvent::OnOpen => return Ok(()),
-                DataChannelEvent::OnClose => return Err("the channel closed".to_owned()),
+                DataChannelEvent::OnClose => return Err(TransferError::ChannelClosed),
                 _ => {}
             }
         }
-        Err("the channel closed".to_owned())
+        Err(TransferError::ChannelClosed)
     })
     .await
-    .map_err(|_| "the file channel did not open".to_owned())?
+    .map_err(|_| TransferError::DidNotOpen)?
 }
 
 /// What a receiver expects on a `file:ID` channel: what the offer said.
@@ -218,13 +268,12 @@ async fn receive_inner(
     part: &Path,
     expected: &Expected,
     report: &impl Fn(TransferUpdate),
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, TransferError> {
     tokio::fs::create_dir_all(&expected.download_dir)
         .await
-        .map_err(|e| format!("cannot create the download directory: {e}"))?;
-    let file = tokio::fs::File::create(part)
-        .await
-        .map_err(|e| format!("cannot write in the download directory: {e}"))?;
+        .map_err(io("create the download directory"))?;
+    let file =
+        tokio::fs::File::create(part).await.map_err(io("write in the download directory"))?;
     let mut file = tokio::io::BufWriter::with_capacity(IO_BUFFER_BYTES, file);
     let mut hash = Sha256::new();
     let mut received = 0u64;
@@ -232,47 +281,44 @@ async fn receive_inner(
     while received < expected.size {
         let event = tokio::time::timeout(STALL_TIMEOUT, channel.poll())
             .await
-            .map_err(|_| "the sender went silent".to_owned())?;
+            .map_err(|_| TransferError::SenderSilent)?;
         match event {
             Some(DataChannelEvent::OnMessage(m)) => {
                 if m.data.len() > FILE_CHUNK_BYTES {
-                    return Err("the sender sent a chunk over 16 KiB".into());
+                    return Err(TransferError::ChunkTooLarge);
                 }
                 received += m.data.len() as u64;
                 if received > expected.size {
-                    return Err("the sender sent more than the offered size".into());
+                    return Err(TransferError::MoreThanOffered);
                 }
                 hash.update(&m.data);
-                file.write_all(&m.data).await.map_err(|e| format!("cannot write: {e}"))?;
+                file.write_all(&m.data).await.map_err(io("write the file"))?;
                 if reported.elapsed() >= PROGRESS_EVERY {
                     reported = tokio::time::Instant::now();
                     report(TransferUpdate::Progress(received));
                 }
             }
             Some(DataChannelEvent::OnClose) | None => {
-                return Err(format!(
-                    "the transfer stopped at {received} of {} bytes",
-                    expected.size
-                ));
+                return Err(TransferError::Stopped { received, size: expected.size });
             }
             Some(_) => {}
         }
     }
     if hex(&hash.finalize()) != expected.sha256 {
-        return Err("the file's sha256 does not match the offer; it was discarded".into());
+        return Err(TransferError::HashMismatch);
     }
-    file.flush().await.map_err(|e| format!("cannot write: {e}"))?;
-    file.get_ref().sync_all().await.map_err(|e| format!("cannot write: {e}"))?;
+    file.flush().await.map_err(io("write the file"))?;
+    file.get_ref().sync_all().await.map_err(io("write the file"))?;
     drop(file);
     report(TransferUpdate::Progress(received));
     let path = free_path(&expected.download_dir, &expected.name).await?;
-    tokio::fs::rename(part, &path).await.map_err(|e| format!("cannot save the file: {e}"))?;
+    tokio::fs::rename(part, &path).await.map_err(io("save the file"))?;
     Ok(path)
 }
 
 /// `dir/name`, or `dir/stem (2).ext` and so on if that exists: a received file never replaces
 /// one already there. The empty file created here reserves the name until the rename.
-async fn free_path(dir: &Path, name: &str) -> Result<PathBuf, String> {
+async fn free_path(dir: &Path, name: &str) -> Result<PathBuf, TransferError> {
     let (stem, ext) = match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
         _ => (name, String::new()),
@@ -283,10 +329,10 @@ async fn free_path(dir: &Path, name: &str) -> Result<PathBuf, String> {
         match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&candidate).await {
             Ok(_) => return Ok(candidate),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(format!("cannot save the file: {e}")),
+            Err(e) => return Err(io("save the file")(e)),
         }
     }
-    Err(format!("too many files named {name} in the download directory"))
+    Err(TransferError::NoFreeName(name.to_owned()))
 }
 
 #[cfg(test)]
@@ -339,8 +385,14 @@ mod tests {
         let info = inspect(&path, 10).await.unwrap();
         assert_eq!(info.size, 3);
         assert_eq!(info.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        assert!(inspect(&path, 2).await.unwrap_err().contains("limit"));
-        assert!(inspect(dir.path(), 10).await.unwrap_err().contains("not a file"));
-        assert!(inspect(&dir.path().join("none"), 10).await.unwrap_err().contains("cannot read"));
+        assert!(matches!(
+            inspect(&path, 2).await,
+            Err(TransferError::TooLarge { size: 3, limit: 2, .. })
+        ));
+        assert!(matches!(inspect(dir.path(), 10).await, Err(TransferError::NotAFile(_))));
+        let missing = inspect(&dir.path().join("none"), 10).await.unwrap_err();
+        assert!(
+            matches!(&missing, TransferError::Unreadable { shown, .. } if shown.ends_with("none"))
+        );
     }
 }

@@ -257,7 +257,8 @@ impl Mesh {
                 }
                 self.end_transfer(&peer, &file, FileState::Done { path });
             }
-            TransferUpdate::Failed(reason) => {
+            TransferUpdate::Failed(error) => {
+                let reason = error.to_string();
                 let cancel = CtlMessage::FileCancel { id: file.clone(), reason: reason.clone() };
                 self.tell_peer(&peer, LinkCommand::SendCtl(cancel));
                 self.end_transfer(&peer, &file, FileState::Failed { reason });

@@ -382,7 +382,7 @@ impl Mesh {
             }
             PeerEvent::Failed(reason) => {
                 let left = self.peers.get(&id).is_some_and(|p| p.signaling_left);
-                self.peer_gone(&id, (!left).then_some(reason));
+                self.peer_gone(&id, (!left).then(|| reason.to_string()));
                 self.connect_again(&id);
             }
             PeerEvent::Closed => {

@@ -23,6 +23,7 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::PeerConnection;
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpTransceiver};
 
+use super::PeerError;
 use crate::keyframe_requests::{KeyframeRequests, asks_for_keyframe};
 use crate::video::VideoFeed;
 
@@ -38,12 +39,14 @@ const CAMERA_STREAM: &str = "confab-camera";
 /// VP8 only, the codec every browser decodes, with NACK and picture-loss feedback and the
 /// RTCP reports; ids as Chromium numbers them, though the answer decides (see
 /// [`Camera::negotiated_vp8`]).
-pub(super) fn video_media_engine() -> Result<(MediaEngine, Registry), String> {
+pub(super) fn video_media_engine() -> Result<(MediaEngine, Registry), PeerError> {
     let mut media_engine = MediaEngine::default();
     let vp8 = RTCRtpCodecParameters { rtp_codec: vp8_codec(), payload_type: 96 };
-    media_engine.register_codec(vp8, RtpCodecKind::Video).map_err(|e| e.to_string())?;
+    media_engine
+        .register_codec(vp8, RtpCodecKind::Video)
+        .map_err(PeerError::stack("register VP8"))?;
     let interceptors = register_default_interceptors(Registry::new(), &mut media_engine)
-        .map_err(|e| e.to_string())?
+        .map_err(PeerError::stack("set up RTCP"))?
         // Last, after every interceptor that reads RTCP.
         .with(Slot::from(KEYFRAME_REQUESTS_SLOT), KeyframeRequests::default());
     Ok((media_engine, interceptors))
@@ -75,7 +78,7 @@ pub(super) async fn add_camera_track(
     pc: &Arc<dyn PeerConnection>,
     feed: VideoFeed,
     connected: watch::Receiver<bool>,
-) -> Result<(Arc<dyn RtpTransceiver>, AbortOnDrop), String> {
+) -> Result<(Arc<dyn RtpTransceiver>, AbortOnDrop), PeerError> {
     let ssrc = rand::random::<u32>();
     let encoding = RTCRtpEncodingParameters {
         rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
@@ -90,7 +93,8 @@ pub(super) async fn add_camera_track(
         vec![encoding.clone()],
     );
     let track = Arc::new(
-        TrackLocalStaticSample::new(Instant::now(), description).map_err(|e| e.to_string())?,
+        TrackLocalStaticSample::new(Instant::now(), description)
+            .map_err(PeerError::stack("make the camera's track"))?,
     );
     let init = RTCRtpTransceiverInit {
         direction: RTCRtpTransceiverDirection::Sendrecv,
@@ -100,7 +104,7 @@ pub(super) async fn add_camera_track(
     let transceiver = pc
         .add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init))
         .await
-        .map_err(|e| format!("cannot add the camera: {e}"))?;
+        .map_err(PeerError::stack("add the camera"))?;
     let sending = Camera { track, transceiver: transceiver.clone(), ssrc, feed, connected };
     let task = tokio::spawn(sending.run().in_current_span());
     Ok((transceiver, AbortOnDrop(task.abort_handle())))

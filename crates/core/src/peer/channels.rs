@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::PeerConnection;
 
-use super::{PeerEvent, PeerSetup};
+use super::{PeerError, PeerEvent, PeerSetup};
 
 /// How long leaving waits for the peer to acknowledge our `bye`.
 const BYE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -21,10 +21,15 @@ pub(super) enum Channel {
     Ctl,
 }
 
+/// Between signaling's types and the stack's, which have the same JSON shape; `what` names it
+/// in the error.
 pub(super) fn convert<T: serde::Serialize, U: serde::de::DeserializeOwned>(
+    what: &'static str,
     value: &T,
-) -> Result<U, String> {
-    serde_json::to_value(value).and_then(serde_json::from_value).map_err(|e| e.to_string())
+) -> Result<U, PeerError> {
+    serde_json::to_value(value)
+        .and_then(serde_json::from_value)
+        .map_err(|e| PeerError::Malformed { what, detail: e.to_string() })
 }
 
 /// The `a=fingerprint:` value of an SDP (`sha-256 AB:CD:…`).
@@ -43,7 +48,7 @@ pub(super) async fn open_channel(
     id: u16,
     which: Channel,
     events: mpsc::UnboundedSender<(Channel, DataChannelEvent)>,
-) -> Result<Arc<dyn DataChannel>, String> {
+) -> Result<Arc<dyn DataChannel>, PeerError> {
     let init = RTCDataChannelInit {
         ordered: true,
         max_packet_life_time: None,
@@ -51,7 +56,10 @@ pub(super) async fn open_channel(
         protocol: String::new(),
         negotiated: Some(id),
     };
-    let channel = pc.create_data_channel(label, Some(init)).await.map_err(|e| e.to_string())?;
+    let channel = pc
+        .create_data_channel(label, Some(init))
+        .await
+        .map_err(PeerError::stack("open a data channel"))?;
     let poller = channel.clone();
     tokio::spawn(async move {
         while let Some(event) = poller.poll().await {
@@ -68,10 +76,10 @@ pub(super) async fn open_channel(
 pub(super) async fn send_offer(
     pc: &Arc<dyn PeerConnection>,
     emit: &impl Fn(PeerEvent) -> bool,
-) -> Result<Option<String>, String> {
-    let offer = pc.create_offer(None).await.map_err(|e| e.to_string())?;
-    pc.set_local_description(offer.clone()).await.map_err(|e| e.to_string())?;
-    emit(PeerEvent::Signal(SignalData::Sdp { sdp: convert(&offer)? }));
+) -> Result<Option<String>, PeerError> {
+    let offer = pc.create_offer(None).await.map_err(PeerError::stack("create an offer"))?;
+    pc.set_local_description(offer.clone()).await.map_err(PeerError::stack("set our offer"))?;
+    emit(PeerEvent::Signal(SignalData::Sdp { sdp: convert("description", &offer)? }));
     Ok(first_mid(&offer.sdp))
 }
 
@@ -80,8 +88,8 @@ pub(super) async fn hello(
     setup: &PeerSetup,
     me: &PeerId,
     pc: &Arc<dyn PeerConnection>,
-) -> Result<CtlMessage, String> {
-    let (own, theirs) = fingerprints(pc).await.ok_or("no DTLS fingerprints in the descriptions")?;
+) -> Result<CtlMessage, PeerError> {
+    let (own, theirs) = fingerprints(pc).await.ok_or(PeerError::NoFingerprints)?;
     Ok(CtlMessage::Hello {
         peer_id: me.clone(),
         name: setup.name.clone(),

@@ -8,7 +8,7 @@ use std::time::Instant;
 pub use confab_proto::limits::{CONNECT_TIMEOUT, MAX_EARLY_FRAMES};
 use confab_proto::{ClientKind, PeerId};
 
-use super::PeerEvent;
+use super::{PeerError, PeerEvent};
 
 /// The peer's `hello`, with what our connection makes of its `fp_mac`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +80,7 @@ impl HelloGate {
             GateInput::ChannelsOpen => vec![],
             GateInput::Tick if self.verified => vec![],
             GateInput::Tick if now >= self.deadline => {
-                let reason = "the connection could not be established in time".to_owned();
-                vec![GateOutput::End(PeerEvent::Failed(reason))]
+                vec![GateOutput::End(PeerEvent::Failed(PeerError::Timeout))]
             }
             // A hello sent before the peer's channel opened is lost, and nobody can tell when
             // it did: repeat ours until the peer's has verified.
@@ -96,8 +95,7 @@ impl HelloGate {
                 vec![]
             }
             GateInput::Frame(_) => {
-                let reason = "the peer sent too much before its hello".to_owned();
-                vec![GateOutput::End(PeerEvent::Failed(reason))]
+                vec![GateOutput::End(PeerEvent::Failed(PeerError::TooMuchBeforeHello))]
             }
         }
     }
@@ -211,7 +209,7 @@ mod tests {
             vec![GateOutput::SendHello]
         );
         let out = gate.handle(t0 + CONNECT_TIMEOUT, GateInput::Tick);
-        assert!(matches!(out.as_slice(), [GateOutput::End(PeerEvent::Failed(_))]), "{out:?}");
+        assert_eq!(out, vec![GateOutput::End(PeerEvent::Failed(PeerError::Timeout))]);
     }
 
     #[test]
@@ -222,6 +220,6 @@ mod tests {
             assert_eq!(gate.handle(t0, GateInput::Frame(PeerEvent::Sync(vec![0]))), vec![]);
         }
         let out = gate.handle(t0, GateInput::Frame(PeerEvent::Sync(vec![0])));
-        assert!(matches!(out.as_slice(), [GateOutput::End(PeerEvent::Failed(_))]), "{out:?}");
+        assert_eq!(out, vec![GateOutput::End(PeerEvent::Failed(PeerError::TooMuchBeforeHello))]);
     }
 }

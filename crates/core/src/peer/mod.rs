@@ -41,6 +41,7 @@ use webrtc::rtp_transceiver::RtpTransceiver;
 
 mod camera;
 mod channels;
+mod error;
 pub mod hello;
 pub mod negotiation;
 
@@ -53,6 +54,7 @@ pub(crate) use channels::fingerprint;
 use channels::{
     Channel, convert, first_mid, hello, hello_verifies, open_channel, say_bye, send_offer,
 };
+pub use error::PeerError;
 use hello::{GateInput, GateOutput, HelloGate, PeerHello};
 use negotiation::{Negotiation, Step};
 
@@ -118,7 +120,7 @@ pub enum PeerEvent {
     /// The peer's hello did not verify: someone may sit between us. The connection is closed.
     Intercepted,
     /// The connection could not be made or was lost. The task has ended.
-    Failed(String),
+    Failed(PeerError),
     /// Closed on request. The task has ended.
     Closed,
 }
@@ -212,7 +214,7 @@ async fn run(
     link: LinkId,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: &mpsc::UnboundedSender<(LinkId, PeerEvent)>,
-) -> Result<PeerEvent, String> {
+) -> Result<PeerEvent, PeerError> {
     let emit = |event: PeerEvent| events.send((link, event)).is_ok();
     let ice_servers = setup
         .ice_servers
@@ -252,7 +254,7 @@ async fn run(
             .with_data_channel_send_buffer_limit(SEND_BUFFER_LIMIT)
             .build()
             .await
-            .map_err(|e| format!("cannot create the peer connection: {e}"))?,
+            .map_err(PeerError::stack("create the peer connection"))?,
     );
     // The camera's track goes in before any offer or answer, so the first negotiation
     // carries it whichever side offers.
@@ -301,7 +303,7 @@ async fn drive(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     net: &mut mpsc::UnboundedReceiver<Net>,
     emit: &impl Fn(PeerEvent) -> bool,
-) -> Result<PeerEvent, String> {
+) -> Result<PeerEvent, PeerError> {
     let mut transfers = HashMap::new();
     let result = negotiate_and_carry(setup, pc, camera, commands, net, emit, &mut transfers).await;
     for (_, transfer) in transfers.drain() {
@@ -318,7 +320,7 @@ async fn negotiate_and_carry(
     net: &mut mpsc::UnboundedReceiver<Net>,
     emit: &impl Fn(PeerEvent) -> bool,
     transfers: &mut HashMap<String, Transfer>,
-) -> Result<PeerEvent, String> {
+) -> Result<PeerEvent, PeerError> {
     let (channel_tx, mut channel_events) = mpsc::unbounded_channel();
     let sync = open_channel(pc, "sync", 0, Channel::Sync, channel_tx.clone()).await?;
     let ctl = open_channel(pc, "ctl", 1, Channel::Ctl, channel_tx).await?;
@@ -343,12 +345,12 @@ async fn negotiate_and_carry(
     let pass = async |gate: &mut HelloGate,
                       me: &PeerId,
                       input: GateInput|
-           -> Result<Option<PeerEvent>, String> {
+           -> Result<Option<PeerEvent>, PeerError> {
         for output in gate.handle(Instant::now(), input) {
             match output {
                 GateOutput::SendHello => {
                     let hello = hello(setup, me, pc).await?.encode();
-                    ctl.send_text(&hello).await.map_err(|e| format!("ctl channel: {e}"))?;
+                    ctl.send_text(&hello).await.map_err(channel_failed("ctl"))?;
                 }
                 GateOutput::Emit(event) => {
                     emit(event);
@@ -391,21 +393,21 @@ async fn negotiate_and_carry(
                             continue;
                         }
                         Step::Apply { rollback_first: true } => {
-                            let rollback = RTCSessionDescription::rollback(None).map_err(|e| e.to_string())?;
-                            pc.set_local_description(rollback).await.map_err(|e| e.to_string())?;
+                            let rollback = RTCSessionDescription::rollback(None).map_err(PeerError::stack("roll back our offer"))?;
+                            pc.set_local_description(rollback).await.map_err(PeerError::stack("roll back our offer"))?;
                         }
                         Step::Apply { rollback_first: false } => {}
                     }
-                    let desc: RTCSessionDescription = convert(&sdp)?;
-                    pc.set_remote_description(desc).await.map_err(|e| format!("remote description refused: {e}"))?;
+                    let desc: RTCSessionDescription = convert("description", &sdp)?;
+                    pc.set_remote_description(desc).await.map_err(|e| PeerError::RemoteDescription(e.to_string()))?;
                     for c in early_candidates.take().unwrap_or_default() {
                         let _ = pc.add_ice_candidate(c).await;
                     }
                     if sdp.kind == SdpType::Offer {
-                        let answer = pc.create_answer(None).await.map_err(|e| e.to_string())?;
-                        pc.set_local_description(answer.clone()).await.map_err(|e| e.to_string())?;
+                        let answer = pc.create_answer(None).await.map_err(PeerError::stack("create an answer"))?;
+                        pc.set_local_description(answer.clone()).await.map_err(PeerError::stack("set our answer"))?;
                         mid = first_mid(&answer.sdp);
-                        let sdp: SessionDescription = convert(&answer)?;
+                        let sdp: SessionDescription = convert("description", &answer)?;
                         emit(PeerEvent::Signal(SignalData::Sdp { sdp }));
                         if let Some(camera) = camera
                             && camera.mid().await.ok().flatten().is_none()
@@ -420,7 +422,7 @@ async fn negotiate_and_carry(
                     }
                 }
                 Some(Command::Remote(SignalData::Candidate { candidate: Some(c) })) => {
-                    let init: RTCIceCandidateInit = convert(&c)?;
+                    let init: RTCIceCandidateInit = convert("candidate", &c)?;
                     match early_candidates.as_mut() {
                         Some(queue) => queue.push(init),
                         // A candidate the connection cannot use is not a reason to drop it.
@@ -429,10 +431,10 @@ async fn negotiate_and_carry(
                 }
                 Some(Command::Remote(SignalData::Candidate { candidate: None })) => {}
                 Some(Command::SendSync(frame)) => {
-                    sync.send(BytesMut::from(&frame[..])).await.map_err(|e| format!("sync channel: {e}"))?;
+                    sync.send(BytesMut::from(&frame[..])).await.map_err(channel_failed("sync"))?;
                 }
                 Some(Command::SendCtl(msg)) => {
-                    ctl.send_text(&msg.encode()).await.map_err(|e| format!("ctl channel: {e}"))?;
+                    ctl.send_text(&msg.encode()).await.map_err(channel_failed("ctl"))?;
                 }
                 Some(Command::ExpectFile { id, expected }) => {
                     transfers.insert(id, Transfer::Expecting(expected));
@@ -442,7 +444,7 @@ async fn negotiate_and_carry(
                     let channel = pc
                         .create_data_channel(&format!("file:{id}"), Some(init))
                         .await
-                        .map_err(|e| format!("cannot open a file channel: {e}"))?;
+                        .map_err(PeerError::stack("open a file channel"))?;
                     let report = reporter(&transfer_tx, &id);
                     let task = tokio::spawn(transfer::stream(channel, path, size, report).in_current_span());
                     transfers.insert(id, Transfer::Running { task: task.abort_handle(), part: None });
@@ -464,13 +466,13 @@ async fn negotiate_and_carry(
                     if c.sdp_mid.as_deref().is_none_or(str::is_empty) {
                         c.sdp_mid = mid.clone();
                     }
-                    let candidate: IceCandidateInit = convert(&c)?;
+                    let candidate: IceCandidateInit = convert("candidate", &c)?;
                     emit(PeerEvent::Signal(SignalData::Candidate { candidate: Some(candidate) }));
                 }
                 Net::State(RTCPeerConnectionState::Failed) => {
-                    return Ok(PeerEvent::Failed("the connection failed (no usable network path)".into()));
+                    return Ok(PeerEvent::Failed(PeerError::NoPath));
                 }
-                Net::State(RTCPeerConnectionState::Closed) => return Ok(PeerEvent::Failed("the connection closed".into())),
+                Net::State(RTCPeerConnectionState::Closed) => return Ok(PeerEvent::Failed(PeerError::ConnectionClosed)),
                 Net::State(RTCPeerConnectionState::Connected) => { emit(PeerEvent::Connection(true)); }
                 Net::State(RTCPeerConnectionState::Disconnected) => { emit(PeerEvent::Connection(false)); }
                 Net::State(state) => debug!(peer = %setup.remote, ?state, "connection state"),
@@ -501,7 +503,7 @@ async fn negotiate_and_carry(
                     }
                 }
                 DataChannelEvent::OnMessage(m) if m.data.len() > MAX_CHANNEL_FRAME_BYTES => {
-                    return Ok(PeerEvent::Failed("the peer sent an oversized frame".into()));
+                    return Ok(PeerEvent::Failed(PeerError::OversizedFrame));
                 }
                 DataChannelEvent::OnMessage(m) => {
                     let input = match which {
@@ -522,11 +524,16 @@ async fn negotiate_and_carry(
                         return Ok(end);
                     }
                 }
-                DataChannelEvent::OnClose => return Ok(PeerEvent::Failed("a data channel closed".into())),
+                DataChannelEvent::OnClose => return Ok(PeerEvent::Failed(PeerError::ChannelClosed)),
                 _ => {}
             },
         }
     }
+}
+
+/// A send on one of the two negotiated channels failed.
+fn channel_failed(channel: &'static str) -> impl FnOnce(webrtc::error::Error) -> PeerError {
+    move |e| PeerError::Channel { channel, detail: e.to_string() }
 }
 
 /// Turns a transfer task's updates into tagged ones for the connection's loop.

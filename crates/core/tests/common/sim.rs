@@ -26,8 +26,8 @@ use automerge::ActorId;
 use confab_core::MeetingDoc;
 use confab_core::api::{EngineEvent, MediaState, NotesPatch};
 use confab_core::mesh::{Command, Input, LinkCommand, LinkId, Mesh, MeshConfig, Output};
-use confab_core::peer::PeerEvent;
 use confab_core::peer::negotiation::{Negotiation, Step};
+use confab_core::peer::{PeerError, PeerEvent};
 use confab_core::signaling_client::SignalingEvent;
 use confab_proto::{
     ClientKind, CtlMessage, DisplayName, Limits, PeerId, PeerInfo, RoomId, SdpType, ServerMessage,
@@ -423,13 +423,12 @@ impl Sim {
             Ev::CheckPath { link, epoch } => self.check_path(link, epoch),
             Ev::ConnectDeadline { link } => {
                 if self.links.get(&link).is_some_and(|l| !l.closed && !l.verified) {
-                    let reason = "the connection could not be established in time".into();
-                    self.end_link(link, PeerEvent::Failed(reason));
+                    self.end_link(link, PeerEvent::Failed(PeerError::Timeout));
                 }
             }
             Ev::RemoteClosed { link } => {
                 if self.links.get(&link).is_some_and(|l| !l.closed) {
-                    self.end_link(link, PeerEvent::Failed("a data channel closed".into()));
+                    self.end_link(link, PeerEvent::Failed(PeerError::ChannelClosed));
                 }
             }
         }
@@ -855,8 +854,7 @@ impl Sim {
             self.links.get_mut(&key).unwrap().down = true;
             self.link_event(key, PeerEvent::Connection(false));
         } else {
-            let reason = "the connection failed (no usable network path)".into();
-            self.end_link(key, PeerEvent::Failed(reason));
+            self.end_link(key, PeerEvent::Failed(PeerError::NoPath));
         }
     }
 
