@@ -198,4 +198,18 @@ test("browsers show the CLI's synthetic camera, live, however the connection was
   // The browser's own camera still reaches the others alongside.
   await waitVideo(early, "Late");
   await screenshot(early, "meeting-cli-synthetic-camera-desktop");
+
+  // Tracks as a set, through the front-end API: the CLI shares its (synthetic) screen beside the
+  // camera, on the live connections, and every browser shows it large as a screen.
+  cli.send({ cmd: "set_media", mic: false, cam: true, screen: true });
+  for (const page of [early, late, quiet]) {
+    await waitVideo(page, "Cli's screen");
+    assert.notEqual(await syntheticFrameNumber(page, "Cli's screen"), null, "the CLI's screen twin");
+  }
+  // Then stops its camera and keeps sharing: the camera tile says so, the screen plays on.
+  cli.send({ cmd: "set_media", mic: false, cam: false, screen: true });
+  for (const page of [early, late, quiet]) {
+    await page.getByRole("figure", { name: "Cli", exact: true }).getByText("camera off").waitFor({ timeout: WAIT_MS });
+    await waitVideo(page, "Cli's screen");
+  }
 });

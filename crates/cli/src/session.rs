@@ -4,9 +4,11 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use confab_core::api::Answer;
-use confab_core::{Engine, EngineConfig, EngineEvent, VideoFeed};
+use confab_core::tracks::SyntheticSources;
+use confab_core::{Engine, EngineConfig, EngineEvent, TrackFeed, TrackKind, TrackSet};
 use confab_proto::{ClientKind, DisplayName, MeetingLink};
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
@@ -77,14 +79,13 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         Ok(ip) => ip,
         Err(e) => return fail(1, &format!("cannot find this machine's address: {e}")),
     };
-    let camera = if args.synthetic_camera {
-        match VideoFeed::synthetic_camera() {
-            Ok(feed) => Some(feed),
+    let mut tracks = TrackSet::new();
+    if args.synthetic_camera {
+        match TrackFeed::synthetic_camera() {
+            Ok(feed) => tracks.insert(TrackKind::Camera, feed),
             Err(e) => return fail(1, &format!("cannot start the synthetic camera: {e}")),
-        }
-    } else {
-        None
-    };
+        };
+    }
     let config = EngineConfig {
         link,
         name,
@@ -97,7 +98,11 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         work_offline: false,
         author_id,
         bind,
-        camera,
+        tracks,
+        // A terminal has no camera or screen to capture: `set_media` turns on the synthetic
+        // twins, and it shows no video, so the peers' tracks are declined.
+        sources: Arc::new(SyntheticSources),
+        incoming: None,
     };
     let (engine, events) = match Engine::start(config) {
         Ok(started) => started,

@@ -271,7 +271,9 @@ fn start_engine(
         work_offline: false,
         author_id: format!("bench-{name}"),
         bind: peer::own_address().unwrap(),
-        camera: None,
+        tracks: confab_core::TrackSet::new(),
+        sources: std::sync::Arc::new(confab_core::tracks::NoSources),
+        incoming: None,
     })
     .unwrap()
 }

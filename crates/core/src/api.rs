@@ -25,6 +25,8 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     File(#[from] TransferError),
+    #[error(transparent)]
+    Media(#[from] confab_media::MediaError),
     #[error("{0}")]
     Refused(String),
     #[error("the engine has stopped")]
@@ -213,7 +215,8 @@ pub enum Command {
     CancelFile {
         id: String,
     },
-    /// What we send: announced to every peer, now and on connecting.
+    /// What we send: each kind turned on is opened and sent to every peer, each turned off
+    /// stops, and every peer is told (`screen_track` is the engine's to set).
     SetMedia(MediaState),
     /// Write title, notes and chat as Markdown.
     Export {

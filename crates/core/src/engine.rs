@@ -10,20 +10,22 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use automerge::ActorId;
 use confab_proto::{ClientKind, DisplayName, MeetingLink};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tracing::{Instrument, warn};
 
 use crate::api::{self, Answer, EngineError, EngineEvent, MediaState};
+use crate::feed::TrackFeed;
 use crate::mesh::{self, Done, Input, LinkCommand, LinkId, Mesh, MeshConfig, Output};
 use crate::peer::{self, PeerEvent, PeerLink, PeerSetup};
 use crate::signaling_client::{self, Signaling, SignalingConfig, SignalingEvent};
 use crate::store::{ChangeLog, StoreError};
+use crate::tracks::{self, IncomingMedia, TrackKind, TrackSet, TrackSources};
 use crate::transfer::{self, FileInfo};
-use crate::video::VideoFeed;
 
 /// How long leaving waits for every peer to acknowledge our `bye`.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -53,8 +55,13 @@ pub struct EngineConfig {
     pub author_id: String,
     /// The local address ICE binds to.
     pub bind: IpAddr,
-    /// Our camera, sent to every peer; announced as `cam` in our media state.
-    pub camera: Option<VideoFeed>,
+    /// The tracks sent from the start (the rest are turned on later, see [`Engine::set_media`]
+    /// and [`Engine::set_track`]).
+    pub tracks: TrackSet,
+    /// Where a track a front end turns on comes from.
+    pub sources: Arc<dyn TrackSources>,
+    /// Where the peers' tracks go; `None` takes none (they are declined, and cost nothing).
+    pub incoming: Option<Arc<dyn IncomingMedia>>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
@@ -83,6 +90,11 @@ impl std::fmt::Debug for Command {
 pub struct Engine {
     commands: mpsc::UnboundedSender<Command>,
     max_file_bytes: u64,
+    /// What every connection sends; each watches it.
+    tracks: Arc<watch::Sender<TrackSet>>,
+    sources: Arc<dyn TrackSources>,
+    /// One change of the track set at a time, so announcements go out in the order of changes.
+    media_changes: Arc<Mutex<()>>,
 }
 
 impl Engine {
@@ -101,12 +113,21 @@ impl Engine {
             max_file_bytes,
             auto_accept_files: config.auto_accept_files,
             download_dir: config.download_dir.clone(),
-            media: MediaState { cam: config.camera.is_some(), ..MediaState::default() },
+            media: tracks::media_of(&config.tracks),
         };
         let (mesh, first) = Mesh::new(mesh_config, doc, rand::random());
+        let (tracks, watched) = watch::channel(config.tracks.clone());
+        let sources = config.sources.clone();
         // The caller's span (a participant's, say) labels everything the engine logs.
-        tokio::spawn(run(config, mesh, first, log, command_rx, events).in_current_span());
-        Ok((Self { commands, max_file_bytes }, event_rx))
+        tokio::spawn(run(config, mesh, first, log, watched, command_rx, events).in_current_span());
+        let engine = Self {
+            commands,
+            max_file_bytes,
+            tracks: Arc::new(tracks),
+            sources,
+            media_changes: Arc::new(Mutex::new(())),
+        };
+        Ok((engine, event_rx))
     }
 
     async fn ask(&self, command: mesh::Command) -> Result<Done, EngineError> {
@@ -212,8 +233,53 @@ impl Engine {
         self.ask(mesh::Command::CancelFile(id.to_owned())).await.map(drop)
     }
 
-    /// Announces what we send (mic, camera, screen) to every peer, now and on connecting.
+    /// Sends what `media` says (microphone, camera, screen): a kind turned on is opened from
+    /// [`EngineConfig::sources`], one turned off stops; every connection renegotiates, and
+    /// every peer is told. (`screen_track` is the engine's to set.) If a source cannot be
+    /// opened, the kinds before it are changed and the error says which failed.
     pub async fn set_media(&self, media: MediaState) -> Result<(), EngineError> {
+        let _one_at_a_time = self.media_changes.lock().await;
+        let mut opened = Ok(());
+        for kind in TrackKind::ALL {
+            let on = kind.in_media(&media);
+            if on == self.tracks.borrow().contains_key(&kind) {
+                continue;
+            }
+            if !on {
+                self.tracks.send_modify(|set| drop(set.remove(&kind)));
+                continue;
+            }
+            match self.sources.open(kind) {
+                Ok(feed) => self.tracks.send_modify(|set| drop(set.insert(kind, feed))),
+                Err(e) => {
+                    opened = Err(EngineError::Media(e));
+                    break;
+                }
+            }
+        }
+        self.announce_tracks().await?;
+        opened
+    }
+
+    /// Sends `feed` as our track of `kind` to every peer (replacing the one sent before), or
+    /// stops sending that kind (`None`); every connection renegotiates, and every peer is told.
+    pub async fn set_track(
+        &self,
+        kind: TrackKind,
+        feed: Option<TrackFeed>,
+    ) -> Result<(), EngineError> {
+        let _one_at_a_time = self.media_changes.lock().await;
+        self.tracks.send_modify(|set| {
+            match feed {
+                Some(feed) => set.insert(kind, feed),
+                None => set.remove(&kind),
+            };
+        });
+        self.announce_tracks().await
+    }
+
+    async fn announce_tracks(&self) -> Result<(), EngineError> {
+        let media = tracks::media_of(&self.tracks.borrow());
         self.ask(mesh::Command::SetMedia(media)).await.map(drop)
     }
 
@@ -239,6 +305,8 @@ struct Driver {
     links: HashMap<LinkId, PeerLink>,
     link_events: mpsc::UnboundedSender<(LinkId, PeerEvent)>,
     events: mpsc::UnboundedSender<EngineEvent>,
+    /// What each new connection is to send.
+    tracks: watch::Receiver<TrackSet>,
 }
 
 async fn run(
@@ -246,6 +314,7 @@ async fn run(
     mesh: Mesh,
     first: Vec<Output>,
     log: ChangeLog,
+    tracks: watch::Receiver<TrackSet>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<EngineEvent>,
 ) {
@@ -265,6 +334,7 @@ async fn run(
         links: HashMap::new(),
         link_events,
         events,
+        tracks,
     };
     let _ = driver.carry(first, AfterStoreError::GoOn).await;
     loop {
@@ -406,7 +476,8 @@ impl Driver {
                 offerer: setup.offerer,
                 want_snapshot: setup.want_snapshot,
                 instance: setup.instance,
-                camera: self.config.camera.clone(),
+                tracks: self.tracks.clone(),
+                incoming: self.config.incoming.clone(),
             };
             self.links.insert(link, peer::spawn(setup, link, self.link_events.clone()));
             return;

@@ -24,7 +24,10 @@
 //!   ([`peer::negotiation`]).
 //! - [`transfer`]: moving one file over a `file:ID` channel, hashed, verified, and saved only
 //!   inside the download directory.
-//! - [`video`]: [`VideoFeed`], our camera encoded once and shared by every connection's track
+//! - [`tracks`]: media as a set — the local tracks we send ([`tracks::TrackSet`]), where they
+//!   come from ([`tracks::TrackSources`]) and where the peers' tracks go
+//!   ([`tracks::IncomingMedia`]).
+//! - [`feed`]: [`TrackFeed`], one local track encoded once and shared by every connection
 //!   (capture and codecs are confab-media's).
 //!
 //! ## What it never does
@@ -34,19 +37,21 @@
 pub mod api;
 pub mod document;
 pub mod engine;
+pub mod feed;
 mod keyframe_requests;
 pub mod mesh;
 pub mod peer;
 pub mod signaling_client;
 pub mod store;
 pub mod sync;
+pub mod tracks;
 pub mod transfer;
 mod udp_runtime;
-pub mod video;
 
 pub use api::{Direction, EngineError, EngineEvent, FileEvent, FileState, MediaState};
 pub use document::{DocError, MeetingDoc, NotesPatch};
 pub use engine::{Engine, EngineConfig};
+pub use feed::TrackFeed;
 pub use store::{StoreError, StoredDoc};
 pub use sync::{PeerSync, SyncError};
-pub use video::VideoFeed;
+pub use tracks::{TrackKind, TrackSet};

@@ -51,11 +51,11 @@ async fn a_mesh_shares_chat_and_notes_and_catches_up_a_late_joiner() {
     }
 
     // What each sends is announced to the others, and each connection reports its path.
-    nodes[0].engine.set_media(MediaState { mic: true, ..Default::default() }).await.unwrap();
+    nodes[0].engine.set_media(MediaState { cam: true, ..Default::default() }).await.unwrap();
     let ada = nodes[0].me.clone().unwrap();
-    until(&mut nodes, "Bo and Cy hear Ada's mic is on, and stats arrive", |n| {
+    until(&mut nodes, "Bo and Cy hear Ada's camera is on, and stats arrive", |n| {
         n[1..].iter().all(|x| {
-            x.log.iter().any(|e| matches!(e, EngineEvent::Media { id, media } if *id == ada && media.mic && !media.screen))
+            x.log.iter().any(|e| matches!(e, EngineEvent::Media { id, media } if *id == ada && media.cam && !media.screen))
                 && x.log.iter().any(|e| matches!(e, EngineEvent::Stats { stats, .. } if stats.bytes_received > 0))
         })
     })

@@ -28,7 +28,9 @@ fn setup(me: &PeerId, remote: &PeerId, key: &MeetingKey, offerer: bool, name: &s
         offerer,
         want_snapshot: offerer,
         instance: format!("run-{name}"),
-        camera: None,
+        // No media: the sender is dropped at once, so the set never changes.
+        tracks: tokio::sync::watch::channel(confab_core::TrackSet::new()).1,
+        incoming: None,
     }
 }
 

@@ -44,6 +44,9 @@ pub enum MediaError {
     /// The capture device stopped delivering frames.
     #[error("the video source stopped: {0}")]
     SourceEnded(String),
+    /// A source this machine or build cannot provide (no camera, no screen capture).
+    #[error("{0}")]
+    Unavailable(String),
     /// The operating system refused a thread for the pipeline.
     #[error("cannot start the media thread: {0}")]
     Thread(#[from] std::io::Error),

@@ -8,9 +8,10 @@
 //! with the key (`fp_mac`); a signaling server that swapped a fingerprint to sit in the middle
 //! cannot produce a matching MAC, and the connection is dropped as intercepted.
 //!
-//! With a camera ([`PeerSetup::camera`]) the connection also carries one VP8 video track, whole
-//! encoded frames from the shared [`VideoFeed`]. Without one it negotiates no media codecs at
-//! all, so a browser's camera is declined rather than sent to a peer that cannot show it.
+//! Media: the connection sends exactly the local tracks in [`PeerSetup::tracks`] (camera,
+//! microphone, screen), each turned on or off at any time, renegotiating from this side when
+//! the set changes; the peer may renegotiate its own at any time too. The peer's tracks go to
+//! [`PeerSetup::incoming`], or, with none, are declined in our answers so they cost nothing.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -37,19 +38,19 @@ use webrtc::peer_connection::{
 
 use rtc::peer_connection::transport::RTCDtlsRole;
 use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::rtp_transceiver::RtpTransceiver;
 
-mod camera;
 mod channels;
 mod error;
 pub mod hello;
 pub mod negotiation;
+mod receiving;
+mod sending;
 
 // A connection takes the mesh's commands for it as they are.
 use crate::mesh::{LinkCommand as Command, LinkId};
+use crate::tracks::{IncomingMedia, TrackSet};
 use crate::transfer::{self, Expected, TransferUpdate};
 use crate::udp_runtime;
-use crate::video::VideoFeed;
 pub(crate) use channels::fingerprint;
 use channels::{
     Channel, convert, first_mid, hello, hello_verifies, open_channel, say_bye, send_offer,
@@ -88,8 +89,10 @@ pub struct PeerSetup {
     pub want_snapshot: bool,
     /// This run of ours, named in the hello (see `CtlMessage::Hello::instance`).
     pub instance: String,
-    /// Our camera, sent to the peer as a video track; `None` sends and receives no media.
-    pub camera: Option<VideoFeed>,
+    /// The local tracks to send, as they change.
+    pub tracks: watch::Receiver<TrackSet>,
+    /// Where the peer's tracks go; `None` takes none.
+    pub incoming: Option<Arc<dyn IncomingMedia>>,
 }
 
 /// What a peer task reports, tagged with the remote peer's id.
@@ -184,6 +187,8 @@ struct Handler {
     net: mpsc::UnboundedSender<Net>,
     /// Whether the connection is up (ICE and DTLS): media written before is lost.
     connected: watch::Sender<bool>,
+    remote: PeerId,
+    incoming: Option<Arc<dyn IncomingMedia>>,
 }
 
 #[async_trait::async_trait]
@@ -201,11 +206,7 @@ impl PeerConnectionEventHandler for Handler {
         let _ = self.net.send(Net::Channel(channel));
     }
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        // We show no video, but a peer whose offer carries its camera is answered on the same
-        // m-line as ours (`sendrecv`: webrtc matches no `sendonly` transceiver to it). What it
-        // sends is read and dropped: unread, it fills the track's queue and the stack logs
-        // every packet.
-        tokio::spawn(async move { while track.poll().await.is_some() {} }.in_current_span());
+        receiving::receive(track, self.remote.clone(), self.incoming.clone());
     }
 }
 
@@ -227,17 +228,23 @@ async fn run(
         .collect();
     let (net_tx, mut net) = mpsc::unbounded_channel();
     let (connected_tx, connected) = watch::channel(false);
-    let mut builder = PeerConnectionBuilder::new();
-    if setup.camera.is_some() {
-        let (media_engine, interceptors) = camera::video_media_engine()?;
-        builder = builder.with_media_engine(media_engine).with_interceptor_registry(interceptors);
-    }
+    // Every codec, always: a track may be turned on at any time. A program that takes no media
+    // declines the peer's tracks in its answers instead.
+    let (media_engine, interceptors) = sending::media_engine()?;
+    let handler = Handler {
+        net: net_tx,
+        connected: connected_tx,
+        remote: setup.remote.clone(),
+        incoming: setup.incoming.clone(),
+    };
     let pc: Arc<dyn PeerConnection> = Arc::new(
-        builder
+        PeerConnectionBuilder::new()
+            .with_media_engine(media_engine)
+            .with_interceptor_registry(interceptors)
             .with_configuration(
                 RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build(),
             )
-            .with_handler(Arc::new(Handler { net: net_tx, connected: connected_tx }))
+            .with_handler(Arc::new(handler))
             .with_setting_engine(
                 SettingEngineBuilder::new()
                     .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_CHECKS))
@@ -256,22 +263,10 @@ async fn run(
             .await
             .map_err(PeerError::stack("create the peer connection"))?,
     );
-    // The camera's track goes in before any offer or answer, so the first negotiation
-    // carries it whichever side offers.
-    let camera = match &setup.camera {
-        Some(feed) => match camera::add_camera_track(&pc, feed.clone(), connected).await {
-            Ok(camera) => Some(camera),
-            Err(e) => {
-                let _ = pc.close().await;
-                return Err(e);
-            }
-        },
-        None => None,
-    };
-    let transceiver = camera.as_ref().map(|(transceiver, _)| transceiver);
-    let result = drive(&setup, &pc, transceiver, &mut commands, &mut net, &emit).await;
-    // The camera's task is stopped here, or by its guard if this task is cut short.
-    drop(camera);
+    let mut local = sending::LocalTracks::new(setup.incoming.is_some(), connected);
+    let result = drive(&setup, &pc, &mut local, &mut commands, &mut net, &emit).await;
+    // The tracks' tasks are stopped here, or by their guards if this task is cut short.
+    drop(local);
     let _ = pc.close().await;
     result
 }
@@ -299,13 +294,13 @@ impl Transfer {
 async fn drive(
     setup: &PeerSetup,
     pc: &Arc<dyn PeerConnection>,
-    camera: Option<&Arc<dyn RtpTransceiver>>,
+    local: &mut sending::LocalTracks,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     net: &mut mpsc::UnboundedReceiver<Net>,
     emit: &impl Fn(PeerEvent) -> bool,
 ) -> Result<PeerEvent, PeerError> {
     let mut transfers = HashMap::new();
-    let result = negotiate_and_carry(setup, pc, camera, commands, net, emit, &mut transfers).await;
+    let result = negotiate_and_carry(setup, pc, local, commands, net, emit, &mut transfers).await;
     for (_, transfer) in transfers.drain() {
         transfer.stop();
     }
@@ -315,7 +310,7 @@ async fn drive(
 async fn negotiate_and_carry(
     setup: &PeerSetup,
     pc: &Arc<dyn PeerConnection>,
-    camera: Option<&Arc<dyn RtpTransceiver>>,
+    local: &mut sending::LocalTracks,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     net: &mut mpsc::UnboundedReceiver<Net>,
     emit: &impl Fn(PeerEvent) -> bool,
@@ -330,6 +325,12 @@ async fn negotiate_and_carry(
     // Candidates that arrive before the remote description, and our own mid for ours.
     let mut early_candidates: Option<Vec<RTCIceCandidateInit>> = Some(Vec::new());
     let mut mid: Option<String> = None;
+    // Our tracks go in before any offer or answer, so the first negotiation carries them
+    // whichever side offers.
+    let mut tracks = setup.tracks.clone();
+    let wanted = tracks.borrow_and_update().clone();
+    local.apply(pc, &wanted).await?;
+    let mut tracks_open = true;
     if setup.offerer {
         mid = send_offer(pc, emit).await?;
         negotiation.offered();
@@ -370,6 +371,21 @@ async fn negotiate_and_carry(
             _ = stats.tick(), if gate.verified() => {
                 emit(PeerEvent::Stats(read_stats(pc).await));
             }
+            changed = tracks.changed(), if tracks_open => {
+                if changed.is_err() {
+                    // The engine is going: the connection closes on its command.
+                    tracks_open = false;
+                    continue;
+                }
+                let wanted = tracks.borrow_and_update().clone();
+                // Before the first exchange the newcomer offers; our tracks ride on its offer
+                // or follow our answer.
+                let described = setup.offerer || pc.remote_description().await.is_some();
+                if local.apply(pc, &wanted).await? && described && negotiation.wants_offer() {
+                    mid = send_offer(pc, emit).await?;
+                    negotiation.offered();
+                }
+            }
             command = commands.recv() => match command {
                 None | Some(Command::Close) => return Ok(PeerEvent::Closed),
                 // This connection is open already: `spawn` made it.
@@ -399,26 +415,29 @@ async fn negotiate_and_carry(
                         Step::Apply { rollback_first: false } => {}
                     }
                     let desc: RTCSessionDescription = convert("description", &sdp)?;
+                    let offer = sdp.kind == SdpType::Offer;
                     pc.set_remote_description(desc).await.map_err(|e| PeerError::RemoteDescription(e.to_string()))?;
                     for c in early_candidates.take().unwrap_or_default() {
                         let _ = pc.add_ice_candidate(c).await;
                     }
-                    if sdp.kind == SdpType::Offer {
+                    if offer && setup.incoming.is_none() {
+                        receiving::decline_incoming(pc).await?;
+                    }
+                    if offer {
                         let answer = pc.create_answer(None).await.map_err(PeerError::stack("create an answer"))?;
                         pc.set_local_description(answer.clone()).await.map_err(PeerError::stack("set our answer"))?;
                         mid = first_mid(&answer.sdp);
                         let sdp: SessionDescription = convert("description", &answer)?;
                         emit(PeerEvent::Signal(SignalData::Sdp { sdp }));
-                        if let Some(camera) = camera
-                            && camera.mid().await.ok().flatten().is_none()
-                        {
-                            // The peer offered no video our camera could ride on (its own
-                            // camera is off): offer it ourselves. Once it has been in an
-                            // offer it has an m-line (even if a peer without video declined
-                            // it), and this stops.
-                            send_offer(pc, emit).await?;
-                            negotiation.offered();
-                        }
+                    }
+                    // A track of ours the peer's offer had no m-line for (it sends no video,
+                    // say), or a change held back while an offer was out: offer it now. Once a
+                    // track has been in an offer it has an m-line (even if the peer declined
+                    // it), so this stops.
+                    let due = negotiation.offer_due();
+                    if due || (offer && local.unnegotiated().await) {
+                        send_offer(pc, emit).await?;
+                        negotiation.offered();
                     }
                 }
                 Some(Command::Remote(SignalData::Candidate { candidate: Some(c) })) => {

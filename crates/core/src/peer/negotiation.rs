@@ -35,17 +35,40 @@ pub struct Negotiation {
     polite: bool,
     /// We made an offer the peer has not answered yet.
     awaiting_answer: bool,
+    /// Our tracks changed while an offer was out, or our offer was rolled back: another offer
+    /// is due once the current exchange ends.
+    offer_pending: bool,
 }
 
 impl Negotiation {
     /// The negotiation of our connection (as `me`) to `remote`.
     pub fn new(me: &PeerId, remote: &PeerId) -> Self {
-        Self { polite: me < remote, awaiting_answer: false }
+        Self { polite: me < remote, awaiting_answer: false, offer_pending: false }
     }
 
-    /// We set and sent an offer.
+    /// We set and sent an offer; it carries everything we send.
     pub fn offered(&mut self) {
         self.awaiting_answer = true;
+        self.offer_pending = false;
+    }
+
+    /// Our tracks changed: whether to offer now. While an offer of ours is out, another is
+    /// held back until it is answered ([`Negotiation::offer_due`]).
+    pub fn wants_offer(&mut self) -> bool {
+        if self.awaiting_answer {
+            self.offer_pending = true;
+        }
+        !self.awaiting_answer
+    }
+
+    /// After an exchange ended (we answered, or our offer was answered): whether an offer held
+    /// back is due now.
+    pub fn offer_due(&mut self) -> bool {
+        let due = self.offer_pending && !self.awaiting_answer;
+        if due {
+            self.offer_pending = false;
+        }
+        due
     }
 
     /// A description of `kind` arrived from the peer.
@@ -55,7 +78,9 @@ impl Negotiation {
                 Step::Ignore("offer collision: we are impolite, ours stands")
             }
             (SdpType::Offer, true) => {
+                // Our offer is dropped; what it carried must be offered again afterwards.
                 self.awaiting_answer = false;
+                self.offer_pending = true;
                 Step::Apply { rollback_first: true }
             }
             (SdpType::Answer, false) => Step::Ignore("an answer to no offer of ours"),
@@ -91,6 +116,9 @@ mod tests {
         // The polite peer answers; nothing is pending on either side afterwards.
         assert_eq!(impolite.remote(SdpType::Answer), Step::Apply { rollback_first: false });
         assert!(!polite.awaiting_answer && !impolite.awaiting_answer);
+        // The polite peer's own change, rolled back, is offered again once it has answered.
+        assert!(!impolite.offer_due());
+        assert!(polite.offer_due());
         // A renegotiation later, from the polite side, goes through normally.
         polite.offered();
         assert_eq!(impolite.remote(SdpType::Offer), Step::Apply { rollback_first: false });
@@ -106,5 +134,20 @@ mod tests {
         assert_eq!(n.remote(SdpType::Answer), Step::Apply { rollback_first: false });
         // A second answer to the same offer is a stray.
         assert!(matches!(n.remote(SdpType::Answer), Step::Ignore(_)));
+    }
+
+    /// A track added while our offer is out waits for the answer, then goes in one offer.
+    #[test]
+    fn a_change_during_an_exchange_is_offered_once_it_ends() {
+        let (small, large) = ids();
+        let mut n = Negotiation::new(&small, &large);
+        assert!(n.wants_offer(), "nothing out: offer at once");
+        n.offered();
+        assert!(!n.wants_offer(), "an offer is out: wait");
+        assert!(!n.wants_offer());
+        assert!(!n.offer_due(), "not before the answer");
+        assert_eq!(n.remote(SdpType::Answer), Step::Apply { rollback_first: false });
+        assert!(n.offer_due(), "one offer for both changes");
+        assert!(!n.offer_due());
     }
 }

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_core::engine::DEFAULT_MAX_FILE_BYTES;
-use confab_core::{Engine, EngineConfig, EngineEvent, FileEvent, FileState, VideoFeed, peer};
+use confab_core::tracks::{IncomingMedia, IncomingTrack, RtpPacket, SyntheticSources, TrackSink};
+use confab_core::{
+    Engine, EngineConfig, EngineEvent, FileEvent, FileState, TrackFeed, TrackKind, TrackSet, peer,
+};
 use confab_proto::{ClientKind, DisplayName, MeetingKey, MeetingLink, PeerId, RoomId};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
@@ -118,7 +121,9 @@ pub struct NodeOptions {
     pub download_dir: PathBuf,
     pub work_offline: bool,
     pub max_file_bytes: u64,
-    pub camera: Option<VideoFeed>,
+    /// Sent from the start.
+    pub tracks: TrackSet,
+    pub incoming: Option<Arc<dyn IncomingMedia>>,
 }
 
 /// One participant: an engine and what it has seen of the meeting.
@@ -147,12 +152,16 @@ impl Node {
         node
     }
 
-    /// A participant sending the synthetic camera.
+    /// A participant sending the synthetic camera from the start and taking the peers' video
+    /// (into a [`Recorder`]), as a desktop would.
     pub fn start_with_camera(link: &MeetingLink, name: &str) -> Self {
         let dir = Arc::new(tempfile::tempdir().unwrap());
-        let camera = Some(VideoFeed::synthetic_camera().unwrap());
-        let mut node =
-            Self::start_with(link, name, NodeOptions { camera, ..Self::options_in(dir.path()) });
+        let options = NodeOptions {
+            tracks: TrackSet::from([(TrackKind::Camera, TrackFeed::synthetic_camera().unwrap())]),
+            incoming: Some(Arc::new(Recorder::default())),
+            ..Self::options_in(dir.path())
+        };
+        let mut node = Self::start_with(link, name, options);
         node._dirs = Some(dir);
         node
     }
@@ -175,7 +184,8 @@ impl Node {
             download_dir: dir.join("downloads"),
             work_offline: false,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
-            camera: None,
+            tracks: TrackSet::new(),
+            incoming: None,
         }
     }
 
@@ -194,7 +204,9 @@ impl Node {
             work_offline: options.work_offline,
             author_id: format!("install-{name}"),
             bind: peer::own_address().unwrap(),
-            camera: options.camera,
+            tracks: options.tracks,
+            sources: Arc::new(SyntheticSources),
+            incoming: options.incoming,
         })
         .unwrap();
         Self {
@@ -278,3 +290,66 @@ pub async fn until(nodes: &mut [Node], what: &str, done: impl Fn(&[Node]) -> boo
 }
 
 pub mod sim;
+
+/// What a [`Recorder`] saw of one incoming track.
+#[derive(Debug, Clone)]
+pub struct ReceivedTrack {
+    pub track: IncomingTrack,
+    pub packets: u64,
+    pub last_packet: Option<std::time::Instant>,
+    pub ended: bool,
+}
+
+/// A front end's sink for incoming tracks that records what arrives, for assertions.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    tracks: Arc<std::sync::Mutex<Vec<ReceivedTrack>>>,
+}
+
+impl Recorder {
+    /// Every track received so far, oldest first.
+    pub fn tracks(&self) -> Vec<ReceivedTrack> {
+        self.tracks.lock().unwrap().clone()
+    }
+
+    /// Packets received from `peer` in the stream `stream_id`, over every time it opened.
+    pub fn packets(&self, peer: &PeerId, stream_id: &str) -> u64 {
+        self.from(peer, stream_id).map(|t| t.packets).sum()
+    }
+
+    /// When the last packet from `peer` in `stream_id` arrived.
+    pub fn last_packet(&self, peer: &PeerId, stream_id: &str) -> Option<std::time::Instant> {
+        self.from(peer, stream_id).filter_map(|t| t.last_packet).max()
+    }
+
+    fn from(&self, peer: &PeerId, stream_id: &str) -> impl Iterator<Item = ReceivedTrack> {
+        let (peer, stream_id) = (peer.clone(), stream_id.to_owned());
+        self.tracks()
+            .into_iter()
+            .filter(move |t| t.track.peer == peer && t.track.stream_ids.contains(&stream_id))
+    }
+}
+
+impl IncomingMedia for Recorder {
+    fn track(&self, track: IncomingTrack) -> Box<dyn TrackSink> {
+        let mut tracks = self.tracks.lock().unwrap();
+        tracks.push(ReceivedTrack { track, packets: 0, last_packet: None, ended: false });
+        Box::new(RecordedTrack { tracks: self.tracks.clone(), index: tracks.len() - 1 })
+    }
+}
+
+struct RecordedTrack {
+    tracks: Arc<std::sync::Mutex<Vec<ReceivedTrack>>>,
+    index: usize,
+}
+
+impl TrackSink for RecordedTrack {
+    fn packet(&mut self, _packet: RtpPacket) {
+        let mut tracks = self.tracks.lock().unwrap();
+        tracks[self.index].packets += 1;
+        tracks[self.index].last_packet = Some(std::time::Instant::now());
+    }
+    fn ended(&mut self) {
+        self.tracks.lock().unwrap()[self.index].ended = true;
+    }
+}

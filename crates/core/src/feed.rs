@@ -1,4 +1,4 @@
-//! Our camera as every connection sends it: one capture and one encoder for the whole mesh,
+//! A local track as every connection sends it: one capture and one encoder for the whole mesh,
 //! each encoded frame shared with every peer's track.
 //!
 //! Each connection subscribes, and asks for a keyframe once it can carry video, because a
@@ -19,10 +19,30 @@ const FRAMES_BUFFERED: usize = 8;
 const SYNTHETIC_SIZE: (u32, u32) = (640, 360);
 const SYNTHETIC_FPS: u32 = 30;
 const CAMERA_KBPS: u32 = 600;
+/// The synthetic screen: 1280×720 at 15 fps, a shared window's worth of pixels.
+const SYNTHETIC_SCREEN_SIZE: (u32, u32) = (1280, 720);
+const SYNTHETIC_SCREEN_FPS: u32 = 15;
+const SCREEN_KBPS: u32 = 1500;
 
-/// A running video source, cheap to clone; the source stops when the last clone is dropped.
+/// The codec a feed's frames are in; its MIME type picks the negotiated payload type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Vp8,
+}
+
+impl Codec {
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            Self::Vp8 => "video/VP8",
+        }
+    }
+}
+
+/// A running source, encoded, cheap to clone; the source stops when the last clone is dropped.
+/// Two feeds are the same track only if one is a clone of the other ([`TrackFeed::same`]).
 #[derive(Debug, Clone)]
-pub struct VideoFeed {
+pub struct TrackFeed {
+    codec: Codec,
     inner: Arc<Inner>,
 }
 
@@ -45,23 +65,39 @@ impl FrameSink for Broadcast {
         true
     }
     fn failed(&mut self, error: MediaError) {
-        tracing::warn!(%error, "the camera stopped");
+        tracing::warn!(%error, "a local track stopped");
     }
 }
 
-impl VideoFeed {
-    /// Starts `source`, encoded at `bitrate_kbps`.
-    pub fn start(source: Box<dyn VideoSource>, bitrate_kbps: u32) -> Result<Self, MediaError> {
+impl TrackFeed {
+    /// Starts a video `source`, encoded in VP8 at `bitrate_kbps`.
+    pub fn video(source: Box<dyn VideoSource>, bitrate_kbps: u32) -> Result<Self, MediaError> {
         let (frames, _) = broadcast::channel(FRAMES_BUFFERED);
         let pipeline = VideoPipeline::start(source, bitrate_kbps, Broadcast(frames.clone()))?;
-        Ok(Self { inner: Arc::new(Inner { frames, pipeline }) })
+        Ok(Self { codec: Codec::Vp8, inner: Arc::new(Inner { frames, pipeline }) })
     }
 
     /// The synthetic camera (a moving test pattern with a frame stamp), for machines without a
     /// camera, tests and benchmarks.
     pub fn synthetic_camera() -> Result<Self, MediaError> {
         let (width, height) = SYNTHETIC_SIZE;
-        Self::start(Box::new(SyntheticCamera::new(width, height, SYNTHETIC_FPS)?), CAMERA_KBPS)
+        Self::video(Box::new(SyntheticCamera::new(width, height, SYNTHETIC_FPS)?), CAMERA_KBPS)
+    }
+
+    /// The twin of a shared screen, as [`TrackFeed::synthetic_camera`] is of a camera.
+    pub fn synthetic_screen() -> Result<Self, MediaError> {
+        let (width, height) = SYNTHETIC_SCREEN_SIZE;
+        let source = SyntheticCamera::new(width, height, SYNTHETIC_SCREEN_FPS)?;
+        Self::video(Box::new(source), SCREEN_KBPS)
+    }
+
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// Whether both are the same running source.
+    pub fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Frames from now on; a subscriber that needs a keyframe asks for one.

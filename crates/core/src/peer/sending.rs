@@ -1,0 +1,335 @@
+//! Our local tracks on one connection: a transceiver per kind, made the first time the kind is
+//! sent and kept for the connection's life (turning a track off makes it receive-only, turning
+//! it on again reuses it, so m-lines do not pile up), and per sent track the task that feeds it
+//! whole encoded frames from its shared [`TrackFeed`], with keyframes when the peer loses the
+//! picture.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtc::interceptor::{Registry, Slot};
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::rtp_transceiver::PayloadType;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use tokio::sync::{broadcast, watch};
+use tokio::task::AbortHandle;
+use tracing::{Instrument, debug};
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::peer_connection::PeerConnection;
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpTransceiver};
+
+use super::PeerError;
+use crate::feed::{Codec, TrackFeed};
+use crate::keyframe_requests::{KeyframeRequests, asks_for_keyframe};
+use crate::tracks::{TrackKind, TrackSet};
+
+/// How often a connection whose track is not (yet) negotiated looks again; one that sends
+/// re-reads its payload type ten times as seldom.
+const NEGOTIATION_CHECK_EVERY: Duration = Duration::from_millis(100);
+/// Where [`KeyframeRequests`] sits in the interceptor chain: after all of webrtc's own.
+const KEYFRAME_REQUESTS_SLOT: usize = 14_000;
+
+/// Every codec a feed may be in, with NACK and picture-loss feedback and the RTCP reports; ids
+/// as Chromium numbers them, though the answer decides (the sender looks the payload type up
+/// by MIME type).
+pub(super) fn media_engine() -> Result<(MediaEngine, Registry), PeerError> {
+    let mut media_engine = MediaEngine::default();
+    let vp8 = RTCRtpCodecParameters { rtp_codec: rtp_codec(Codec::Vp8), payload_type: 96 };
+    media_engine
+        .register_codec(vp8, RtpCodecKind::Video)
+        .map_err(PeerError::stack("register VP8"))?;
+    let interceptors = register_default_interceptors(Registry::new(), &mut media_engine)
+        .map_err(PeerError::stack("set up RTCP"))?
+        // Last, after every interceptor that reads RTCP.
+        .with(Slot::from(KEYFRAME_REQUESTS_SLOT), KeyframeRequests::default());
+    Ok((media_engine, interceptors))
+}
+
+fn rtp_codec(codec: Codec) -> RTCRtpCodec {
+    match codec {
+        Codec::Vp8 => RTCRtpCodec {
+            mime_type: codec.mime_type().to_owned(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: String::new(),
+            // NACK and PLI are added by the default interceptors.
+            rtcp_feedback: vec![RTCPFeedback {
+                typ: "ccm".to_owned(),
+                parameter: "fir".to_owned(),
+            }],
+        },
+    }
+}
+
+fn media_kind(codec: Codec) -> RtpCodecKind {
+    match codec {
+        Codec::Vp8 => RtpCodecKind::Video,
+    }
+}
+
+/// Our side of one transceiver.
+struct Local {
+    transceiver: Arc<dyn RtpTransceiver>,
+    track: Arc<TrackLocalStaticSample>,
+    ssrc: u32,
+    codec: Codec,
+    /// What it sends now, and the task feeding it; `None` while turned off.
+    sending: Option<(TrackFeed, AbortOnDrop)>,
+}
+
+/// Our local tracks on one connection.
+pub(super) struct LocalTracks {
+    tracks: BTreeMap<TrackKind, Local>,
+    /// Whether we take the peer's media: directions are `sendrecv`/`recvonly` if so,
+    /// `sendonly`/`inactive` if not.
+    receive: bool,
+    connected: watch::Receiver<bool>,
+}
+
+impl LocalTracks {
+    pub(super) fn new(receive: bool, connected: watch::Receiver<bool>) -> Self {
+        Self { tracks: BTreeMap::new(), receive, connected }
+    }
+
+    fn direction(&self, send: bool) -> RTCRtpTransceiverDirection {
+        match (send, self.receive) {
+            (true, true) => RTCRtpTransceiverDirection::Sendrecv,
+            (true, false) => RTCRtpTransceiverDirection::Sendonly,
+            (false, true) => RTCRtpTransceiverDirection::Recvonly,
+            (false, false) => RTCRtpTransceiverDirection::Inactive,
+        }
+    }
+
+    /// Sends exactly `wanted`; returns whether the connection must be renegotiated (a track
+    /// turned on or off, not one feed swapped for another of the same kind and codec).
+    pub(super) async fn apply(
+        &mut self,
+        pc: &Arc<dyn PeerConnection>,
+        wanted: &TrackSet,
+    ) -> Result<bool, PeerError> {
+        let mut renegotiate = false;
+        let (on, off) = (self.direction(true), self.direction(false));
+        // Off first: what is no longer wanted, or now wanted in another codec.
+        for (kind, local) in &mut self.tracks {
+            let keep = wanted.get(kind).is_some_and(|feed| feed.codec() == local.codec);
+            if local.sending.is_some() && !keep {
+                local.sending = None;
+                set_direction(&local.transceiver, off).await?;
+                renegotiate = true;
+            }
+        }
+        for (&kind, feed) in wanted {
+            let reusable = self.tracks.get(&kind).is_some_and(|l| l.codec == feed.codec());
+            if !reusable {
+                // A kind sent for the first time, or in another codec: a transceiver of its own.
+                let local = add(pc, kind, feed.codec(), on).await?;
+                self.tracks.insert(kind, local);
+                renegotiate = true;
+            }
+            let Some(local) = self.tracks.get_mut(&kind) else { continue };
+            match &local.sending {
+                Some((sent, _)) if sent.same(feed) => continue,
+                Some(_) => {}
+                None if reusable => {
+                    set_direction(&local.transceiver, on).await?;
+                    renegotiate = true;
+                }
+                None => {}
+            }
+            let sender = Sender {
+                track: local.track.clone(),
+                transceiver: local.transceiver.clone(),
+                ssrc: local.ssrc,
+                mime_type: local.codec.mime_type(),
+                feed: feed.clone(),
+                connected: self.connected.clone(),
+            };
+            let task = tokio::spawn(sender.run().in_current_span());
+            local.sending = Some((feed.clone(), AbortOnDrop(task.abort_handle())));
+        }
+        Ok(renegotiate)
+    }
+
+    /// Whether a track we send has never been in a negotiation (the peer's offer had no
+    /// m-line it could ride on): we must offer it ourselves.
+    pub(super) async fn unnegotiated(&self) -> bool {
+        for local in self.tracks.values().filter(|l| l.sending.is_some()) {
+            if local.transceiver.mid().await.ok().flatten().is_none() {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+async fn set_direction(
+    transceiver: &Arc<dyn RtpTransceiver>,
+    direction: RTCRtpTransceiverDirection,
+) -> Result<(), PeerError> {
+    transceiver.set_direction(direction).await.map_err(PeerError::stack("turn a track on or off"))
+}
+
+/// A transceiver for our track of `kind`, in the stream named after the kind.
+async fn add(
+    pc: &Arc<dyn PeerConnection>,
+    kind: TrackKind,
+    codec: Codec,
+    direction: RTCRtpTransceiverDirection,
+) -> Result<Local, PeerError> {
+    let ssrc = rand::random::<u32>();
+    let encoding = RTCRtpEncodingParameters {
+        rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+        codec: rtp_codec(codec),
+        ..Default::default()
+    };
+    let stream = kind.stream_id().to_owned();
+    let description = MediaStreamTrack::new(
+        stream.clone(),
+        format!("{stream}-{}", codec.mime_type().to_ascii_lowercase().replace('/', "-")),
+        stream.clone(),
+        media_kind(codec),
+        vec![encoding.clone()],
+    );
+    let track = Arc::new(
+        TrackLocalStaticSample::new(Instant::now(), description)
+            .map_err(PeerError::stack("make a local track"))?,
+    );
+    let init =
+        RTCRtpTransceiverInit { direction, streams: vec![stream], send_encodings: vec![encoding] };
+    let transceiver = pc
+        .add_transceiver_from_track(track.clone() as Arc<dyn TrackLocal>, Some(init))
+        .await
+        .map_err(PeerError::stack("add a local track"))?;
+    Ok(Local { transceiver, track, ssrc, codec, sending: None })
+}
+
+/// Stops a task when dropped.
+pub(super) struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One local track on one connection.
+struct Sender {
+    track: Arc<TrackLocalStaticSample>,
+    transceiver: Arc<dyn RtpTransceiver>,
+    ssrc: u32,
+    mime_type: &'static str,
+    feed: TrackFeed,
+    connected: watch::Receiver<bool>,
+}
+
+impl Sender {
+    /// Sends the track while the connection can carry it: whole frames, one per sample,
+    /// each stretch starting on a keyframe. Subscribed only meanwhile, so a peer that is still
+    /// connecting, or that declined the track, costs the encoder nothing.
+    async fn run(mut self) {
+        while let Some(payload_type) = self.carried().await {
+            self.stream(payload_type).await;
+        }
+    }
+
+    /// Waits until the connection is up (SRTP keys come with DTLS: media written before is
+    /// lost) and the peer has agreed to take the track; `None` once the connection is gone.
+    async fn carried(&mut self) -> Option<PayloadType> {
+        loop {
+            let connected = *self.connected.borrow_and_update();
+            if connected && let Some(payload_type) = self.negotiated().await {
+                return Some(payload_type);
+            }
+            // Negotiation has no event of its own here: it is looked at again shortly.
+            tokio::select! {
+                changed = self.connected.changed() => changed.ok()?,
+                () = tokio::time::sleep(NEGOTIATION_CHECK_EVERY) => {}
+            }
+        }
+    }
+
+    /// Sends frames until the connection drops or the peer stops taking the track.
+    async fn stream(&mut self, mut payload_type: PayloadType) {
+        let mut frames = self.feed.subscribe();
+        // A decoder starts on a keyframe; the shared encoder spaces out what is asked of it.
+        self.feed.request_keyframe();
+        let mut waiting_for_keyframe = true;
+        let mut checked = Instant::now();
+        loop {
+            let frame = tokio::select! {
+                received = frames.recv() => match received {
+                    Ok(frame) => frame,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        waiting_for_keyframe = true;
+                        self.feed.request_keyframe();
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                Some(TrackLocalEvent::OnRtcpPacket(packets)) = self.track.poll(), if !waiting_for_keyframe => {
+                    if packets.iter().any(|p| asks_for_keyframe(p.as_ref())) {
+                        debug!("the peer lost the picture: sending a keyframe");
+                        self.feed.request_keyframe();
+                    }
+                    continue;
+                }
+                changed = self.connected.changed() => {
+                    if changed.is_err() || !*self.connected.borrow_and_update() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            // A renegotiation may move the payload type, or the peer may stop taking video.
+            if checked.elapsed() >= NEGOTIATION_CHECK_EVERY * 10 {
+                checked = Instant::now();
+                match self.negotiated().await {
+                    Some(now_negotiated) => payload_type = now_negotiated,
+                    None => return,
+                }
+            }
+            if waiting_for_keyframe && !frame.keyframe {
+                continue;
+            }
+            let sample = Sample {
+                data: Bytes::copy_from_slice(&frame.data),
+                duration: frame.duration,
+                ..Sample::new(frame.captured_at)
+            };
+            // Fails only while the negotiated track is not yet bound to its transport.
+            waiting_for_keyframe =
+                self.track.write_sample(self.ssrc, payload_type, &sample, &[]).await.is_err();
+            if waiting_for_keyframe {
+                self.feed.request_keyframe();
+            }
+        }
+    }
+
+    /// The payload type negotiated for our codec, once the peer has agreed to take the track
+    /// (a peer that takes no media declines it, and is sent nothing).
+    async fn negotiated(&self) -> Option<PayloadType> {
+        let direction = self.transceiver.current_direction().await.ok()?;
+        if !matches!(
+            direction,
+            RTCRtpTransceiverDirection::Sendrecv | RTCRtpTransceiverDirection::Sendonly
+        ) {
+            return None;
+        }
+        let parameters = self.transceiver.sender().await.ok()??.get_parameters().await.ok()?;
+        parameters
+            .rtp_parameters
+            .codecs
+            .iter()
+            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(self.mime_type))
+            .map(|c| c.payload_type)
+    }
+}

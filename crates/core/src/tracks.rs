@@ -1,0 +1,149 @@
+//! The media a participant sends and receives, as a set: which local tracks go to every peer
+//! ([`TrackSet`], changed at any time through the engine), where local tracks come from when a
+//! front end turns one on ([`TrackSources`]), and where the tracks peers send us go
+//! ([`IncomingMedia`]).
+//!
+//! Each kind travels in a stream of its own name (`confab-camera`, `confab-mic`,
+//! `confab-screen`): browsers group tracks by stream, and stream ids survive the SDP unchanged,
+//! so a receiver knows a screen from a camera (docs/protocol.md §3, Media).
+
+use std::collections::BTreeMap;
+
+use confab_media::MediaError;
+use confab_proto::PeerId;
+use serde::{Deserialize, Serialize};
+
+use crate::api::MediaState;
+use crate::feed::TrackFeed;
+
+/// One of the tracks a participant may send; at most one of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackKind {
+    Camera,
+    Microphone,
+    Screen,
+}
+
+impl TrackKind {
+    pub const ALL: [Self; 3] = [Self::Camera, Self::Microphone, Self::Screen];
+
+    /// The stream our track of this kind is announced in.
+    pub fn stream_id(self) -> &'static str {
+        match self {
+            Self::Camera => "confab-camera",
+            Self::Microphone => "confab-mic",
+            Self::Screen => "confab-screen",
+        }
+    }
+
+    /// Whether `media` says this kind is sent.
+    pub fn in_media(self, media: &MediaState) -> bool {
+        match self {
+            Self::Camera => media.cam,
+            Self::Microphone => media.mic,
+            Self::Screen => media.screen,
+        }
+    }
+}
+
+/// The local tracks sent to every peer.
+pub type TrackSet = BTreeMap<TrackKind, TrackFeed>;
+
+/// What `media` announces for `tracks`.
+pub fn media_of(tracks: &TrackSet) -> MediaState {
+    let screen = tracks.contains_key(&TrackKind::Screen);
+    MediaState {
+        mic: tracks.contains_key(&TrackKind::Microphone),
+        cam: tracks.contains_key(&TrackKind::Camera),
+        screen,
+        screen_track: screen.then(|| TrackKind::Screen.stream_id().to_owned()),
+    }
+}
+
+/// Where a local track comes from when a front end turns it on (`set_media`): the real capture
+/// on a desktop, synthetic twins in tests and on machines without devices.
+pub trait TrackSources: Send + Sync + std::fmt::Debug {
+    /// Starts capturing and encoding `kind`.
+    fn open(&self, kind: TrackKind) -> Result<TrackFeed, MediaError>;
+}
+
+/// No capture at all: turning a track on is refused with a clear reason.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSources;
+
+impl TrackSources for NoSources {
+    fn open(&self, kind: TrackKind) -> Result<TrackFeed, MediaError> {
+        let what = match kind {
+            TrackKind::Camera => "camera",
+            TrackKind::Microphone => "microphone",
+            TrackKind::Screen => "screen capture",
+        };
+        Err(MediaError::Unavailable(format!("this program has no {what}")))
+    }
+}
+
+/// The synthetic twins, for machines without devices and for tests: the synthetic camera and
+/// screen. There is no microphone twin until confab-media encodes audio.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyntheticSources;
+
+impl TrackSources for SyntheticSources {
+    fn open(&self, kind: TrackKind) -> Result<TrackFeed, MediaError> {
+        match kind {
+            TrackKind::Camera => TrackFeed::synthetic_camera(),
+            TrackKind::Screen => TrackFeed::synthetic_screen(),
+            TrackKind::Microphone => NoSources.open(kind),
+        }
+    }
+}
+
+/// A track a peer started sending us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingTrack {
+    /// The peer, under the id its events carry.
+    pub peer: PeerId,
+    pub audio: bool,
+    /// The streams it is announced in (`a=msid`).
+    pub stream_ids: Vec<String>,
+    /// Its codec, as negotiated (`video/VP8`).
+    pub mime_type: String,
+}
+
+impl IncomingTrack {
+    /// What it is, given what the peer announced (browsers name their screen's stream in
+    /// `screen_track`; native peers use the kinds' stream ids).
+    pub fn kind(&self, announced: &MediaState) -> TrackKind {
+        if self.audio {
+            return TrackKind::Microphone;
+        }
+        let screen = self.stream_ids.iter().any(|id| {
+            id == TrackKind::Screen.stream_id() || announced.screen_track.as_ref() == Some(id)
+        });
+        if screen { TrackKind::Screen } else { TrackKind::Camera }
+    }
+}
+
+/// One RTP packet of an incoming track, as it arrived (reassembly and decoding are the sink's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpPacket {
+    pub sequence_number: u16,
+    pub timestamp: u32,
+    /// The last packet of a frame.
+    pub marker: bool,
+    pub payload: bytes::Bytes,
+}
+
+/// Where incoming tracks go, chosen by the front end. A program with no sink receives no media
+/// at all: its answers decline every track, so peers spend nothing sending to it.
+pub trait IncomingMedia: Send + Sync + std::fmt::Debug {
+    /// A peer started sending `track`; its packets go to what this returns.
+    fn track(&self, track: IncomingTrack) -> Box<dyn TrackSink>;
+}
+
+/// One incoming track's packets.
+pub trait TrackSink: Send {
+    fn packet(&mut self, packet: RtpPacket);
+    /// The track ended (the peer stopped sending it, or the connection is gone).
+    fn ended(&mut self);
+}
