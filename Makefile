@@ -26,6 +26,8 @@ test: setup ui/dist/index.html
 	npm run --silent typecheck
 	npm run --silent test:unit
 	$(CARGO) test --workspace
+	# The binaries the browser tests start, built here rather than inside a test's time limit.
+	$(CARGO) build --quiet -p confab-signaling -p confab-cli
 	npm run --silent test:browser
 
 lint: setup

@@ -15,15 +15,12 @@ import {
   newPage,
   notesText,
   savedFileSha256,
-  screenshot,
   startCli,
   startServer,
-  syntheticFrameNumber,
   tempDir,
   waitConnected,
   waitForNotes,
   waitTransferDone,
-  waitVideo,
 } from "./harness.mjs";
 
 const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
@@ -160,56 +157,4 @@ test("after the browser rejoins signaling alone, its renegotiation reaches the C
   assert.equal(sha256(readFileSync(received.path)), sent);
   await waitConnected(page, "Cli");
   assert.equal(await page.locator('[aria-label="Participants"] li:not(.self)').count(), 1);
-});
-
-test("browsers show the CLI's synthetic camera, live, however the connection was negotiated", async (t) => {
-  const server = await startServer(t);
-  const link = await newMeeting(server);
-  const browser = await launchBrowser(t);
-  // Three ways the CLI's track can be negotiated: the CLI offers it (it joins after "Early"); it
-  // answers an offer that carries the browser's microphone and camera ("Late"); the browser offers no video at
-  // all, so the CLI must offer its camera after answering ("Quiet").
-  const early = await newPage(browser);
-  await joinAs(early, link, "Early");
-  const cli = startCli(t, link, "Cli", { args: ["--synthetic-camera"] });
-  await cli.waitFor((e) => e.event === "joined", "joined");
-  const late = await newPage(browser);
-  await joinAs(late, link, "Late", { mic: true, cam: true });
-  const quiet = await newPage(browser);
-  await joinAs(quiet, link, "Quiet");
-
-  for (const page of [early, late, quiet]) {
-    await waitConnected(page, "Cli");
-    const tile = await waitVideo(page, "Cli");
-    assert.ok(tile.width > 0 && tile.height > 0);
-    // The CLI announces its camera: no "camera off" badge on its tile.
-    await page.getByRole("figure", { name: "Cli", exact: true }).getByText("camera off").waitFor({ state: "detached", timeout: WAIT_MS });
-    // Live: the frame number stamped by the CLI's camera goes on rising.
-    const first = await syntheticFrameNumber(page, "Cli");
-    assert.notEqual(first, null, "the picture is the CLI's synthetic camera");
-    const video = page.getByRole("figure", { name: "Cli", exact: true }).locator("video");
-    const shown = await video.evaluate((v) => v.getVideoPlaybackQuality().totalVideoFrames);
-    await page.waitForFunction(([v, n]) => v.getVideoPlaybackQuality().totalVideoFrames > n + 10, [await video.elementHandle(), shown], {
-      timeout: WAIT_MS,
-    });
-    const later = await syntheticFrameNumber(page, "Cli");
-    assert.ok(later > first, `frame ${later} after frame ${first}`);
-  }
-  // The browser's own camera still reaches the others alongside.
-  await waitVideo(early, "Late");
-  await screenshot(early, "meeting-cli-synthetic-camera-desktop");
-
-  // Tracks as a set, through the front-end API: the CLI shares its (synthetic) screen beside the
-  // camera, on the live connections, and every browser shows it large as a screen.
-  cli.send({ cmd: "set_media", mic: false, cam: true, screen: true });
-  for (const page of [early, late, quiet]) {
-    await waitVideo(page, "Cli's screen");
-    assert.notEqual(await syntheticFrameNumber(page, "Cli's screen"), null, "the CLI's screen twin");
-  }
-  // Then stops its camera and keeps sharing: the camera tile says so, the screen plays on.
-  cli.send({ cmd: "set_media", mic: false, cam: false, screen: true });
-  for (const page of [early, late, quiet]) {
-    await page.getByRole("figure", { name: "Cli", exact: true }).getByText("camera off").waitFor({ timeout: WAIT_MS });
-    await waitVideo(page, "Cli's screen");
-  }
 });
