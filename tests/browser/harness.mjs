@@ -211,6 +211,30 @@ export async function waitVideo(page, label) {
   return video.boundingBox();
 }
 
+/** Resolves once `page` decodes sound from the tile named `label`: the `inbound-rtp` stats of the
+ * audio track that tile plays count decoded audio energy above silence. */
+export async function waitAudio(page, label) {
+  const video = page.getByRole("figure", { name: label, exact: true }).locator("video");
+  // Attached, not visible: a tile with sound and no picture hides its video element.
+  await video.waitFor({ state: "attached", timeout: WAIT_MS });
+  await page.waitForFunction(
+    async (v) => {
+      const track = v.srcObject?.getAudioTracks()[0];
+      if (!track) return false;
+      for (const pc of window.__confabPeerConnections) {
+        for (const s of (await pc.getStats()).values()) {
+          if (s.type === "inbound-rtp" && s.kind === "audio" && s.trackIdentifier === track.id && s.totalAudioEnergy > 0) {
+            return true;
+          }
+        }
+      }
+      return false;
+    },
+    await video.elementHandle(),
+    { timeout: WAIT_MS, polling: 250 },
+  );
+}
+
 /** The frame number the synthetic camera (confab-media's `SyntheticCamera`) stamped on the
  * picture the tile named `label` shows now, or null if it carries no stamp: two rows of 32 black
  * or white blocks, each a fortieth of the width, one block in from the top-left corner. */

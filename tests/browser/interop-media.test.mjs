@@ -1,5 +1,6 @@
-// Media between browsers and the Rust engine (`confab join --json`): the CLI's tracks, however
-// the connection was negotiated, and changed on live connections through the JSON API. Apart from
+// Media between browsers and the Rust engine (`confab join --json`): the CLI's camera, screen and
+// microphone, however the connection was negotiated, and changed on live connections through the
+// JSON API. Apart from
 // interop.test.mjs so that each file keeps within the runner's per-file time limit.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -13,6 +14,7 @@ import {
   startCli,
   startServer,
   syntheticFrameNumber,
+  waitAudio,
   waitConnected,
   waitVideo,
 } from "./harness.mjs";
@@ -61,10 +63,15 @@ test("browsers show the CLI's synthetic camera, live, however the connection was
     await waitVideo(page, "Cli's screen");
     assert.notEqual(await syntheticFrameNumber(page, "Cli's screen"), null, "the CLI's screen twin");
   }
-  // Then stops its camera and keeps sharing: the camera tile says so, the screen plays on.
-  cli.send({ cmd: "set_media", mic: false, cam: false, screen: true });
+  // Then stops its camera, keeps sharing and turns its microphone on (the synthetic tone): the
+  // camera tile says the camera is off and is no longer muted, every browser decodes the CLI's
+  // Opus into sound, and the screen plays on.
+  cli.send({ cmd: "set_media", mic: true, cam: false, screen: true });
   for (const page of [early, late, quiet]) {
-    await page.getByRole("figure", { name: "Cli", exact: true }).getByText("camera off").waitFor({ timeout: WAIT_MS });
+    const tile = page.getByRole("figure", { name: "Cli", exact: true });
+    await tile.getByText("camera off").waitFor({ timeout: WAIT_MS });
+    await tile.getByText("muted").waitFor({ state: "detached", timeout: WAIT_MS });
+    await waitAudio(page, "Cli");
     await waitVideo(page, "Cli's screen");
   }
 });

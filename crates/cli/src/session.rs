@@ -99,8 +99,8 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         author_id,
         bind,
         tracks,
-        // A terminal has no camera or screen to capture: `set_media` turns on the synthetic
-        // twins, and it shows no video, so the peers' tracks are declined.
+        // A terminal has no camera, microphone or screen to capture: `set_media` turns on the
+        // synthetic twins. It plays nothing, so the peers' tracks are declined.
         sources: Arc::new(SyntheticSources),
         incoming: None,
     };

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use confab_media::{
-    EncodedFrame, FrameSink, MediaError, SyntheticCamera, VideoPipeline, VideoSource,
+    AudioPipeline, AudioSource, EncodedFrame, FrameSink, MediaError, SineTone, SyntheticCamera,
+    VideoPipeline, VideoSource,
 };
 use tokio::sync::broadcast;
 
@@ -23,17 +24,22 @@ const CAMERA_KBPS: u32 = 600;
 const SYNTHETIC_SCREEN_SIZE: (u32, u32) = (1280, 720);
 const SYNTHETIC_SCREEN_FPS: u32 = 15;
 const SCREEN_KBPS: u32 = 1500;
+/// The synthetic microphone: a 440 Hz tone at a voice's bitrate.
+const SYNTHETIC_TONE_HZ: u32 = 440;
+const MICROPHONE_KBPS: u32 = 32;
 
 /// The codec a feed's frames are in; its MIME type picks the negotiated payload type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
     Vp8,
+    Opus,
 }
 
 impl Codec {
     pub fn mime_type(self) -> &'static str {
         match self {
             Self::Vp8 => "video/VP8",
+            Self::Opus => "audio/opus",
         }
     }
 }
@@ -49,7 +55,18 @@ pub struct TrackFeed {
 #[derive(Debug)]
 struct Inner {
     frames: broadcast::Sender<Arc<EncodedFrame>>,
-    pipeline: VideoPipeline,
+    pipeline: Pipeline,
+}
+
+/// The thread that captures and encodes; it stops when dropped.
+#[derive(Debug)]
+enum Pipeline {
+    Video(VideoPipeline),
+    /// Held only to keep it running: every audio frame stands alone, so there are no
+    /// keyframes to ask for.
+    Audio {
+        _running: AudioPipeline,
+    },
 }
 
 /// Hands the pipeline's frames to every subscribed connection.
@@ -74,7 +91,21 @@ impl TrackFeed {
     pub fn video(source: Box<dyn VideoSource>, bitrate_kbps: u32) -> Result<Self, MediaError> {
         let (frames, _) = broadcast::channel(FRAMES_BUFFERED);
         let pipeline = VideoPipeline::start(source, bitrate_kbps, Broadcast(frames.clone()))?;
+        let pipeline = Pipeline::Video(pipeline);
         Ok(Self { codec: Codec::Vp8, inner: Arc::new(Inner { frames, pipeline }) })
+    }
+
+    /// Starts an audio `source`, encoded in Opus at `bitrate_kbps`, in 20 ms frames.
+    pub fn audio(source: Box<dyn AudioSource>, bitrate_kbps: u32) -> Result<Self, MediaError> {
+        let (frames, _) = broadcast::channel(FRAMES_BUFFERED);
+        let pipeline = AudioPipeline::start(source, bitrate_kbps, Broadcast(frames.clone()))?;
+        let pipeline = Pipeline::Audio { _running: pipeline };
+        Ok(Self { codec: Codec::Opus, inner: Arc::new(Inner { frames, pipeline }) })
+    }
+
+    /// The twin of a microphone: a steady tone (confab-media's `SineTone`).
+    pub fn synthetic_microphone() -> Result<Self, MediaError> {
+        Self::audio(Box::new(SineTone::new(SYNTHETIC_TONE_HZ)?), MICROPHONE_KBPS)
     }
 
     /// The synthetic camera (a moving test pattern with a frame stamp), for machines without a
@@ -106,6 +137,8 @@ impl TrackFeed {
     }
 
     pub(crate) fn request_keyframe(&self) {
-        self.inner.pipeline.request_keyframe();
+        if let Pipeline::Video(pipeline) = &self.inner.pipeline {
+            pipeline.request_keyframe();
+        }
     }
 }

@@ -3,9 +3,10 @@
 //! front end turns one on ([`TrackSources`]), and where the tracks peers send us go
 //! ([`IncomingMedia`]).
 //!
-//! Each kind travels in a stream of its own name (`confab-camera`, `confab-mic`,
-//! `confab-screen`): browsers group tracks by stream, and stream ids survive the SDP unchanged,
-//! so a receiver knows a screen from a camera (docs/protocol.md §3, Media).
+//! Tracks travel in named streams: camera and microphone together in `confab-camera` (a person's
+//! face and voice, one stream as browsers send them, so a browser plays the voice with the
+//! picture), the screen in `confab-screen`. Stream ids survive the SDP unchanged, so a receiver
+//! knows a screen from a camera (docs/protocol.md §3, Media).
 
 use std::collections::BTreeMap;
 
@@ -31,8 +32,7 @@ impl TrackKind {
     /// The stream our track of this kind is announced in.
     pub fn stream_id(self) -> &'static str {
         match self {
-            Self::Camera => "confab-camera",
-            Self::Microphone => "confab-mic",
+            Self::Camera | Self::Microphone => "confab-camera",
             Self::Screen => "confab-screen",
         }
     }
@@ -83,8 +83,8 @@ impl TrackSources for NoSources {
     }
 }
 
-/// The synthetic twins, for machines without devices and for tests: the synthetic camera and
-/// screen. There is no microphone twin until confab-media encodes audio.
+/// The synthetic twins, for machines without devices and for tests: the synthetic camera,
+/// screen and microphone (a tone).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SyntheticSources;
 
@@ -93,7 +93,7 @@ impl TrackSources for SyntheticSources {
         match kind {
             TrackKind::Camera => TrackFeed::synthetic_camera(),
             TrackKind::Screen => TrackFeed::synthetic_screen(),
-            TrackKind::Microphone => NoSources.open(kind),
+            TrackKind::Microphone => TrackFeed::synthetic_microphone(),
         }
     }
 }
@@ -146,4 +146,35 @@ pub trait TrackSink: Send {
     fn packet(&mut self, packet: RtpPacket);
     /// The track ended (the peer stopped sending it, or the connection is gone).
     fn ended(&mut self);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_sources_turning_a_track_on_says_what_is_missing() {
+        let refused = NoSources.open(TrackKind::Microphone).unwrap_err();
+        assert_eq!(refused.to_string(), "this program has no microphone");
+    }
+
+    #[test]
+    fn media_names_our_screen_stream_and_a_receiver_tells_screen_from_camera() {
+        let media = MediaState { screen: true, ..MediaState::default() };
+        let tracks = TrackSet::new();
+        assert_eq!(media_of(&tracks), MediaState::default());
+        let track = |audio, stream: &str| IncomingTrack {
+            peer: "AAAAAAAAAAAAAAAAAAAAAA".parse().unwrap(),
+            audio,
+            stream_ids: vec![stream.to_owned()],
+            mime_type: String::new(),
+        };
+        assert_eq!(track(false, "confab-screen").kind(&MediaState::default()), TrackKind::Screen);
+        assert_eq!(track(false, "confab-camera").kind(&media), TrackKind::Camera);
+        // A browser names its screen's stream in `screen_track`.
+        let browser = MediaState { screen_track: Some("{abc}".into()), ..media };
+        assert_eq!(track(false, "{abc}").kind(&browser), TrackKind::Screen);
+        assert_eq!(track(false, "{def}").kind(&browser), TrackKind::Camera);
+        assert_eq!(track(true, "{def}").kind(&browser), TrackKind::Microphone);
+    }
 }

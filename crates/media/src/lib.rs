@@ -1,7 +1,8 @@
 //! # confab-media — frames in, encoded samples out
 //!
-//! Turns a video source into whole encoded frames, paced at the source's frame rate, ready to be
-//! written to a WebRTC track one frame per sample; and turns encoded frames back into pictures.
+//! Turns a video or audio source into whole encoded frames, paced at the source's rate, ready to
+//! be written to a WebRTC track one frame per sample; and turns encoded frames back into pictures
+//! and sound.
 //!
 //! ## Layout
 //! - [`frame`]: [`I420Frame`], one picture in the planar YUV 4:2:0 layout the encoders take.
@@ -13,17 +14,22 @@
 //!   [`Vp8Decoder`].
 //! - [`pipeline`]: [`VideoPipeline`], a thread that captures, encodes and hands each frame to a
 //!   [`FrameSink`] at the frame rate; the entry point for senders.
+//! - [`audio`]: the [`AudioSource`] trait, [`SineTone`] (the synthetic microphone), Opus
+//!   ([`OpusEncoder`], [`OpusDecoder`], against the system libopus) and [`AudioPipeline`], the
+//!   same for sound in 20 ms frames.
 //!
 //! ## What it never does
 //! It knows nothing of meetings, peers or WebRTC (confab-core puts its frames on tracks), and
 //! it never depends on tokio: the pipeline is a plain thread, because encoding is CPU work that
 //! must not stall an async runtime.
 
+pub mod audio;
 pub mod frame;
 pub mod pipeline;
 pub mod source;
 pub mod vpx;
 
+pub use audio::{AudioPipeline, AudioSource, OpusDecoder, OpusEncoder, SineTone};
 pub use frame::I420Frame;
 pub use pipeline::{EncodedFrame, FrameSink, VideoPipeline};
 pub use source::{Stamp, SyntheticCamera, VideoSource, read_stamp};
@@ -41,6 +47,9 @@ pub enum MediaError {
     /// libvpx refused an operation; `detail` is its own message.
     #[error("VP8 {op} failed: {detail}")]
     Codec { op: &'static str, detail: String },
+    /// libopus refused an operation; `detail` is its own message.
+    #[error("Opus {op} failed: {detail}")]
+    Opus { op: &'static str, detail: String },
     /// The capture device stopped delivering frames.
     #[error("the video source stopped: {0}")]
     SourceEnded(String),

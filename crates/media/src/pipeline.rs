@@ -33,6 +33,31 @@ pub trait FrameSink: Send + 'static {
     fn failed(&mut self, error: MediaError);
 }
 
+/// Paces a capture thread: [`Pacer::wait`] returns once per interval.
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    interval: Duration,
+    next: Instant,
+}
+
+impl Pacer {
+    pub(crate) fn new(interval: Duration) -> Self {
+        Self { interval, next: Instant::now() }
+    }
+
+    /// Waits for the next deadline. Paced by deadline, not by sleeping a fixed interval, so
+    /// encoding time does not slow the rate; after a stall it skips ahead rather than bursts.
+    pub(crate) fn wait(&mut self) {
+        let now = Instant::now();
+        if self.next > now {
+            std::thread::sleep(self.next - now);
+        } else if now - self.next > self.interval {
+            self.next = now;
+        }
+        self.next += self.interval;
+    }
+}
+
 /// A running source → VP8 → sink thread. Dropping it stops the thread within a frame.
 #[derive(Debug)]
 pub struct VideoPipeline {
@@ -56,18 +81,10 @@ impl VideoPipeline {
         let (keyframe, stopped) = (keyframe_wanted.clone(), stop.clone());
         let interval = Duration::from_secs(1) / fps;
         std::thread::Builder::new().name("confab-video".into()).spawn(move || {
-            let mut next = Instant::now();
+            let mut pacer = Pacer::new(interval);
             let mut last_keyframe: Option<Instant> = None;
             while !stopped.load(Ordering::Relaxed) {
-                // Pace by deadline, not by sleeping a fixed interval, so encoding time does
-                // not slow the frame rate; after a stall, skip ahead rather than burst.
-                let now = Instant::now();
-                if next > now {
-                    std::thread::sleep(next - now);
-                } else if now - next > interval {
-                    next = now;
-                }
-                next += interval;
+                pacer.wait();
                 if !sink.wanted() {
                     // A viewer who arrives later must start from a keyframe.
                     keyframe.store(true, Ordering::Relaxed);

@@ -43,10 +43,12 @@ const KEYFRAME_REQUESTS_SLOT: usize = 14_000;
 /// by MIME type).
 pub(super) fn media_engine() -> Result<(MediaEngine, Registry), PeerError> {
     let mut media_engine = MediaEngine::default();
-    let vp8 = RTCRtpCodecParameters { rtp_codec: rtp_codec(Codec::Vp8), payload_type: 96 };
-    media_engine
-        .register_codec(vp8, RtpCodecKind::Video)
-        .map_err(PeerError::stack("register VP8"))?;
+    for (codec, payload_type) in [(Codec::Vp8, 96), (Codec::Opus, 111)] {
+        let parameters = RTCRtpCodecParameters { rtp_codec: rtp_codec(codec), payload_type };
+        media_engine
+            .register_codec(parameters, media_kind(codec))
+            .map_err(PeerError::stack("register a codec"))?;
+    }
     let interceptors = register_default_interceptors(Registry::new(), &mut media_engine)
         .map_err(PeerError::stack("set up RTCP"))?
         // Last, after every interceptor that reads RTCP.
@@ -67,12 +69,22 @@ fn rtp_codec(codec: Codec) -> RTCRtpCodec {
                 parameter: "fir".to_owned(),
             }],
         },
+        // As RFC 7587 writes Opus (always two channels in the SDP, whatever is sent), with
+        // in-band FEC, as browsers offer it.
+        Codec::Opus => RTCRtpCodec {
+            mime_type: codec.mime_type().to_owned(),
+            clock_rate: 48_000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+            rtcp_feedback: vec![],
+        },
     }
 }
 
 fn media_kind(codec: Codec) -> RtpCodecKind {
     match codec {
         Codec::Vp8 => RtpCodecKind::Video,
+        Codec::Opus => RtpCodecKind::Audio,
     }
 }
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 use confab_core::engine::DEFAULT_MAX_FILE_BYTES;
 use confab_core::tracks::{IncomingMedia, IncomingTrack, RtpPacket, SyntheticSources, TrackSink};
 use confab_core::{
-    Engine, EngineConfig, EngineEvent, FileEvent, FileState, TrackFeed, TrackKind, TrackSet, peer,
+    Engine, EngineConfig, EngineEvent, FileEvent, FileState, MediaState, TrackFeed, TrackKind,
+    TrackSet, peer,
 };
 use confab_proto::{ClientKind, DisplayName, MeetingKey, MeetingLink, PeerId, RoomId};
 use tokio::net::{TcpListener, TcpStream};
@@ -312,21 +313,23 @@ impl Recorder {
         self.tracks.lock().unwrap().clone()
     }
 
-    /// Packets received from `peer` in the stream `stream_id`, over every time it opened.
-    pub fn packets(&self, peer: &PeerId, stream_id: &str) -> u64 {
-        self.from(peer, stream_id).map(|t| t.packets).sum()
+    /// Packets received from `peer`'s track of `kind`, over every time it opened.
+    pub fn packets(&self, peer: &PeerId, kind: TrackKind) -> u64 {
+        self.from(peer, kind).map(|t| t.packets).sum()
     }
 
-    /// When the last packet from `peer` in `stream_id` arrived.
-    pub fn last_packet(&self, peer: &PeerId, stream_id: &str) -> Option<std::time::Instant> {
-        self.from(peer, stream_id).filter_map(|t| t.last_packet).max()
+    /// When the last packet from `peer`'s track of `kind` arrived.
+    pub fn last_packet(&self, peer: &PeerId, kind: TrackKind) -> Option<std::time::Instant> {
+        self.from(peer, kind).filter_map(|t| t.last_packet).max()
     }
 
-    fn from(&self, peer: &PeerId, stream_id: &str) -> impl Iterator<Item = ReceivedTrack> {
-        let (peer, stream_id) = (peer.clone(), stream_id.to_owned());
+    /// `peer`'s tracks of `kind`, as a native peer names them (a browser's screen is known
+    /// only by what it announced).
+    pub fn from(&self, peer: &PeerId, kind: TrackKind) -> impl Iterator<Item = ReceivedTrack> {
+        let peer = peer.clone();
         self.tracks()
             .into_iter()
-            .filter(move |t| t.track.peer == peer && t.track.stream_ids.contains(&stream_id))
+            .filter(move |t| t.track.peer == peer && t.track.kind(&MediaState::default()) == kind)
     }
 }
 

@@ -1,0 +1,170 @@
+//! Audio: the [`AudioSource`] trait every capture implements, [`SineTone`] (the synthetic
+//! microphone), Opus through the system libopus, and [`AudioPipeline`], the thread that hands
+//! a 20 ms Opus frame to a [`FrameSink`] every 20 ms.
+//!
+//! Everything is 48 kHz mono: what WebRTC's Opus runs at, and one voice.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::MediaError;
+use crate::pipeline::{EncodedFrame, FrameSink, Pacer};
+
+pub const SAMPLE_RATE: u32 = 48_000;
+/// One frame of audio: 20 ms, what browsers send.
+pub const FRAME_DURATION: Duration = Duration::from_millis(20);
+/// Samples in one frame.
+pub const FRAME_SAMPLES: usize = 960;
+/// Enough for any 20 ms Opus frame (the format's own limit is 1275 bytes).
+const MAX_OPUS_FRAME_BYTES: usize = 1500;
+
+/// Something that produces sound: a microphone, or a synthetic twin.
+pub trait AudioSource: Send {
+    /// Fills `frame` ([`FRAME_SAMPLES`] samples) with the next 20 ms, 48 kHz mono.
+    fn capture(&mut self, frame: &mut [i16]) -> Result<(), MediaError>;
+}
+
+/// A microphone for machines with none: a steady sine tone, which a listener or a test can
+/// recognise after a lossy codec by its pitch.
+#[derive(Debug, Clone)]
+pub struct SineTone {
+    hz: u32,
+    amplitude: f64,
+    /// Samples produced so far; the phase is computed from it, so it never drifts.
+    sample: u64,
+}
+
+impl SineTone {
+    /// A tone of `hz` (20 Hz to 20 kHz) at a quarter of full scale.
+    pub fn new(hz: u32) -> Result<Self, MediaError> {
+        if !(20..=20_000).contains(&hz) {
+            return Err(MediaError::BadSetting(format!("a tone of {hz} Hz: must be 20 to 20000")));
+        }
+        Ok(Self { hz, amplitude: f64::from(i16::MAX) / 4.0, sample: 0 })
+    }
+}
+
+impl AudioSource for SineTone {
+    fn capture(&mut self, frame: &mut [i16]) -> Result<(), MediaError> {
+        let step = std::f64::consts::TAU * f64::from(self.hz) / f64::from(SAMPLE_RATE);
+        for out in frame.iter_mut() {
+            // Whole seconds (whole cycles: the pitch is in whole hertz) are dropped first, so the
+            // angle stays small and exact however long the tone runs.
+            let within = self.sample % u64::from(SAMPLE_RATE);
+            *out = (((within as f64) * step).sin() * self.amplitude) as i16;
+            self.sample += 1;
+        }
+        Ok(())
+    }
+}
+
+/// libopus's encoder in VoIP mode, with in-band FEC so a lost packet can be rebuilt.
+#[derive(Debug)]
+pub struct OpusEncoder {
+    inner: opus::Encoder,
+}
+
+fn opus_error(op: &'static str) -> impl FnOnce(opus::Error) -> MediaError {
+    move |e| MediaError::Opus { op, detail: e.to_string() }
+}
+
+impl OpusEncoder {
+    /// `bitrate_kbps` from 6 to 510, Opus's range.
+    pub fn new(bitrate_kbps: u32) -> Result<Self, MediaError> {
+        if !(6..=510).contains(&bitrate_kbps) {
+            return Err(MediaError::BadSetting(format!(
+                "{bitrate_kbps} kbit/s for Opus: must be 6 to 510"
+            )));
+        }
+        let mut inner =
+            opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)
+                .map_err(opus_error("create the encoder"))?;
+        let bits = i32::try_from(bitrate_kbps * 1000).unwrap_or(i32::MAX);
+        inner.set_bitrate(opus::Bitrate::Bits(bits)).map_err(opus_error("set the bitrate"))?;
+        inner.set_inband_fec(true).map_err(opus_error("turn on FEC"))?;
+        Ok(Self { inner })
+    }
+
+    /// Encodes one 20 ms frame ([`FRAME_SAMPLES`] samples).
+    pub fn encode(&mut self, frame: &[i16]) -> Result<Vec<u8>, MediaError> {
+        if frame.len() != FRAME_SAMPLES {
+            return Err(MediaError::BadSetting(format!(
+                "an audio frame of {} samples: must be {FRAME_SAMPLES}",
+                frame.len()
+            )));
+        }
+        self.inner.encode_vec(frame, MAX_OPUS_FRAME_BYTES).map_err(opus_error("encode"))
+    }
+}
+
+/// libopus's decoder, 48 kHz mono.
+#[derive(Debug)]
+pub struct OpusDecoder {
+    inner: opus::Decoder,
+}
+
+impl OpusDecoder {
+    pub fn new() -> Result<Self, MediaError> {
+        let inner = opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono)
+            .map_err(opus_error("create the decoder"))?;
+        Ok(Self { inner })
+    }
+
+    /// Decodes one packet into `out` (room for at least [`FRAME_SAMPLES`]); returns how many
+    /// samples it wrote.
+    pub fn decode(&mut self, packet: &[u8], out: &mut [i16]) -> Result<usize, MediaError> {
+        self.inner.decode(packet, out, false).map_err(opus_error("decode"))
+    }
+}
+
+/// A running source → Opus → sink thread. Dropping it stops the thread within a frame.
+#[derive(Debug)]
+pub struct AudioPipeline {
+    stop: Arc<AtomicBool>,
+}
+
+impl AudioPipeline {
+    /// Starts capturing from `source` and encoding at `bitrate_kbps`. Every frame stands on
+    /// its own, so each is marked a keyframe: a listener can start anywhere.
+    pub fn start(
+        mut source: Box<dyn AudioSource>,
+        bitrate_kbps: u32,
+        mut sink: impl FrameSink,
+    ) -> Result<Self, MediaError> {
+        let mut encoder = OpusEncoder::new(bitrate_kbps)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::Builder::new().name("confab-audio".into()).spawn(move || {
+            let mut pacer = Pacer::new(FRAME_DURATION);
+            let mut samples = vec![0i16; FRAME_SAMPLES];
+            while !stopped.load(Ordering::Relaxed) {
+                pacer.wait();
+                if !sink.wanted() {
+                    continue;
+                }
+                let captured_at = Instant::now();
+                let encoded = source.capture(&mut samples).and_then(|()| encoder.encode(&samples));
+                let data = match encoded {
+                    Ok(data) => data,
+                    Err(e) => {
+                        sink.failed(e);
+                        return;
+                    }
+                };
+                let frame =
+                    EncodedFrame { data, keyframe: true, captured_at, duration: FRAME_DURATION };
+                if !sink.deliver(frame) {
+                    return;
+                }
+            }
+        })?;
+        Ok(Self { stop })
+    }
+}
+
+impl Drop for AudioPipeline {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
