@@ -1,12 +1,14 @@
 //! The synthetic microphone through the real libopus encoder and decoder, and the pipeline thread.
 
+mod common;
+
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::ToTest;
 use confab_media::audio::{FRAME_DURATION, FRAME_SAMPLES, SAMPLE_RATE};
 use confab_media::{
-    AudioPipeline, AudioSource, EncodedFrame, FrameSink, MediaError, OpusDecoder, OpusEncoder,
-    SineTone,
+    AudioPipeline, AudioSource, EncodedFrame, MediaError, OpusDecoder, OpusEncoder, SineTone,
 };
 
 /// The pitch of `samples`, from how often the signal crosses zero upwards.
@@ -54,20 +56,6 @@ fn bad_audio_settings_and_input_are_errors_not_panics() {
     let mut decoder = OpusDecoder::new().expect("decoder");
     let mut out = vec![0i16; FRAME_SAMPLES];
     assert!(matches!(decoder.decode(&[0xff; 3], &mut out), Err(MediaError::Opus { .. })));
-}
-
-struct ToTest(mpsc::Sender<EncodedFrame>);
-
-impl FrameSink for ToTest {
-    fn wanted(&self) -> bool {
-        true
-    }
-    fn deliver(&mut self, frame: EncodedFrame) -> bool {
-        self.0.send(frame).is_ok()
-    }
-    fn failed(&mut self, error: MediaError) {
-        panic!("the pipeline failed: {error}");
-    }
 }
 
 #[test]

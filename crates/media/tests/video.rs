@@ -1,11 +1,14 @@
 //! The synthetic camera through the real libvpx encoder and decoder, and the pipeline thread.
 
+mod common;
+
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::ToTest;
 use confab_media::{
-    EncodedFrame, FrameSink, I420Frame, MediaError, SyntheticCamera, VideoPipeline, VideoSource,
-    Vp8Config, Vp8Decoder, Vp8Encoder, read_stamp,
+    I420Frame, MediaError, SyntheticCamera, VideoPipeline, VideoSource, Vp8Config, Vp8Decoder,
+    Vp8Encoder, read_stamp,
 };
 
 const WIDTH: u32 = 640;
@@ -84,21 +87,6 @@ fn bad_input_is_an_error_not_a_panic() {
     let wrong = I420Frame::black(320, 180).expect("picture");
     assert!(matches!(encoder.encode(&wrong, false), Err(MediaError::BadSize(_))));
     assert!(I420Frame::from_planes(640, 360, vec![0; 10]).is_err());
-}
-
-/// Sends every frame to the test.
-struct ToTest(mpsc::Sender<EncodedFrame>);
-
-impl FrameSink for ToTest {
-    fn wanted(&self) -> bool {
-        true
-    }
-    fn deliver(&mut self, frame: EncodedFrame) -> bool {
-        self.0.send(frame).is_ok()
-    }
-    fn failed(&mut self, error: MediaError) {
-        panic!("the pipeline failed: {error}");
-    }
 }
 
 #[test]
