@@ -249,7 +249,12 @@ impl Engine {
                 self.tracks.send_modify(|set| drop(set.remove(&kind)));
                 continue;
             }
-            match self.sources.open(kind) {
+            // Opening a device can take a while: not on an async worker.
+            let sources = self.sources.clone();
+            let feed = tokio::task::spawn_blocking(move || sources.open(kind))
+                .await
+                .map_err(|_| EngineError::Stopped)?;
+            match feed {
                 Ok(feed) => self.tracks.send_modify(|set| drop(set.insert(kind, feed))),
                 Err(e) => {
                     opened = Err(EngineError::Media(e));
