@@ -1,7 +1,7 @@
 //! The media a participant sends and receives, as a set: which local tracks go to every peer
 //! ([`TrackSet`], changed at any time through the engine), where local tracks come from when a
-//! front end turns one on ([`TrackSources`]), and where the tracks peers send us go
-//! ([`IncomingMedia`]).
+//! front end turns one on ([`TrackSources`]), and where the tracks peers send us go, as whole
+//! encoded frames ([`IncomingMedia`]).
 //!
 //! Tracks travel in named streams: camera and microphone together in `confab-camera` (a person's
 //! face and voice, one stream as browsers send them, so a browser plays the voice with the
@@ -124,26 +124,32 @@ impl IncomingTrack {
     }
 }
 
-/// One RTP packet of an incoming track, as it arrived (reassembly and decoding are the sink's).
+/// One whole encoded frame of an incoming track, reassembled from its RTP packets: a VP8 frame
+/// for a decoder or WebCodecs, or a 20 ms Opus packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RtpPacket {
-    pub sequence_number: u16,
-    pub timestamp: u32,
-    /// The last packet of a frame.
-    pub marker: bool,
-    pub payload: bytes::Bytes,
+pub struct IncomingFrame {
+    pub data: bytes::Bytes,
+    /// Its RTP timestamp (90 kHz for video, 48 kHz for Opus).
+    pub rtp_timestamp: u32,
+    /// How long it lasts, from the timestamps around it.
+    pub duration: std::time::Duration,
+    /// A decoder can start here (every Opus packet can).
+    pub keyframe: bool,
+    /// Packets given up on since the frame before (lost, or too late): a video decoder should
+    /// wait for the next keyframe.
+    pub lost_before: u16,
 }
 
 /// Where incoming tracks go, chosen by the front end. A program with no sink receives no media
 /// at all: its answers decline every track, so peers spend nothing sending to it.
 pub trait IncomingMedia: Send + Sync + std::fmt::Debug {
-    /// A peer started sending `track`; its packets go to what this returns.
+    /// A peer started sending `track`; its frames go to what this returns.
     fn track(&self, track: IncomingTrack) -> Box<dyn TrackSink>;
 }
 
-/// One incoming track's packets.
+/// One incoming track's frames, whole, in order.
 pub trait TrackSink: Send {
-    fn packet(&mut self, packet: RtpPacket);
+    fn frame(&mut self, frame: IncomingFrame);
     /// The track ended (the peer stopped sending it, or the connection is gone).
     fn ended(&mut self);
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Node, NodeOptions, Recorder, Server, until};
+use common::{Node, NodeOptions, Recorder, Server, tone_share, until};
 use confab_core::{EngineEvent, MediaState, TrackFeed, TrackKind};
 use confab_proto::PeerId;
 
@@ -64,9 +64,9 @@ async fn a_camera_reaches_the_peers_that_take_video_and_costs_the_others_nothing
     assert!(!announced_camera(&nodes[0], &bo), "Bo has no camera");
 }
 
-/// Packets of a track received within a few seconds (VP8 at 600 kbit/s is ~60 packets/s, Opus
-/// 50).
-const SOME_PACKETS: u64 = 50;
+/// Whole frames of a track received within a few seconds (the camera sends 30 a second, the
+/// screen 15, the microphone 50).
+const SOME_FRAMES: u64 = 45;
 
 fn media_of(node: &Node, peer: &PeerId) -> Option<MediaState> {
     node.log.iter().rev().find_map(|e| match e {
@@ -101,9 +101,14 @@ async fn tracks_come_and_go_on_a_live_connection_from_either_side() {
     let camera = TrackFeed::synthetic_camera().unwrap();
     nodes[1].engine.set_track(TrackKind::Camera, Some(camera)).await.unwrap();
     until(&mut nodes, "Bo's camera reaches Ada", |_| {
-        ada_sees.packets(&bo, TrackKind::Camera) > SOME_PACKETS
+        ada_sees.frames(&bo, TrackKind::Camera) > SOME_FRAMES
     })
     .await;
+    // Reassembled and decoded as a front end would: on loopback, without loss, every frame
+    // from the first keyframe on arrives, in order.
+    let numbers = ada_sees.from(&bo, TrackKind::Camera).next().unwrap().frame_numbers;
+    assert!(numbers.len() as u64 > SOME_FRAMES / 2, "{} pictures decoded", numbers.len());
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "frames missing: {numbers:?}");
     until(&mut nodes, "Bo's camera is announced", |n| {
         media_of(&n[0], &bo).is_some_and(|m| m.cam && !m.screen)
     })
@@ -113,7 +118,7 @@ async fn tracks_come_and_go_on_a_live_connection_from_either_side() {
     let both = MediaState { cam: true, screen: true, ..MediaState::default() };
     nodes[1].engine.set_media(both).await.unwrap();
     until(&mut nodes, "Bo's screen reaches Ada beside his camera", |_| {
-        ada_sees.packets(&bo, TrackKind::Screen) > SOME_PACKETS
+        ada_sees.frames(&bo, TrackKind::Screen) > SOME_FRAMES
     })
     .await;
     let bo_media = media_of(&nodes[0], &bo).unwrap();
@@ -126,7 +131,7 @@ async fn tracks_come_and_go_on_a_live_connection_from_either_side() {
     // Ada, the first offerer, turns her camera on while Bo's tracks flow.
     nodes[0].engine.set_media(MediaState { cam: true, ..MediaState::default() }).await.unwrap();
     until(&mut nodes, "Ada's camera reaches Bo", |_| {
-        bo_sees.packets(&ada, TrackKind::Camera) > SOME_PACKETS
+        bo_sees.frames(&ada, TrackKind::Camera) > SOME_FRAMES
     })
     .await;
 
@@ -139,25 +144,25 @@ async fn tracks_come_and_go_on_a_live_connection_from_either_side() {
     let off_at = std::time::Instant::now();
     let quiet = std::time::Duration::from_secs(1);
     until(&mut nodes, "Bo's camera stops reaching Ada", |_| {
-        ada_sees.last_packet(&bo, TrackKind::Camera).is_some_and(|t| t.elapsed() > quiet)
+        ada_sees.last_frame(&bo, TrackKind::Camera).is_some_and(|t| t.elapsed() > quiet)
     })
     .await;
-    let screen_before = ada_sees.packets(&bo, TrackKind::Screen);
+    let screen_before = ada_sees.frames(&bo, TrackKind::Screen);
     until(&mut nodes, "Bo's screen still reaches Ada", |_| {
-        ada_sees.packets(&bo, TrackKind::Screen) > screen_before + SOME_PACKETS
+        ada_sees.frames(&bo, TrackKind::Screen) > screen_before + SOME_FRAMES
     })
     .await;
     assert!(
-        ada_sees.last_packet(&bo, TrackKind::Camera).unwrap() < off_at + quiet,
+        ada_sees.last_frame(&bo, TrackKind::Camera).unwrap() < off_at + quiet,
         "no camera packet after it went quiet"
     );
 
     // And turns it on again: the same connection carries it once more.
-    let camera_before = ada_sees.packets(&bo, TrackKind::Camera);
+    let camera_before = ada_sees.frames(&bo, TrackKind::Camera);
     let camera = TrackFeed::synthetic_camera().unwrap();
     nodes[1].engine.set_track(TrackKind::Camera, Some(camera)).await.unwrap();
     until(&mut nodes, "Bo's camera is back", |_| {
-        ada_sees.packets(&bo, TrackKind::Camera) > camera_before + SOME_PACKETS
+        ada_sees.frames(&bo, TrackKind::Camera) > camera_before + SOME_FRAMES
     })
     .await;
 
@@ -165,7 +170,7 @@ async fn tracks_come_and_go_on_a_live_connection_from_either_side() {
     let all = MediaState { mic: true, cam: true, screen: true, ..MediaState::default() };
     nodes[1].engine.set_media(all).await.unwrap();
     until(&mut nodes, "Bo's microphone reaches Ada", |_| {
-        ada_sees.packets(&bo, TrackKind::Microphone) > SOME_PACKETS
+        ada_sees.frames(&bo, TrackKind::Microphone) > SOME_FRAMES
     })
     .await;
     // In the camera's stream: one stream for a face and a voice, as browsers send them.
@@ -177,5 +182,31 @@ async fn tracks_come_and_go_on_a_live_connection_from_either_side() {
         media_of(&n[0], &bo).is_some_and(|m| m.mic && m.cam && m.screen)
     })
     .await;
+    // And Ada's, the other way. Each hears the other's tone at its pitch: over the last half
+    // second decoded, nearly all the energy is at 440 Hz, none at 660.
+    nodes[0]
+        .engine
+        .set_media(MediaState { mic: true, cam: true, ..MediaState::default() })
+        .await
+        .unwrap();
+    let half_second = 24_000;
+    let heard = |sink: &Recorder, from: &PeerId| {
+        // The track as it is now (a renegotiation may have opened it afresh).
+        let pcm = sink.from(from, TrackKind::Microphone).last().map(|t| t.pcm).unwrap_or_default();
+        (pcm.len() >= 2 * half_second).then(|| pcm[pcm.len() - half_second..].to_vec())
+    };
+    until(&mut nodes, "a second of each other's sound", |_| {
+        heard(&ada_sees, &bo).is_some() && heard(&bo_sees, &ada).is_some()
+    })
+    .await;
+    for (who, pcm) in
+        [("Ada", heard(&ada_sees, &bo).unwrap()), ("Bo", heard(&bo_sees, &ada).unwrap())]
+    {
+        let (at_440, at_660) = (tone_share(&pcm, 440.0), tone_share(&pcm, 660.0));
+        assert!(
+            at_440 > 0.8 && at_660 < 0.05,
+            "{who} hears 440 Hz at {at_440}, 660 Hz at {at_660}"
+        );
+    }
     assert_eq!(nodes.iter().map(|n| n.connected.len()).sum::<usize>(), 2, "still connected");
 }

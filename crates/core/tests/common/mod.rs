@@ -10,11 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_core::engine::DEFAULT_MAX_FILE_BYTES;
-use confab_core::tracks::{IncomingMedia, IncomingTrack, RtpPacket, SyntheticSources, TrackSink};
+use confab_core::tracks::{
+    IncomingFrame, IncomingMedia, IncomingTrack, SyntheticSources, TrackSink,
+};
 use confab_core::{
     Engine, EngineConfig, EngineEvent, FileEvent, FileState, MediaState, TrackFeed, TrackKind,
     TrackSet, peer,
 };
+use confab_media::{OpusDecoder, Vp8Decoder, read_stamp};
 use confab_proto::{ClientKind, DisplayName, MeetingKey, MeetingLink, PeerId, RoomId};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
@@ -292,16 +295,21 @@ pub async fn until(nodes: &mut [Node], what: &str, done: impl Fn(&[Node]) -> boo
 
 pub mod sim;
 
-/// What a [`Recorder`] saw of one incoming track.
+/// What a [`Recorder`] saw of one incoming track, decoded as a front end would.
 #[derive(Debug, Clone)]
 pub struct ReceivedTrack {
     pub track: IncomingTrack,
-    pub packets: u64,
-    pub last_packet: Option<std::time::Instant>,
+    pub frames: u64,
+    pub last_frame: Option<std::time::Instant>,
+    /// The synthetic camera's frame numbers, read from each decoded picture, in order.
+    pub frame_numbers: Vec<u32>,
+    /// Decoded sound, 48 kHz mono.
+    pub pcm: Vec<i16>,
     pub ended: bool,
 }
 
-/// A front end's sink for incoming tracks that records what arrives, for assertions.
+/// A front end's sink for incoming tracks that decodes and records what arrives, for
+/// assertions.
 #[derive(Debug, Clone, Default)]
 pub struct Recorder {
     tracks: Arc<std::sync::Mutex<Vec<ReceivedTrack>>>,
@@ -313,14 +321,14 @@ impl Recorder {
         self.tracks.lock().unwrap().clone()
     }
 
-    /// Packets received from `peer`'s track of `kind`, over every time it opened.
-    pub fn packets(&self, peer: &PeerId, kind: TrackKind) -> u64 {
-        self.from(peer, kind).map(|t| t.packets).sum()
+    /// Frames received from `peer`'s track of `kind`, over every time it opened.
+    pub fn frames(&self, peer: &PeerId, kind: TrackKind) -> u64 {
+        self.from(peer, kind).map(|t| t.frames).sum()
     }
 
-    /// When the last packet from `peer`'s track of `kind` arrived.
-    pub fn last_packet(&self, peer: &PeerId, kind: TrackKind) -> Option<std::time::Instant> {
-        self.from(peer, kind).filter_map(|t| t.last_packet).max()
+    /// When the last frame from `peer`'s track of `kind` arrived.
+    pub fn last_frame(&self, peer: &PeerId, kind: TrackKind) -> Option<std::time::Instant> {
+        self.from(peer, kind).filter_map(|t| t.last_frame).max()
     }
 
     /// `peer`'s tracks of `kind`, as a native peer names them (a browser's screen is known
@@ -336,23 +344,78 @@ impl Recorder {
 impl IncomingMedia for Recorder {
     fn track(&self, track: IncomingTrack) -> Box<dyn TrackSink> {
         let mut tracks = self.tracks.lock().unwrap();
-        tracks.push(ReceivedTrack { track, packets: 0, last_packet: None, ended: false });
-        Box::new(RecordedTrack { tracks: self.tracks.clone(), index: tracks.len() - 1 })
+        let decoder = if track.audio {
+            Decoder::Opus(OpusDecoder::new().unwrap())
+        } else {
+            Decoder::Vp8 { decoder: Vp8Decoder::new().unwrap(), waiting_for_keyframe: true }
+        };
+        tracks.push(ReceivedTrack {
+            track,
+            frames: 0,
+            last_frame: None,
+            frame_numbers: vec![],
+            pcm: vec![],
+            ended: false,
+        });
+        Box::new(RecordedTrack { tracks: self.tracks.clone(), index: tracks.len() - 1, decoder })
     }
+}
+
+enum Decoder {
+    Vp8 { decoder: Vp8Decoder, waiting_for_keyframe: bool },
+    Opus(OpusDecoder),
 }
 
 struct RecordedTrack {
     tracks: Arc<std::sync::Mutex<Vec<ReceivedTrack>>>,
     index: usize,
+    decoder: Decoder,
 }
 
 impl TrackSink for RecordedTrack {
-    fn packet(&mut self, _packet: RtpPacket) {
+    fn frame(&mut self, frame: IncomingFrame) {
         let mut tracks = self.tracks.lock().unwrap();
-        tracks[self.index].packets += 1;
-        tracks[self.index].last_packet = Some(std::time::Instant::now());
+        let received = &mut tracks[self.index];
+        received.frames += 1;
+        received.last_frame = Some(std::time::Instant::now());
+        match &mut self.decoder {
+            Decoder::Vp8 { decoder, waiting_for_keyframe } => {
+                // After a loss a decoder can only start again on a keyframe.
+                *waiting_for_keyframe =
+                    (*waiting_for_keyframe || frame.lost_before > 0) && !frame.keyframe;
+                if *waiting_for_keyframe {
+                    return;
+                }
+                let picture = decoder.decode(&frame.data).unwrap();
+                if let Some(stamp) = picture.as_ref().and_then(read_stamp) {
+                    received.frame_numbers.push(stamp.frame);
+                }
+            }
+            Decoder::Opus(decoder) => {
+                let mut pcm = [0i16; 960];
+                let n = decoder.decode(&frame.data, &mut pcm).unwrap();
+                received.pcm.extend_from_slice(&pcm[..n]);
+            }
+        }
     }
     fn ended(&mut self) {
         self.tracks.lock().unwrap()[self.index].ended = true;
     }
+}
+
+/// How much of `samples`' energy is at `hz` (Goertzel's algorithm): about 1 for a pure tone at
+/// that pitch, about 0 for anything else. `hz` should fall on a whole bin of the window.
+pub fn tone_share(samples: &[i16], hz: f64) -> f64 {
+    let n = samples.len() as f64;
+    let coeff = 2.0 * (std::f64::consts::TAU * hz / 48_000.0).cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    let mut energy = 0.0;
+    for &x in samples {
+        let x = f64::from(x);
+        let s0 = x + coeff * s1 - s2;
+        (s2, s1) = (s1, s0);
+        energy += x * x;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    if energy == 0.0 { 0.0 } else { power / (n / 2.0 * energy) }
 }
