@@ -75,3 +75,32 @@ test("browsers show the CLI's synthetic camera, live, however the connection was
     await waitVideo(page, "Cli's screen");
   }
 });
+
+test("the CLI takes a browser's camera, microphone and screen, and decodes them", async (t) => {
+  const server = await startServer(t);
+  const link = await newMeeting(server);
+  const browser = await launchBrowser(t);
+  const cli = startCli(t, link, "Cli", { args: ["--receive-media"] });
+  await cli.waitFor((e) => e.event === "joined", "joined");
+  const page = await newPage(browser);
+  await joinAs(page, link, "Web", { mic: true, cam: true });
+  await waitConnected(page, "Cli");
+
+  // Chromium's fake devices: a camera pattern, and a microphone that beeps. The CLI reports each
+  // track it decodes once a second.
+  const playing = (pick) => (e) => e.event === "track" && !e.ended && pick(e);
+  const camera = await cli.waitFor(
+    playing((e) => !e.audio && e.codec.toLowerCase() === "video/vp8" && e.frames_decoded >= 30 && e.width > 0 && e.height > 0),
+    "the browser's camera, decoded",
+  );
+  await cli.waitFor(
+    playing((e) => e.audio && e.codec.toLowerCase() === "audio/opus" && e.frames_decoded >= 50 && e.audio_level > 0.001),
+    "the browser's microphone, heard",
+  );
+  // Sharing a screen renegotiates from the browser; the CLI decodes it as a second picture.
+  await page.getByRole("button", { name: "Share screen" }).click();
+  await cli.waitFor(
+    playing((e) => !e.audio && e.frames_decoded >= 10 && e.width > 0 && e.streams.join() !== camera.streams.join()),
+    "the browser's screen, decoded",
+  );
+});

@@ -11,6 +11,7 @@
 //! its own, 2 for bad arguments (a malformed link among them).
 
 mod commands;
+mod media;
 mod output;
 mod session;
 
@@ -81,6 +82,13 @@ struct ParticipantArgs {
     /// Send a synthetic camera (a moving test pattern with a frame counter) to every peer.
     #[arg(long)]
     synthetic_camera: bool,
+    /// Send a synthetic microphone (a steady 440 Hz tone) to every peer.
+    #[arg(long)]
+    synthetic_audio: bool,
+    /// Take the peers' cameras, microphones and screens: decode each and report it once a second
+    /// (frames decoded, picture size, sound level). Without it they are declined.
+    #[arg(long)]
+    receive_media: bool,
 }
 
 fn main() -> ExitCode {

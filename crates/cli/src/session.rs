@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use confab_core::api::Answer;
-use confab_core::tracks::SyntheticSources;
+use confab_core::tracks::{IncomingMedia, SyntheticSources};
 use confab_core::{Engine, EngineConfig, EngineEvent, TrackFeed, TrackKind, TrackSet};
 use confab_proto::{ClientKind, DisplayName, MeetingLink};
 use serde_json::{Value, json};
@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::ParticipantArgs;
 use crate::commands::{self, Command};
+use crate::media::{Reporter, TrackReport};
 use crate::output;
 
 /// Prints one line and flushes it, so a process reading our stdout sees it at once.
@@ -86,6 +87,18 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
             Err(e) => return fail(1, &format!("cannot start the synthetic camera: {e}")),
         };
     }
+    if args.synthetic_audio {
+        match TrackFeed::synthetic_microphone() {
+            Ok(feed) => tracks.insert(TrackKind::Microphone, feed),
+            Err(e) => return fail(1, &format!("cannot start the synthetic microphone: {e}")),
+        };
+    }
+    let (incoming, reports) = if args.receive_media {
+        let (reporter, reports) = Reporter::new();
+        (Some(Arc::new(reporter) as Arc<dyn IncomingMedia>), Some(reports))
+    } else {
+        (None, None)
+    };
     let config = EngineConfig {
         link,
         name,
@@ -100,16 +113,17 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         bind,
         tracks,
         // A terminal has no camera, microphone or screen to capture: `set_media` turns on the
-        // synthetic twins. It plays nothing, so the peers' tracks are declined.
+        // synthetic twins. It plays nothing: the peers' tracks are declined, or, when asked,
+        // decoded and reported.
         sources: Arc::new(SyntheticSources),
-        incoming: None,
+        incoming,
     };
     let (engine, events) = match Engine::start(config) {
         Ok(started) => started,
         Err(e) => return fail(1, &format!("cannot open the meeting's notes: {e}")),
     };
     Session { engine, json: args.json, names: HashMap::new(), pending_notes: None }
-        .run(events)
+        .run(events, reports)
         .await
 }
 
@@ -123,11 +137,23 @@ struct Session {
 }
 
 impl Session {
-    async fn run(mut self, mut events: mpsc::UnboundedReceiver<EngineEvent>) -> ExitCode {
+    async fn run(
+        mut self,
+        mut events: mpsc::UnboundedReceiver<EngineEvent>,
+        mut reports: Option<mpsc::UnboundedReceiver<TrackReport>>,
+    ) -> ExitCode {
         let mut lines = stdin_lines();
         let mut stdin_open = true;
         loop {
             tokio::select! {
+                Some(report) = async { reports.as_mut()?.recv().await } => {
+                    if self.json {
+                        print_json(&report.to_json());
+                    } else {
+                        let name = self.names.get(&report.peer).map_or("a peer", String::as_str);
+                        print_line(&report.human(name));
+                    }
+                }
                 event = events.recv() => {
                     let Some(event) = event else { return ExitCode::from(1) };
                     let mut ended = self.show(event);

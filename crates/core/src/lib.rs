@@ -29,12 +29,15 @@
 //!   ([`tracks::IncomingMedia`]).
 //! - [`feed`]: [`TrackFeed`], one local track encoded once and shared by every connection
 //!   (capture and codecs are confab-media's).
+//! - [`decode`]: [`decode::TrackDecoder`], incoming frames decoded to pictures and sound, for
+//!   front ends that cannot decode themselves.
 //!
 //! ## What it never does
 //! It never depends on tauri, on a GUI toolkit, or on `confab-signaling` (its tests run a real
 //! signaling service, as a dev-dependency only).
 
 pub mod api;
+pub mod decode;
 pub mod document;
 pub mod engine;
 pub mod feed;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use confab_core::decode::{Decoded, TrackDecoder};
 use confab_core::engine::DEFAULT_MAX_FILE_BYTES;
 use confab_core::tracks::{
     IncomingFrame, IncomingMedia, IncomingTrack, SyntheticSources, TrackSink,
@@ -17,7 +18,7 @@ use confab_core::{
     Engine, EngineConfig, EngineEvent, FileEvent, FileState, MediaState, TrackFeed, TrackKind,
     TrackSet, peer,
 };
-use confab_media::{OpusDecoder, Vp8Decoder, read_stamp};
+use confab_media::read_stamp;
 use confab_proto::{ClientKind, DisplayName, MeetingKey, MeetingLink, PeerId, RoomId};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
@@ -344,11 +345,7 @@ impl Recorder {
 impl IncomingMedia for Recorder {
     fn track(&self, track: IncomingTrack) -> Box<dyn TrackSink> {
         let mut tracks = self.tracks.lock().unwrap();
-        let decoder = if track.audio {
-            Decoder::Opus(OpusDecoder::new().unwrap())
-        } else {
-            Decoder::Vp8 { decoder: Vp8Decoder::new().unwrap(), waiting_for_keyframe: true }
-        };
+        let decoder = TrackDecoder::for_track(&track).unwrap();
         tracks.push(ReceivedTrack {
             track,
             frames: 0,
@@ -361,15 +358,10 @@ impl IncomingMedia for Recorder {
     }
 }
 
-enum Decoder {
-    Vp8 { decoder: Vp8Decoder, waiting_for_keyframe: bool },
-    Opus(OpusDecoder),
-}
-
 struct RecordedTrack {
     tracks: Arc<std::sync::Mutex<Vec<ReceivedTrack>>>,
     index: usize,
-    decoder: Decoder,
+    decoder: TrackDecoder,
 }
 
 impl TrackSink for RecordedTrack {
@@ -378,24 +370,14 @@ impl TrackSink for RecordedTrack {
         let received = &mut tracks[self.index];
         received.frames += 1;
         received.last_frame = Some(std::time::Instant::now());
-        match &mut self.decoder {
-            Decoder::Vp8 { decoder, waiting_for_keyframe } => {
-                // After a loss a decoder can only start again on a keyframe.
-                *waiting_for_keyframe =
-                    (*waiting_for_keyframe || frame.lost_before > 0) && !frame.keyframe;
-                if *waiting_for_keyframe {
-                    return;
-                }
-                let picture = decoder.decode(&frame.data).unwrap();
-                if let Some(stamp) = picture.as_ref().and_then(read_stamp) {
+        match self.decoder.decode(&frame).unwrap() {
+            Some(Decoded::Picture(picture)) => {
+                if let Some(stamp) = read_stamp(&picture) {
                     received.frame_numbers.push(stamp.frame);
                 }
             }
-            Decoder::Opus(decoder) => {
-                let mut pcm = [0i16; 960];
-                let n = decoder.decode(&frame.data, &mut pcm).unwrap();
-                received.pcm.extend_from_slice(&pcm[..n]);
-            }
+            Some(Decoded::Sound(pcm)) => received.pcm.extend_from_slice(&pcm),
+            None => {}
         }
     }
     fn ended(&mut self) {
