@@ -1,11 +1,16 @@
-//! What the CLI does with the peers' tracks when asked to take them (`--receive-media`): decode
-//! each one, and report it once a second — frames decoded and picture size for video, the
-//! sound's level for audio — and once more when it ends.
+//! What the CLI does with the peers' tracks when asked to take them (`--receive-media`,
+//! `--record`): decode each one, and report it once a second — frames decoded and picture size
+//! for video, the sound's level for audio — and once more when it ends; and record the meeting
+//! to a WebM file.
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use confab_core::decode::{Decoded, TrackDecoder};
 use confab_core::tracks::{IncomingFrame, IncomingMedia, IncomingTrack, TrackSink};
+use confab_media::{WebmRecorder, vp8_keyframe_size};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -63,16 +68,103 @@ impl TrackReport {
     }
 }
 
-/// The sink: every track decoded, its reports sent to the session.
+/// What the sink tells the session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaReport {
+    Track(TrackReport),
+    /// The recording began (on the first keyframe of a picture).
+    RecordingStarted(PathBuf),
+}
+
+/// The meeting recorded to one WebM file: from the first picture's first keyframe on, that
+/// picture and the first voice that speaks, as they arrived (never encoded again).
+#[derive(Debug)]
+pub struct Recording {
+    path: PathBuf,
+    state: Mutex<RecordingState>,
+}
+
+#[derive(Debug)]
+enum RecordingState {
+    Waiting,
+    Writing { writer: WebmRecorder, started: Instant, video: u64, audio: Option<u64> },
+    Failed(String),
+    Finished,
+}
+
+impl Recording {
+    pub fn new(path: &Path) -> Self {
+        Self { path: path.to_owned(), state: Mutex::new(RecordingState::Waiting) }
+    }
+
+    /// Takes one frame of track number `track`; returns true if the recording began with it.
+    fn frame(&self, track: u64, audio: bool, frame: &IncomingFrame) -> bool {
+        let Ok(mut state) = self.state.lock() else { return false };
+        let mut began = false;
+        if matches!(*state, RecordingState::Waiting)
+            && !audio
+            && let Some((width, height)) = vp8_keyframe_size(&frame.data)
+        {
+            *state = match WebmRecorder::create(&self.path, width, height) {
+                Ok(writer) => {
+                    began = true;
+                    let started = Instant::now();
+                    RecordingState::Writing { writer, started, video: track, audio: None }
+                }
+                Err(e) => RecordingState::Failed(e.to_string()),
+            };
+        }
+        if let RecordingState::Writing { writer, started, video, audio: voice } = &mut *state {
+            let at = started.elapsed();
+            let written = if audio {
+                if voice.is_none_or(|v| v == track) {
+                    *voice = Some(track);
+                    writer.audio(&frame.data, at)
+                } else {
+                    Ok(())
+                }
+            } else if *video == track {
+                writer.video(&frame.data, at, frame.keyframe)
+            } else {
+                Ok(())
+            };
+            if let Err(e) = written {
+                *state = RecordingState::Failed(e.to_string());
+            }
+        }
+        began
+    }
+
+    /// Closes the file; returns where it is and how long it lasts. Frames after this are not
+    /// written.
+    pub fn finish(&self) -> Result<(PathBuf, Duration), String> {
+        let mut state = self.state.lock().map_err(|_| "the recording failed".to_owned())?;
+        match std::mem::replace(&mut *state, RecordingState::Finished) {
+            RecordingState::Writing { writer, started, .. } => {
+                let length = started.elapsed();
+                writer.finish().map_err(|e| e.to_string())?;
+                Ok((self.path.clone(), length))
+            }
+            RecordingState::Waiting => Err("nothing was recorded: no video arrived".into()),
+            RecordingState::Failed(reason) => Err(reason),
+            RecordingState::Finished => Err("the recording was already finished".into()),
+        }
+    }
+}
+
+/// The sink: every track decoded, its reports sent to the session, and recorded if asked.
 #[derive(Debug, Clone)]
 pub struct Reporter {
-    reports: mpsc::UnboundedSender<TrackReport>,
+    reports: mpsc::UnboundedSender<MediaReport>,
+    recording: Option<Arc<Recording>>,
+    /// Numbers the tracks, for the recording to tell them apart.
+    tracks: Arc<AtomicU64>,
 }
 
 impl Reporter {
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<TrackReport>) {
+    pub fn new(recording: Option<Arc<Recording>>) -> (Self, mpsc::UnboundedReceiver<MediaReport>) {
         let (reports, rx) = mpsc::unbounded_channel();
-        (Self { reports }, rx)
+        (Self { reports, recording, tracks: Arc::default() }, rx)
     }
 }
 
@@ -90,6 +182,8 @@ impl IncomingMedia for Reporter {
             ended: false,
         };
         Box::new(ReportedTrack {
+            number: self.tracks.fetch_add(1, Ordering::Relaxed),
+            recording: self.recording.clone(),
             decoder: TrackDecoder::for_track(&track).ok(),
             report,
             squares: 0.0,
@@ -101,6 +195,8 @@ impl IncomingMedia for Reporter {
 }
 
 struct ReportedTrack {
+    number: u64,
+    recording: Option<Arc<Recording>>,
     /// `None` for a codec we cannot decode: the track is still reported.
     decoder: Option<TrackDecoder>,
     report: TrackReport,
@@ -108,7 +204,7 @@ struct ReportedTrack {
     squares: f64,
     samples: u64,
     reported: Instant,
-    reports: mpsc::UnboundedSender<TrackReport>,
+    reports: mpsc::UnboundedSender<MediaReport>,
 }
 
 impl ReportedTrack {
@@ -119,12 +215,17 @@ impl ReportedTrack {
             (self.squares, self.samples) = (0.0, 0);
         }
         self.reported = Instant::now();
-        let _ = self.reports.send(self.report.clone());
+        let _ = self.reports.send(MediaReport::Track(self.report.clone()));
     }
 }
 
 impl TrackSink for ReportedTrack {
     fn frame(&mut self, frame: IncomingFrame) {
+        if let Some(recording) = &self.recording
+            && recording.frame(self.number, self.report.audio, &frame)
+        {
+            let _ = self.reports.send(MediaReport::RecordingStarted(recording.path.clone()));
+        }
         let Some(decoder) = &mut self.decoder else { return };
         match decoder.decode(&frame) {
             Ok(Some(Decoded::Picture(picture))) => {

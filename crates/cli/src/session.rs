@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::ParticipantArgs;
 use crate::commands::{self, Command};
-use crate::media::{Reporter, TrackReport};
+use crate::media::{MediaReport, Recording, Reporter};
 use crate::output;
 
 /// Prints one line and flushes it, so a process reading our stdout sees it at once.
@@ -93,8 +93,9 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
             Err(e) => return fail(1, &format!("cannot start the synthetic microphone: {e}")),
         };
     }
-    let (incoming, reports) = if args.receive_media {
-        let (reporter, reports) = Reporter::new();
+    let recording = args.record.as_deref().map(|path| Arc::new(Recording::new(path)));
+    let (incoming, reports) = if args.receive_media || recording.is_some() {
+        let (reporter, reports) = Reporter::new(recording.clone());
         (Some(Arc::new(reporter) as Arc<dyn IncomingMedia>), Some(reports))
     } else {
         (None, None)
@@ -122,9 +123,15 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         Ok(started) => started,
         Err(e) => return fail(1, &format!("cannot open the meeting's notes: {e}")),
     };
-    Session { engine, json: args.json, names: HashMap::new(), pending_notes: None }
-        .run(events, reports)
-        .await
+    let session = Session {
+        engine,
+        json: args.json,
+        names: HashMap::new(),
+        pending_notes: None,
+        report_tracks: args.receive_media,
+        recording,
+    };
+    session.run(events, reports).await
 }
 
 struct Session {
@@ -134,26 +141,22 @@ struct Session {
     names: HashMap<String, String>,
     /// The latest notes not printed yet: for people, notes events are coalesced.
     pending_notes: Option<EngineEvent>,
+    /// Print a line per incoming track each second (`--receive-media`).
+    report_tracks: bool,
+    recording: Option<Arc<Recording>>,
 }
 
 impl Session {
     async fn run(
         mut self,
         mut events: mpsc::UnboundedReceiver<EngineEvent>,
-        mut reports: Option<mpsc::UnboundedReceiver<TrackReport>>,
+        mut reports: Option<mpsc::UnboundedReceiver<MediaReport>>,
     ) -> ExitCode {
         let mut lines = stdin_lines();
         let mut stdin_open = true;
         loop {
             tokio::select! {
-                Some(report) = async { reports.as_mut()?.recv().await } => {
-                    if self.json {
-                        print_json(&report.to_json());
-                    } else {
-                        let name = self.names.get(&report.peer).map_or("a peer", String::as_str);
-                        print_line(&report.human(name));
-                    }
-                }
+                Some(report) = async { reports.as_mut()?.recv().await } => self.report(report),
                 event = events.recv() => {
                     let Some(event) = event else { return ExitCode::from(1) };
                     let mut ended = self.show(event);
@@ -182,6 +185,8 @@ impl Session {
                 break;
             }
         }
+        // The recording ends where the person left, not when the connections have closed.
+        self.finish_recording();
         self.engine.leave();
         // Let the engine say goodbye to the peers before the process ends.
         while let Ok(Some(_)) =
@@ -189,6 +194,51 @@ impl Session {
         {
         }
         ExitCode::SUCCESS
+    }
+
+    fn report(&self, report: MediaReport) {
+        match report {
+            MediaReport::Track(track) if self.report_tracks => {
+                if self.json {
+                    print_json(&track.to_json());
+                } else {
+                    let name = self.names.get(&track.peer).map_or("a peer", String::as_str);
+                    print_line(&track.human(name));
+                }
+            }
+            MediaReport::Track(_) => {}
+            MediaReport::RecordingStarted(path) => {
+                if self.json {
+                    print_json(&json!({"event": "recording", "path": path}));
+                } else {
+                    print_line(&format!("* recording to {}", path.display()));
+                }
+            }
+        }
+    }
+
+    fn finish_recording(&self) {
+        let Some(recording) = &self.recording else { return };
+        match recording.finish() {
+            Ok((path, length)) if self.json => {
+                print_json(
+                    &json!({"event": "recorded", "path": path, "seconds": length.as_secs_f64()}),
+                );
+            }
+            Ok((path, length)) => {
+                print_line(&format!(
+                    "* recorded {:.1} s to {}",
+                    length.as_secs_f64(),
+                    path.display()
+                ));
+            }
+            Err(reason) if self.json => {
+                print_json(
+                    &json!({"event": "error", "message": format!("the recording failed: {reason}")}),
+                );
+            }
+            Err(reason) => eprintln!("confab: the recording failed: {reason}"),
+        }
     }
 
     /// Prints an event; returns the reason if the meeting ended.

@@ -184,3 +184,52 @@ async fn bad_links_and_unreachable_servers_end_with_a_clear_message() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
 }
+
+/// What `ffprobe` (Debian's ffmpeg) reads in a media file: its streams' codecs and its length.
+fn probe(path: &std::path::Path) -> (Vec<String>, f64) {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name:format=duration", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (scripts/setup.sh installs ffmpeg)");
+    assert!(out.status.success(), "ffprobe: {}", String::from_utf8_lossy(&out.stderr));
+    let probed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codecs = probed["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let duration = probed["format"]["duration"].as_str().unwrap().parse().unwrap();
+    (codecs, duration)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_second_recording_plays_with_its_video_and_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut host, link) = Confab::host("Host", &dir.path().join("host")).await;
+    let media = ["--synthetic-camera", "--synthetic-audio"];
+    let mut ada = Confab::join_with(&link, "Ada", &dir.path().join("ada"), &media);
+    let file = dir.path().join("meeting.webm");
+    let record = ["--record", file.to_str().unwrap()];
+    let mut bo = Confab::join_with(&link, "Bo", &dir.path().join("bo"), &record);
+    for p in [&mut host, &mut ada, &mut bo] {
+        p.wait_for_n("both others connected", 2, |e| is(e, "peer_connected")).await;
+    }
+
+    // Bo records from Ada's first keyframe for ten seconds, then leaves.
+    bo.wait_for("the recording began", |e| is(e, "recording")).await;
+    let began = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    bo.send(json!({"cmd": "quit"})).await;
+    let recorded = bo.wait_for("the recording closed", |e| is(e, "recorded")).await;
+    let asked = began.elapsed().as_secs_f64();
+    assert!(bo.exit_status().await.success());
+
+    let (codecs, duration) = probe(&file);
+    assert_eq!(codecs.len(), 2, "{codecs:?}");
+    assert!(codecs.contains(&"vp8".into()) && codecs.contains(&"opus".into()), "{codecs:?}");
+    let said = recorded["seconds"].as_f64().unwrap();
+    assert!((duration - said).abs() < 0.5, "ffprobe says {duration} s, confab said {said} s");
+    assert!((duration - asked).abs() < 0.5, "{duration} s recorded of {asked} s asked");
+}

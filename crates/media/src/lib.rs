@@ -17,6 +17,7 @@
 //! - [`audio`]: the [`AudioSource`] trait, [`SineTone`] (the synthetic microphone), Opus
 //!   ([`OpusEncoder`], [`OpusDecoder`], against the system libopus) and [`AudioPipeline`], the
 //!   same for sound in 20 ms frames.
+//! - [`webm`]: [`WebmRecorder`], whole VP8 and Opus frames muxed into a WebM file as they are.
 //!
 //! ## What it never does
 //! It knows nothing of meetings, peers or WebRTC (confab-core puts its frames on tracks), and
@@ -28,12 +29,14 @@ pub mod frame;
 pub mod pipeline;
 pub mod source;
 pub mod vpx;
+pub mod webm;
 
 pub use audio::{AudioPipeline, AudioSource, OpusDecoder, OpusEncoder, SineTone};
 pub use frame::I420Frame;
 pub use pipeline::{EncodedFrame, FrameSink, VideoPipeline};
 pub use source::{Stamp, SyntheticCamera, VideoSource, read_stamp};
 pub use vpx::{Vp8Config, Vp8Decoder, Vp8Encoder, Vp8Frame};
+pub use webm::{WebmRecorder, vp8_keyframe_size};
 
 /// What can go wrong turning frames into samples and back.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +53,9 @@ pub enum MediaError {
     /// libopus refused an operation; `detail` is its own message.
     #[error("Opus {op} failed: {detail}")]
     Opus { op: &'static str, detail: String },
+    /// A recording could not be written.
+    #[error("cannot {op} the recording: {detail}")]
+    Recording { op: &'static str, detail: String },
     /// The capture device stopped delivering frames.
     #[error("the video source stopped: {0}")]
     SourceEnded(String),

@@ -59,7 +59,14 @@ impl Confab {
 
     /// `confab join LINK --json` as `name`, with its own directories under `dir`.
     pub fn join(link: &str, name: &str, dir: &Path) -> Self {
-        Self::spawn(name, &participant_args(&["join", link], name, dir))
+        Self::join_with(link, name, dir, &[])
+    }
+
+    /// The same, with `extra` arguments (`--synthetic-camera`, `--record FILE`…).
+    pub fn join_with(link: &str, name: &str, dir: &Path, extra: &[&str]) -> Self {
+        let mut args = participant_args(&["join", link], name, dir);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Self::spawn(name, &args)
     }
 
     pub async fn next_line(&mut self) -> String {
