@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use confab_proto::PeerId;
 use rtc::media::io::sample_builder::SampleBuilder;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::opus::OpusPacket;
 use rtc::rtp::codec::vp8::Vp8Packet;
 use rtc::rtp::packetizer::Depacketizer;
@@ -24,6 +25,9 @@ use crate::tracks::{IncomingFrame, IncomingMedia, IncomingTrack, TrackSink};
 /// its frame, not everything after it.
 const MAX_LATE_PACKETS: u16 = 512;
 const MAX_LATE: Duration = Duration::from_millis(500);
+/// While a picture cannot be decoded (before its first keyframe, after a loss), we ask the
+/// sender for a keyframe this often: a sender may otherwise not send one for a long time.
+const KEYFRAME_ASK_EVERY: Duration = Duration::from_millis(500);
 
 /// Turns every transceiver the peer's offer would have us receive on into one that does not,
 /// before we answer it: `recvonly` becomes `inactive`, `sendrecv` becomes `sendonly`.
@@ -96,6 +100,34 @@ fn drain<T: Depacketizer>(
     frames
 }
 
+/// Asks for keyframes while a video track cannot be decoded: from its start until the first
+/// keyframe, and after a frame was lost until the next.
+struct KeyframeAsker {
+    ssrc: u32,
+    wanted: bool,
+    asked: Option<Instant>,
+}
+
+impl KeyframeAsker {
+    fn new(ssrc: u32) -> Self {
+        Self { ssrc, wanted: true, asked: None }
+    }
+
+    /// Takes note of a frame; returns the request to send now, if one is due.
+    fn after(&mut self, frame: &IncomingFrame, now: Instant) -> Option<PictureLossIndication> {
+        if frame.keyframe {
+            self.wanted = false;
+        } else if frame.lost_before > 0 {
+            self.wanted = true;
+        }
+        let due = self.wanted && self.asked.is_none_or(|at| now - at >= KEYFRAME_ASK_EVERY);
+        due.then(|| {
+            self.asked = Some(now);
+            PictureLossIndication { sender_ssrc: 0, media_ssrc: self.ssrc }
+        })
+    }
+}
+
 /// Hands `track`'s frames to a sink from `incoming` (a fresh one each time the track opens
 /// again), or reads and drops its packets when we take no media: unread, they fill the track's
 /// queue and the stack logs every packet.
@@ -106,6 +138,7 @@ pub(super) fn receive(
 ) {
     let task = async move {
         let mut sink: Option<(Box<dyn TrackSink>, Assembler)> = None;
+        let mut keyframes: Option<KeyframeAsker> = None;
         while let Some(event) = track.poll().await {
             match event {
                 TrackRemoteEvent::OnOpen(init) => {
@@ -123,14 +156,21 @@ pub(super) fn receive(
                         stream_ids: init.stream_ids,
                         mime_type,
                     };
+                    keyframes = (!audio).then(|| KeyframeAsker::new(init.ssrc));
                     if let Some((mut old, _)) = sink.replace((incoming.track(opened), assembler)) {
                         old.ended();
                     }
                 }
                 TrackRemoteEvent::OnRtpPacket(packet) => {
                     if let Some((sink, assembler)) = &mut sink {
-                        for frame in assembler.push(Instant::now(), packet) {
+                        let now = Instant::now();
+                        for frame in assembler.push(now, packet) {
+                            let ask = keyframes.as_mut().and_then(|k| k.after(&frame, now));
                             sink.frame(frame);
+                            if let Some(ask) = ask {
+                                // A request that cannot be sent is repeated on the next frame.
+                                let _ = track.write_rtcp(vec![Box::new(ask)]).await;
+                            }
                         }
                     }
                 }
@@ -143,4 +183,35 @@ pub(super) fn receive(
         }
     };
     tokio::spawn(task.in_current_span());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(keyframe: bool, lost_before: u16) -> IncomingFrame {
+        IncomingFrame {
+            data: bytes::Bytes::new(),
+            rtp_timestamp: 0,
+            duration: Duration::ZERO,
+            keyframe,
+            lost_before,
+        }
+    }
+
+    #[test]
+    fn keyframes_are_asked_for_until_one_comes_and_again_after_a_loss() {
+        let t0 = Instant::now();
+        let mut asker = KeyframeAsker::new(7);
+        let ask = asker.after(&frame(false, 0), t0).expect("no keyframe yet: ask");
+        assert_eq!(ask.media_ssrc, 7);
+        assert!(
+            asker.after(&frame(false, 0), t0 + KEYFRAME_ASK_EVERY / 2).is_none(),
+            "not so soon"
+        );
+        assert!(asker.after(&frame(false, 0), t0 + KEYFRAME_ASK_EVERY).is_some(), "again");
+        assert!(asker.after(&frame(true, 0), t0 + KEYFRAME_ASK_EVERY * 3).is_none(), "it came");
+        assert!(asker.after(&frame(false, 0), t0 + KEYFRAME_ASK_EVERY * 4).is_none());
+        assert!(asker.after(&frame(false, 2), t0 + KEYFRAME_ASK_EVERY * 5).is_some(), "a loss");
+    }
 }
