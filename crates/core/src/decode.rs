@@ -37,13 +37,15 @@ enum Inner {
 impl TrackDecoder {
     /// A decoder for `track`'s codec.
     pub fn for_track(track: &IncomingTrack) -> Result<Self, MediaError> {
-        let is = |codec: Codec| track.mime_type.eq_ignore_ascii_case(codec.mime_type());
-        let inner = if is(Codec::Vp8) {
-            Inner::Vp8 { decoder: Vp8Decoder::new()?, waiting_for_keyframe: true }
-        } else if is(Codec::Opus) {
-            Inner::Opus(OpusDecoder::new()?)
-        } else {
-            return Err(MediaError::Unavailable(format!("no decoder for {}", track.mime_type)));
+        let inner = match Codec::from_mime_type(&track.mime_type) {
+            Some(Codec::Vp8) => {
+                Inner::Vp8 { decoder: Vp8Decoder::new()?, waiting_for_keyframe: true }
+            }
+            Some(Codec::Opus) => Inner::Opus(OpusDecoder::new()?),
+            None => {
+                let missing = format!("no decoder for {}", track.mime_type);
+                return Err(MediaError::Unavailable(missing));
+            }
         };
         Ok(Self { inner })
     }

@@ -42,6 +42,11 @@ impl Codec {
             Self::Opus => "audio/opus",
         }
     }
+
+    /// The codec a negotiated MIME type names (in any case), if it is one of ours.
+    pub fn from_mime_type(mime_type: &str) -> Option<Self> {
+        [Self::Vp8, Self::Opus].into_iter().find(|c| c.mime_type().eq_ignore_ascii_case(mime_type))
+    }
 }
 
 /// A running source, encoded, cheap to clone; the source stops when the last clone is dropped.

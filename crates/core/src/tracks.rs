@@ -12,14 +12,12 @@ use std::collections::BTreeMap;
 
 use confab_media::MediaError;
 use confab_proto::PeerId;
-use serde::{Deserialize, Serialize};
 
 use crate::api::MediaState;
 use crate::feed::TrackFeed;
 
 /// One of the tracks a participant may send; at most one of each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TrackKind {
     Camera,
     Microphone,

@@ -264,7 +264,7 @@ async fn run(
             .map_err(PeerError::stack("create the peer connection"))?,
     );
     let mut local = sending::LocalTracks::new(setup.incoming.is_some(), connected);
-    let result = drive(&setup, &pc, &mut local, &mut commands, &mut net, &emit).await;
+    let result = negotiate_and_carry(&setup, &pc, &mut local, &mut commands, &mut net, &emit).await;
     // The tracks' tasks are stopped here, or by their guards if this task is cut short.
     drop(local);
     let _ = pc.close().await;
@@ -290,23 +290,20 @@ impl Transfer {
     }
 }
 
-/// Negotiates, verifies the hello, then carries frames until the end.
-async fn drive(
-    setup: &PeerSetup,
-    pc: &Arc<dyn PeerConnection>,
-    local: &mut sending::LocalTracks,
-    commands: &mut mpsc::UnboundedReceiver<Command>,
-    net: &mut mpsc::UnboundedReceiver<Net>,
-    emit: &impl Fn(PeerEvent) -> bool,
-) -> Result<PeerEvent, PeerError> {
-    let mut transfers = HashMap::new();
-    let result = negotiate_and_carry(setup, pc, local, commands, net, emit, &mut transfers).await;
-    for (_, transfer) in transfers.drain() {
-        transfer.stop();
+/// The transfers on one connection by id; those still under way when the connection ends
+/// (or its task is cut short) are stopped with it.
+#[derive(Default)]
+struct Transfers(HashMap<String, Transfer>);
+
+impl Drop for Transfers {
+    fn drop(&mut self) {
+        for (_, transfer) in self.0.drain() {
+            transfer.stop();
+        }
     }
-    result
 }
 
+/// Negotiates, verifies the hello, then carries frames until the end.
 async fn negotiate_and_carry(
     setup: &PeerSetup,
     pc: &Arc<dyn PeerConnection>,
@@ -314,8 +311,9 @@ async fn negotiate_and_carry(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     net: &mut mpsc::UnboundedReceiver<Net>,
     emit: &impl Fn(PeerEvent) -> bool,
-    transfers: &mut HashMap<String, Transfer>,
 ) -> Result<PeerEvent, PeerError> {
+    let mut transfers = Transfers::default();
+    let transfers = &mut transfers.0;
     let (channel_tx, mut channel_events) = mpsc::unbounded_channel();
     let sync = open_channel(pc, "sync", 0, Channel::Sync, channel_tx.clone()).await?;
     let ctl = open_channel(pc, "ctl", 1, Channel::Ctl, channel_tx).await?;

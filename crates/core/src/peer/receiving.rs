@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use confab_media::vp8_keyframe_size;
 use confab_proto::PeerId;
 use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -55,26 +56,24 @@ enum Assembler {
 impl Assembler {
     /// For a codec we send too; `None` for any other (its packets are dropped).
     fn for_mime_type(mime_type: &str) -> Option<Self> {
-        let is = |codec: Codec| mime_type.eq_ignore_ascii_case(codec.mime_type());
-        if is(Codec::Vp8) {
-            let builder = SampleBuilder::new(MAX_LATE_PACKETS, Vp8Packet::default(), 90_000);
-            Some(Self::Vp8(builder.with_max_time_delay(MAX_LATE)))
-        } else if is(Codec::Opus) {
-            let builder = SampleBuilder::new(MAX_LATE_PACKETS, OpusPacket, 48_000);
-            Some(Self::Opus(builder.with_max_time_delay(MAX_LATE)))
-        } else {
-            None
-        }
+        Some(match Codec::from_mime_type(mime_type)? {
+            Codec::Vp8 => {
+                let builder = SampleBuilder::new(MAX_LATE_PACKETS, Vp8Packet::default(), 90_000);
+                Self::Vp8(builder.with_max_time_delay(MAX_LATE))
+            }
+            Codec::Opus => {
+                let builder = SampleBuilder::new(MAX_LATE_PACKETS, OpusPacket, 48_000);
+                Self::Opus(builder.with_max_time_delay(MAX_LATE))
+            }
+        })
     }
 
     /// Takes one packet; returns the frames it completed.
     fn push(&mut self, now: Instant, packet: rtc::rtp::Packet) -> Vec<IncomingFrame> {
         match self {
-            Self::Vp8(builder) => drain(builder, now, packet, |data| {
-                // VP8's payload header: the P bit (the lowest of the first byte) is 0 on a
-                // keyframe (RFC 6386 §9.1).
-                data.first().is_some_and(|b| b & 1 == 0)
-            }),
+            Self::Vp8(builder) => {
+                drain(builder, now, packet, |data| vp8_keyframe_size(data).is_some())
+            }
             Self::Opus(builder) => drain(builder, now, packet, |_| true),
         }
     }
