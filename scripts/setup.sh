@@ -15,8 +15,9 @@ at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 # chromium runs the browser tests (driven by playwright-core; no browser download).
 # libvpx-dev is the VP8 codec confab-media links (its Rust bindings match Debian 12's 1.12);
 # libopus-dev its Opus codec (found with pkg-config). ffmpeg gives the tests ffprobe, which reads
-# recordings as a player would.
-APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn chromium libvpx-dev libopus-dev ffmpeg)
+# recordings as a player would. xvfb is the X server the screen-sharing tests capture (and show
+# a headful Chromium on); imagemagick's `import` reads that screen independently of our capture.
+APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn chromium libvpx-dev libopus-dev ffmpeg xvfb imagemagick)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

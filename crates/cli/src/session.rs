@@ -87,6 +87,14 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
             Err(e) => return fail(1, &format!("cannot start the synthetic camera: {e}")),
         };
     }
+    if let Some(display) = &args.share_screen {
+        let display = Some(display.as_str()).filter(|d| !d.is_empty());
+        let screen = confab_media::screens().and_then(|screens| screens.open(display));
+        match screen.and_then(TrackFeed::screen) {
+            Ok(feed) => tracks.insert(TrackKind::Screen, feed),
+            Err(e) => return fail(1, &format!("cannot share the screen: {e}")),
+        };
+    }
     if args.synthetic_audio {
         match TrackFeed::synthetic_microphone() {
             Ok(feed) => tracks.insert(TrackKind::Microphone, feed),

@@ -2,7 +2,7 @@
 //! recorder, the desktop's fallback when WebCodecs says no): pictures as I420, sound as 48 kHz
 //! mono PCM.
 
-use confab_media::{I420Frame, MediaError, OpusDecoder, Vp8Decoder};
+use confab_media::{I420Frame, MediaError, OpusDecoder, VideoCodec, VpxDecoder};
 
 use crate::feed::Codec;
 use crate::tracks::{IncomingFrame, IncomingTrack};
@@ -28,7 +28,7 @@ pub struct TrackDecoder {
 enum Inner {
     /// After a loss, a VP8 decoder can only start again on a keyframe.
     Vp8 {
-        decoder: Vp8Decoder,
+        decoder: VpxDecoder,
         waiting_for_keyframe: bool,
     },
     Opus(OpusDecoder),
@@ -38,9 +38,10 @@ impl TrackDecoder {
     /// A decoder for `track`'s codec.
     pub fn for_track(track: &IncomingTrack) -> Result<Self, MediaError> {
         let inner = match Codec::from_mime_type(&track.mime_type) {
-            Some(Codec::Vp8) => {
-                Inner::Vp8 { decoder: Vp8Decoder::new()?, waiting_for_keyframe: true }
-            }
+            Some(Codec::Vp8) => Inner::Vp8 {
+                decoder: VpxDecoder::new(VideoCodec::Vp8)?,
+                waiting_for_keyframe: true,
+            },
             Some(Codec::Opus) => Inner::Opus(OpusDecoder::new()?),
             None => {
                 let missing = format!("no decoder for {}", track.mime_type);

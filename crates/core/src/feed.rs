@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use confab_media::{
-    AudioPipeline, AudioSource, EncodedFrame, FrameSink, MediaError, SineTone, SyntheticCamera,
-    VideoPipeline, VideoSource,
+    AudioPipeline, AudioSource, Content, EncodedFrame, FrameSink, MediaError, SineTone,
+    SyntheticCamera, VideoCodec, VideoPipeline, VideoSource,
 };
 use tokio::sync::broadcast;
 
@@ -23,7 +23,9 @@ const CAMERA_KBPS: u32 = 600;
 /// The synthetic screen: 1280×720 at 15 fps, a shared window's worth of pixels.
 const SYNTHETIC_SCREEN_SIZE: (u32, u32) = (1280, 720);
 const SYNTHETIC_SCREEN_FPS: u32 = 15;
-const SCREEN_KBPS: u32 = 1500;
+const SYNTHETIC_SCREEN_KBPS: u32 = 1500;
+/// A real screen: 2.5 Mbit/s keeps 1080p text sharp (see `make bench-media`).
+const SCREEN_KBPS: u32 = 2500;
 /// The synthetic microphone: a 440 Hz tone at a voice's bitrate.
 const SYNTHETIC_TONE_HZ: u32 = 440;
 const MICROPHONE_KBPS: u32 = 32;
@@ -92,10 +94,15 @@ impl FrameSink for Broadcast {
 }
 
 impl TrackFeed {
-    /// Starts a video `source`, encoded in VP8 at `bitrate_kbps`.
-    pub fn video(source: Box<dyn VideoSource>, bitrate_kbps: u32) -> Result<Self, MediaError> {
+    /// Starts a video `source` showing `content`, encoded in VP8 at `bitrate_kbps`.
+    pub fn video(
+        source: Box<dyn VideoSource>,
+        content: Content,
+        bitrate_kbps: u32,
+    ) -> Result<Self, MediaError> {
         let (frames, _) = broadcast::channel(FRAMES_BUFFERED);
-        let pipeline = VideoPipeline::start(source, bitrate_kbps, Broadcast(frames.clone()))?;
+        let sink = Broadcast(frames.clone());
+        let pipeline = VideoPipeline::start(source, VideoCodec::Vp8, content, bitrate_kbps, sink)?;
         let pipeline = Pipeline::Video(pipeline);
         Ok(Self { codec: Codec::Vp8, inner: Arc::new(Inner { frames, pipeline }) })
     }
@@ -117,14 +124,20 @@ impl TrackFeed {
     /// camera, tests and benchmarks.
     pub fn synthetic_camera() -> Result<Self, MediaError> {
         let (width, height) = SYNTHETIC_SIZE;
-        Self::video(Box::new(SyntheticCamera::new(width, height, SYNTHETIC_FPS)?), CAMERA_KBPS)
+        let source = SyntheticCamera::new(width, height, SYNTHETIC_FPS)?;
+        Self::video(Box::new(source), Content::Camera, CAMERA_KBPS)
+    }
+
+    /// A shared screen (from confab-media's `ScreenSource`), encoded for sharp text.
+    pub fn screen(source: Box<dyn VideoSource>) -> Result<Self, MediaError> {
+        Self::video(source, Content::Screen, SCREEN_KBPS)
     }
 
     /// The twin of a shared screen, as [`TrackFeed::synthetic_camera`] is of a camera.
     pub fn synthetic_screen() -> Result<Self, MediaError> {
         let (width, height) = SYNTHETIC_SCREEN_SIZE;
         let source = SyntheticCamera::new(width, height, SYNTHETIC_SCREEN_FPS)?;
-        Self::video(Box::new(source), SCREEN_KBPS)
+        Self::video(Box::new(source), Content::Screen, SYNTHETIC_SCREEN_KBPS)
     }
 
     pub fn codec(&self) -> Codec {

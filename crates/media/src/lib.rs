@@ -10,8 +10,11 @@
 //!   the twin of a real camera for machines with none: a moving test pattern that carries its
 //!   frame number and capture time as a stamp [`read_stamp`] reads back, even after a lossy
 //!   codec.
-//! - [`vpx`]: [`Vp8Encoder`] (libvpx in realtime mode, keyframes on request) and
-//!   [`Vp8Decoder`].
+//! - [`screen`]: [`ScreenSource`], the displays a person can share (with thumbnails) and the
+//!   capture of one; [`screens`] picks the backend for the session (X11 today).
+//! - [`convert`]: BGRA → I420 with SIMD, once per changed screen frame.
+//! - [`vpx`]: [`VpxEncoder`] (libvpx in realtime mode, keyframes on request) and
+//!   [`VpxDecoder`].
 //! - [`pipeline`]: [`VideoPipeline`], a thread that captures, encodes and hands each frame to a
 //!   [`FrameSink`] at the frame rate; the entry point for senders.
 //! - [`audio`]: the [`AudioSource`] trait, [`SineTone`] (the synthetic microphone), Opus
@@ -25,8 +28,10 @@
 //! must not stall an async runtime.
 
 pub mod audio;
+pub mod convert;
 pub mod frame;
 pub mod pipeline;
+pub mod screen;
 pub mod source;
 pub mod vpx;
 pub mod webm;
@@ -34,8 +39,11 @@ pub mod webm;
 pub use audio::{AudioPipeline, AudioSource, OpusDecoder, OpusEncoder, SineTone};
 pub use frame::I420Frame;
 pub use pipeline::{EncodedFrame, FrameSink, VideoPipeline};
-pub use source::{Stamp, SyntheticCamera, VideoSource, read_stamp};
-pub use vpx::{Vp8Config, Vp8Decoder, Vp8Encoder, Vp8Frame};
+#[cfg(target_os = "linux")]
+pub use screen::x11_display;
+pub use screen::{Display, ScreenSource, Thumbnail, screens};
+pub use source::{Captured, Stamp, SyntheticCamera, VideoSource, read_stamp};
+pub use vpx::{Content, VideoCodec, VpxConfig, VpxDecoder, VpxEncoder, VpxFrame};
 pub use webm::{WebmRecorder, vp8_keyframe_size};
 
 /// What can go wrong turning frames into samples and back.
@@ -56,6 +64,9 @@ pub enum MediaError {
     /// A recording could not be written.
     #[error("cannot {op} the recording: {detail}")]
     Recording { op: &'static str, detail: String },
+    /// The screen or a device refused a capture step; `detail` is its own message.
+    #[error("screen capture: cannot {op}: {detail}")]
+    Capture { op: &'static str, detail: String },
     /// The capture device stopped delivering frames.
     #[error("the video source stopped: {0}")]
     SourceEnded(String),

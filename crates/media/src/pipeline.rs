@@ -6,11 +6,18 @@ use std::time::{Duration, Instant};
 
 use crate::MediaError;
 use crate::frame::I420Frame;
-use crate::source::VideoSource;
-use crate::vpx::{Vp8Config, Vp8Encoder};
+use crate::source::{Captured, VideoSource};
+use crate::vpx::{Content, VideoCodec, VpxConfig, VpxEncoder};
 
 /// The least time between two keyframes made on request.
 const KEYFRAME_MIN_GAP: Duration = Duration::from_millis(300);
+/// After a screen stops changing, the still picture is encoded this long more: each frame
+/// refines it (CBR spends the bits the changes no longer need), so text ends up crisp.
+const REFINE_FOR: Duration = Duration::from_secs(1);
+/// A screen still for this long is polled only every [`IDLE_POLL_EVERY`] frames, so a static
+/// slide costs almost nothing; the first change after it waits at most that many frames.
+const IDLE_AFTER: Duration = Duration::from_secs(2);
+const IDLE_POLL_EVERY: u32 = 3;
 
 /// One whole encoded frame, ready for one `write_sample`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,15 +73,18 @@ pub struct VideoPipeline {
 }
 
 impl VideoPipeline {
-    /// Starts capturing from `source` and encoding at `bitrate_kbps`.
+    /// Starts capturing from `source` and encoding its `content` in `codec` at `bitrate_kbps`.
     pub fn start(
         mut source: Box<dyn VideoSource>,
+        codec: VideoCodec,
+        content: Content,
         bitrate_kbps: u32,
         mut sink: impl FrameSink,
     ) -> Result<Self, MediaError> {
         let (width, height) = source.size();
         let fps = source.frame_rate();
-        let mut encoder = Vp8Encoder::new(Vp8Config { width, height, fps, bitrate_kbps })?;
+        let config = VpxConfig { codec, content, width, height, fps, bitrate_kbps };
+        let mut encoder = VpxEncoder::new(config)?;
         let mut picture = I420Frame::black(width, height)?;
         let keyframe_wanted = Arc::new(AtomicBool::new(true));
         let stop = Arc::new(AtomicBool::new(false));
@@ -83,6 +93,8 @@ impl VideoPipeline {
         std::thread::Builder::new().name("confab-video".into()).spawn(move || {
             let mut pacer = Pacer::new(interval);
             let mut last_keyframe: Option<Instant> = None;
+            let mut last_change = Instant::now();
+            let mut idle_ticks = 0;
             while !stopped.load(Ordering::Relaxed) {
                 pacer.wait();
                 if !sink.wanted() {
@@ -91,15 +103,27 @@ impl VideoPipeline {
                     continue;
                 }
                 let captured_at = Instant::now();
+                let idle = captured_at - last_change;
+                idle_ticks = (idle_ticks + 1) % IDLE_POLL_EVERY;
+                let keyframe_asked = keyframe.load(Ordering::Relaxed);
+                if idle >= IDLE_AFTER && idle_ticks != 0 && !keyframe_asked {
+                    continue;
+                }
                 // Requests that come too soon after a keyframe wait for the gap to pass: every
                 // viewer gets each keyframe, and a storm of requests (or one peer asking on
                 // every frame) must not turn the stream into keyframes only.
                 let force_keyframe = last_keyframe
                     .is_none_or(|at| captured_at - at >= KEYFRAME_MIN_GAP)
                     && keyframe.swap(false, Ordering::Relaxed);
-                let frames = source
-                    .capture(&mut picture)
-                    .and_then(|()| encoder.encode(&picture, force_keyframe));
+                let frames = source.capture(&mut picture).and_then(|captured| {
+                    if captured == Captured::Changed {
+                        last_change = captured_at;
+                    } else if idle >= REFINE_FOR && !force_keyframe {
+                        // Still, and already refined: nothing to send.
+                        return Ok(Vec::new());
+                    }
+                    encoder.encode(&picture, force_keyframe)
+                });
                 let frames = match frames {
                     Ok(frames) => frames,
                     Err(e) => {

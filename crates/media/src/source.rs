@@ -11,8 +11,18 @@ pub trait VideoSource: Send {
     fn size(&self) -> (u32, u32);
     /// Frames per second it is meant to be read at.
     fn frame_rate(&self) -> u32;
-    /// Captures the next picture into `frame`, which has [`VideoSource::size`].
-    fn capture(&mut self, frame: &mut I420Frame) -> Result<(), MediaError>;
+    /// Captures the next picture into `frame`, which has [`VideoSource::size`]. A source that
+    /// can tell may answer [`Captured::Unchanged`] and leave `frame` as it was, and the picture
+    /// is then not encoded again.
+    fn capture(&mut self, frame: &mut I420Frame) -> Result<Captured, MediaError>;
+}
+
+/// Whether a capture brought a new picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Captured {
+    Changed,
+    /// The same picture as the last capture (a still screen).
+    Unchanged,
 }
 
 /// Bits in each row of the stamp.
@@ -75,7 +85,7 @@ impl VideoSource for SyntheticCamera {
         self.fps
     }
 
-    fn capture(&mut self, frame: &mut I420Frame) -> Result<(), MediaError> {
+    fn capture(&mut self, frame: &mut I420Frame) -> Result<Captured, MediaError> {
         if (frame.width(), frame.height()) != (self.width, self.height) {
             return Err(MediaError::BadSize(format!(
                 "asked for a {}×{} frame from a {}×{} camera",
@@ -90,7 +100,7 @@ impl VideoSource for SyntheticCamera {
         draw_moving_box(frame, self.frame);
         draw_stamp(frame, Stamp { frame: self.frame, millis });
         self.frame = self.frame.wrapping_add(1);
-        Ok(())
+        Ok(Captured::Changed)
     }
 }
 

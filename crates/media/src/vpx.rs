@@ -1,4 +1,4 @@
-//! VP8 through libvpx: an encoder tuned for live video and a decoder.
+//! VP8 and VP9 through libvpx: an encoder tuned for live video (camera or screen) and a decoder.
 //!
 //! This is the crate's only unsafe code: a thin layer over libvpx's C API. Each codec context
 //! is owned by one value, initialised in `new` and destroyed in `Drop`; pictures are borrowed
@@ -23,15 +23,34 @@ use crate::frame::{I420Frame, check_size};
 
 /// One whole encoded frame, as one RTP sample carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Vp8Frame {
+pub struct VpxFrame {
     pub data: Vec<u8>,
     /// A keyframe decodes on its own; the others need the frames before them.
     pub keyframe: bool,
 }
 
+/// The two codecs libvpx gives us; Chromium decodes both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    Vp8,
+    Vp9,
+}
+
+/// What a picture shows, which decides how it is best encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// A camera: motion everywhere, noise; smooth is better than sharp.
+    Camera,
+    /// A screen: text and flat colours that must stay sharp, long still stretches, and
+    /// sudden large changes (a scroll, a new slide).
+    Screen,
+}
+
 /// How an encoder is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Vp8Config {
+pub struct VpxConfig {
+    pub codec: VideoCodec,
+    pub content: Content,
     pub width: u32,
     pub height: u32,
     pub fps: u32,
@@ -39,35 +58,53 @@ pub struct Vp8Config {
     pub bitrate_kbps: u32,
 }
 
-/// A VP8 encoder for live video: no look-ahead (each frame comes out as it goes in), constant
-/// bitrate, error resilient (a lost frame does not corrupt later ones for long), and
-/// keyframes when asked for (a new viewer, a picture-loss report).
-pub struct Vp8Encoder {
+impl VpxConfig {
+    /// A camera in VP8, as every browser takes it.
+    pub fn camera(width: u32, height: u32, fps: u32, bitrate_kbps: u32) -> Self {
+        let (codec, content) = (VideoCodec::Vp8, Content::Camera);
+        Self { codec, content, width, height, fps, bitrate_kbps }
+    }
+
+    /// A screen in `codec`, tuned for text.
+    pub fn screen(codec: VideoCodec, width: u32, height: u32, fps: u32, bitrate_kbps: u32) -> Self {
+        Self { codec, content: Content::Screen, width, height, fps, bitrate_kbps }
+    }
+}
+
+/// A VP8 or VP9 encoder for live video: no look-ahead (each frame comes out as it goes in),
+/// constant bitrate, error resilient (a lost frame does not corrupt later ones for long), and
+/// keyframes when asked for (a new viewer, a picture-loss report). For a screen it uses
+/// libvpx's screen-content tools.
+pub struct VpxEncoder {
     ctx: Box<vpx_codec_ctx_t>,
-    config: Vp8Config,
+    config: VpxConfig,
     pts: i64,
 }
 
-impl std::fmt::Debug for Vp8Encoder {
+impl std::fmt::Debug for VpxEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vp8Encoder").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("VpxEncoder").field("config", &self.config).finish_non_exhaustive()
     }
 }
 
 // SAFETY: the context is used only through `&mut self`; libvpx keeps no thread affinity.
-unsafe impl Send for Vp8Encoder {}
+unsafe impl Send for VpxEncoder {}
 
-impl Vp8Encoder {
-    pub fn new(config: Vp8Config) -> Result<Self, MediaError> {
+impl VpxEncoder {
+    pub fn new(config: VpxConfig) -> Result<Self, MediaError> {
         check_size(config.width, config.height)?;
         if config.fps == 0 || config.bitrate_kbps == 0 {
             return Err(MediaError::BadSetting("frame rate and bitrate must be above zero".into()));
         }
-        // SAFETY: `vpx_codec_vp8_cx` returns a static interface; `cfg` is read only after
-        // libvpx has filled it (it holds enums with no zero value, so it is never zeroed);
+        let screen = config.content == Content::Screen;
+        // SAFETY: the `vpx_codec_vp*_cx` functions return static interfaces; `cfg` is read only
+        // after libvpx has filled it (it holds enums with no zero value, so it is never zeroed);
         // `ctx` is boxed so its address stays fixed for libvpx.
         unsafe {
-            let iface = vpx_sys::vpx_codec_vp8_cx();
+            let iface = match config.codec {
+                VideoCodec::Vp8 => vpx_sys::vpx_codec_vp8_cx(),
+                VideoCodec::Vp9 => vpx_sys::vpx_codec_vp9_cx(),
+            };
             let mut cfg = MaybeUninit::<vpx_codec_enc_cfg_t>::uninit();
             let status = vpx_sys::vpx_codec_enc_config_default(iface, cfg.as_mut_ptr(), 0);
             check("configure", status, None)?;
@@ -80,20 +117,37 @@ impl Vp8Encoder {
             cfg.rc_end_usage = vpx_rc_mode::VPX_CBR;
             cfg.g_lag_in_frames = 0;
             cfg.g_error_resilient = 1;
-            cfg.g_threads =
-                std::thread::available_parallelism().map_or(1, |n| n.get().min(4)) as u32;
+            cfg.g_threads = encoder_threads(config.width, config.height);
             // A picture-loss report brings a keyframe at once; the periodic one is a safety net.
             cfg.kf_max_dist = config.fps * 10;
+            if screen {
+                // A scroll stays smooth: no frame is dropped to save bits, the quantizer rises
+                // instead while things move; once the screen holds still, the pipeline refines
+                // the picture and the quantizer goes low enough for crisp glyphs.
+                cfg.rc_dropframe_thresh = 0;
+                cfg.rc_min_quantizer = 2;
+                cfg.rc_max_quantizer = 52;
+                cfg.rc_undershoot_pct = 50;
+                cfg.rc_overshoot_pct = 50;
+                cfg.rc_buf_sz = 1000;
+                cfg.rc_buf_initial_sz = 500;
+                cfg.rc_buf_optimal_sz = 600;
+            }
             let mut ctx: Box<vpx_codec_ctx_t> = Box::new(MaybeUninit::zeroed().assume_init());
             let ver = VPX_ENCODER_ABI_VERSION as c_int;
             check("init", vpx_sys::vpx_codec_enc_init_ver(&mut *ctx, iface, &cfg, 0, ver), None)?;
             let mut encoder = Self { ctx, config, pts: 0 };
-            // WebRTC's own speed for VP8 on desktops: fast enough for 1080p on two cores.
-            let cpu_used = vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int;
-            let status = vpx_sys::vpx_codec_control_(&mut *encoder.ctx, cpu_used, -6 as c_int);
-            check("set speed", status, Some(&mut encoder.ctx))?;
+            for (control, value) in encoder_controls(config) {
+                let status =
+                    vpx_sys::vpx_codec_control_(&mut *encoder.ctx, control as c_int, value);
+                check("set up the encoder", status, Some(&mut encoder.ctx))?;
+            }
             Ok(encoder)
         }
+    }
+
+    pub fn config(&self) -> VpxConfig {
+        self.config
     }
 
     /// Encodes one picture; returns the whole frames it produced (one, or none when rate
@@ -102,7 +156,7 @@ impl Vp8Encoder {
         &mut self,
         picture: &I420Frame,
         keyframe: bool,
-    ) -> Result<Vec<Vp8Frame>, MediaError> {
+    ) -> Result<Vec<VpxFrame>, MediaError> {
         if (picture.width(), picture.height()) != (self.config.width, self.config.height) {
             return Err(MediaError::BadSize(format!(
                 "a {}×{} picture for a {}×{} encoder",
@@ -158,14 +212,61 @@ impl Vp8Encoder {
                 let bytes =
                     std::slice::from_raw_parts(frame.buf.cast::<u8>(), frame.sz as usize).to_vec();
                 frames
-                    .push(Vp8Frame { data: bytes, keyframe: frame.flags & VPX_FRAME_IS_KEY != 0 });
+                    .push(VpxFrame { data: bytes, keyframe: frame.flags & VPX_FRAME_IS_KEY != 0 });
             }
         }
         Ok(frames)
     }
 }
 
-impl Drop for Vp8Encoder {
+/// Threads for one encoder, as WebRTC chooses them: more only for large pictures on machines
+/// with cores to spare. libvpx's threads wait for each other by spinning, so on a busy machine
+/// (two cores, a browser rendering beside us) a second thread made 1080p three times slower:
+/// 11 fps instead of 30 in `make bench-media`.
+fn encoder_threads(width: u32, height: u32) -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pixels = width * height;
+    match cores {
+        9.. if pixels >= 1920 * 1080 => 8,
+        7.. if pixels >= 1280 * 960 => 3,
+        4.. if pixels >= 640 * 480 => 2,
+        _ => 1,
+    }
+}
+
+/// libvpx's settings for each codec and content, as WebRTC uses them on desktops.
+fn encoder_controls(config: VpxConfig) -> Vec<(u32, c_int)> {
+    use vp8e_enc_control_id::*;
+    let screen = config.content == Content::Screen;
+    match config.codec {
+        VideoCodec::Vp8 => {
+            // Speed -6, as WebRTC on desktops. At -12 a 1080p scroll took a little less time
+            // per frame, but its larger frames made rate control drop half of them.
+            let mut controls = vec![(VP8E_SET_CPUUSED as u32, -6)];
+            if screen {
+                // Screen-content mode 1: tools for text and flat areas; the static threshold
+                // skips blocks that did not change, which on a screen is most of them.
+                controls.push((VP8E_SET_SCREEN_CONTENT_MODE as u32, 1));
+                controls.push((VP8E_SET_STATIC_THRESHOLD as u32, 100));
+            }
+            controls
+        }
+        VideoCodec::Vp9 => {
+            let mut controls = vec![
+                (VP8E_SET_CPUUSED as u32, if screen { 8 } else { 7 }),
+                (VP9E_SET_ROW_MT as u32, 1),
+                (VP9E_SET_TILE_COLUMNS as u32, 1),
+                (VP9E_SET_AQ_MODE as u32, 3),
+            ];
+            if screen {
+                controls.push((VP9E_SET_TUNE_CONTENT as u32, 1));
+            }
+            controls
+        }
+    }
+}
+
+impl Drop for VpxEncoder {
     fn drop(&mut self) {
         // SAFETY: the context was initialised in `new` and is destroyed once, here.
         unsafe {
@@ -174,26 +275,29 @@ impl Drop for Vp8Encoder {
     }
 }
 
-/// A VP8 decoder.
-pub struct Vp8Decoder {
+/// A VP8 or VP9 decoder.
+pub struct VpxDecoder {
     ctx: Box<vpx_codec_ctx_t>,
 }
 
-impl std::fmt::Debug for Vp8Decoder {
+impl std::fmt::Debug for VpxDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Vp8Decoder")
+        f.write_str("VpxDecoder")
     }
 }
 
 // SAFETY: as for the encoder.
-unsafe impl Send for Vp8Decoder {}
+unsafe impl Send for VpxDecoder {}
 
-impl Vp8Decoder {
-    pub fn new() -> Result<Self, MediaError> {
-        // SAFETY: as in `Vp8Encoder::new`; a null configuration lets libvpx choose.
+impl VpxDecoder {
+    pub fn new(codec: VideoCodec) -> Result<Self, MediaError> {
+        // SAFETY: as in `VpxEncoder::new`; a null configuration lets libvpx choose.
         unsafe {
             let mut ctx: Box<vpx_codec_ctx_t> = Box::new(MaybeUninit::zeroed().assume_init());
-            let iface = vpx_sys::vpx_codec_vp8_dx();
+            let iface = match codec {
+                VideoCodec::Vp8 => vpx_sys::vpx_codec_vp8_dx(),
+                VideoCodec::Vp9 => vpx_sys::vpx_codec_vp9_dx(),
+            };
             let ver = VPX_DECODER_ABI_VERSION as c_int;
             check(
                 "init decoder",
@@ -257,7 +361,7 @@ impl Vp8Decoder {
     }
 }
 
-impl Drop for Vp8Decoder {
+impl Drop for VpxDecoder {
     fn drop(&mut self) {
         // SAFETY: initialised in `new`, destroyed once.
         unsafe {

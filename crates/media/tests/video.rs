@@ -7,24 +7,23 @@ use std::time::Duration;
 
 use common::ToTest;
 use confab_media::{
-    I420Frame, MediaError, SyntheticCamera, VideoPipeline, VideoSource, Vp8Config, Vp8Decoder,
-    Vp8Encoder, read_stamp,
+    Content, I420Frame, MediaError, SyntheticCamera, VideoCodec, VideoPipeline, VideoSource,
+    VpxConfig, VpxDecoder, VpxEncoder, read_stamp,
 };
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 360;
 const FPS: u32 = 30;
 
-fn encoder(bitrate_kbps: u32) -> Vp8Encoder {
-    Vp8Encoder::new(Vp8Config { width: WIDTH, height: HEIGHT, fps: FPS, bitrate_kbps })
-        .expect("encoder")
+fn encoder(bitrate_kbps: u32) -> VpxEncoder {
+    VpxEncoder::new(VpxConfig::camera(WIDTH, HEIGHT, FPS, bitrate_kbps)).expect("encoder")
 }
 
 #[test]
 fn stamps_survive_vp8_at_a_low_bitrate() {
     let mut camera = SyntheticCamera::new(WIDTH, HEIGHT, FPS).expect("camera");
     let mut encoder = encoder(300);
-    let mut decoder = Vp8Decoder::new().expect("decoder");
+    let mut decoder = VpxDecoder::new(VideoCodec::Vp8).expect("decoder");
     let mut picture = I420Frame::black(WIDTH, HEIGHT).expect("picture");
     let mut decoded_stamps = Vec::new();
     for n in 0..60 {
@@ -61,7 +60,7 @@ fn a_keyframe_comes_when_asked_and_a_fresh_decoder_starts_from_it() {
     let [frame] = frames.as_slice() else { panic!("one frame, got {}", frames.len()) };
     assert!(frame.keyframe);
     // A viewer joining now has none of the earlier frames.
-    let shown = Vp8Decoder::new()
+    let shown = VpxDecoder::new(VideoCodec::Vp8)
         .expect("decoder")
         .decode(&frame.data)
         .expect("decode")
@@ -71,7 +70,7 @@ fn a_keyframe_comes_when_asked_and_a_fresh_decoder_starts_from_it() {
 
 #[test]
 fn bad_input_is_an_error_not_a_panic() {
-    let mut decoder = Vp8Decoder::new().expect("decoder");
+    let mut decoder = VpxDecoder::new(VideoCodec::Vp8).expect("decoder");
     for garbage in
         [&b""[..], b"\x00", &[0xff; 64], &[0x9d, 0x01, 0x2a, 0xff, 0xff, 0xff, 0xff, 0, 0, 0]]
     {
@@ -80,7 +79,7 @@ fn bad_input_is_an_error_not_a_panic() {
         }
     }
     assert!(matches!(
-        Vp8Encoder::new(Vp8Config { width: 641, height: 360, fps: 30, bitrate_kbps: 500 }),
+        VpxEncoder::new(VpxConfig::camera(641, 360, 30, 500)),
         Err(MediaError::BadSize(_))
     ));
     let mut encoder = encoder(500);
@@ -93,12 +92,14 @@ fn bad_input_is_an_error_not_a_panic() {
 fn the_pipeline_paces_frames_and_starts_each_viewer_on_a_keyframe() {
     let (tx, rx) = mpsc::channel();
     let camera = SyntheticCamera::new(WIDTH, HEIGHT, FPS).expect("camera");
-    let pipeline = VideoPipeline::start(Box::new(camera), 500, ToTest(tx)).expect("pipeline");
+    let pipeline =
+        VideoPipeline::start(Box::new(camera), VideoCodec::Vp8, Content::Camera, 500, ToTest(tx))
+            .expect("pipeline");
     let wait = Duration::from_secs(10);
     let first = rx.recv_timeout(wait).expect("a first frame");
     assert!(first.keyframe, "a viewer starts on a keyframe");
     assert_eq!(first.duration, Duration::from_secs(1) / FPS);
-    let mut decoder = Vp8Decoder::new().expect("decoder");
+    let mut decoder = VpxDecoder::new(VideoCodec::Vp8).expect("decoder");
     let start =
         decoder.decode(&first.data).expect("decode").and_then(|p| read_stamp(&p)).expect("stamp");
     let mut last = start;

@@ -5,14 +5,14 @@ use std::time::Duration;
 use confab_media::audio::{FRAME_DURATION, FRAME_SAMPLES};
 use confab_media::{
     AudioSource, I420Frame, MediaError, OpusEncoder, SineTone, SyntheticCamera, VideoSource,
-    Vp8Config, Vp8Encoder, WebmRecorder, vp8_keyframe_size,
+    VpxConfig, VpxEncoder, WebmRecorder, vp8_keyframe_size,
 };
 
 #[test]
 fn a_recording_holds_vp8_and_opus_as_webm() {
     let (width, height, fps) = (640, 360, 30);
     let mut camera = SyntheticCamera::new(width, height, fps).unwrap();
-    let mut video = Vp8Encoder::new(Vp8Config { width, height, fps, bitrate_kbps: 600 }).unwrap();
+    let mut video = VpxEncoder::new(VpxConfig::camera(width, height, fps, 600)).unwrap();
     let mut tone = SineTone::new(440).unwrap();
     let mut audio = OpusEncoder::new(32).unwrap();
     let dir = tempfile::tempdir().unwrap();

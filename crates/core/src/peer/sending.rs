@@ -276,6 +276,8 @@ impl Sender {
         self.feed.request_keyframe();
         let mut waiting_for_keyframe = true;
         let mut checked = Instant::now();
+        // The last frame written: when it was captured, and how long it was to be shown.
+        let mut last_written: Option<(Instant, Duration)> = None;
         loop {
             let frame = tokio::select! {
                 received = frames.recv() => match received {
@@ -312,6 +314,18 @@ impl Sender {
             if waiting_for_keyframe && !frame.keyframe {
                 continue;
             }
+            // A still screen sends no frames; the RTP clock must still run with the capture
+            // clock, or the receiver takes the next frame for one delayed by the whole pause
+            // and holds back every later frame to match. A sample with no data sends nothing
+            // and only moves the clock on.
+            if let Some((at, shown)) = last_written
+                && self.feed.codec() == Codec::Vp8
+                && let Some(gap) = frame.captured_at.checked_duration_since(at + shown)
+                && gap > shown / 2
+            {
+                let pause = Sample { data: Bytes::new(), duration: gap, ..Sample::new(at + shown) };
+                let _ = self.track.write_sample(self.ssrc, payload_type, &pause, &[]).await;
+            }
             let sample = Sample {
                 data: Bytes::copy_from_slice(&frame.data),
                 duration: frame.duration,
@@ -322,6 +336,8 @@ impl Sender {
                 self.track.write_sample(self.ssrc, payload_type, &sample, &[]).await.is_err();
             if waiting_for_keyframe {
                 self.feed.request_keyframe();
+            } else {
+                last_written = Some((frame.captured_at, frame.duration));
             }
         }
     }

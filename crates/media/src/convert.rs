@@ -1,0 +1,205 @@
+//! Colour conversion: a captured screen (BGRA) into the I420 the encoders take.
+//!
+//! The conversion runs once per changed frame, on 2 million pixels at 1080p, so it goes
+//! through `yuvutils-rs` (SSE/AVX); [`bgra_to_i420_scalar`] is the plain loop it is checked and
+//! measured against. Both use BT.601 with limited range, which is what a VP8 or VP9 stream
+//! that says nothing of its colours is decoded as.
+
+use yuvutils_rs::{
+    BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
+    bgra_to_yuv420,
+};
+
+use crate::MediaError;
+use crate::frame::I420Frame;
+
+/// Converts a `width × height` BGRA picture with rows `stride` bytes apart into `frame`,
+/// shrunk by the whole factor `scale` (each output pixel the mean of a `scale × scale` block).
+/// `frame` must be `width / scale × height / scale`, each rounded down to even; what is left
+/// over on the right and bottom is cropped.
+pub fn bgra_to_i420(
+    bgra: &[u8],
+    stride: usize,
+    width: u32,
+    height: u32,
+    scale: u32,
+    frame: &mut I420Frame,
+) -> Result<(), MediaError> {
+    check(bgra, stride, width, height, scale, frame)?;
+    if scale == 1 {
+        return convert(bgra, stride, frame);
+    }
+    let (out_w, out_h) = (frame.width() as usize, frame.height() as usize);
+    let scale = scale as usize;
+    let mut small = vec![0u8; out_w * out_h * 4];
+    for (oy, row) in small.chunks_exact_mut(out_w * 4).enumerate() {
+        for (ox, pixel) in row.chunks_exact_mut(4).enumerate() {
+            let mut sum = [0u32; 4];
+            for y in oy * scale..(oy + 1) * scale {
+                let at = y * stride + ox * scale * 4;
+                for source in bgra[at..at + scale * 4].chunks_exact(4) {
+                    for (s, v) in sum.iter_mut().zip(source) {
+                        *s += u32::from(*v);
+                    }
+                }
+            }
+            let n = (scale * scale) as u32;
+            for (p, s) in pixel.iter_mut().zip(sum) {
+                *p = ((s + n / 2) / n) as u8;
+            }
+        }
+    }
+    convert(&small, out_w * 4, frame)
+}
+
+fn check(
+    bgra: &[u8],
+    stride: usize,
+    width: u32,
+    height: u32,
+    scale: u32,
+    frame: &I420Frame,
+) -> Result<(), MediaError> {
+    let wanted = (scale.max(1), (width / scale.max(1)) & !1, (height / scale.max(1)) & !1);
+    if scale == 0 || (scale, frame.width(), frame.height()) != wanted {
+        return Err(MediaError::BadSize(format!(
+            "{width}×{height} shrunk {scale} times does not make a {}×{} picture",
+            frame.width(),
+            frame.height()
+        )));
+    }
+    if stride < width as usize * 4
+        || bgra.len() < stride * (height as usize - 1) + width as usize * 4
+    {
+        return Err(MediaError::BadSize(format!(
+            "{} bytes with rows {stride} apart cannot hold {width}×{height} BGRA",
+            bgra.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The top-left `frame`-sized part of `bgra`, converted as it is.
+fn convert(bgra: &[u8], stride: usize, frame: &mut I420Frame) -> Result<(), MediaError> {
+    let (width, height) = (frame.width(), frame.height());
+    let (y, u, v) = frame.planes_mut();
+    let mut planar = YuvPlanarImageMut {
+        y_plane: BufferStoreMut::Borrowed(y),
+        y_stride: width,
+        u_plane: BufferStoreMut::Borrowed(u),
+        u_stride: width / 2,
+        v_plane: BufferStoreMut::Borrowed(v),
+        v_stride: width / 2,
+        width,
+        height,
+    };
+    bgra_to_yuv420(
+        &mut planar,
+        bgra,
+        stride as u32,
+        YuvRange::Limited,
+        YuvStandardMatrix::Bt601,
+        YuvConversionMode::Balanced,
+    )
+    .map_err(|e| MediaError::BadSize(format!("colour conversion: {e}")))
+}
+
+/// The same as [`bgra_to_i420`] at scale 1, one pixel at a time in integer BT.601: the
+/// reference the SIMD conversion is checked and benchmarked against.
+pub fn bgra_to_i420_scalar(
+    bgra: &[u8],
+    stride: usize,
+    frame: &mut I420Frame,
+) -> Result<(), MediaError> {
+    let (width, height) = (frame.width() as usize, frame.height() as usize);
+    check(bgra, stride, width as u32, height as u32, 1, frame)?;
+    let (y_plane, u_plane, v_plane) = frame.planes_mut();
+    let rgb = |x: usize, y: usize| {
+        let at = y * stride + x * 4;
+        [i32::from(bgra[at + 2]), i32::from(bgra[at + 1]), i32::from(bgra[at])]
+    };
+    for y in 0..height {
+        for x in 0..width {
+            let [r, g, b] = rgb(x, y);
+            y_plane[y * width + x] = (16 + ((66 * r + 129 * g + 25 * b + 128) >> 8)) as u8;
+        }
+    }
+    for cy in 0..height / 2 {
+        for cx in 0..width / 2 {
+            let mut sum = [0i32; 3];
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                let p = rgb(cx * 2 + dx, cy * 2 + dy);
+                for (s, v) in sum.iter_mut().zip(p) {
+                    *s += v;
+                }
+            }
+            let [r, g, b] = sum.map(|s| (s + 2) / 4);
+            let at = cy * (width / 2) + cx;
+            u_plane[at] = (128 + ((-38 * r - 74 * g + 112 * b + 128) >> 8)) as u8;
+            v_plane[at] = (128 + ((112 * r - 94 * g - 18 * b + 128) >> 8)) as u8;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A busy BGRA picture: gradients and a checkerboard, so every channel and edge matters.
+    fn picture(width: usize, height: usize) -> Vec<u8> {
+        let mut bgra = Vec::with_capacity(width * height * 4);
+        for y in 0..height {
+            for x in 0..width {
+                let check = if (x / 3 + y / 3) % 2 == 0 { 255 } else { 0 };
+                bgra.extend_from_slice(&[(x % 256) as u8, (y % 256) as u8, check, 255]);
+            }
+        }
+        bgra
+    }
+
+    #[test]
+    fn the_simd_conversion_matches_the_plain_loop() {
+        let (w, h) = (322, 182);
+        let bgra = picture(w, h);
+        let mut fast = I420Frame::black(w as u32, h as u32).unwrap();
+        let mut plain = fast.clone();
+        bgra_to_i420(&bgra, w * 4, w as u32, h as u32, 1, &mut fast).unwrap();
+        bgra_to_i420_scalar(&bgra, w * 4, &mut plain).unwrap();
+        let worst =
+            fast.data().iter().zip(plain.data()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+        assert!(worst <= 2, "the SIMD conversion differs by up to {worst}");
+    }
+
+    #[test]
+    fn white_and_black_land_on_video_range() {
+        let (w, h) = (4usize, 2usize);
+        let mut bgra = vec![255u8; w * h * 4];
+        bgra[..8].fill(0);
+        let mut frame = I420Frame::black(w as u32, h as u32).unwrap();
+        bgra_to_i420(&bgra, w * 4, w as u32, h as u32, 1, &mut frame).unwrap();
+        assert_eq!(frame.luma(0, 0), 16);
+        assert_eq!(frame.luma(3, 0), 235);
+    }
+
+    #[test]
+    fn a_shrunk_picture_averages_each_block() {
+        // 4×4 → 2×2: the top-left 2×2 block is half white, half black.
+        let (w, h) = (4usize, 4usize);
+        let mut bgra = vec![0u8; w * h * 4];
+        bgra[..8].fill(255);
+        let mut frame = I420Frame::black(2, 2).unwrap();
+        bgra_to_i420(&bgra, w * 4, w as u32, h as u32, 2, &mut frame).unwrap();
+        let mid = frame.luma(0, 0);
+        assert!((120..=130).contains(&mid), "grey expected, got {mid}");
+        assert_eq!(frame.luma(1, 1), 16);
+    }
+
+    #[test]
+    fn a_buffer_too_small_or_a_wrong_size_is_refused() {
+        let mut frame = I420Frame::black(4, 4).unwrap();
+        assert!(bgra_to_i420(&[0; 16], 16, 4, 4, 1, &mut frame).is_err());
+        assert!(bgra_to_i420(&[0; 64], 16, 4, 4, 2, &mut frame).is_err());
+        assert!(bgra_to_i420(&[0; 64], 16, 4, 4, 0, &mut frame).is_err());
+    }
+}
