@@ -355,7 +355,7 @@ export async function waitTransferDone(page, name) {
 
 /** A `confab join --json` process (with extra `args`, e.g. `--synthetic-camera`): send commands,
  * wait for events. Killed after the test. */
-export function startCli(t, link, name, { args = [] } = {}) {
+export function startCli(t, link, name, { args = [], env = {} } = {}) {
   ensureBuilt();
   const dataDir = tempDir(t, "cli");
   const child = spawn(
@@ -372,7 +372,7 @@ export function startCli(t, link, name, { args = [] } = {}) {
       join(dataDir, "downloads"),
       ...args,
     ],
-    { stdio: ["pipe", "pipe", "inherit"] },
+    { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...env } },
   );
   t.after(() => child.kill("SIGKILL"));
   const events = [];
@@ -408,4 +408,108 @@ export function startCli(t, link, name, { args = [] } = {}) {
       });
     },
   };
+}
+
+/** A private X server (Xvfb) of `width`×`height` on a display number it picks itself. Returns
+ * `{ display }` (the `DISPLAY` value); the server is stopped after the test, once the windows on
+ * it (`launchOnDisplay`) are closed: a window whose X server is gone cannot close cleanly. */
+export async function startXvfb(t, width, height) {
+  const child = spawn("Xvfb", ["-displayfd", "1", "-nolisten", "tcp", "-noreset", "-screen", "0", `${width}x${height}x24`], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  const windows = [];
+  t.after(async () => {
+    for (const close of windows) await close();
+    child.kill("SIGKILL");
+  });
+  const line = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`Xvfb exited (${code}) before it started`)));
+  });
+  return { display: `:${line.trim()}`, windows };
+}
+
+/** A Chromium window filling the X server `xvfb` (kiosk mode, no browser frame), for what a
+ * person would share. Closed before the server stops. */
+export async function launchOnDisplay(xvfb, width, height) {
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: false,
+    env: { ...process.env, DISPLAY: xvfb.display },
+    args: [
+      "--kiosk",
+      "--test-type",
+      `--window-size=${width},${height}`,
+      "--window-position=0,0",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  xvfb.windows.push(() => browser.close());
+  const context = await browser.newContext({ viewport: null });
+  return context.newPage();
+}
+
+/** The X display `display` as read by ImageMagick's `import` (not by our capture): the BT.601
+ * luma of every pixel, row by row. */
+export function screenLuma(display, width, height) {
+  const grab = spawnSync("import", ["-silent", "-window", "root", "-display", display, "-depth", "8", "rgb:-"], {
+    maxBuffer: width * height * 4,
+  });
+  assert.equal(grab.status, 0, `import: ${grab.stderr}`);
+  return lumaOfRgb(grab.stdout, width * height, 3);
+}
+
+/** BT.601 luma of `pixels` pixels of `step` bytes each (RGB or RGBA). */
+export function lumaOfRgb(bytes, pixels, step) {
+  const luma = new Float64Array(pixels);
+  for (let i = 0; i < pixels; i++) {
+    luma[i] = 0.299 * bytes[i * step] + 0.587 * bytes[i * step + 1] + 0.114 * bytes[i * step + 2];
+  }
+  return luma;
+}
+
+/** Mean SSIM of two luma pictures, over 8×8 windows every 4 pixels (as libvpx measures it). */
+export function ssim(a, b, width, height) {
+  const [c1, c2] = [(0.01 * 255) ** 2, (0.03 * 255) ** 2];
+  let [sum, windows] = [0, 0];
+  for (let y = 0; y + 8 <= height; y += 4) {
+    for (let x = 0; x + 8 <= width; x += 4) {
+      let [sa, sb, saa, sbb, sab] = [0, 0, 0, 0, 0];
+      for (let dy = 0; dy < 8; dy++) {
+        for (let dx = 0; dx < 8; dx++) {
+          const i = (y + dy) * width + x + dx;
+          const [p, q] = [a[i], b[i]];
+          sa += p;
+          sb += q;
+          saa += p * p;
+          sbb += q * q;
+          sab += p * q;
+        }
+      }
+      const [ma, mb] = [sa / 64, sb / 64];
+      const [va, vb, cov] = [saa / 64 - ma * ma, sbb / 64 - mb * mb, sab / 64 - ma * mb];
+      sum += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+      windows++;
+    }
+  }
+  return sum / windows;
+}
+
+/** The `inbound-rtp` stats of the video track the tile named `label` shows in `page`. */
+export async function inboundVideoStats(page, label) {
+  const video = page.getByRole("figure", { name: label, exact: true }).locator("video");
+  return video.evaluate(async (v) => {
+    const track = v.srcObject?.getVideoTracks()[0];
+    for (const pc of window.__confabPeerConnections) {
+      for (const s of (await pc.getStats()).values()) {
+        if (s.type === "inbound-rtp" && s.kind === "video" && s.trackIdentifier === track?.id) return { ...s };
+      }
+    }
+    return null;
+  });
 }
