@@ -1,5 +1,5 @@
 # The commands people type. `make run` and `make test` install what is missing first.
-.PHONY: run test setup ui gen lint bench-signaling bench-core bench-ui
+.PHONY: run test setup ui gen lint bench-signaling bench-core bench-ui bench-media
 
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -52,3 +52,8 @@ bench-core: setup
 ## video frame, with a browser and with the CLI as the peer; the UI bundle size.
 bench-ui: setup ui/dist/index.html
 	CONFAB_PROFILE=release node bench/ui.mjs
+
+## Screen sharing from Rust on an Xvfb showing a page of code: colour conversion SIMD against the
+## plain loop, the sender's fps and CPU while scrolling and when still, VP8 and VP9 screen modes.
+bench-media: setup
+	node bench/media.mjs

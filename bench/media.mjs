@@ -1,0 +1,76 @@
+// `make bench-media`: screen sharing from Rust on a real X display. An Xvfb at 1920×1080 shows a
+// page of our source code in Chromium (kiosk); confab-media's `screen` benchmark captures it and
+// asks this driver to scroll the page or hold it still. Writes bench/results/media.json.
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { ROOT, launchOnDisplay, startXvfb } from "../tests/browser/harness.mjs";
+
+const [WIDTH, HEIGHT] = [1920, 1080];
+
+/** The harness ties cleanup to a test; here everything is cleaned up at the end of the run. */
+const cleanups = [];
+const scope = { after: (fn) => cleanups.push(fn) };
+
+const xvfb = await startXvfb(scope, WIDTH, HEIGHT);
+const display = xvfb.display;
+const page = await launchOnDisplay(xvfb, WIDTH, HEIGHT);
+const code = ["crates/core/src/engine.rs", "crates/media/src/screen.rs", "crates/core/src/peer/sending.rs"]
+  .map((file) => readFileSync(join(ROOT, file), "utf8"))
+  .join("\n")
+  .repeat(3)
+  .replace(/&/g, "&amp;")
+  .replace(/</g, "&lt;");
+await page.setContent(`<!doctype html><html><body style="margin:0;background:#fff;color:#1f2328">
+<pre style="margin:0;padding:16px 24px;font:14px/20px 'DejaVu Sans Mono',monospace">${code}</pre></body></html>`);
+
+const actions = {
+  "@scroll": () =>
+    page.evaluate(() => {
+      const step = () => {
+        window.scrollBy(0, 4);
+        window.__scrolling = requestAnimationFrame(step);
+      };
+      step();
+    }),
+  "@still": () => page.evaluate(() => cancelAnimationFrame(window.__scrolling)),
+};
+
+const bench = spawn("cargo", ["bench", "--quiet", "-p", "confab-media", "--bench", "screen"], {
+  cwd: ROOT,
+  env: { ...process.env, DISPLAY: display },
+  stdio: ["pipe", "pipe", "inherit"],
+});
+let result;
+for await (const line of createInterface({ input: bench.stdout })) {
+  if (actions[line]) {
+    await actions[line]();
+    bench.stdin.write("ok\n");
+  } else if (line.startsWith("{")) {
+    result = JSON.parse(line);
+  }
+}
+for (const fn of cleanups.reverse()) await fn();
+if (!result) throw new Error("the benchmark printed no result");
+
+const machine = { cores: (await import("node:os")).cpus().length, date: new Date().toISOString() };
+const out = { machine, screen_1080p: result };
+mkdirSync(join(ROOT, "bench/results"), { recursive: true });
+writeFileSync(join(ROOT, "bench/results/media.json"), JSON.stringify(out, null, 2) + "\n");
+
+const row = (name, value) => console.log(`${name.padEnd(44)} ${value}`);
+row("BGRA→I420 1080p, SIMD / plain loop (ms)", `${result.convert_1080p_ms.simd} / ${result.convert_1080p_ms.plain_loop}`);
+const ce = result.capture_encode_1080p;
+row("capture + convert p50 / p95 (ms)", `${ce.capture_convert_ms.p50} / ${ce.capture_convert_ms.p95}`);
+row("encode (VP8 screen) p50 / p95 (ms)", `${ce.encode_ms.p50} / ${ce.encode_ms.p95}`);
+row("1080p fps on one core", ce.fps_on_one_core);
+row("sender while scrolling: fps, CPU % of a core", `${result.sender_fps_1080p_scrolling}, ${result.sender_cpu_percent_1080p30}`);
+row("static screen after 2 s: CPU % of a core", result.static_screen_cpu_percent);
+row("bytes per second: scrolling / still", `${result.bytes_per_second.scrolling} / ${result.bytes_per_second.still}`);
+row("text SSIM at 2.5 Mbit/s (still page)", result.text_ssim_at_2_5_mbps);
+for (const [name, c] of Object.entries(result.codecs)) {
+  row(`${name}: encode p50/p95 ms`, `${c.encode_ms_p50} / ${c.encode_ms_p95}`);
+  row(`${name}: kbit/s, SSIM scrolling / still`, `${c.kbps_scrolling}, ${c.ssim_scrolling} / ${c.ssim_still}`);
+}
+console.log("wrote bench/results/media.json");
