@@ -54,6 +54,7 @@ bench-ui: setup ui/dist/index.html
 	CONFAB_PROFILE=release node bench/ui.mjs
 
 ## Screen sharing from Rust on an Xvfb showing a page of code: colour conversion SIMD against the
-## plain loop, the sender's fps and CPU while scrolling and when still, VP8 and VP9 screen modes.
-bench-media: setup
-	node bench/media.mjs
+## plain loop, the sender's fps and CPU while scrolling and when still, VP8 and VP9 screen modes;
+## glass-to-glass delay Rust → Rust, Rust → Chromium and Chromium → Chromium.
+bench-media: setup ui/dist/index.html
+	CONFAB_PROFILE=release node bench/media.mjs

@@ -5,7 +5,20 @@ import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { ROOT, launchOnDisplay, startXvfb } from "../tests/browser/harness.mjs";
+import {
+  ROOT,
+  joinAs,
+  launchBrowser,
+  launchOnDisplay,
+  newMeeting,
+  newPage,
+  stampDelays,
+  startCli,
+  startServer,
+  startXvfb,
+  useStampedCamera,
+  waitVideo,
+} from "../tests/browser/harness.mjs";
 
 const [WIDTH, HEIGHT] = [1920, 1080];
 
@@ -51,11 +64,64 @@ for await (const line of createInterface({ input: bench.stdout })) {
     result = JSON.parse(line);
   }
 }
-for (const fn of cleanups.reverse()) await fn();
 if (!result) throw new Error("the benchmark printed no result");
+await page.context().close();
+
+// Glass to glass: the synthetic camera's stamp (capture time by the wall clock) against the
+// moment the receiver decodes (Rust) or presents (Chromium) the frame, on this machine's own
+// address; one pair at a time, each in a meeting of its own, for SECONDS.
+const SECONDS = 10;
+const server = await startServer(scope);
+const browser = await launchBrowser(scope);
+
+function summary(delays) {
+  const sorted = [...delays].sort((a, b) => a - b);
+  const at = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+  return { p50: at(0.5), p95: at(0.95), frames: sorted.length };
+}
+
+async function rustToRust() {
+  const link = await newMeeting(server);
+  const sender = startCli(scope, link, "RustSender", { args: ["--synthetic-camera"] });
+  const receiver = startCli(scope, link, "RustReceiver", { args: ["--receive-media"] });
+  await receiver.waitFor((e) => e.event === "track" && e.frames_decoded > 30, "decoded video");
+  const from = receiver.events.length;
+  await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
+  const delays = receiver.events.slice(from).flatMap((e) => (e.event === "track" ? e.stamp_delays_ms ?? [] : []));
+  for (const cli of [sender, receiver]) cli.send({ cmd: "quit" });
+  return summary(delays);
+}
+
+async function toChromium(startSender) {
+  const link = await newMeeting(server);
+  const stop = await startSender(link);
+  const viewer = await newPage(browser);
+  await joinAs(viewer, link, "Viewer");
+  await waitVideo(viewer, "Sender");
+  const delays = await stampDelays(viewer, "Sender", SECONDS * 1000);
+  await viewer.context().close();
+  await stop();
+  return summary(delays);
+}
+
+const glass = {
+  rust_to_rust: await rustToRust(),
+  rust_to_chromium: await toChromium(async (link) => {
+    const cli = startCli(scope, link, "Sender", { args: ["--synthetic-camera"] });
+    await cli.waitFor((e) => e.event === "joined", "joined");
+    return () => cli.send({ cmd: "quit" });
+  }),
+  chromium_to_chromium: await toChromium(async (link) => {
+    const sender = await newPage(browser);
+    await useStampedCamera(sender);
+    await joinAs(sender, link, "Sender", { cam: true });
+    return () => sender.context().close();
+  }),
+};
+for (const fn of cleanups.reverse()) await fn();
 
 const machine = { cores: (await import("node:os")).cpus().length, date: new Date().toISOString() };
-const out = { machine, screen_1080p: result };
+const out = { machine, screen_1080p: result, glass_to_glass_ms: glass };
 mkdirSync(join(ROOT, "bench/results"), { recursive: true });
 writeFileSync(join(ROOT, "bench/results/media.json"), JSON.stringify(out, null, 2) + "\n");
 
@@ -72,5 +138,8 @@ row("text SSIM at 2.5 Mbit/s (still page)", result.text_ssim_at_2_5_mbps);
 for (const [name, c] of Object.entries(result.codecs)) {
   row(`${name}: encode p50/p95 ms`, `${c.encode_ms_p50} / ${c.encode_ms_p95}`);
   row(`${name}: kbit/s, SSIM scrolling / still`, `${c.kbps_scrolling}, ${c.ssim_scrolling} / ${c.ssim_still}`);
+}
+for (const [pair, g] of Object.entries(glass)) {
+  row(`glass to glass ${pair}: p50 / p95 ms (frames)`, `${g.p50} / ${g.p95} (${g.frames})`);
 }
 console.log("wrote bench/results/media.json");

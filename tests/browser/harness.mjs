@@ -513,3 +513,78 @@ export async function inboundVideoStats(page, label) {
     return null;
   });
 }
+
+/** Replaces the camera a page's `getUserMedia` returns with a canvas that carries the synthetic
+ * camera's stamp (confab-media's `SyntheticCamera`: two rows of 32 blocks, the frame number and
+ * the wall clock in ms modulo 2³²), so that the glass-to-glass delay of a browser sender can be
+ * read like a Rust sender's. Call before the page opens the meeting. */
+export async function useStampedCamera(page, { width = 640, height = 360, fps = 30 } = {}) {
+  await page.addInitScript(
+    ([width, height, fps]) => {
+      const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      navigator.mediaDevices.getUserMedia = async (constraints = {}) => {
+        if (!constraints.video) return original(constraints);
+        const stream = constraints.audio ? await original({ audio: constraints.audio }) : new MediaStream();
+        const canvas = Object.assign(document.createElement("canvas"), { width, height });
+        const context = canvas.getContext("2d");
+        const block = Math.floor(width / 40) & ~1;
+        let frame = 0;
+        const draw = () => {
+          context.fillStyle = "#406080";
+          context.fillRect(0, 0, width, height);
+          context.fillStyle = "#808080";
+          context.fillRect((frame * 4) % (width - height / 4), height / 2, height / 4, height / 4);
+          context.fillRect(0, 0, block * 34, block * 4);
+          const millis = Date.now() % 2 ** 32;
+          [frame, millis].forEach((value, row) => {
+            for (let bit = 0; bit < 32; bit++) {
+              const one = Math.floor(value / 2 ** (31 - bit)) % 2 === 1;
+              context.fillStyle = one ? "#ebebeb" : "#101010";
+              context.fillRect(block * (1 + bit), block * (1 + row), block, block);
+            }
+          });
+          frame++;
+        };
+        draw();
+        setInterval(draw, 1000 / fps);
+        stream.addTrack(canvas.captureStream(fps).getVideoTracks()[0]);
+        return stream;
+      };
+    },
+    [width, height, fps],
+  );
+}
+
+/** For `ms` milliseconds, the delay of every stamped frame the tile named `label` presents:
+ * from the sender's capture (the stamp's wall-clock ms) to the frame being shown here. */
+export async function stampDelays(page, label, ms) {
+  const video = page.getByRole("figure", { name: label, exact: true }).locator("video");
+  return video.evaluate(
+    (v, ms) =>
+      new Promise((resolve) => {
+        const delays = [];
+        const canvas = document.createElement("canvas");
+        const context = canvas.getContext("2d", { willReadFrequently: true });
+        const started = performance.now();
+        const onFrame = () => {
+          const now = Date.now() % 2 ** 32;
+          [canvas.width, canvas.height] = [v.videoWidth, v.videoHeight];
+          context.drawImage(v, 0, 0);
+          const block = Math.floor(v.videoWidth / 40) & ~1;
+          let millis = 0;
+          let sure = true;
+          for (let bit = 0; bit < 32; bit++) {
+            const [r, g, b] = context.getImageData(block * (1 + bit) + block / 2, block * 2 + block / 2, 1, 1).data;
+            const luma = 0.299 * r + 0.587 * g + 0.114 * b;
+            if (luma > 80 && luma < 170) sure = false;
+            millis = millis * 2 + (luma >= 128 ? 1 : 0);
+          }
+          if (sure) delays.push(((now - millis + 2 ** 32) % 2 ** 32) | 0);
+          if (performance.now() - started < ms) v.requestVideoFrameCallback(onFrame);
+          else resolve(delays);
+        };
+        v.requestVideoFrameCallback(onFrame);
+      }),
+    ms,
+  );
+}

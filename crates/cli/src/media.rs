@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use confab_core::decode::{Decoded, TrackDecoder};
 use confab_core::tracks::{IncomingFrame, IncomingMedia, IncomingTrack, TrackSink};
-use confab_media::{WebmRecorder, vp8_keyframe_size};
+use confab_media::{WebmRecorder, read_stamp, vp8_keyframe_size, wall_clock_millis};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -31,6 +31,9 @@ pub struct TrackReport {
     pub audio_level: Option<f64>,
     /// Frames that did not decode.
     pub errors: u64,
+    /// For pictures stamped by a synthetic camera (confab's, or a test's): how long each one
+    /// decoded since the last report took from its capture, by the wall clock, in ms.
+    pub stamp_delays_ms: Vec<i64>,
     pub ended: bool,
 }
 
@@ -47,6 +50,7 @@ impl TrackReport {
             "height": self.size.map(|(_, h)| h),
             "audio_level": self.audio_level,
             "errors": self.errors,
+            "stamp_delays_ms": self.stamp_delays_ms,
             "ended": self.ended,
         })
     }
@@ -179,6 +183,7 @@ impl IncomingMedia for Reporter {
             size: None,
             audio_level: None,
             errors: 0,
+            stamp_delays_ms: Vec::new(),
             ended: false,
         };
         Box::new(ReportedTrack {
@@ -216,6 +221,7 @@ impl ReportedTrack {
         }
         self.reported = Instant::now();
         let _ = self.reports.send(MediaReport::Track(self.report.clone()));
+        self.report.stamp_delays_ms.clear();
     }
 }
 
@@ -231,6 +237,11 @@ impl TrackSink for ReportedTrack {
             Ok(Some(Decoded::Picture(picture))) => {
                 self.report.frames_decoded += 1;
                 self.report.size = Some((picture.width(), picture.height()));
+                if let Some(stamp) = read_stamp(&picture) {
+                    // As i32: a stamp from a clock a little ahead gives a small negative delay.
+                    let delay = wall_clock_millis().wrapping_sub(stamp.millis) as i32;
+                    self.report.stamp_delays_ms.push(i64::from(delay));
+                }
             }
             Ok(Some(Decoded::Sound(pcm))) => {
                 self.report.frames_decoded += 1;

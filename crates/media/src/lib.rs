@@ -42,7 +42,7 @@ pub use pipeline::{EncodedFrame, FrameSink, VideoPipeline};
 #[cfg(target_os = "linux")]
 pub use screen::x11_display;
 pub use screen::{Display, ScreenSource, Thumbnail, screens};
-pub use source::{Captured, Stamp, SyntheticCamera, VideoSource, read_stamp};
+pub use source::{Captured, Stamp, SyntheticCamera, VideoSource, read_stamp, wall_clock_millis};
 pub use vpx::{Content, VideoCodec, VpxConfig, VpxDecoder, VpxEncoder, VpxFrame};
 pub use webm::{WebmRecorder, vp8_keyframe_size};
 

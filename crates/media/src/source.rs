@@ -1,6 +1,6 @@
 //! Video sources: the trait every capture implements, and the synthetic camera.
 
-use std::time::Instant;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::MediaError;
 use crate::frame::{I420Frame, check_size};
@@ -38,7 +38,9 @@ const STAMP_UNSURE: std::ops::RangeInclusive<u8> = 80..=170;
 pub struct Stamp {
     /// Counts from 0 for the camera's first frame.
     pub frame: u32,
-    /// Milliseconds from the camera's start to this frame's capture.
+    /// When the frame was captured: the UNIX time in milliseconds, modulo 2³² (see
+    /// [`wall_clock_millis`]), so that any receiver on the same machine, a browser included
+    /// (`Date.now() % 2 ** 32`), can tell how long the frame took to reach it.
     pub millis: u32,
 }
 
@@ -51,7 +53,6 @@ pub struct SyntheticCamera {
     height: u32,
     fps: u32,
     frame: u32,
-    started: Instant,
 }
 
 impl SyntheticCamera {
@@ -72,7 +73,7 @@ impl SyntheticCamera {
                 "{fps} frames per second: must be 1 to 120"
             )));
         }
-        Ok(Self { width, height, fps, frame: 0, started: Instant::now() })
+        Ok(Self { width, height, fps, frame: 0 })
     }
 }
 
@@ -95,13 +96,21 @@ impl VideoSource for SyntheticCamera {
                 self.height
             )));
         }
-        let millis = u32::try_from(self.started.elapsed().as_millis()).unwrap_or(u32::MAX);
+        let millis = wall_clock_millis();
         draw_bars(frame);
         draw_moving_box(frame, self.frame);
         draw_stamp(frame, Stamp { frame: self.frame, millis });
         self.frame = self.frame.wrapping_add(1);
         Ok(Captured::Changed)
     }
+}
+
+/// The wall clock as a [`Stamp`] carries it: UNIX milliseconds modulo 2³². The delay of a
+/// stamped frame is `wall_clock_millis().wrapping_sub(stamp.millis)`.
+pub fn wall_clock_millis() -> u32 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    // Truncation is the modulo.
+    since_epoch.as_millis() as u32
 }
 
 /// Side of one stamp block, in pixels: even (so chroma lines up) and a fortieth of the width.

@@ -276,8 +276,8 @@ impl Sender {
         self.feed.request_keyframe();
         let mut waiting_for_keyframe = true;
         let mut checked = Instant::now();
-        // The last frame written: when it was captured, and how long it was to be shown.
-        let mut last_written: Option<(Instant, Duration)> = None;
+        // When the last frame written was captured.
+        let mut last_written: Option<Instant> = None;
         loop {
             let frame = tokio::select! {
                 received = frames.recv() => match received {
@@ -314,21 +314,23 @@ impl Sender {
             if waiting_for_keyframe && !frame.keyframe {
                 continue;
             }
-            // A still screen sends no frames; the RTP clock must still run with the capture
-            // clock, or the receiver takes the next frame for one delayed by the whole pause
-            // and holds back every later frame to match. A sample with no data sends nothing
-            // and only moves the clock on.
-            if let Some((at, shown)) = last_written
-                && self.feed.codec() == Codec::Vp8
-                && let Some(gap) = frame.captured_at.checked_duration_since(at + shown)
-                && gap > shown / 2
+            // A video frame's RTP timestamp is its capture time. The packetizer only adds each
+            // sample's duration to the clock, so the clock is moved to the capture time first,
+            // with a sample that has no data (it sends nothing), and the frame takes no time of
+            // its own. A receiver paces playout by these timestamps: a nominal 1/30 s step for
+            // a capture that came a few ms late reads as network jitter and grows its buffer,
+            // and a still screen's pause of seconds would read as a frame delayed by all of it.
+            let video = self.feed.codec() == Codec::Vp8;
+            if video
+                && let Some(at) = last_written
+                && let Some(gap) = frame.captured_at.checked_duration_since(at)
             {
-                let pause = Sample { data: Bytes::new(), duration: gap, ..Sample::new(at + shown) };
-                let _ = self.track.write_sample(self.ssrc, payload_type, &pause, &[]).await;
+                let clock = Sample { data: Bytes::new(), duration: gap, ..Sample::new(at) };
+                let _ = self.track.write_sample(self.ssrc, payload_type, &clock, &[]).await;
             }
             let sample = Sample {
                 data: Bytes::copy_from_slice(&frame.data),
-                duration: frame.duration,
+                duration: if video { Duration::ZERO } else { frame.duration },
                 ..Sample::new(frame.captured_at)
             };
             // Fails only while the negotiated track is not yet bound to its transport.
@@ -337,7 +339,7 @@ impl Sender {
             if waiting_for_keyframe {
                 self.feed.request_keyframe();
             } else {
-                last_written = Some((frame.captured_at, frame.duration));
+                last_written = Some(frame.captured_at);
             }
         }
     }
