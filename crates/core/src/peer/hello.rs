@@ -111,7 +111,14 @@ impl HelloGate {
             return vec![GateOutput::SendHello];
         }
         if hello.peer_id != self.remote || !hello.mac_ok {
-            return vec![GateOutput::End(PeerEvent::Intercepted)];
+            // Ours goes out once more first: the first one may have been lost (sent before the
+            // peer's channel opened), and without it the peer sees only a dropped connection
+            // instead of learning, from our MAC, that it is intercepted too.
+            let last_word = self.channels_open.then_some(GateOutput::SendHello);
+            return last_word
+                .into_iter()
+                .chain([GateOutput::End(PeerEvent::Intercepted)])
+                .collect();
         }
         self.verified = true;
         let ready = PeerEvent::Ready {
@@ -181,8 +188,13 @@ mod tests {
         for bad in [hello(peer('B'), false), hello(peer('C'), true)] {
             let mut gate = HelloGate::new(t0, peer('B'));
             gate.handle(t0, GateInput::ChannelsOpen);
-            assert_eq!(gate.handle(t0, bad), vec![GateOutput::End(PeerEvent::Intercepted)]);
+            let out = gate.handle(t0, bad.clone());
+            // Our hello goes once more, so the peer can tell it is intercepted too.
+            assert_eq!(out, vec![GateOutput::SendHello, GateOutput::End(PeerEvent::Intercepted)]);
             assert!(!gate.verified());
+            // Before our channels are open there is nothing to send it on.
+            let mut early = HelloGate::new(t0, peer('B'));
+            assert_eq!(early.handle(t0, bad), vec![GateOutput::End(PeerEvent::Intercepted)]);
         }
     }
 

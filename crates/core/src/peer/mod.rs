@@ -61,6 +61,8 @@ use negotiation::{Negotiation, Step};
 
 /// How often a connected peer's stats are reported.
 const STATS_EVERY: Duration = Duration::from_secs(2);
+/// How long an intercepted connection stays open after our last hello, for it to be delivered.
+const INTERCEPTED_LINGER: Duration = Duration::from_millis(500);
 /// Per data channel: `send` waits while this much is queued, so a file transfer cannot fill
 /// memory faster than the network drains it.
 const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
@@ -267,6 +269,11 @@ async fn run(
     let result = negotiate_and_carry(&setup, &pc, &mut local, &mut commands, &mut net, &emit).await;
     // The tracks' tasks are stopped here, or by their guards if this task is cut short.
     drop(local);
+    if matches!(result, Ok(PeerEvent::Intercepted)) {
+        // Closing at once could drop our last hello still in the send buffer; the peer needs
+        // it to say why the connection ended.
+        tokio::time::sleep(INTERCEPTED_LINGER).await;
+    }
     let _ = pc.close().await;
     result
 }
