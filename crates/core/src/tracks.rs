@@ -129,7 +129,7 @@ pub struct IncomingFrame {
     pub data: bytes::Bytes,
     /// Its RTP timestamp (90 kHz for video, 48 kHz for Opus).
     pub rtp_timestamp: u32,
-    /// How long it lasts, from the timestamps around it.
+    /// The RTP time since the frame before (zero for the first).
     pub duration: std::time::Duration,
     /// A decoder can start here (every Opus packet can).
     pub keyframe: bool,

@@ -39,6 +39,7 @@ use webrtc::peer_connection::{
 use rtc::peer_connection::transport::RTCDtlsRole;
 use webrtc::media_stream::track_remote::TrackRemote;
 
+mod assembly;
 mod channels;
 mod error;
 pub mod hello;

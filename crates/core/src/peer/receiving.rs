@@ -7,11 +7,9 @@ use std::time::{Duration, Instant};
 
 use confab_media::vp8_keyframe_size;
 use confab_proto::PeerId;
-use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::opus::OpusPacket;
 use rtc::rtp::codec::vp8::Vp8Packet;
-use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tracing::{Instrument, debug};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -19,13 +17,10 @@ use webrtc::peer_connection::PeerConnection;
 use webrtc::rtp_transceiver::RTCRtpTransceiverDirection;
 
 use super::PeerError;
+use super::assembly::FrameAssembler;
 use crate::feed::Codec;
 use crate::tracks::{IncomingFrame, IncomingMedia, IncomingTrack, TrackSink};
 
-/// Packets a frame may wait for a missing one, and for how long at most: a lost packet costs
-/// its frame, not everything after it.
-const MAX_LATE_PACKETS: u16 = 512;
-const MAX_LATE: Duration = Duration::from_millis(500);
 /// While a picture cannot be decoded (before its first keyframe, after a loss), we ask the
 /// sender for a keyframe this often: a sender may otherwise not send one for a long time.
 const KEYFRAME_ASK_EVERY: Duration = Duration::from_millis(500);
@@ -49,54 +44,28 @@ pub(super) async fn decline_incoming(pc: &Arc<dyn PeerConnection>) -> Result<(),
 
 /// Reassembles one track's RTP packets into whole frames.
 enum Assembler {
-    Vp8(SampleBuilder<Vp8Packet>),
-    Opus(SampleBuilder<OpusPacket>),
+    Vp8(FrameAssembler<Vp8Packet>),
+    Opus(FrameAssembler<OpusPacket>),
 }
 
 impl Assembler {
     /// For a codec we send too; `None` for any other (its packets are dropped).
     fn for_mime_type(mime_type: &str) -> Option<Self> {
         Some(match Codec::from_mime_type(mime_type)? {
-            Codec::Vp8 => {
-                let builder = SampleBuilder::new(MAX_LATE_PACKETS, Vp8Packet::default(), 90_000);
-                Self::Vp8(builder.with_max_time_delay(MAX_LATE))
-            }
-            Codec::Opus => {
-                let builder = SampleBuilder::new(MAX_LATE_PACKETS, OpusPacket, 48_000);
-                Self::Opus(builder.with_max_time_delay(MAX_LATE))
-            }
+            Codec::Vp8 => Self::Vp8(FrameAssembler::new(Vp8Packet::default(), 90_000, |data| {
+                vp8_keyframe_size(data).is_some()
+            })),
+            Codec::Opus => Self::Opus(FrameAssembler::new(OpusPacket, 48_000, |_| true)),
         })
     }
 
     /// Takes one packet; returns the frames it completed.
     fn push(&mut self, now: Instant, packet: rtc::rtp::Packet) -> Vec<IncomingFrame> {
         match self {
-            Self::Vp8(builder) => {
-                drain(builder, now, packet, |data| vp8_keyframe_size(data).is_some())
-            }
-            Self::Opus(builder) => drain(builder, now, packet, |_| true),
+            Self::Vp8(assembler) => assembler.push(now, packet),
+            Self::Opus(assembler) => assembler.push(now, packet),
         }
     }
-}
-
-fn drain<T: Depacketizer>(
-    builder: &mut SampleBuilder<T>,
-    now: Instant,
-    packet: rtc::rtp::Packet,
-    keyframe: impl Fn(&[u8]) -> bool,
-) -> Vec<IncomingFrame> {
-    builder.push(now, packet);
-    let mut frames = Vec::new();
-    while let Some(sample) = builder.pop(now) {
-        frames.push(IncomingFrame {
-            keyframe: keyframe(&sample.data),
-            data: sample.data,
-            rtp_timestamp: sample.packet_timestamp,
-            duration: sample.duration,
-            lost_before: sample.prev_dropped_packets,
-        });
-    }
-    frames
 }
 
 /// Asks for keyframes while a video track cannot be decoded: from its start until the first
