@@ -77,7 +77,7 @@ const browser = await launchBrowser(scope);
 function summary(delays) {
   const sorted = [...delays].sort((a, b) => a - b);
   const at = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-  return { p50: at(0.5), p95: at(0.95), frames: sorted.length };
+  return { p50: at(0.5), p95: at(0.95), count: sorted.length };
 }
 
 async function rustToRust() {
@@ -104,6 +104,21 @@ async function toChromium(startSender) {
   return summary(delays);
 }
 
+/** Beeps on the wall clock's half seconds (`--synthetic-beeps`), heard by a CLI that decodes
+ * them: from a beep's start to its decode. (Playout to a speaker is not built yet.) */
+async function audioRustToRust() {
+  const link = await newMeeting(server);
+  const sender = startCli(scope, link, "RustSender", { args: ["--synthetic-beeps"] });
+  const receiver = startCli(scope, link, "RustReceiver", { args: ["--receive-media"] });
+  await receiver.waitFor((e) => e.event === "track" && e.audio && e.beep_delays_ms.length > 0, "a beep heard");
+  const from = receiver.events.length;
+  await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
+  const delays = receiver.events.slice(from).flatMap((e) => (e.event === "track" && e.audio ? e.beep_delays_ms : []));
+  for (const cli of [sender, receiver]) cli.send({ cmd: "quit" });
+  return summary(delays);
+}
+
+const audio = { rust_to_rust: await audioRustToRust() };
 const glass = {
   rust_to_rust: await rustToRust(),
   rust_to_chromium: await toChromium(async (link) => {
@@ -121,7 +136,7 @@ const glass = {
 for (const fn of cleanups.reverse()) await fn();
 
 const machine = { cores: (await import("node:os")).cpus().length, date: new Date().toISOString() };
-const out = { machine, screen_1080p: result, glass_to_glass_ms: glass };
+const out = { machine, screen_1080p: result, glass_to_glass_ms: glass, audio_one_way_ms: audio };
 mkdirSync(join(ROOT, "bench/results"), { recursive: true });
 writeFileSync(join(ROOT, "bench/results/media.json"), JSON.stringify(out, null, 2) + "\n");
 
@@ -140,6 +155,7 @@ for (const [name, c] of Object.entries(result.codecs)) {
   row(`${name}: kbit/s, SSIM scrolling / still`, `${c.kbps_scrolling}, ${c.ssim_scrolling} / ${c.ssim_still}`);
 }
 for (const [pair, g] of Object.entries(glass)) {
-  row(`glass to glass ${pair}: p50 / p95 ms (frames)`, `${g.p50} / ${g.p95} (${g.frames})`);
+  row(`glass to glass ${pair}: p50 / p95 ms (frames)`, `${g.p50} / ${g.p95} (${g.count})`);
 }
+row("audio one way rust_to_rust: p50 / p95 ms (beeps)", `${audio.rust_to_rust.p50} / ${audio.rust_to_rust.p95} (${audio.rust_to_rust.count})`);
 console.log("wrote bench/results/media.json");

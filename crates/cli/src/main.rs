@@ -89,6 +89,10 @@ struct ParticipantArgs {
     /// Send a synthetic microphone (a steady 440 Hz tone) to every peer.
     #[arg(long)]
     synthetic_audio: bool,
+    /// Send beeps instead, 100 ms of 440 Hz at every half second of the wall clock: a receiver
+    /// on the same machine (`--receive-media`) reports each beep's delay.
+    #[arg(long, conflicts_with = "synthetic_audio")]
+    synthetic_beeps: bool,
     /// Take the peers' cameras, microphones and screens: decode each and report it once a second
     /// (frames decoded, picture size, sound level). Without it they are declined.
     #[arg(long)]

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use confab_core::decode::{Decoded, TrackDecoder};
 use confab_core::tracks::{IncomingFrame, IncomingMedia, IncomingTrack, TrackSink};
-use confab_media::{WebmRecorder, read_stamp, vp8_keyframe_size, wall_clock_millis};
+use confab_media::audio::BEEP_EVERY_MS;
+use confab_media::{WebmRecorder, read_stamp, vp8_keyframe_size, wall_clock_millis, wall_clock_ms};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -34,6 +35,9 @@ pub struct TrackReport {
     /// For pictures stamped by a synthetic camera (confab's, or a test's): how long each one
     /// decoded since the last report took from its capture, by the wall clock, in ms.
     pub stamp_delays_ms: Vec<i64>,
+    /// For sound from a `--synthetic-beeps` sender on the same machine: how long each beep
+    /// that began since the last report took from its start to its decode, in ms.
+    pub beep_delays_ms: Vec<f64>,
     pub ended: bool,
 }
 
@@ -51,6 +55,7 @@ impl TrackReport {
             "audio_level": self.audio_level,
             "errors": self.errors,
             "stamp_delays_ms": self.stamp_delays_ms,
+            "beep_delays_ms": self.beep_delays_ms,
             "ended": self.ended,
         })
     }
@@ -184,6 +189,7 @@ impl IncomingMedia for Reporter {
             audio_level: None,
             errors: 0,
             stamp_delays_ms: Vec::new(),
+            beep_delays_ms: Vec::new(),
             ended: false,
         };
         Box::new(ReportedTrack {
@@ -193,6 +199,7 @@ impl IncomingMedia for Reporter {
             report,
             squares: 0.0,
             samples: 0,
+            quiet: 0,
             reported: Instant::now(),
             reports: self.reports.clone(),
         })
@@ -208,6 +215,8 @@ struct ReportedTrack {
     /// The sound since the last report, for its level.
     squares: f64,
     samples: u64,
+    /// Samples of silence in a row: a sound after enough of them is a beep beginning.
+    quiet: usize,
     reported: Instant,
     reports: mpsc::UnboundedSender<MediaReport>,
 }
@@ -222,6 +231,32 @@ impl ReportedTrack {
         self.reported = Instant::now();
         let _ = self.reports.send(MediaReport::Track(self.report.clone()));
         self.report.stamp_delays_ms.clear();
+        self.report.beep_delays_ms.clear();
+    }
+}
+
+/// A sample this loud (of full scale) is sound; this much silence before it makes it a
+/// beep's start (Opus's concealment and ringing stay far quieter).
+const BEEP_LEVEL: i16 = i16::MAX / 20;
+const SILENCE_BEFORE_BEEP: usize = 48_000 / 20;
+
+impl ReportedTrack {
+    /// Finds beeps beginning in `pcm` (just decoded: its last sample is now) and notes each
+    /// one's delay, read from the wall clock as `Beeps` places them.
+    fn note_beeps(&mut self, pcm: &[i16]) {
+        let now = wall_clock_ms();
+        for (i, &sample) in pcm.iter().enumerate() {
+            if sample.unsigned_abs() < BEEP_LEVEL.unsigned_abs() {
+                self.quiet += 1;
+                continue;
+            }
+            if self.quiet >= SILENCE_BEFORE_BEEP {
+                let heard = now - (pcm.len() - i) as f64 * 1000.0 / 48_000.0;
+                let delay = heard.rem_euclid(BEEP_EVERY_MS);
+                self.report.beep_delays_ms.push((delay * 10.0).round() / 10.0);
+            }
+            self.quiet = 0;
+        }
     }
 }
 
@@ -245,6 +280,7 @@ impl TrackSink for ReportedTrack {
             }
             Ok(Some(Decoded::Sound(pcm))) => {
                 self.report.frames_decoded += 1;
+                self.note_beeps(&pcm);
                 self.squares += pcm.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>();
                 self.samples += pcm.len() as u64;
             }

@@ -95,8 +95,13 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
             Err(e) => return fail(1, &format!("cannot share the screen: {e}")),
         };
     }
-    if args.synthetic_audio {
-        match TrackFeed::synthetic_microphone() {
+    if args.synthetic_audio || args.synthetic_beeps {
+        let microphone = if args.synthetic_beeps {
+            TrackFeed::synthetic_beeps()
+        } else {
+            TrackFeed::synthetic_microphone()
+        };
+        match microphone {
             Ok(feed) => tracks.insert(TrackKind::Microphone, feed),
             Err(e) => return fail(1, &format!("cannot start the synthetic microphone: {e}")),
         };

@@ -231,3 +231,29 @@ async fn a_ten_second_recording_plays_with_its_video_and_sound() {
     assert!((duration - said).abs() < 0.5, "ffprobe says {duration} s, confab said {said} s");
     assert!((duration - asked).abs() < 0.5, "{duration} s recorded of {asked} s asked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beeps_from_one_cli_are_heard_by_another_at_their_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_host, link) = Confab::host("Host", &dir.path().join("host")).await;
+    let _ada = Confab::join_with(&link, "Ada", &dir.path().join("ada"), &["--synthetic-beeps"]);
+    let mut bo = Confab::join_with(&link, "Bo", &dir.path().join("bo"), &["--receive-media"]);
+
+    // Two a second: once six are heard, each must have been placed at a beep's start. A wrong
+    // clock or a detector firing on noise would scatter them over the whole half second.
+    let beeps_heard = |bo: &Confab| -> Vec<f64> {
+        let reports = bo.events().into_iter().filter(|e| is(e, "track") && e["audio"] == true);
+        reports
+            .flat_map(|e| e["beep_delays_ms"].as_array().cloned().unwrap_or_default())
+            .filter_map(|d| d.as_f64())
+            .collect()
+    };
+    let mut lines = 0;
+    while beeps_heard(&bo).len() < 6 {
+        lines += 1;
+        bo.wait_for_n("another report", lines, |_| true).await;
+    }
+    let delays = beeps_heard(&bo);
+    assert!(delays.iter().all(|d| (0.0..250.0).contains(d)), "beeps heard at {delays:?} ms");
+    assert_eq!(bo.events().iter().filter(|e| is(e, "track") && e["errors"] != 0).count(), 0);
+}

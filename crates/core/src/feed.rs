@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use confab_media::{
-    AudioPipeline, AudioSource, Content, EncodedFrame, FrameSink, MediaError, SineTone,
+    AudioPipeline, AudioSource, Beeps, Content, EncodedFrame, FrameSink, MediaError, SineTone,
     SyntheticCamera, VideoCodec, VideoPipeline, VideoSource,
 };
 use tokio::sync::broadcast;
@@ -118,6 +118,12 @@ impl TrackFeed {
     /// The twin of a microphone: a steady tone (confab-media's `SineTone`).
     pub fn synthetic_microphone() -> Result<Self, MediaError> {
         Self::audio(Box::new(SineTone::new(SYNTHETIC_TONE_HZ)?), MICROPHONE_KBPS)
+    }
+
+    /// A microphone twin for measuring delay: beeps on the wall clock's half seconds
+    /// (confab-media's `Beeps`).
+    pub fn synthetic_beeps() -> Result<Self, MediaError> {
+        Self::audio(Box::new(Beeps::new()), MICROPHONE_KBPS)
     }
 
     /// The synthetic camera (a moving test pattern with a frame stamp), for machines without a

@@ -59,6 +59,59 @@ impl AudioSource for SineTone {
     }
 }
 
+/// A microphone twin for measuring delay: a 440 Hz beep for the first [`BEEP_MS`] of every
+/// [`BEEP_EVERY_MS`] of the wall clock, silence between. A listener on the same machine knows
+/// when each beep began without being told: its delay is the time it starts hearing one,
+/// modulo [`BEEP_EVERY_MS`].
+#[derive(Debug, Clone)]
+pub struct Beeps {
+    tone: SineTone,
+}
+
+/// How often a beep starts, and how long it lasts, in wall-clock milliseconds.
+pub const BEEP_EVERY_MS: f64 = 500.0;
+pub const BEEP_MS: f64 = 100.0;
+
+impl Beeps {
+    pub fn new() -> Self {
+        Self { tone: SineTone { hz: 440, amplitude: f64::from(i16::MAX) / 4.0, sample: 0 } }
+    }
+}
+
+impl Default for Beeps {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AudioSource for Beeps {
+    fn capture(&mut self, frame: &mut [i16]) -> Result<(), MediaError> {
+        self.tone.capture(frame)?;
+        // The frame is the last 20 ms, as a microphone delivers it: it ends now.
+        silence_between_beeps(frame, wall_clock_ms());
+        Ok(())
+    }
+}
+
+/// Silences the samples of `frame`, which ends at `ends_ms` on the wall clock, that fall
+/// outside a beep.
+fn silence_between_beeps(frame: &mut [i16], ends_ms: f64) {
+    let ms_per_sample = 1000.0 / f64::from(SAMPLE_RATE);
+    let starts = ends_ms - frame.len() as f64 * ms_per_sample;
+    for (i, sample) in frame.iter_mut().enumerate() {
+        if (starts + i as f64 * ms_per_sample).rem_euclid(BEEP_EVERY_MS) >= BEEP_MS {
+            *sample = 0;
+        }
+    }
+}
+
+/// The UNIX time in milliseconds, with its fraction.
+pub fn wall_clock_ms() -> f64 {
+    let since_epoch =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    since_epoch.as_secs_f64() * 1000.0
+}
+
 /// libopus's encoder in VoIP mode, with in-band FEC so a lost packet can be rebuilt.
 #[derive(Debug)]
 pub struct OpusEncoder {
@@ -166,5 +219,28 @@ impl AudioPipeline {
 impl Drop for AudioPipeline {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_beep_sounds_for_the_first_100_ms_of_each_half_second_of_the_wall_clock() {
+        let mut tone = SineTone::new(440).unwrap();
+        let mut frame = vec![0i16; FRAME_SAMPLES];
+        tone.capture(&mut frame).unwrap();
+        // This frame spans 490 to 510 ms past a whole second: silent, then the beep begins.
+        silence_between_beeps(&mut frame, 1_700_000_000_510.0);
+        let first_sound = frame.iter().position(|&s| s != 0).unwrap();
+        assert!((479..=481).contains(&first_sound), "the beep starts at sample {first_sound}");
+        assert!(frame[..first_sound].iter().all(|&s| s == 0));
+        // One spanning 90 to 110 ms: sound, then silence after 100 ms.
+        let mut frame = vec![0i16; FRAME_SAMPLES];
+        tone.capture(&mut frame).unwrap();
+        silence_between_beeps(&mut frame, 1_700_000_000_110.0);
+        let last_sound = frame.iter().rposition(|&s| s != 0).unwrap();
+        assert!((478..=480).contains(&last_sound), "the beep ends at sample {last_sound}");
     }
 }

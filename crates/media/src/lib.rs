@@ -36,7 +36,9 @@ pub mod source;
 pub mod vpx;
 pub mod webm;
 
-pub use audio::{AudioPipeline, AudioSource, OpusDecoder, OpusEncoder, SineTone};
+pub use audio::{
+    AudioPipeline, AudioSource, Beeps, OpusDecoder, OpusEncoder, SineTone, wall_clock_ms,
+};
 pub use frame::I420Frame;
 pub use pipeline::{EncodedFrame, FrameSink, VideoPipeline};
 #[cfg(target_os = "linux")]
