@@ -28,7 +28,7 @@ const scope = { after: (fn) => cleanups.push(fn) };
 
 const xvfb = await startXvfb(scope, WIDTH, HEIGHT);
 const display = xvfb.display;
-const page = await launchOnDisplay(xvfb, WIDTH, HEIGHT);
+const page = await launchOnDisplay(scope, xvfb, WIDTH, HEIGHT);
 const code = ["crates/core/src/engine.rs", "crates/media/src/screen.rs", "crates/core/src/peer/sending.rs"]
   .map((file) => readFileSync(join(ROOT, file), "utf8"))
   .join("\n")

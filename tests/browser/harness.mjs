@@ -430,11 +430,14 @@ export async function startXvfb(t, width, height) {
 }
 
 /** A Chromium window filling the X server `xvfb` (kiosk mode, no browser frame), for what a
- * person would share. Closed before the server stops. */
-export async function launchOnDisplay(xvfb, width, height) {
-  const browser = await chromium.launch({
+ * person would share; its own profile, removed after the test. Closed before the server stops.
+ * A persistent context, because only the window Chromium opens at launch is in kiosk mode: a
+ * context made afterwards opens an ordinary window with tabs and an address bar. */
+export async function launchOnDisplay(t, xvfb, width, height) {
+  const context = await chromium.launchPersistentContext(tempDir(t, "kiosk"), {
     executablePath: "/usr/bin/chromium",
     headless: false,
+    viewport: null,
     env: { ...process.env, DISPLAY: xvfb.display },
     args: [
       "--kiosk",
@@ -449,9 +452,8 @@ export async function launchOnDisplay(xvfb, width, height) {
       "--disable-sync",
     ],
   });
-  xvfb.windows.push(() => browser.close());
-  const context = await browser.newContext({ viewport: null });
-  return context.newPage();
+  xvfb.windows.push(() => context.close());
+  return context.pages()[0] ?? context.newPage();
 }
 
 /** The X display `display` as read by ImageMagick's `import` (not by our capture): the BT.601

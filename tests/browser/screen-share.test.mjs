@@ -41,7 +41,7 @@ function codePage() {
 test("a shared screen of code reaches Chromium at full size, moves with a scroll, and stays sharp", async (t) => {
   const xvfb = await startXvfb(t, WIDTH, HEIGHT);
   const display = xvfb.display;
-  const shown = await launchOnDisplay(xvfb, WIDTH, HEIGHT);
+  const shown = await launchOnDisplay(t, xvfb, WIDTH, HEIGHT);
   await shown.setContent(codePage());
 
   const server = await startServer(t);
