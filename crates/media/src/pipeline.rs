@@ -65,7 +65,7 @@ impl Pacer {
     }
 }
 
-/// A running source → VP8 → sink thread. Dropping it stops the thread within a frame.
+/// A running source → VP8 or VP9 → sink thread. Dropping it stops the thread within a frame.
 #[derive(Debug)]
 pub struct VideoPipeline {
     keyframe_wanted: Arc<AtomicBool>,
@@ -134,6 +134,10 @@ impl VideoPipeline {
                 for frame in frames {
                     if frame.keyframe {
                         last_keyframe = Some(captured_at);
+                        // A keyframe is made within one frame's bits, so on a still screen it
+                        // is refined again like a change would be: a viewer who joins during a
+                        // still slide sees its text sharpen, not stay blurred.
+                        last_change = captured_at;
                     }
                     let frame = EncodedFrame {
                         data: frame.data,

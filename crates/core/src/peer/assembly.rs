@@ -4,8 +4,10 @@
 //! next timestamp for the duration): a whole frame interval of delay, 33 ms at 30 fps and 20 ms
 //! for Opus. Here a frame is complete when its packets run without a gap from one that starts a
 //! frame to one that ends it (the marker bit for VP8; every Opus packet is both), all with one
-//! timestamp. A gap waits for the missing packet a little; after that the frame is given up and
-//! the next one that starts cleanly is released, counting what was lost.
+//! timestamp. A frame that can never be whole (its start or its end is known lost) is skipped
+//! at once; a gap waits for the missing packet (a retransmission, or a reordered packet) up to
+//! a limit the codec sets, then everything before the next frame start is given up. Either way
+//! the next frame says how many packets were lost before it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -16,10 +18,8 @@ use rtc::rtp::packetizer::Depacketizer;
 
 use crate::tracks::IncomingFrame;
 
-/// Packets held while one is missing, and for how long: a lost packet costs its frame (and
-/// the wait), not everything after it.
+/// Packets held while one is missing: a lost packet costs its frame, not everything after it.
 const MAX_HELD_PACKETS: usize = 512;
-const MAX_WAIT: Duration = Duration::from_millis(500);
 
 pub(super) struct FrameAssembler<D: Depacketizer> {
     depacketizer: D,
@@ -34,15 +34,24 @@ pub(super) struct FrameAssembler<D: Depacketizer> {
     /// Packets given up on since the last frame released.
     lost: u64,
     last_timestamp: Option<u32>,
+    /// How long a missing packet is waited for: long enough for a retransmission where there
+    /// is one (video), only for reordering where there is none (Opus).
+    max_wait: Duration,
     /// Whether `keyframe` holds for a frame's bytes.
     is_keyframe: fn(&[u8]) -> bool,
 }
 
 impl<D: Depacketizer> FrameAssembler<D> {
-    pub(super) fn new(depacketizer: D, clock_rate: u32, is_keyframe: fn(&[u8]) -> bool) -> Self {
+    pub(super) fn new(
+        depacketizer: D,
+        clock_rate: u32,
+        max_wait: Duration,
+        is_keyframe: fn(&[u8]) -> bool,
+    ) -> Self {
         Self {
             depacketizer,
             clock_rate,
+            max_wait,
             held: BTreeMap::new(),
             highest: None,
             next: None,
@@ -61,12 +70,11 @@ impl<D: Depacketizer> FrameAssembler<D> {
         self.held.entry(seq).or_insert((packet, now));
         let mut frames = Vec::new();
         loop {
-            if let Some(frame) = self.complete_frame() {
-                frames.push(frame);
-                continue;
-            }
-            if !self.give_up_waiting(now) {
-                return frames;
+            match self.step() {
+                Step::Frame(frame) => frames.push(frame),
+                Step::Skipped => {}
+                Step::Wait if self.give_up_waiting(now) => {}
+                Step::Wait => return frames,
             }
         }
     }
@@ -79,60 +87,60 @@ impl<D: Depacketizer> FrameAssembler<D> {
             self.highest = Some(first);
             return first;
         };
-        let base = highest & !0xffff;
-        let extended = [base.wrapping_sub(1 << 16), base, base + (1 << 16)]
-            .into_iter()
-            .map(|b| b | u64::from(seq))
-            .min_by_key(|candidate| candidate.abs_diff(highest))
-            .unwrap_or(base | u64::from(seq));
+        // The signed distance from the highest, as 16-bit sequence numbers wrap.
+        let ahead = i64::from(seq.wrapping_sub(highest as u16) as i16);
+        let extended = highest.saturating_add_signed(ahead);
         self.highest = Some(highest.max(extended));
         extended
     }
 
-    /// The frame that starts where the next one should, if all of it is here.
-    fn complete_frame(&mut self) -> Option<IncomingFrame> {
-        let (&first, (head, _)) = self.held.first_key_value()?;
+    /// Releases the frame that starts where the next one should, if all of it is here; skips
+    /// it at once if it can never be whole.
+    fn step(&mut self) -> Step {
+        let Some((&first, (head, _))) = self.held.first_key_value() else { return Step::Wait };
         let start = *self.next.get_or_insert(first);
         if first != start {
-            return None;
+            return Step::Wait;
         }
         if !self.depacketizer.is_partition_head(&head.payload) {
-            if self.last_timestamp.is_some() {
-                return None;
+            // This frame's start was before `next`, dropped or never seen: it cannot be whole.
+            // Before any frame was released we joined mid-frame, and that is no loss.
+            let joined = self.last_timestamp.is_none();
+            self.skip_to_next_head(start);
+            if joined {
+                self.lost = 0;
             }
-            // Joined mid-frame: nothing before it will come; go on from the first whole frame,
-            // and none of this counts as lost.
-            self.skip_to_next_start(first, head.header.timestamp);
-            self.lost = 0;
-            return self.complete_frame();
+            return Step::Skipped;
         }
         let timestamp = head.header.timestamp;
         let mut end = start;
         loop {
-            let (packet, _) = self.held.get(&end)?;
+            let Some((packet, _)) = self.held.get(&end) else { return Step::Wait };
             if packet.header.timestamp != timestamp {
-                // A new frame began before this one ended: this one cannot be completed.
-                return None;
+                // The next frame began right after this one's last packet here: its tail is
+                // lost for good.
+                self.skip_to(start, end);
+                return Step::Skipped;
             }
             if self.depacketizer.is_partition_tail(packet.header.marker, &packet.payload) {
                 break;
             }
             end += 1;
         }
-        let mut data = BytesMut::new();
-        let mut broken = false;
-        for seq in start..=end {
-            if let Some((packet, _)) = self.held.remove(&seq) {
-                match self.depacketizer.depacketize(&packet.payload) {
-                    Ok(part) => data.extend_from_slice(&part),
-                    Err(_) => broken = true,
+        let payloads: Vec<Bytes> = (start..=end)
+            .filter_map(|seq| self.held.remove(&seq))
+            .map(|(p, _)| p.payload)
+            .collect();
+        self.next = Some(end + 1);
+        let mut data = BytesMut::with_capacity(payloads.iter().map(Bytes::len).sum());
+        for payload in &payloads {
+            match self.depacketizer.depacketize(payload) {
+                Ok(part) => data.extend_from_slice(&part),
+                Err(_) => {
+                    self.lost += end + 1 - start;
+                    return Step::Skipped;
                 }
             }
-        }
-        self.next = Some(end + 1);
-        if broken {
-            self.lost += end + 1 - start;
-            return None;
         }
         let data: Bytes = data.freeze();
         let duration = self.last_timestamp.map_or(Duration::ZERO, |last| {
@@ -141,7 +149,7 @@ impl<D: Depacketizer> FrameAssembler<D> {
         });
         self.last_timestamp = Some(timestamp);
         let lost_before = u16::try_from(std::mem::take(&mut self.lost)).unwrap_or(u16::MAX);
-        Some(IncomingFrame {
+        Step::Frame(IncomingFrame {
             keyframe: (self.is_keyframe)(&data),
             data,
             rtp_timestamp: timestamp,
@@ -150,36 +158,43 @@ impl<D: Depacketizer> FrameAssembler<D> {
         })
     }
 
-    /// When the frame at the front cannot complete and has waited too long (or too much is
-    /// held), gives it up; returns whether a later frame may now be complete.
+    /// When the oldest packet held has waited `max_wait` for a missing one (or too much is
+    /// held), gives the missing packets up; returns whether it did.
     fn give_up_waiting(&mut self, now: Instant) -> bool {
-        let Some((&first, (head, arrived))) = self.held.first_key_value() else { return false };
-        let waited = now.duration_since(*arrived) >= MAX_WAIT;
-        if !waited && self.held.len() <= MAX_HELD_PACKETS {
+        let Some((&first, (_, arrived))) = self.held.first_key_value() else { return false };
+        if now.duration_since(*arrived) < self.max_wait && self.held.len() <= MAX_HELD_PACKETS {
             return false;
         }
-        let stuck = head.header.timestamp;
-        self.skip_to_next_start(first, stuck)
+        self.skip_to_next_head(self.next.unwrap_or(first));
+        true
     }
 
-    /// Drops what is held before the first packet that starts a frame with a timestamp other
-    /// than `stuck`, counting the packets skipped (held or never seen) as lost; with none held,
-    /// drops everything and starts on whatever comes next. Returns whether it found one.
-    fn skip_to_next_start(&mut self, first: u64, stuck: u32) -> bool {
-        let start = self.next.unwrap_or(first);
-        let next_start = self
+    /// Goes on from the first packet held after `start` that starts a frame; with none, from
+    /// whatever comes next.
+    fn skip_to_next_head(&mut self, start: u64) {
+        let head = self
             .held
-            .iter()
-            .find(|(_, (p, _))| {
-                p.header.timestamp != stuck && self.depacketizer.is_partition_head(&p.payload)
-            })
+            .range(start + 1..)
+            .find(|(_, (p, _))| self.depacketizer.is_partition_head(&p.payload))
             .map(|(&seq, _)| seq);
-        let resume = next_start.or(self.highest.map(|h| h + 1)).unwrap_or(start);
+        let resume = head.or(self.highest.map(|h| h + 1)).unwrap_or(start + 1);
+        self.skip_to(start, resume);
+    }
+
+    /// Drops what is held before `resume`, counting the packets from `start` on as lost.
+    fn skip_to(&mut self, start: u64, resume: u64) {
         self.lost += resume.saturating_sub(start);
         self.held.retain(|&seq, _| seq >= resume);
         self.next = Some(resume);
-        next_start.is_some()
     }
+}
+
+enum Step {
+    Frame(IncomingFrame),
+    /// Packets were given up; something behind them may now be whole.
+    Skipped,
+    /// A packet is missing.
+    Wait,
 }
 
 #[cfg(test)]
@@ -200,8 +215,10 @@ mod tests {
         }
     }
 
+    const MAX_WAIT: Duration = Duration::from_millis(500);
+
     fn assembler() -> FrameAssembler<Vp8Packet> {
-        FrameAssembler::new(Vp8Packet::default(), 90_000, |_| false)
+        FrameAssembler::new(Vp8Packet::default(), 90_000, MAX_WAIT, |_| false)
     }
 
     /// Each frame's data, as the `byte`s of its packets.
@@ -224,7 +241,8 @@ mod tests {
 
     #[test]
     fn every_opus_packet_is_a_frame_at_once() {
-        let (mut a, t0) = (FrameAssembler::new(OpusPacket, 48_000, |_| true), Instant::now());
+        let opus = FrameAssembler::new(OpusPacket, 48_000, Duration::from_millis(60), |_| true);
+        let (mut a, t0) = (opus, Instant::now());
         for (i, seq) in (500..503).enumerate() {
             let packet = Packet {
                 header: Header {
@@ -281,5 +299,52 @@ mod tests {
         let frames = a.push(t0, vp8(8, 180, true, true, 1));
         assert_eq!(data(&frames), [vec![1]]);
         assert_eq!(frames[0].lost_before, 0);
+    }
+
+    #[test]
+    fn a_whole_lost_frame_costs_only_itself() {
+        let (mut a, t0) = (assembler(), Instant::now());
+        assert_eq!(data(&a.push(t0, vp8(1, 90, true, true, 1))), [vec![1]]);
+        // Packet 2, a frame on its own, never comes.
+        assert!(a.push(t0, vp8(3, 270, true, true, 3)).is_empty());
+        let frames = a.push(t0 + MAX_WAIT, vp8(4, 360, true, true, 4));
+        assert_eq!(data(&frames), [vec![3], vec![4]]);
+        assert_eq!(frames[0].lost_before, 1);
+    }
+
+    #[test]
+    fn a_frame_known_to_be_broken_is_skipped_without_waiting() {
+        let (mut a, t0) = (assembler(), Instant::now());
+        assert_eq!(data(&a.push(t0, vp8(1, 90, true, true, 1))), [vec![1]]);
+        // The frame at 180 lost its last packet (3): packet 4 already starts the next frame.
+        assert!(a.push(t0, vp8(2, 180, true, false, 2)).is_empty());
+        let frames = a.push(t0, vp8(3, 270, true, true, 3));
+        assert_eq!(data(&frames), [vec![3]]);
+        assert_eq!(frames[0].lost_before, 1);
+        // The frame at 360 (packets 4 to 7) loses packet 5 and is given up while its packet 7
+        // is still on the way; when 7 comes, it is skipped at once, and 8 is not held behind it.
+        assert!(a.push(t0, vp8(4, 360, true, false, 4)).is_empty());
+        let later = t0 + MAX_WAIT;
+        assert!(a.push(later, vp8(6, 360, false, false, 6)).is_empty());
+        assert!(a.push(later, vp8(7, 360, false, true, 7)).is_empty());
+        let frames = a.push(later, vp8(8, 450, true, true, 8));
+        assert_eq!(data(&frames), [vec![8]]);
+        assert_eq!(frames[0].lost_before, 4, "packets 4 to 7");
+    }
+
+    #[test]
+    fn lost_sound_is_given_up_after_a_short_wait() {
+        let wait = Duration::from_millis(60);
+        let (mut a, t0) = (FrameAssembler::new(OpusPacket, 48_000, wait, |_| true), Instant::now());
+        let opus = |seq: u16, at: u32| Packet {
+            header: Header { sequence_number: seq, timestamp: at * 960, ..Header::default() },
+            payload: Bytes::from(vec![seq as u8; 3]),
+        };
+        assert_eq!(a.push(t0, opus(1, 1)).len(), 1);
+        // Packet 2 is lost; 3 waits for it, but only as long as reordering could take.
+        assert!(a.push(t0, opus(3, 3)).is_empty());
+        let frames = a.push(t0 + wait, opus(4, 4));
+        assert_eq!(data(&frames), [vec![3], vec![4]]);
+        assert_eq!(frames[0].lost_before, 1);
     }
 }

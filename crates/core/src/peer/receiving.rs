@@ -21,6 +21,11 @@ use super::assembly::FrameAssembler;
 use crate::feed::Codec;
 use crate::tracks::{IncomingFrame, IncomingMedia, IncomingTrack, TrackSink};
 
+/// How long a missing packet is waited for: video may get it retransmitted (NACK); lost sound
+/// is not resent, so it waits only for packets arriving out of order.
+const VIDEO_MAX_WAIT: Duration = Duration::from_millis(500);
+const SOUND_MAX_WAIT: Duration = Duration::from_millis(60);
+
 /// While a picture cannot be decoded (before its first keyframe, after a loss), we ask the
 /// sender for a keyframe this often: a sender may otherwise not send one for a long time.
 const KEYFRAME_ASK_EVERY: Duration = Duration::from_millis(500);
@@ -52,10 +57,15 @@ impl Assembler {
     /// For a codec we send too; `None` for any other (its packets are dropped).
     fn for_mime_type(mime_type: &str) -> Option<Self> {
         Some(match Codec::from_mime_type(mime_type)? {
-            Codec::Vp8 => Self::Vp8(FrameAssembler::new(Vp8Packet::default(), 90_000, |data| {
-                vp8_keyframe_size(data).is_some()
-            })),
-            Codec::Opus => Self::Opus(FrameAssembler::new(OpusPacket, 48_000, |_| true)),
+            Codec::Vp8 => Self::Vp8(FrameAssembler::new(
+                Vp8Packet::default(),
+                90_000,
+                VIDEO_MAX_WAIT,
+                |data| vp8_keyframe_size(data).is_some(),
+            )),
+            Codec::Opus => {
+                Self::Opus(FrameAssembler::new(OpusPacket, 48_000, SOUND_MAX_WAIT, |_| true))
+            }
         })
     }
 
@@ -116,6 +126,10 @@ pub(super) fn receive(
                         track.codec(init.ssrc).await.map(|c| c.mime_type).unwrap_or_default();
                     let Some(assembler) = Assembler::for_mime_type(&mime_type) else {
                         debug!(mime_type, "dropping a track in a codec we do not take");
+                        // Reopened in it: what was playing has ended.
+                        if let Some((mut old, _)) = sink.take() {
+                            old.ended();
+                        }
                         continue;
                     };
                     let opened = IncomingTrack {
@@ -136,7 +150,7 @@ pub(super) fn receive(
                             let ask = keyframes.as_mut().and_then(|k| k.after(&frame, now));
                             sink.frame(frame);
                             if let Some(ask) = ask {
-                                // A request that cannot be sent is repeated on the next frame.
+                                // A request that cannot be sent is repeated when the next one is due.
                                 let _ = track.write_rtcp(vec![Box::new(ask)]).await;
                             }
                         }

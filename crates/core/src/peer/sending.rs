@@ -233,6 +233,37 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Where a video track's RTP clock (90 kHz) stands against the capture clock: the ticks the
+/// packetizer has been moved since the first frame's capture. Counted in whole ticks from one
+/// origin, so rounding never accumulates into drift against the sound.
+#[derive(Debug, Default)]
+struct VideoClock {
+    origin: Option<Instant>,
+    ticks: u64,
+}
+
+impl VideoClock {
+    const RATE: u64 = 90_000;
+
+    /// The sample duration that moves the packetizer to `captured_at`, and how many ticks that
+    /// is (zero for the first frame, or a capture that is not later).
+    fn gap_to(&mut self, captured_at: Instant) -> (Duration, u64) {
+        let origin = *self.origin.get_or_insert(captured_at);
+        let since = captured_at.saturating_duration_since(origin);
+        let target = (since.as_nanos() * u128::from(Self::RATE) / 1_000_000_000) as u64;
+        let ticks = target.saturating_sub(self.ticks);
+        // Rounded up to whole nanoseconds, so that the packetizer's `duration × rate`, rounded
+        // down, is exactly `ticks`.
+        let nanos = (u128::from(ticks) * 1_000_000_000).div_ceil(u128::from(Self::RATE));
+        (Duration::from_nanos(nanos as u64), ticks)
+    }
+
+    /// The packetizer was moved by `ticks`.
+    fn moved(&mut self, ticks: u64) {
+        self.ticks += ticks;
+    }
+}
+
 /// One local track on one connection.
 struct Sender {
     track: Arc<TrackLocalStaticSample>,
@@ -276,8 +307,8 @@ impl Sender {
         self.feed.request_keyframe();
         let mut waiting_for_keyframe = true;
         let mut checked = Instant::now();
-        // When the last frame written was captured.
-        let mut last_written: Option<Instant> = None;
+        let video = self.feed.codec() == Codec::Vp8;
+        let mut clock = VideoClock::default();
         loop {
             let frame = tokio::select! {
                 received = frames.recv() => match received {
@@ -320,13 +351,19 @@ impl Sender {
             // its own. A receiver paces playout by these timestamps: a nominal 1/30 s step for
             // a capture that came a few ms late reads as network jitter and grows its buffer,
             // and a still screen's pause of seconds would read as a frame delayed by all of it.
-            let video = self.feed.codec() == Codec::Vp8;
-            if video
-                && let Some(at) = last_written
-                && let Some(gap) = frame.captured_at.checked_duration_since(at)
-            {
-                let clock = Sample { data: Bytes::new(), duration: gap, ..Sample::new(at) };
-                let _ = self.track.write_sample(self.ssrc, payload_type, &clock, &[]).await;
+            if video {
+                let (gap, ticks) = clock.gap_to(frame.captured_at);
+                if ticks > 0 {
+                    let move_on = Sample {
+                        data: Bytes::new(),
+                        duration: gap,
+                        ..Sample::new(frame.captured_at)
+                    };
+                    if self.track.write_sample(self.ssrc, payload_type, &move_on, &[]).await.is_ok()
+                    {
+                        clock.moved(ticks);
+                    }
+                }
             }
             let sample = Sample {
                 data: Bytes::copy_from_slice(&frame.data),
@@ -338,8 +375,6 @@ impl Sender {
                 self.track.write_sample(self.ssrc, payload_type, &sample, &[]).await.is_err();
             if waiting_for_keyframe {
                 self.feed.request_keyframe();
-            } else {
-                last_written = Some(frame.captured_at);
             }
         }
     }
@@ -361,5 +396,29 @@ impl Sender {
             .iter()
             .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(self.mime_type))
             .map(|c| c.payload_type)
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn an_hour_of_video_keeps_its_rtp_clock_on_the_capture_clock() {
+        let (mut clock, t0) = (VideoClock::default(), Instant::now());
+        let mut moved = 0u64;
+        for frame in 0..30 * 3600u64 {
+            // 30 fps, captures a few ms late, and a 10 s still pause every 10,000 frames.
+            let jitter = Duration::from_micros(frame * 7919 % 5000);
+            let pauses = Duration::from_secs(10 * (frame / 10_000));
+            let at = t0 + Duration::from_nanos(frame * 1_000_000_000 / 30) + jitter + pauses;
+            let (gap, ticks) = clock.gap_to(at);
+            // What the packetizer does with a sample's duration.
+            assert_eq!((gap.as_secs_f64() * 90_000.0) as u64, ticks);
+            clock.moved(ticks);
+            moved += ticks;
+            let exact = (at - t0).as_nanos() * 90_000 / 1_000_000_000;
+            assert!(u128::from(moved) <= exact && exact - u128::from(moved) <= 1);
+        }
     }
 }
