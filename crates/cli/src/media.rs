@@ -161,19 +161,25 @@ impl Recording {
     }
 }
 
-/// The sink: every track decoded, its reports sent to the session, and recorded if asked.
-#[derive(Debug, Clone)]
+/// The sink: every track decoded (when reported), its reports sent to the session, and
+/// recorded if asked.
+#[derive(Debug)]
 pub struct Reporter {
     reports: mpsc::UnboundedSender<MediaReport>,
+    /// Whether tracks are decoded for their reports; a recording alone needs no decoding.
+    decode: bool,
     recording: Option<Arc<Recording>>,
     /// Numbers the tracks, for the recording to tell them apart.
     tracks: Arc<AtomicU64>,
 }
 
 impl Reporter {
-    pub fn new(recording: Option<Arc<Recording>>) -> (Self, mpsc::UnboundedReceiver<MediaReport>) {
+    pub fn new(
+        decode: bool,
+        recording: Option<Arc<Recording>>,
+    ) -> (Self, mpsc::UnboundedReceiver<MediaReport>) {
         let (reports, rx) = mpsc::unbounded_channel();
-        (Self { reports, recording, tracks: Arc::default() }, rx)
+        (Self { reports, decode, recording, tracks: Arc::default() }, rx)
     }
 }
 
@@ -195,7 +201,7 @@ impl IncomingMedia for Reporter {
         Box::new(ReportedTrack {
             number: self.tracks.fetch_add(1, Ordering::Relaxed),
             recording: self.recording.clone(),
-            decoder: TrackDecoder::for_track(&track).ok(),
+            decoder: self.decode.then(|| TrackDecoder::for_track(&track).ok()).flatten(),
             report,
             squares: 0.0,
             samples: 0,
@@ -209,7 +215,7 @@ impl IncomingMedia for Reporter {
 struct ReportedTrack {
     number: u64,
     recording: Option<Arc<Recording>>,
-    /// `None` for a codec we cannot decode: the track is still reported.
+    /// `None` when not reported, or for a codec we cannot decode (the track is still reported).
     decoder: Option<TrackDecoder>,
     report: TrackReport,
     /// The sound since the last report, for its level.

@@ -108,7 +108,7 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
     }
     let recording = args.record.as_deref().map(|path| Arc::new(Recording::new(path)));
     let (incoming, reports) = if args.receive_media || recording.is_some() {
-        let (reporter, reports) = Reporter::new(recording.clone());
+        let (reporter, reports) = Reporter::new(args.receive_media, recording.clone());
         (Some(Arc::new(reporter) as Arc<dyn IncomingMedia>), Some(reports))
     } else {
         (None, None)
@@ -166,47 +166,56 @@ impl Session {
         mut reports: Option<mpsc::UnboundedReceiver<MediaReport>>,
     ) -> ExitCode {
         let mut lines = stdin_lines();
-        let mut stdin_open = true;
-        loop {
+        // `None` while the meeting goes on; the exit code once it is over for us.
+        let mut ended: Option<ExitCode> = None;
+        while ended.is_none() {
             tokio::select! {
                 Some(report) = async { reports.as_mut()?.recv().await } => self.report(report),
                 event = events.recv() => {
-                    let Some(event) = event else { return ExitCode::from(1) };
-                    let mut ended = self.show(event);
+                    let Some(event) = event else {
+                        ended = Some(ExitCode::from(1));
+                        continue;
+                    };
+                    let mut refused = self.show(event);
                     while let Ok(event) = events.try_recv() {
-                        ended = ended.or(self.show(event));
+                        refused = refused.or(self.show(event));
                     }
                     self.flush_notes();
-                    if let Some(reason) = ended {
+                    if let Some(reason) = refused {
                         if !self.json {
                             eprintln!("confab: {reason}");
                         }
-                        return ExitCode::from(1);
+                        ended = Some(ExitCode::from(1));
                     }
                 }
-                line = lines.recv(), if stdin_open => match line {
+                // Ctrl-C leaves as `quit` does, so a recording is closed and playable.
+                _ = tokio::signal::ctrl_c() => ended = Some(ExitCode::SUCCESS),
+                line = lines.recv() => match line {
                     // End of input: leave as if told to quit.
-                    None => stdin_open = false,
+                    None => ended = Some(ExitCode::SUCCESS),
                     Some(line) => {
                         if self.handle_line(&line).await {
-                            break;
+                            ended = Some(ExitCode::SUCCESS);
                         }
                     }
                 },
             }
-            if !stdin_open {
-                break;
-            }
         }
-        // The recording ends where the person left, not when the connections have closed.
+        // The recording ends where the person left (or the meeting ended for us), not when the
+        // connections have closed; however the session ends, the file is closed.
         self.finish_recording();
+        let code = ended.unwrap_or(ExitCode::SUCCESS);
+        if code != ExitCode::SUCCESS {
+            // Refused or cut off: there is no meeting left to say goodbye to.
+            return code;
+        }
         self.engine.leave();
         // Let the engine say goodbye to the peers before the process ends.
         while let Ok(Some(_)) =
             tokio::time::timeout(std::time::Duration::from_millis(300), events.recv()).await
         {
         }
-        ExitCode::SUCCESS
+        code
     }
 
     fn report(&self, report: MediaReport) {

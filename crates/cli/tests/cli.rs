@@ -248,10 +248,8 @@ async fn beeps_from_one_cli_are_heard_by_another_at_their_start() {
             .filter_map(|d| d.as_f64())
             .collect()
     };
-    let mut lines = 0;
     while beeps_heard(&bo).len() < 6 {
-        lines += 1;
-        bo.wait_for_n("another report", lines, |_| true).await;
+        bo.next_line().await;
     }
     let delays = beeps_heard(&bo);
     assert!(delays.iter().all(|d| (0.0..250.0).contains(d)), "beeps heard at {delays:?} ms");

@@ -123,7 +123,7 @@ impl TrackFeed {
     /// A microphone twin for measuring delay: beeps on the wall clock's half seconds
     /// (confab-media's `Beeps`).
     pub fn synthetic_beeps() -> Result<Self, MediaError> {
-        Self::audio(Box::new(Beeps::new()), MICROPHONE_KBPS)
+        Self::audio(Box::new(Beeps::new(SYNTHETIC_TONE_HZ)?), MICROPHONE_KBPS)
     }
 
     /// The synthetic camera (a moving test pattern with a frame stamp), for machines without a

@@ -59,7 +59,7 @@ impl AudioSource for SineTone {
     }
 }
 
-/// A microphone twin for measuring delay: a 440 Hz beep for the first [`BEEP_MS`] of every
+/// A microphone twin for measuring delay: a beep for the first [`BEEP_MS`] of every
 /// [`BEEP_EVERY_MS`] of the wall clock, silence between. A listener on the same machine knows
 /// when each beep began without being told: its delay is the time it starts hearing one,
 /// modulo [`BEEP_EVERY_MS`].
@@ -73,14 +73,9 @@ pub const BEEP_EVERY_MS: f64 = 500.0;
 pub const BEEP_MS: f64 = 100.0;
 
 impl Beeps {
-    pub fn new() -> Self {
-        Self { tone: SineTone { hz: 440, amplitude: f64::from(i16::MAX) / 4.0, sample: 0 } }
-    }
-}
-
-impl Default for Beeps {
-    fn default() -> Self {
-        Self::new()
+    /// Beeps at `hz` (20 Hz to 20 kHz).
+    pub fn new(hz: u32) -> Result<Self, MediaError> {
+        Ok(Self { tone: SineTone::new(hz)? })
     }
 }
 

@@ -57,8 +57,8 @@ pub enum MediaError {
     /// A frame rate or bitrate out of range.
     #[error("bad video setting: {0}")]
     BadSetting(String),
-    /// libvpx refused an operation; `detail` is its own message.
-    #[error("VP8 {op} failed: {detail}")]
+    /// libvpx (VP8 or VP9) refused an operation; `detail` is its own message.
+    #[error("libvpx {op} failed: {detail}")]
     Codec { op: &'static str, detail: String },
     /// libopus refused an operation; `detail` is its own message.
     #[error("Opus {op} failed: {detail}")]

@@ -8,16 +8,17 @@
 //!
 //! Capture is cheap while nothing moves: the X server reports damage, and a screen with none is
 //! not read at all; a damaged one is read and compared with the last picture, and only a real
-//! change is converted and encoded (the pipeline skips [`Captured::Unchanged`]).
+//! change is converted. The pipeline encodes an unchanged picture only while it refines it
+//! after a change (or for a keyframe), then stops until the next one.
 
 use crate::MediaError;
 use crate::frame::I420Frame;
 use crate::source::{Captured, VideoSource};
 
 /// Widest and tallest picture we send of a screen; larger screens are scaled down to fit.
-pub const MAX_SCREEN_SIZE: (u32, u32) = (1920, 1080);
+const MAX_SCREEN_SIZE: (u32, u32) = (1920, 1080);
 /// Frames per second a screen is polled at: motion gets up to this, a still screen costs nothing.
-pub const SCREEN_FPS: u32 = 30;
+const SCREEN_FPS: u32 = 30;
 /// Width of a picker's thumbnail.
 const THUMBNAIL_WIDTH: u32 = 320;
 
@@ -91,7 +92,7 @@ pub fn x11_display(name: Option<&str>) -> Box<dyn ScreenSource> {
 /// The size a `width × height` screen is sent at: itself if it fits [`MAX_SCREEN_SIZE`], else
 /// shrunk by the smallest whole factor that fits (whole factors keep text's strokes even), and
 /// made even, as I420 needs.
-pub fn scaled_size(width: u32, height: u32) -> (u32, u32, u32) {
+fn scaled_size(width: u32, height: u32) -> (u32, u32, u32) {
     let (max_w, max_h) = MAX_SCREEN_SIZE;
     let factor = width.div_ceil(max_w).max(height.div_ceil(max_h)).max(1);
     ((width / factor) & !1, (height / factor) & !1, factor)
@@ -152,6 +153,8 @@ mod x11 {
 
     struct Server {
         conn: RustConnection,
+        /// The X screen `DISPLAY` names (`:0.1` is screen 1), and its root window.
+        screen: usize,
         root: Window,
     }
 
@@ -166,7 +169,7 @@ mod x11 {
                     "the X display is {depth} bits deep; screen sharing needs 24 or 32"
                 )));
             }
-            Ok(Self { conn, root })
+            Ok(Self { conn, screen, root })
         }
 
         /// The monitors, primary first, each with its id (its index in RandR's list).
@@ -192,7 +195,7 @@ mod x11 {
                 }
             }
             if found.is_empty() {
-                let screen = &self.conn.setup().roots[0];
+                let screen = &self.conn.setup().roots[self.screen];
                 let area = Area {
                     x: 0,
                     y: 0,

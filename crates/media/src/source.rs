@@ -1,7 +1,5 @@
 //! Video sources: the trait every capture implements, and the synthetic camera.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::MediaError;
 use crate::frame::{I420Frame, check_size};
 
@@ -12,8 +10,8 @@ pub trait VideoSource: Send {
     /// Frames per second it is meant to be read at.
     fn frame_rate(&self) -> u32;
     /// Captures the next picture into `frame`, which has [`VideoSource::size`]. A source that
-    /// can tell may answer [`Captured::Unchanged`] and leave `frame` as it was, and the picture
-    /// is then not encoded again.
+    /// can tell may answer [`Captured::Unchanged`] and leave `frame` as it was; the pipeline then
+    /// stops encoding it once it has been refined.
     fn capture(&mut self, frame: &mut I420Frame) -> Result<Captured, MediaError>;
 }
 
@@ -108,9 +106,8 @@ impl VideoSource for SyntheticCamera {
 /// The wall clock as a [`Stamp`] carries it: UNIX milliseconds modulo 2³². The delay of a
 /// stamped frame is `wall_clock_millis().wrapping_sub(stamp.millis)`.
 pub fn wall_clock_millis() -> u32 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     // Truncation is the modulo.
-    since_epoch.as_millis() as u32
+    crate::audio::wall_clock_ms() as u64 as u32
 }
 
 /// Side of one stamp block, in pixels: even (so chroma lines up) and a fortieth of the width.

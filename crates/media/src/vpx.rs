@@ -146,10 +146,6 @@ impl VpxEncoder {
         }
     }
 
-    pub fn config(&self) -> VpxConfig {
-        self.config
-    }
-
     /// Encodes one picture; returns the whole frames it produced (one, or none when rate
     /// control drops the picture). `keyframe` forces a keyframe.
     pub fn encode(
