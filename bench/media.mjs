@@ -2,11 +2,13 @@
 // page of our source code in Chromium (kiosk); confab-media's `screen` benchmark captures it and
 // asks this driver to scroll the page or hold it still. Writes bench/results/media.json.
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { percentile, scope } from "./common.mjs";
 import {
   ROOT,
+  codePage,
   joinAs,
   launchBrowser,
   launchOnDisplay,
@@ -22,21 +24,12 @@ import {
 
 const [WIDTH, HEIGHT] = [1920, 1080];
 
-/** The harness ties cleanup to a test; here everything is cleaned up at the end of the run. */
-const cleanups = [];
-const scope = { after: (fn) => cleanups.push(fn) };
+const run = scope();
 
-const xvfb = await startXvfb(scope, WIDTH, HEIGHT);
+const xvfb = await startXvfb(run, WIDTH, HEIGHT);
 const display = xvfb.display;
-const page = await launchOnDisplay(scope, xvfb, WIDTH, HEIGHT);
-const code = ["crates/core/src/engine.rs", "crates/media/src/screen.rs", "crates/core/src/peer/sending.rs"]
-  .map((file) => readFileSync(join(ROOT, file), "utf8"))
-  .join("\n")
-  .repeat(3)
-  .replace(/&/g, "&amp;")
-  .replace(/</g, "&lt;");
-await page.setContent(`<!doctype html><html><body style="margin:0;background:#fff;color:#1f2328">
-<pre style="margin:0;padding:16px 24px;font:14px/20px 'DejaVu Sans Mono',monospace">${code}</pre></body></html>`);
+const page = await launchOnDisplay(run, xvfb, WIDTH, HEIGHT);
+await page.setContent(codePage({ repeat: 3 }));
 
 const actions = {
   "@scroll": () =>
@@ -71,19 +64,17 @@ await page.context().close();
 // moment the receiver decodes (Rust) or presents (Chromium) the frame, on this machine's own
 // address; one pair at a time, each in a meeting of its own, for SECONDS.
 const SECONDS = 10;
-const server = await startServer(scope);
-const browser = await launchBrowser(scope);
+const server = await startServer(run);
+const browser = await launchBrowser(run);
 
 function summary(delays) {
-  const sorted = [...delays].sort((a, b) => a - b);
-  const at = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-  return { p50: at(0.5), p95: at(0.95), count: sorted.length };
+  return { p50: percentile(delays, 50), p95: percentile(delays, 95), count: delays.length };
 }
 
 async function rustToRust() {
   const link = await newMeeting(server);
-  const sender = startCli(scope, link, "RustSender", { args: ["--synthetic-camera"] });
-  const receiver = startCli(scope, link, "RustReceiver", { args: ["--receive-media"] });
+  const sender = startCli(run, link, "RustSender", { args: ["--synthetic-camera"] });
+  const receiver = startCli(run, link, "RustReceiver", { args: ["--receive-media"] });
   await receiver.waitFor((e) => e.event === "track" && e.frames_decoded > 30, "decoded video");
   const from = receiver.events.length;
   await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
@@ -108,8 +99,8 @@ async function toChromium(startSender) {
  * them: from a beep's start to its decode. (Playout to a speaker is not built yet.) */
 async function audioRustToRust() {
   const link = await newMeeting(server);
-  const sender = startCli(scope, link, "RustSender", { args: ["--synthetic-beeps"] });
-  const receiver = startCli(scope, link, "RustReceiver", { args: ["--receive-media"] });
+  const sender = startCli(run, link, "RustSender", { args: ["--synthetic-beeps"] });
+  const receiver = startCli(run, link, "RustReceiver", { args: ["--receive-media"] });
   await receiver.waitFor((e) => e.event === "track" && e.audio && e.beep_delays_ms.length > 0, "a beep heard");
   const from = receiver.events.length;
   await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
@@ -122,7 +113,7 @@ const audio = { rust_to_rust: await audioRustToRust() };
 const glass = {
   rust_to_rust: await rustToRust(),
   rust_to_chromium: await toChromium(async (link) => {
-    const cli = startCli(scope, link, "Sender", { args: ["--synthetic-camera"] });
+    const cli = startCli(run, link, "Sender", { args: ["--synthetic-camera"] });
     await cli.waitFor((e) => e.event === "joined", "joined");
     return () => cli.send({ cmd: "quit" });
   }),
@@ -133,7 +124,7 @@ const glass = {
     return () => sender.context().close();
   }),
 };
-for (const fn of cleanups.reverse()) await fn();
+await run.close();
 
 const machine = { cores: (await import("node:os")).cpus().length, date: new Date().toISOString() };
 const out = { machine, screen_1080p: result, glass_to_glass_ms: glass, audio_one_way_ms: audio };

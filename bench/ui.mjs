@@ -5,20 +5,10 @@
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { percentile, scope } from "./common.mjs";
 import { ROOT, joinAs, launchBrowser, newMeeting, newPage, startCli, startServer, waitConnected } from "../tests/browser/harness.mjs";
 
 const RUNS = 7;
-
-/** The harness ties cleanup to a test; here everything is cleaned up at the end of a run. */
-function scope() {
-  const cleanups = [];
-  return { after: (fn) => cleanups.push(fn), close: async () => { for (const fn of cleanups.reverse()) await fn(); } };
-}
-
-function percentile(values, p) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
 /** Opens `link` in a fresh page (camera on) and reads the page's own marks, in ms since the
  * navigation started. */

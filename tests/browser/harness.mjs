@@ -129,6 +129,7 @@ export async function newPage(browser, { width = 1280, height = 720, colorScheme
   });
   // Lets the tests read `getStats()` of the page's connections (`framesDecoded`).
   await recordInstances(context, "RTCPeerConnection", "__confabPeerConnections");
+  await context.addInitScript(installPageHelpers);
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
   if (process.env.CONFAB_TEST_LOG) page.on("console", (m) => console.error(`page ${m.type()}: ${m.text()}`));
@@ -149,6 +150,41 @@ export async function joinAs(page, link, name, { mic = false, cam = false } = {}
   if (cam) await page.getByRole("button", { name: "Camera" }).click();
   await page.getByRole("button", { name: "Join" }).click();
   await page.getByRole("textbox", { name: "Notes" }).waitFor({ timeout: WAIT_MS });
+}
+
+/** Test instrumentation, not app code, run in every test page: what the helpers below ask of
+ * a video element. */
+function installPageHelpers() {
+  /** The `inbound-rtp` stats of the `kind` ("video" or "audio") track `video` plays, or null. */
+  window.__confabInbound = async (video, kind) => {
+    const track = (kind === "audio" ? video.srcObject?.getAudioTracks() : video.srcObject?.getVideoTracks())?.[0];
+    if (!track) return null;
+    for (const pc of window.__confabPeerConnections) {
+      for (const s of (await pc.getStats()).values()) {
+        if (s.type === "inbound-rtp" && s.kind === kind && s.trackIdentifier === track.id) return s;
+      }
+    }
+    return null;
+  };
+  /** Row `row` of the synthetic camera's stamp (confab-media's `SyntheticCamera`: rows of 32
+   * black or white blocks, each a fortieth of the width, one block in from the top-left corner)
+   * in the picture `video` shows now, or null if there is none: a block whose luma is neither
+   * clearly dark nor clearly light (wider than Rust's `read_stamp`, to be sure of a match). */
+  window.__confabStampRow = (video, row) => {
+    const canvas = document.createElement("canvas");
+    [canvas.width, canvas.height] = [video.videoWidth, video.videoHeight];
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    context.drawImage(video, 0, 0);
+    const block = Math.floor(video.videoWidth / 40) & ~1;
+    let value = 0;
+    for (let bit = 0; bit < 32; bit++) {
+      const [r, g, b] = context.getImageData(block * (1 + bit) + block / 2, block * (1 + row) + block / 2, 1, 1).data;
+      const luma = 0.299 * r + 0.587 * g + 0.114 * b;
+      if (luma > 60 && luma < 190) return null;
+      value = value * 2 + (luma >= 128 ? 1 : 0);
+    }
+    return value;
+  };
 }
 
 /** Test instrumentation, not app code: every `window[constructor]` the pages of `target` (a
@@ -193,21 +229,10 @@ export async function waitVideo(page, label) {
   await page.waitForFunction((v) => v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0, element, {
     timeout: WAIT_MS,
   });
-  await page.waitForFunction(
-    async (v) => {
-      const track = v.srcObject?.getVideoTracks()[0];
-      for (const pc of window.__confabPeerConnections) {
-        for (const s of (await pc.getStats()).values()) {
-          if (s.type === "inbound-rtp" && s.kind === "video" && s.trackIdentifier === track?.id && s.framesDecoded > 0) {
-            return true;
-          }
-        }
-      }
-      return false;
-    },
-    element,
-    { timeout: WAIT_MS, polling: 250 },
-  );
+  await page.waitForFunction(async (v) => (await window.__confabInbound(v, "video"))?.framesDecoded > 0, element, {
+    timeout: WAIT_MS,
+    polling: 250,
+  });
   return video.boundingBox();
 }
 
@@ -217,44 +242,17 @@ export async function waitAudio(page, label) {
   const video = page.getByRole("figure", { name: label, exact: true }).locator("video");
   // Attached, not visible: a tile with sound and no picture hides its video element.
   await video.waitFor({ state: "attached", timeout: WAIT_MS });
-  await page.waitForFunction(
-    async (v) => {
-      const track = v.srcObject?.getAudioTracks()[0];
-      if (!track) return false;
-      for (const pc of window.__confabPeerConnections) {
-        for (const s of (await pc.getStats()).values()) {
-          if (s.type === "inbound-rtp" && s.kind === "audio" && s.trackIdentifier === track.id && s.totalAudioEnergy > 0) {
-            return true;
-          }
-        }
-      }
-      return false;
-    },
-    await video.elementHandle(),
-    { timeout: WAIT_MS, polling: 250 },
-  );
+  await page.waitForFunction(async (v) => (await window.__confabInbound(v, "audio"))?.totalAudioEnergy > 0, await video.elementHandle(), {
+    timeout: WAIT_MS,
+    polling: 250,
+  });
 }
 
 /** The frame number the synthetic camera (confab-media's `SyntheticCamera`) stamped on the
- * picture the tile named `label` shows now, or null if it carries no stamp: two rows of 32 black
- * or white blocks, each a fortieth of the width, one block in from the top-left corner. */
+ * picture the tile named `label` shows now, or null if it carries no stamp. */
 export async function syntheticFrameNumber(page, label) {
   const video = page.getByRole("figure", { name: label, exact: true }).locator("video");
-  return video.evaluate((v) => {
-    const canvas = document.createElement("canvas");
-    [canvas.width, canvas.height] = [v.videoWidth, v.videoHeight];
-    const context = canvas.getContext("2d", { willReadFrequently: true });
-    context.drawImage(v, 0, 0);
-    const block = Math.floor(v.videoWidth / 40) & ~1;
-    let frame = 0;
-    for (let bit = 0; bit < 32; bit++) {
-      const [r, g, b] = context.getImageData(block * (1 + bit) + block / 2, block + block / 2, 1, 1).data;
-      const luma = 0.299 * r + 0.587 * g + 0.114 * b;
-      if (luma > 60 && luma < 190) return null;
-      frame = frame * 2 + (luma >= 128 ? 1 : 0);
-    }
-    return frame;
-  });
+  return video.evaluate((v) => window.__confabStampRow(v, 0));
 }
 
 /** Resolves once `peerName` shows as connected in `page`'s participant list. */
@@ -456,6 +454,19 @@ export async function launchOnDisplay(t, xvfb, width, height) {
   return context.pages()[0] ?? context.newPage();
 }
 
+/** A page of our own source code (`repeat` times over), as an editor shows it: monospace,
+ * dark on light; what the screen-sharing test and benchmark share. */
+export function codePage({ repeat = 1 } = {}) {
+  const code = ["crates/core/src/engine.rs", "crates/media/src/screen.rs", "crates/core/src/peer/sending.rs"]
+    .map((file) => readFileSync(join(ROOT, file), "utf8"))
+    .join("\n")
+    .repeat(repeat)
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;");
+  return `<!doctype html><html><body style="margin:0;background:#fff;color:#1f2328">
+<pre style="margin:0;padding:16px 24px;font:14px/20px 'DejaVu Sans Mono',monospace">${code}</pre></body></html>`;
+}
+
 /** The X display `display` as read by ImageMagick's `import` (not by our capture): the BT.601
  * luma of every pixel, row by row. */
 export function screenLuma(display, width, height) {
@@ -505,15 +516,9 @@ export function ssim(a, b, width, height) {
 /** The `inbound-rtp` stats of the video track the tile named `label` shows in `page`. */
 export async function inboundVideoStats(page, label) {
   const video = page.getByRole("figure", { name: label, exact: true }).locator("video");
-  return video.evaluate(async (v) => {
-    const track = v.srcObject?.getVideoTracks()[0];
-    for (const pc of window.__confabPeerConnections) {
-      for (const s of (await pc.getStats()).values()) {
-        if (s.type === "inbound-rtp" && s.kind === "video" && s.trackIdentifier === track?.id) return { ...s };
-      }
-    }
-    return null;
-  });
+  const stats = await video.evaluate(async (v) => ({ ...(await window.__confabInbound(v, "video")) }));
+  assert.ok(stats.framesDecoded !== undefined, `no incoming video stats for ${label}`);
+  return stats;
 }
 
 /** Replaces the camera a page's `getUserMedia` returns with a canvas that carries the synthetic
@@ -565,23 +570,11 @@ export async function stampDelays(page, label, ms) {
     (v, ms) =>
       new Promise((resolve) => {
         const delays = [];
-        const canvas = document.createElement("canvas");
-        const context = canvas.getContext("2d", { willReadFrequently: true });
         const started = performance.now();
         const onFrame = () => {
           const now = Date.now() % 2 ** 32;
-          [canvas.width, canvas.height] = [v.videoWidth, v.videoHeight];
-          context.drawImage(v, 0, 0);
-          const block = Math.floor(v.videoWidth / 40) & ~1;
-          let millis = 0;
-          let sure = true;
-          for (let bit = 0; bit < 32; bit++) {
-            const [r, g, b] = context.getImageData(block * (1 + bit) + block / 2, block * 2 + block / 2, 1, 1).data;
-            const luma = 0.299 * r + 0.587 * g + 0.114 * b;
-            if (luma > 80 && luma < 170) sure = false;
-            millis = millis * 2 + (luma >= 128 ? 1 : 0);
-          }
-          if (sure) delays.push(((now - millis + 2 ** 32) % 2 ** 32) | 0);
+          const millis = window.__confabStampRow(v, 1);
+          if (millis !== null) delays.push(((now - millis + 2 ** 32) % 2 ** 32) | 0);
           if (performance.now() - started < ms) v.requestVideoFrameCallback(onFrame);
           else resolve(delays);
         };

@@ -82,9 +82,10 @@ struct ParticipantArgs {
     /// Send a synthetic camera (a moving test pattern with a frame counter) to every peer.
     #[arg(long)]
     synthetic_camera: bool,
-    /// Share a screen with every peer: the primary display, or the one with this id (an
-    /// unknown id is refused with the list of displays). X11 only for now.
-    #[arg(long, value_name = "DISPLAY", num_args = 0..=1, default_missing_value = "")]
+    /// Share a screen with every peer: the primary display, or with `=ID` another (an unknown
+    /// id is refused with the list of displays). X11 only for now.
+    // `=` required: otherwise `--share-screen LINK` would take the link for a display id.
+    #[arg(long, value_name = "ID", num_args = 0..=1, require_equals = true, default_missing_value = "")]
     share_screen: Option<String>,
     /// Send a synthetic microphone (a steady 440 Hz tone) to every peer.
     #[arg(long)]
