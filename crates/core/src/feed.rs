@@ -6,7 +6,9 @@
 //! or FIR) or when it fell behind and skipped frames. While nobody subscribes, nothing is
 //! captured or encoded.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use confab_media::{
     AudioPipeline, AudioSource, Beeps, Content, EncodedFrame, FrameSink, MediaError, SineTone,
@@ -63,6 +65,58 @@ pub struct TrackFeed {
 struct Inner {
     frames: broadcast::Sender<Arc<EncodedFrame>>,
     pipeline: Pipeline,
+    /// The track's own rate, in kbit/s.
+    bitrate_kbps: u32,
+    /// What each connection's network carries, by [`BitrateVote`]; the encoder follows the
+    /// lowest, since one encoding goes to everyone.
+    votes: Mutex<BTreeMap<u64, u32>>,
+    next_vote: AtomicU64,
+}
+
+impl Inner {
+    fn new(
+        frames: broadcast::Sender<Arc<EncodedFrame>>,
+        pipeline: Pipeline,
+        bitrate_kbps: u32,
+    ) -> Self {
+        let (votes, next_vote) = (Mutex::default(), AtomicU64::new(0));
+        Self { frames, pipeline, bitrate_kbps, votes, next_vote }
+    }
+
+    /// Aims the encoder at the lowest vote, or the track's own rate when nobody votes.
+    fn follow_votes(&self, votes: &BTreeMap<u64, u32>) {
+        if let Pipeline::Video(pipeline) = &self.pipeline {
+            pipeline.set_bitrate(votes.values().copied().min().unwrap_or(self.bitrate_kbps));
+        }
+    }
+}
+
+/// One connection's say in a video track's bitrate (see [`TrackFeed::bitrate_vote`]); its
+/// say ends when it is dropped.
+#[derive(Debug)]
+pub struct BitrateVote {
+    feed: Arc<Inner>,
+    id: u64,
+}
+
+impl BitrateVote {
+    /// This connection carries `kbps` now.
+    pub fn set(&self, kbps: u32) {
+        let Ok(mut votes) = self.feed.votes.lock() else { return };
+        if votes.insert(self.id, kbps) != Some(kbps) {
+            self.feed.follow_votes(&votes);
+        }
+    }
+}
+
+impl Drop for BitrateVote {
+    fn drop(&mut self) {
+        if let Ok(mut votes) = self.feed.votes.lock()
+            && votes.remove(&self.id).is_some()
+        {
+            self.feed.follow_votes(&votes);
+        }
+    }
 }
 
 /// The thread that captures and encodes; it stops when dropped.
@@ -104,7 +158,7 @@ impl TrackFeed {
         let sink = Broadcast(frames.clone());
         let pipeline = VideoPipeline::start(source, VideoCodec::Vp8, content, bitrate_kbps, sink)?;
         let pipeline = Pipeline::Video(pipeline);
-        Ok(Self { codec: Codec::Vp8, inner: Arc::new(Inner { frames, pipeline }) })
+        Ok(Self { codec: Codec::Vp8, inner: Arc::new(Inner::new(frames, pipeline, bitrate_kbps)) })
     }
 
     /// Starts an audio `source`, encoded in Opus at `bitrate_kbps`, in 20 ms frames.
@@ -112,7 +166,7 @@ impl TrackFeed {
         let (frames, _) = broadcast::channel(FRAMES_BUFFERED);
         let pipeline = AudioPipeline::start(source, bitrate_kbps, Broadcast(frames.clone()))?;
         let pipeline = Pipeline::Audio { _running: pipeline };
-        Ok(Self { codec: Codec::Opus, inner: Arc::new(Inner { frames, pipeline }) })
+        Ok(Self { codec: Codec::Opus, inner: Arc::new(Inner::new(frames, pipeline, bitrate_kbps)) })
     }
 
     /// The twin of a microphone: a steady tone (confab-media's `SineTone`).
@@ -150,6 +204,26 @@ impl TrackFeed {
         self.codec
     }
 
+    /// The track's own rate, in kbit/s: what it sends while every connection carries it.
+    pub fn bitrate_kbps(&self) -> u32 {
+        self.inner.bitrate_kbps
+    }
+
+    /// The rate the encoder aims at now, in kbit/s: the lowest any connection carries.
+    pub fn target_kbps(&self) -> u32 {
+        match &self.inner.pipeline {
+            Pipeline::Video(pipeline) => pipeline.bitrate_kbps(),
+            Pipeline::Audio { .. } => self.inner.bitrate_kbps,
+        }
+    }
+
+    /// A say in the bitrate for one connection: the encoder aims at the lowest rate any
+    /// connection carries. (Audio is small and fixed; its votes change nothing.)
+    pub fn bitrate_vote(&self) -> BitrateVote {
+        let id = self.inner.next_vote.fetch_add(1, Ordering::Relaxed);
+        BitrateVote { feed: self.inner.clone(), id }
+    }
+
     /// Whether both are the same running source.
     pub fn same(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
@@ -164,5 +238,26 @@ impl TrackFeed {
         if let Pipeline::Video(pipeline) = &self.inner.pipeline {
             pipeline.request_keyframe();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_encoding_for_everyone_follows_the_slowest_connection_and_recovers_when_it_leaves() {
+        let feed = TrackFeed::synthetic_screen().unwrap();
+        assert_eq!(feed.target_kbps(), SYNTHETIC_SCREEN_KBPS);
+        let (fast, slow) = (feed.bitrate_vote(), feed.bitrate_vote());
+        fast.set(1400);
+        slow.set(400);
+        assert_eq!(feed.target_kbps(), 400);
+        slow.set(900);
+        assert_eq!(feed.target_kbps(), 900);
+        drop(slow);
+        assert_eq!(feed.target_kbps(), 1400);
+        drop(fast);
+        assert_eq!(feed.target_kbps(), SYNTHETIC_SCREEN_KBPS);
     }
 }

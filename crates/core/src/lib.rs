@@ -29,6 +29,8 @@
 //!   ([`tracks::IncomingMedia`]).
 //! - [`feed`]: [`TrackFeed`], one local track encoded once and shared by every connection
 //!   (capture and codecs are confab-media's).
+//! - [`bitrate`]: [`bitrate::LossBasedRate`], how fast a video track may go to one peer, from
+//!   its loss reports, as a pure state machine.
 //! - [`decode`]: [`decode::TrackDecoder`], incoming frames decoded to pictures and sound, for
 //!   front ends that cannot decode themselves.
 //!
@@ -37,11 +39,12 @@
 //! signaling service, as a dev-dependency only).
 
 pub mod api;
+pub mod bitrate;
 pub mod decode;
 pub mod document;
 pub mod engine;
 pub mod feed;
-mod keyframe_requests;
+mod feedback;
 pub mod mesh;
 pub mod peer;
 pub mod signaling_client;

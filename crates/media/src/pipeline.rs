@@ -1,7 +1,7 @@
 //! The sending side of one video source: capture, encode, hand over, at the frame rate.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::MediaError;
@@ -69,6 +69,9 @@ impl Pacer {
 #[derive(Debug)]
 pub struct VideoPipeline {
     keyframe_wanted: Arc<AtomicBool>,
+    /// The bitrate the encoder should aim at, in kbit/s; the thread applies a change before
+    /// the next frame.
+    bitrate_kbps: Arc<AtomicU32>,
     stop: Arc<AtomicBool>,
 }
 
@@ -87,8 +90,10 @@ impl VideoPipeline {
         let mut encoder = VpxEncoder::new(config)?;
         let mut picture = I420Frame::black(width, height)?;
         let keyframe_wanted = Arc::new(AtomicBool::new(true));
+        let bitrate = Arc::new(AtomicU32::new(bitrate_kbps));
         let stop = Arc::new(AtomicBool::new(false));
-        let (keyframe, stopped) = (keyframe_wanted.clone(), stop.clone());
+        let (keyframe, target_kbps, stopped) =
+            (keyframe_wanted.clone(), bitrate.clone(), stop.clone());
         let interval = Duration::from_secs(1) / fps;
         std::thread::Builder::new().name("confab-video".into()).spawn(move || {
             let mut pacer = Pacer::new(interval);
@@ -115,6 +120,13 @@ impl VideoPipeline {
                 let force_keyframe = last_keyframe
                     .is_none_or(|at| captured_at - at >= KEYFRAME_MIN_GAP)
                     && keyframe.swap(false, Ordering::Relaxed);
+                let target = target_kbps.load(Ordering::Relaxed);
+                if target != encoder.bitrate_kbps()
+                    && let Err(e) = encoder.set_bitrate(target)
+                {
+                    sink.failed(e);
+                    return;
+                }
                 let frames = source.capture(&mut picture).and_then(|captured| {
                     if captured == Captured::Changed {
                         last_change = captured_at;
@@ -151,7 +163,17 @@ impl VideoPipeline {
                 }
             }
         })?;
-        Ok(Self { keyframe_wanted, stop })
+        Ok(Self { keyframe_wanted, bitrate_kbps: bitrate, stop })
+    }
+
+    /// The bitrate the frames aim at, in kbit/s.
+    pub fn bitrate_kbps(&self) -> u32 {
+        self.bitrate_kbps.load(Ordering::Relaxed)
+    }
+
+    /// Aims the following frames at `bitrate_kbps`; zero is taken as 1.
+    pub fn set_bitrate(&self, bitrate_kbps: u32) {
+        self.bitrate_kbps.store(bitrate_kbps.max(1), Ordering::Relaxed);
     }
 
     /// The next frame will be a keyframe (a viewer joined, or lost the picture).

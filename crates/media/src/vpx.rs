@@ -77,6 +77,8 @@ impl VpxConfig {
 /// libvpx's screen-content tools.
 pub struct VpxEncoder {
     ctx: Box<vpx_codec_ctx_t>,
+    /// libvpx's configuration as given to it, kept to change the bitrate later.
+    cfg: Box<vpx_codec_enc_cfg_t>,
     config: VpxConfig,
     pts: i64,
 }
@@ -136,7 +138,7 @@ impl VpxEncoder {
             let mut ctx: Box<vpx_codec_ctx_t> = Box::new(MaybeUninit::zeroed().assume_init());
             let ver = VPX_ENCODER_ABI_VERSION as c_int;
             check("init", vpx_sys::vpx_codec_enc_init_ver(&mut *ctx, iface, &cfg, 0, ver), None)?;
-            let mut encoder = Self { ctx, config, pts: 0 };
+            let mut encoder = Self { ctx, cfg: Box::new(cfg), config, pts: 0 };
             for (control, value) in encoder_controls(config) {
                 let status =
                     vpx_sys::vpx_codec_control_(&mut *encoder.ctx, control as c_int, value);
@@ -144,6 +146,27 @@ impl VpxEncoder {
             }
             Ok(encoder)
         }
+    }
+
+    /// The target bitrate now, in kilobits per second.
+    pub fn bitrate_kbps(&self) -> u32 {
+        self.config.bitrate_kbps
+    }
+
+    /// Aims the following frames at `bitrate_kbps` (above zero): what the network carries now.
+    pub fn set_bitrate(&mut self, bitrate_kbps: u32) -> Result<(), MediaError> {
+        if bitrate_kbps == 0 {
+            return Err(MediaError::BadSetting("bitrate must be above zero".into()));
+        }
+        self.cfg.rc_target_bitrate = bitrate_kbps;
+        // SAFETY: `ctx` is initialised; `cfg` is the configuration it was made with, changed
+        // only in its bitrate, which libvpx allows between frames.
+        unsafe {
+            let status = vpx_sys::vpx_codec_enc_config_set(&mut *self.ctx, &*self.cfg);
+            check("change the bitrate", status, Some(&mut self.ctx))?;
+        }
+        self.config.bitrate_kbps = bitrate_kbps;
+        Ok(())
     }
 
     /// Encodes one picture; returns the whole frames it produced (one, or none when rate

@@ -69,6 +69,45 @@ fn a_keyframe_comes_when_asked_and_a_fresh_decoder_starts_from_it() {
 }
 
 #[test]
+fn a_lower_bitrate_mid_stream_makes_smaller_frames_that_still_decode() {
+    let mut encoder = encoder(1200);
+    let mut decoder = VpxDecoder::new(VideoCodec::Vp8).expect("decoder");
+    let mut picture = I420Frame::black(WIDTH, HEIGHT).expect("picture");
+    // Faint fresh noise in every frame: more detail than either bitrate carries, so the target
+    // always binds.
+    let mut noise = 0x2545_f491_4f6c_dd1du64;
+    // The bitrate of 2 s (60 frames), after 1 s to settle.
+    let mut kbps_after_settling = |encoder: &mut VpxEncoder| {
+        let mut bytes = 0;
+        for n in 0..90 {
+            let (luma, _, _) = picture.planes_mut();
+            for pixel in luma.iter_mut() {
+                noise ^= noise << 13;
+                noise ^= noise >> 7;
+                noise ^= noise << 17;
+                *pixel = 120 + (noise % 4) as u8;
+            }
+            for frame in encoder.encode(&picture, false).expect("encode") {
+                decoder.decode(&frame.data).expect("decodes across the change");
+                if n >= 30 {
+                    bytes += frame.data.len();
+                }
+            }
+        }
+        bytes * 8 / 2 / 1000
+    };
+    let high = kbps_after_settling(&mut encoder);
+    encoder.set_bitrate(300).expect("a lower bitrate");
+    assert_eq!(encoder.bitrate_kbps(), 300);
+    let low = kbps_after_settling(&mut encoder);
+    assert!(
+        low * 2 < high && low <= 300 * 13 / 10,
+        "{high} kbit/s at 1200, then {low} kbit/s at 300"
+    );
+    assert!(matches!(encoder.set_bitrate(0), Err(MediaError::BadSetting(_))));
+}
+
+#[test]
 fn bad_input_is_an_error_not_a_panic() {
     let mut decoder = VpxDecoder::new(VideoCodec::Vp8).expect("decoder");
     for garbage in

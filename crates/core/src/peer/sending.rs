@@ -2,7 +2,7 @@
 //! sent and kept for the connection's life (turning a track off makes it receive-only, turning
 //! it on again reuses it, so m-lines do not pile up), and per sent track the task that feeds it
 //! whole encoded frames from its shared [`TrackFeed`], with keyframes when the peer loses the
-//! picture.
+//! picture and a bitrate that follows the peer's loss reports.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,15 +28,16 @@ use webrtc::peer_connection::PeerConnection;
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpTransceiver};
 
 use super::PeerError;
+use crate::bitrate::LossBasedRate;
 use crate::feed::{Codec, TrackFeed};
-use crate::keyframe_requests::{KeyframeRequests, asks_for_keyframe};
+use crate::feedback::{Feedback, asks_for_keyframe, fraction_lost};
 use crate::tracks::{TrackKind, TrackSet};
 
 /// How often a connection whose track is not (yet) negotiated looks again; one that sends
 /// re-reads its payload type ten times as seldom.
 const NEGOTIATION_CHECK_EVERY: Duration = Duration::from_millis(100);
-/// Where [`KeyframeRequests`] sits in the interceptor chain: after all of webrtc's own.
-const KEYFRAME_REQUESTS_SLOT: usize = 14_000;
+/// Where [`Feedback`] sits in the interceptor chain: after all of webrtc's own.
+const FEEDBACK_SLOT: usize = 14_000;
 
 /// Every codec a feed may be in, with NACK and picture-loss feedback and the RTCP reports; ids
 /// as Chromium numbers them, though the answer decides (the sender looks the payload type up
@@ -52,7 +53,7 @@ pub(super) fn media_engine() -> Result<(MediaEngine, Registry), PeerError> {
     let interceptors = register_default_interceptors(Registry::new(), &mut media_engine)
         .map_err(PeerError::stack("set up RTCP"))?
         // Last, after every interceptor that reads RTCP.
-        .with(Slot::from(KEYFRAME_REQUESTS_SLOT), KeyframeRequests::default());
+        .with(Slot::from(FEEDBACK_SLOT), Feedback::default());
     Ok((media_engine, interceptors))
 }
 
@@ -204,9 +205,13 @@ async fn add(
         ..Default::default()
     };
     let stream = kind.stream_id().to_owned();
+    // Unique, as a browser's are: webrtc routes the peer's feedback on our track (keyframe
+    // requests, loss reports) by track id, and gives it to a received track of the same id
+    // first, which the peer's own camera would have if ids were named after the kind alone.
+    let codec_name = codec.mime_type().to_ascii_lowercase().replace('/', "-");
     let description = MediaStreamTrack::new(
         stream.clone(),
-        format!("{stream}-{}", codec.mime_type().to_ascii_lowercase().replace('/', "-")),
+        format!("{stream}-{codec_name}-{ssrc:08x}"),
         stream.clone(),
         media_kind(codec),
         vec![encoding.clone()],
@@ -309,6 +314,9 @@ impl Sender {
         let mut checked = Instant::now();
         let video = self.feed.codec() == Codec::Vp8;
         let mut clock = VideoClock::default();
+        // Video follows what this peer's network carries, by its loss reports.
+        let mut adapting =
+            video.then(|| (LossBasedRate::new(self.feed.bitrate_kbps()), self.feed.bitrate_vote()));
         loop {
             let frame = tokio::select! {
                 received = frames.recv() => match received {
@@ -324,6 +332,16 @@ impl Sender {
                     if packets.iter().any(|p| asks_for_keyframe(p.as_ref())) {
                         debug!("the peer lost the picture: sending a keyframe");
                         self.feed.request_keyframe();
+                    }
+                    if let Some((rate, vote)) = &mut adapting
+                        && let Some(lost) = packets.iter().find_map(|p| fraction_lost(p.as_ref(), self.ssrc))
+                    {
+                        let before = rate.kbps();
+                        let kbps = rate.on_report(Instant::now(), lost);
+                        if kbps != before {
+                            debug!(kbps, lost_in_256ths = lost, "the peer's losses move our bitrate");
+                        }
+                        vote.set(kbps);
                     }
                     continue;
                 }
