@@ -169,15 +169,20 @@ impl TrackFeed {
         Ok(Self { codec: Codec::Opus, inner: Arc::new(Inner::new(frames, pipeline, bitrate_kbps)) })
     }
 
+    /// A microphone (a real one, or any other source of a voice), at a voice's bitrate.
+    pub fn microphone(source: Box<dyn AudioSource>) -> Result<Self, MediaError> {
+        Self::audio(source, MICROPHONE_KBPS)
+    }
+
     /// The twin of a microphone: a steady tone (confab-media's `SineTone`).
     pub fn synthetic_microphone() -> Result<Self, MediaError> {
-        Self::audio(Box::new(SineTone::new(SYNTHETIC_TONE_HZ)?), MICROPHONE_KBPS)
+        Self::microphone(Box::new(SineTone::new(SYNTHETIC_TONE_HZ)?))
     }
 
     /// A microphone twin for measuring delay: beeps on the wall clock's half seconds
     /// (confab-media's `Beeps`).
     pub fn synthetic_beeps() -> Result<Self, MediaError> {
-        Self::audio(Box::new(Beeps::new(SYNTHETIC_TONE_HZ)?), MICROPHONE_KBPS)
+        Self::microphone(Box::new(Beeps::new(SYNTHETIC_TONE_HZ)?))
     }
 
     /// The synthetic camera (a moving test pattern with a frame stamp), for machines without a

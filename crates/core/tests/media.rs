@@ -7,8 +7,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Node, NodeOptions, Recorder, Server, tone_share, until};
+use common::{Node, NodeOptions, Recorder, Server, until};
 use confab_core::{EngineEvent, MediaState, TrackFeed, TrackKind};
+use confab_media::tone_share;
 use confab_proto::PeerId;
 
 /// Received from a camera within a few seconds; an idle meeting's data channels carry a few

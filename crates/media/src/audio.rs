@@ -107,6 +107,23 @@ pub fn wall_clock_ms() -> f64 {
     since_epoch.as_secs_f64() * 1000.0
 }
 
+/// How much of `samples`' energy is at `hz` (Goertzel's algorithm): about 1 for a pure tone at
+/// that pitch, about 0 for anything else. `hz` should fall on a whole bin of the window.
+pub fn tone_share(samples: &[i16], hz: f64) -> f64 {
+    let n = samples.len() as f64;
+    let coeff = 2.0 * (std::f64::consts::TAU * hz / f64::from(SAMPLE_RATE)).cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    let mut energy = 0.0;
+    for &x in samples {
+        let x = f64::from(x);
+        let s0 = x + coeff * s1 - s2;
+        (s2, s1) = (s1, s0);
+        energy += x * x;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    if energy == 0.0 { 0.0 } else { power / (n / 2.0 * energy) }
+}
+
 /// libopus's encoder in VoIP mode, with in-band FEC so a lost packet can be rebuilt.
 #[derive(Debug)]
 pub struct OpusEncoder {
@@ -163,6 +180,18 @@ impl OpusDecoder {
     /// samples it wrote.
     pub fn decode(&mut self, packet: &[u8], out: &mut [i16]) -> Result<usize, MediaError> {
         self.inner.decode(packet, out, false).map_err(opus_error("decode"))
+    }
+
+    /// The frame before `next_packet`, which was lost, rebuilt from `next_packet`'s in-band
+    /// FEC (or concealed, if it carries none) into `out`, whose length says how much was lost.
+    pub fn recover(&mut self, next_packet: &[u8], out: &mut [i16]) -> Result<usize, MediaError> {
+        self.inner.decode(next_packet, out, true).map_err(opus_error("recover a lost frame"))
+    }
+
+    /// Sound that fits after what was decoded, for a packet that never came, filling `out`
+    /// (a multiple of 2.5 ms).
+    pub fn conceal(&mut self, out: &mut [i16]) -> Result<usize, MediaError> {
+        self.inner.decode(&[], out, false).map_err(opus_error("conceal a lost frame"))
     }
 }
 

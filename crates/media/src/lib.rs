@@ -20,6 +20,13 @@
 //! - [`audio`]: the [`AudioSource`] trait, [`SineTone`] (the synthetic microphone), Opus
 //!   ([`OpusEncoder`], [`OpusDecoder`], against the system libopus) and [`AudioPipeline`], the
 //!   same for sound in 20 ms frames.
+//! - [`jitter`]: [`JitterBuffer`], one voice's packets, as the network delivers them, turned
+//!   back into steady sound, with loss rebuilt (FEC) or concealed.
+//! - [`playout`]: [`Playout`], every peer's voice through its jitter buffer, mixed, and played
+//!   to an [`AudioSink`] every 20 ms.
+//! - [`voice`]: [`VoiceProcessing`], echo cancellation and noise suppression for the microphone
+//!   ([`CleanMicrophone`]), fed the far end by the speaker.
+//! - [`device`]: real microphones ([`Microphone`]) and speakers ([`Speaker`]) through cpal.
 //! - [`webm`]: [`WebmRecorder`], whole VP8 and Opus frames muxed into a WebM file as they are.
 //!
 //! ## What it never does
@@ -29,22 +36,31 @@
 
 pub mod audio;
 pub mod convert;
+pub mod device;
 pub mod frame;
+pub mod jitter;
 pub mod pipeline;
+pub mod playout;
 pub mod screen;
 pub mod source;
+pub mod voice;
 pub mod vpx;
 pub mod webm;
 
 pub use audio::{
-    AudioPipeline, AudioSource, Beeps, OpusDecoder, OpusEncoder, SineTone, wall_clock_ms,
+    AudioPipeline, AudioSource, Beeps, OpusDecoder, OpusEncoder, SineTone, tone_share,
+    wall_clock_ms,
 };
+pub use device::{AudioDevice, Microphone, Speaker, microphones, speakers};
 pub use frame::I420Frame;
+pub use jitter::{JitterBuffer, JitterStats, Played};
 pub use pipeline::{EncodedFrame, FrameSink, VideoPipeline};
+pub use playout::{AudioSink, Playout, Silent, SoundRecorder, VoiceInput, VoiceListener};
 #[cfg(target_os = "linux")]
 pub use screen::x11_display;
 pub use screen::{Display, ScreenSource, Thumbnail, screens};
 pub use source::{Captured, Stamp, SyntheticCamera, VideoSource, read_stamp, wall_clock_millis};
+pub use voice::{CleanMicrophone, VoiceProcessing};
 pub use vpx::{Content, VideoCodec, VpxConfig, VpxDecoder, VpxEncoder, VpxFrame};
 pub use webm::{WebmRecorder, vp8_keyframe_size};
 
@@ -69,6 +85,10 @@ pub enum MediaError {
     /// The screen or a device refused a capture step; `detail` is its own message.
     #[error("screen capture: cannot {op}: {detail}")]
     Capture { op: &'static str, detail: String },
+    /// A microphone or speaker refused an operation, or sound processing failed; `op` says
+    /// which ("open the microphone"), `detail` is the system's own message.
+    #[error("cannot {op}: {detail}")]
+    Sound { op: &'static str, detail: String },
     /// The capture device stopped delivering frames.
     #[error("the video source stopped: {0}")]
     SourceEnded(String),

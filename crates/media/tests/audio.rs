@@ -3,12 +3,13 @@
 mod common;
 
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::ToTest;
 use confab_media::audio::{FRAME_DURATION, FRAME_SAMPLES, SAMPLE_RATE};
 use confab_media::{
-    AudioPipeline, AudioSource, EncodedFrame, MediaError, OpusDecoder, OpusEncoder, SineTone,
+    AudioPipeline, AudioSource, EncodedFrame, JitterBuffer, MediaError, OpusDecoder, OpusEncoder,
+    Played, Playout, SineTone, SoundRecorder, VoiceProcessing, tone_share,
 };
 
 /// The pitch of `samples`, from how often the signal crosses zero upwards.
@@ -76,4 +77,248 @@ fn the_pipeline_hands_over_a_20_ms_frame_each_20_ms() {
     drop(pipeline);
     while rx.recv_timeout(wait).is_ok() {}
     assert!(matches!(rx.recv_timeout(Duration::ZERO), Err(mpsc::RecvTimeoutError::Disconnected)));
+}
+
+/// A voice as the network would carry it: `n` Opus packets of a 440 Hz tone, 20 ms each, with
+/// RTP timestamps from `first_timestamp`.
+fn voice_packets(n: usize, first_timestamp: u32) -> Vec<(u32, Vec<u8>)> {
+    let mut tone = SineTone::new(440).expect("tone");
+    let mut encoder = OpusEncoder::new(32).expect("encoder");
+    let mut frame = vec![0i16; FRAME_SAMPLES];
+    (0..n)
+        .map(|i| {
+            tone.capture(&mut frame).expect("capture");
+            let timestamp = first_timestamp.wrapping_add((i * FRAME_SAMPLES) as u32);
+            (timestamp, encoder.encode(&frame).expect("encode"))
+        })
+        .collect()
+}
+
+/// A small seeded generator, so a failing run can be replayed.
+struct Seeded(u64);
+
+impl Seeded {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Plays a voice through a jitter buffer in virtual time: packet `i` arrives at
+/// `arrival_ms(i)` (never, for `None`), and the listener pulls 20 ms every 20 ms for
+/// `listen_ms`. Returns what was heard and how each frame was made.
+fn listen(
+    packets: &[(u32, Vec<u8>)],
+    arrival_ms: impl Fn(usize) -> Option<u64>,
+    listen_ms: u64,
+) -> (JitterBuffer, Vec<i16>, Vec<Played>) {
+    let t0 = Instant::now();
+    let mut arrivals: Vec<(u64, usize)> =
+        (0..packets.len()).filter_map(|i| arrival_ms(i).map(|at| (at, i))).collect();
+    arrivals.sort();
+    let mut buffer = JitterBuffer::new().expect("buffer");
+    let (mut heard, mut how) = (Vec::new(), Vec::new());
+    let mut next = arrivals.into_iter().peekable();
+    let mut out = [0i16; FRAME_SAMPLES];
+    for tick in 0..listen_ms / 20 {
+        let now_ms = tick * 20;
+        while let Some((_, i)) = next.next_if(|&(at, _)| at <= now_ms) {
+            let (timestamp, data) = &packets[i];
+            buffer.push(
+                t0 + Duration::from_millis(arrival_ms(i).unwrap_or(now_ms)),
+                *timestamp,
+                data,
+            );
+        }
+        how.push(buffer.pull(&mut out));
+        heard.extend_from_slice(&out);
+    }
+    (buffer, heard, how)
+}
+
+#[test]
+fn a_steady_voice_plays_every_frame_once_after_a_short_delay() {
+    let packets = voice_packets(150, 123_456);
+    // Listened to until the last frame, and no further: the silence after it would be concealed.
+    let (buffer, heard, how) = listen(&packets, |i| Some(i as u64 * 20), 3020);
+    let started = how.iter().position(|&p| p != Played::Silence).expect("it plays");
+    // Held back until 40 ms of sound is in hand (the least target), then played without a gap.
+    assert_eq!(started, 1, "{how:?}");
+    assert!(how[started..started + 150].iter().all(|&p| p == Played::Decoded), "{how:?}");
+    let stats = buffer.stats();
+    assert_eq!((stats.decoded, stats.concealed, stats.late, stats.skipped), (150, 0, 0, 0));
+    let voice = &heard[(started + 10) * FRAME_SAMPLES..(started + 140) * FRAME_SAMPLES];
+    assert!(tone_share(voice, 440.0) > 0.9, "a 440 Hz share of {}", tone_share(voice, 440.0));
+}
+
+#[test]
+fn at_10_percent_loss_the_voice_goes_on_rebuilt_from_fec_or_concealed() {
+    let seed = 0x5eed_0001;
+    let mut random = Seeded(seed);
+    let lost: Vec<bool> = (0..250).map(|_| random.below(10) == 0).collect();
+    let packets = voice_packets(250, 0);
+    let (buffer, heard, how) = listen(&packets, |i| (!lost[i]).then_some(i as u64 * 20), 5200);
+    let started = how.iter().position(|&p| p != Played::Silence).expect("it plays");
+    let playing = &how[started..started + 250];
+    assert!(!playing.contains(&Played::Silence), "no gap (seed {seed:#x}): {how:?}");
+    let stats = buffer.stats();
+    let lost_count = lost.iter().filter(|&&l| l).count() as u64;
+    assert!(lost_count >= 15, "seed {seed:#x} loses {lost_count}");
+    let made_up = playing.iter().filter(|&&p| matches!(p, Played::Recovered | Played::Concealed));
+    assert_eq!(made_up.count() as u64, lost_count, "each lost frame made up once: {how:?}");
+    // A lost packet whose successor came is rebuilt from that successor's FEC.
+    let rebuildable = (0..249).filter(|&i| lost[i] && !lost[i + 1]).count() as u64;
+    assert_eq!(stats.recovered, rebuildable, "{stats:?}");
+    let voice = &heard[(started + 10) * FRAME_SAMPLES..(started + 240) * FRAME_SAMPLES];
+    assert!(tone_share(voice, 440.0) > 0.8, "a 440 Hz share of {}", tone_share(voice, 440.0));
+}
+
+#[test]
+fn reordered_packets_play_in_order_and_one_after_its_turn_is_dropped() {
+    let packets = voice_packets(100, u32::MAX - 10 * FRAME_SAMPLES as u32);
+    // Pairs swapped by 5 ms; packet 50 arrives half a second late. The timestamps wrap at 10.
+    let arrival = |i: usize| {
+        let base = i as u64 * 20 + if i.is_multiple_of(2) { 25 } else { 0 };
+        Some(if i == 50 { base + 500 } else { base })
+    };
+    let (buffer, heard, how) = listen(&packets, arrival, 2400);
+    let started = how.iter().position(|&p| p != Played::Silence).expect("it plays");
+    let stats = buffer.stats();
+    assert_eq!((stats.decoded, stats.late), (99, 1), "{stats:?}");
+    assert_eq!(stats.recovered, 1, "the late one was rebuilt from its successor in time");
+    assert!(!how[started..started + 100].contains(&Played::Silence), "{how:?}");
+    let voice = &heard[(started + 5) * FRAME_SAMPLES..(started + 95) * FRAME_SAMPLES];
+    assert!(tone_share(voice, 440.0) > 0.9, "a 440 Hz share of {}", tone_share(voice, 440.0));
+}
+
+#[test]
+fn jitter_lengthens_the_delay_and_after_a_stall_it_refills_then_comes_back_down() {
+    let seed = 0x5eed_0002;
+    let mut random = Seeded(seed);
+    let jitter: Vec<u64> = (0..400).map(|_| random.below(60)).collect();
+    let packets = voice_packets(400, 0);
+    // Jittery for 4 s; then nothing for a second, and the second's packets all at once.
+    let arrival = |i: usize| match i {
+        0..200 => Some(i as u64 * 20 + jitter[i]),
+        200..250 => Some(5000),
+        _ => Some(i as u64 * 20 + jitter[i]),
+    };
+    let (buffer, _, how) = listen(&packets, arrival, 8400);
+    let stats = buffer.stats();
+    assert!(stats.jitter_ms > 10.0, "jitter {:.1} ms (seed {seed:#x})", stats.jitter_ms);
+    assert!(
+        (70.0..=250.0).contains(&stats.target_ms),
+        "the target follows the jitter: {:.0} ms for {:.1} ms (seed {seed:#x})",
+        stats.target_ms,
+        stats.jitter_ms
+    );
+    // The stall: concealed briefly, then quiet rather than made up for a whole second.
+    let stall = &how[(4000 / 20)..(5000 / 20)];
+    let concealed = stall.iter().filter(|&&p| p == Played::Concealed).count();
+    assert!(concealed <= 6 && stall.ends_with(&[Played::Silence; 10]), "{stall:?}");
+    // The burst is mostly skipped, not played a second late.
+    assert!(stats.skipped >= 30, "{stats:?}");
+    assert!(buffer.buffered_ms() <= stats.target_ms + 100.0);
+}
+
+#[test]
+fn garbage_packets_are_concealed_not_a_panic() {
+    let mut buffer = JitterBuffer::new().expect("buffer");
+    let t0 = Instant::now();
+    let mut out = [0i16; FRAME_SAMPLES];
+    for i in 0..10u32 {
+        buffer.push(t0 + Duration::from_millis(u64::from(i) * 20), i * 960, &[0xff; 3]);
+        buffer.pull(&mut out);
+    }
+    let stats = buffer.stats();
+    assert!(stats.errors >= 5 && stats.decoded == 0, "{stats:?}");
+}
+
+#[test]
+fn the_playout_mixes_every_voice_and_a_voice_that_leaves_leaves_the_mix() {
+    let speaker = SoundRecorder::default();
+    let playout = Playout::start(Box::new(speaker.clone())).expect("playout");
+    let voices: Vec<_> = [440, 660]
+        .into_iter()
+        .map(|hz| {
+            let mut tone = SineTone::new(hz).expect("tone");
+            let mut encoder = OpusEncoder::new(32).expect("encoder");
+            (playout.add_voice(None).expect("a voice"), move |frame: &mut Vec<i16>| {
+                tone.capture(frame).expect("capture");
+                encoder.encode(frame).expect("encode")
+            })
+        })
+        .collect();
+    let mut voices = voices;
+    let mut frame = vec![0i16; FRAME_SAMPLES];
+    // Packets at the pace a peer sends them, for 1.5 s from both, then 1.5 s from the first.
+    let start = Instant::now();
+    for n in 0..150u32 {
+        if n == 75 {
+            voices.truncate(1);
+        }
+        for (input, next_packet) in &mut voices {
+            let packet = next_packet(&mut frame);
+            input.push(n * FRAME_SAMPLES as u32, &packet);
+        }
+        let due = start + FRAME_DURATION * (n + 1);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    drop(voices);
+    drop(playout);
+    let played = speaker.played();
+    // What played in the middle of each stretch: both tones, then the first alone.
+    let second = |at: f64| &played[(at * 48_000.0) as usize..((at + 0.5) * 48_000.0) as usize];
+    assert!(played.len() >= 140 * FRAME_SAMPLES, "{} samples played", played.len());
+    let (both, one) = (second(0.5), second(2.2));
+    let shares = |s: &[i16]| (tone_share(s, 440.0), tone_share(s, 660.0));
+    let (a, b) = shares(both);
+    assert!(a > 0.3 && b > 0.3, "both voices in the mix: {a:.2} at 440 Hz, {b:.2} at 660 Hz");
+    let (a, b) = shares(one);
+    assert!(a > 0.9 && b < 0.05, "the first alone: {a:.2} at 440 Hz, {b:.2} at 660 Hz");
+}
+
+#[test]
+fn echo_cancellation_takes_the_speaker_out_of_the_microphone_and_keeps_the_voice() {
+    let processing = VoiceProcessing::new();
+    let mut random = Seeded(0x5eed_0003);
+    let mut voice = SineTone::new(660).expect("tone");
+    // The room: the microphone hears the speaker 30 ms late at half strength.
+    let delay = 30 * 48;
+    let mut played: Vec<i16> = vec![0; delay];
+    let (mut echo_in, mut echo_out, mut voice_in, mut voice_out) = (vec![], vec![], vec![], vec![]);
+    let mut near = vec![0i16; FRAME_SAMPLES];
+    for n in 0..400 {
+        // A far end with a voice's spread of pitches: band-limited noise.
+        let far: Vec<i16> =
+            (0..FRAME_SAMPLES).map(|_| (random.below(8000) as i32 - 4000) as i16).collect();
+        processing.far_end(&far);
+        played.extend_from_slice(&far);
+        let echo: Vec<i16> = played.drain(..FRAME_SAMPLES).map(|s| s / 2).collect();
+        // The last second, the person near the microphone talks too.
+        let talking = n >= 350;
+        voice.capture(&mut near).expect("capture");
+        let mut heard: Vec<i16> = echo
+            .iter()
+            .zip(&near)
+            .map(|(&e, &v)| e.saturating_add(if talking { v / 2 } else { 0 }))
+            .collect();
+        let before = heard.clone();
+        processing.near_end(&mut heard).expect("process");
+        if (250..350).contains(&n) {
+            echo_in.extend_from_slice(&before);
+            echo_out.extend_from_slice(&heard);
+        } else if talking {
+            voice_in.extend_from_slice(&before);
+            voice_out.extend_from_slice(&heard);
+        }
+    }
+    let db = |out: &[i16], inp: &[i16]| 20.0 * (rms(out) / rms(inp)).log10();
+    let echo_reduction = db(&echo_out, &echo_in);
+    assert!(echo_reduction < -20.0, "echo only {echo_reduction:.1} dB quieter");
+    // While both talk, the near voice comes through: most of what is sent is its pitch.
+    assert!(tone_share(&voice_out, 660.0) > 0.5, "the voice: {:.2}", tone_share(&voice_out, 660.0));
+    assert!(rms(&voice_out) > rms(&voice_in) * 0.1);
 }

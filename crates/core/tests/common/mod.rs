@@ -384,20 +384,3 @@ impl TrackSink for RecordedTrack {
         self.tracks.lock().unwrap()[self.index].ended = true;
     }
 }
-
-/// How much of `samples`' energy is at `hz` (Goertzel's algorithm): about 1 for a pure tone at
-/// that pitch, about 0 for anything else. `hz` should fall on a whole bin of the window.
-pub fn tone_share(samples: &[i16], hz: f64) -> f64 {
-    let n = samples.len() as f64;
-    let coeff = 2.0 * (std::f64::consts::TAU * hz / 48_000.0).cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    let mut energy = 0.0;
-    for &x in samples {
-        let x = f64::from(x);
-        let s0 = x + coeff * s1 - s2;
-        (s2, s1) = (s1, s0);
-        energy += x * x;
-    }
-    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
-    if energy == 0.0 { 0.0 } else { power / (n / 2.0 * energy) }
-}

@@ -1,0 +1,355 @@
+//! Real microphones and speakers, through `cpal` (ALSA on Linux, and through it PulseAudio or
+//! PipeWire; CoreAudio on macOS; WASAPI on Windows).
+//!
+//! [`Microphone`] is an [`AudioSource`] and [`Speaker`] an [`AudioSink`], the same traits as
+//! their twins ([`crate::SineTone`], [`crate::SoundRecorder`]). Each device runs its own
+//! callback thread; between it and us sits a short queue of samples, kept short on purpose: a
+//! microphone read late, or a speaker fed early, must not add delay that stays.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{BufferSize, Device, SampleFormat, StreamConfig, SupportedBufferSize};
+
+use crate::MediaError;
+use crate::audio::{AudioSource, SAMPLE_RATE};
+use crate::playout::AudioSink;
+use crate::voice::{CHUNK, VoiceProcessing};
+
+/// Samples per ms.
+const PER_MS: usize = SAMPLE_RATE as usize / 1000;
+/// The period asked of a device: 10 ms.
+const PERIOD: u32 = 10 * PER_MS as u32;
+/// The most either queue holds; beyond it the oldest sound goes.
+const QUEUE_LIMIT: usize = 200 * PER_MS;
+/// A microphone read after a pause keeps only this much of what piled up.
+const MICROPHONE_BACKLOG: usize = 40 * PER_MS;
+/// A speaker starts (and starts again after running dry) once it holds this much.
+const SPEAKER_PREFILL: usize = 40 * PER_MS;
+/// A speaker holding this much more than it starts with (sound that came in a burst after a
+/// stall) drops back to the start level, so the delay does not stay long.
+const SPEAKER_EXCESS: usize = 60 * PER_MS;
+/// A microphone silent for this long has stopped.
+const MICROPHONE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A microphone or speaker this machine has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioDevice {
+    /// What to pass to `open` (on Linux, the ALSA name: `default`, `pulse`, `hw:CARD=0,DEV=0`).
+    pub id: String,
+    /// What to show a person.
+    pub name: String,
+}
+
+/// Which way a device carries sound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Input,
+    Output,
+}
+
+impl Direction {
+    fn what(self) -> &'static str {
+        match self {
+            Self::Input => "microphone",
+            Self::Output => "speaker",
+        }
+    }
+}
+
+fn device_error(op: &'static str) -> impl Fn(cpal::Error) -> MediaError {
+    move |e| MediaError::Sound { op, detail: e.to_string() }
+}
+
+fn devices(direction: Direction) -> Result<Vec<(AudioDevice, Device)>, MediaError> {
+    let host = cpal::default_host();
+    let all = host.devices().map_err(device_error("list the sound devices"))?;
+    Ok(all
+        .filter(|device| match direction {
+            Direction::Input => device.supports_input(),
+            Direction::Output => device.supports_output(),
+        })
+        .filter_map(|device| {
+            let id = device.id().ok()?.id().to_owned();
+            let name = device.description().map_or_else(|_| id.clone(), |d| d.name().to_owned());
+            Some((AudioDevice { id, name }, device))
+        })
+        .collect())
+}
+
+/// The microphones this machine has.
+pub fn microphones() -> Result<Vec<AudioDevice>, MediaError> {
+    Ok(devices(Direction::Input)?.into_iter().map(|(about, _)| about).collect())
+}
+
+/// The speakers this machine has.
+pub fn speakers() -> Result<Vec<AudioDevice>, MediaError> {
+    Ok(devices(Direction::Output)?.into_iter().map(|(about, _)| about).collect())
+}
+
+/// The device called `id` (or named so), or the system's default; an unknown one is refused
+/// with the list of those there are.
+fn find(direction: Direction, id: Option<&str>) -> Result<(AudioDevice, Device), MediaError> {
+    let what = direction.what();
+    let Some(id) = id else {
+        let host = cpal::default_host();
+        let device = match direction {
+            Direction::Input => host.default_input_device(),
+            Direction::Output => host.default_output_device(),
+        };
+        let device = device.ok_or_else(|| {
+            MediaError::Unavailable(format!(
+                "this machine has no {what} (no default {what} device)"
+            ))
+        })?;
+        let id = device.id().map_or_else(|_| "default".to_owned(), |id| id.id().to_owned());
+        let name = device.description().map_or_else(|_| id.clone(), |d| d.name().to_owned());
+        return Ok((AudioDevice { id, name }, device));
+    };
+    let mut all = devices(direction)?;
+    let known: Vec<String> = all.iter().map(|(about, _)| about.id.clone()).collect();
+    let at = all.iter().position(|(about, _)| about.id == id || about.name == id);
+    match at {
+        Some(at) => Ok(all.swap_remove(at)),
+        None => Err(MediaError::Unavailable(format!(
+            "no {what} called {id:?}; there are: {}",
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        ))),
+    }
+}
+
+/// 48 kHz in 32-bit float, mono if the device has it, else stereo (mixed down or copied).
+fn stream_config(
+    device: &Device,
+    direction: Direction,
+    name: &str,
+) -> Result<StreamConfig, MediaError> {
+    let ranges: Vec<_> = match direction {
+        Direction::Input => device.supported_input_configs().map(Iterator::collect),
+        Direction::Output => device.supported_output_configs().map(Iterator::collect),
+    }
+    .map_err(device_error("read what the sound device supports"))?;
+    [1u16, 2]
+        .iter()
+        .find_map(|&channels| {
+            ranges
+                .iter()
+                .filter(|r| r.sample_format() == SampleFormat::F32 && r.channels() == channels)
+                .find_map(|r| r.try_with_sample_rate(SAMPLE_RATE))
+        })
+        .map(|supported| StreamConfig {
+            // 10 ms periods where the device allows them: little delay, and above all a delay
+            // that does not wander, which the echo canceller would have to learn again.
+            buffer_size: match supported.buffer_size() {
+                SupportedBufferSize::Range { min, max } if (*min..=*max).contains(&PERIOD) => {
+                    BufferSize::Fixed(PERIOD)
+                }
+                _ => BufferSize::Default,
+            },
+            ..supported.config()
+        })
+        .ok_or_else(|| {
+            MediaError::Unavailable(format!(
+                "the {} {name:?} cannot run at 48 kHz in mono or stereo",
+                direction.what()
+            ))
+        })
+}
+
+/// The samples between a device's callback and us.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    samples: VecDeque<i16>,
+    /// What the device reported when it failed.
+    failed: Option<String>,
+    /// For a speaker: playing (not waiting to fill up).
+    playing: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The device reported `error`. Only a device that went away is the end: cpal recovers
+    /// from the rest itself (an underrun or overrun costs a moment of sound).
+    fn error(&self, error: &cpal::Error) {
+        if error.kind() == cpal::ErrorKind::DeviceNotAvailable {
+            self.lock().failed = Some(error.to_string());
+            self.changed.notify_all();
+        }
+    }
+}
+
+fn push_limited(samples: &mut VecDeque<i16>, new: impl IntoIterator<Item = i16>) {
+    samples.extend(new);
+    let excess = samples.len().saturating_sub(QUEUE_LIMIT);
+    samples.drain(..excess);
+}
+
+fn to_i16(sample: f32) -> i16 {
+    (sample.clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16
+}
+
+/// A real microphone, 48 kHz mono.
+pub struct Microphone {
+    device: AudioDevice,
+    queue: Arc<Queue>,
+    _stream: cpal::Stream,
+}
+
+impl std::fmt::Debug for Microphone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Microphone").field("device", &self.device).finish_non_exhaustive()
+    }
+}
+
+impl Microphone {
+    /// Opens the microphone `id` (see [`microphones`]), or the default one.
+    pub fn open(id: Option<&str>) -> Result<Self, MediaError> {
+        let (about, device) = find(Direction::Input, id)?;
+        let config = stream_config(&device, Direction::Input, &about.name)?;
+        let channels = usize::from(config.channels);
+        let queue = Arc::new(Queue::default());
+        let (filled, failed) = (queue.clone(), queue.clone());
+        let stream = device
+            .build_input_stream(
+                config,
+                move |data: &[f32], _: &cpal::InputCallbackInfo| {
+                    let mono = data
+                        .chunks_exact(channels)
+                        .map(|frame| to_i16(frame.iter().sum::<f32>() / channels as f32));
+                    push_limited(&mut filled.lock().samples, mono);
+                    filled.changed.notify_all();
+                },
+                move |error| failed.error(&error),
+                None,
+            )
+            .map_err(device_error("open the microphone"))?;
+        stream.play().map_err(device_error("start the microphone"))?;
+        Ok(Self { device: about, queue, _stream: stream })
+    }
+
+    pub fn device(&self) -> &AudioDevice {
+        &self.device
+    }
+}
+
+impl AudioSource for Microphone {
+    fn capture(&mut self, frame: &mut [i16]) -> Result<(), MediaError> {
+        let deadline = Instant::now() + MICROPHONE_TIMEOUT;
+        let mut state = self.queue.lock();
+        loop {
+            if let Some(failed) = &state.failed {
+                return Err(MediaError::SourceEnded(format!("the microphone failed: {failed}")));
+            }
+            if state.samples.len() >= frame.len() {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(MediaError::SourceEnded(format!(
+                    "the microphone {:?} stopped delivering sound",
+                    self.device.name
+                )));
+            }
+            state = self
+                .queue
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        // What piled up while nobody read is old: only the latest is sent.
+        let stale = state.samples.len().saturating_sub(frame.len() + MICROPHONE_BACKLOG);
+        state.samples.drain(..stale);
+        let wanted = frame.len();
+        for (out, sample) in frame.iter_mut().zip(state.samples.drain(..wanted)) {
+            *out = sample;
+        }
+        Ok(())
+    }
+}
+
+/// A real speaker, 48 kHz mono (copied to every channel). What it plays is handed, as the
+/// device takes it, to the echo canceller of the microphone beside it.
+pub struct Speaker {
+    device: AudioDevice,
+    queue: Arc<Queue>,
+    _stream: cpal::Stream,
+}
+
+impl std::fmt::Debug for Speaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Speaker").field("device", &self.device).finish_non_exhaustive()
+    }
+}
+
+impl Speaker {
+    /// Opens the speaker `id` (see [`speakers`]), or the default one; what it plays is the
+    /// far end of `echo`, when given.
+    pub fn open(id: Option<&str>, echo: Option<VoiceProcessing>) -> Result<Self, MediaError> {
+        let (about, device) = find(Direction::Output, id)?;
+        let config = stream_config(&device, Direction::Output, &about.name)?;
+        let channels = usize::from(config.channels);
+        let queue = Arc::new(Queue::default());
+        let (drained, failed) = (queue.clone(), queue.clone());
+        let mut played = Vec::with_capacity(CHUNK * 4);
+        let stream = device
+            .build_output_stream(
+                config,
+                move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
+                    let mut state = drained.lock();
+                    // Starts once a little is in hand, so a late frame does not break the sound.
+                    state.playing |= state.samples.len() >= SPEAKER_PREFILL;
+                    for frame in data.chunks_exact_mut(channels) {
+                        let sample = if state.playing { state.samples.pop_front() } else { None };
+                        if sample.is_none() {
+                            state.playing = false;
+                        }
+                        let sample = sample.unwrap_or(0);
+                        played.push(sample);
+                        frame.fill(f32::from(sample) / f32::from(i16::MAX));
+                    }
+                    drop(state);
+                    let whole = played.len() - played.len() % CHUNK;
+                    if let Some(echo) = &echo {
+                        echo.far_end(&played[..whole]);
+                    }
+                    played.drain(..whole);
+                },
+                move |error| failed.error(&error),
+                None,
+            )
+            .map_err(device_error("open the speaker"))?;
+        stream.play().map_err(device_error("start the speaker"))?;
+        Ok(Self { device: about, queue, _stream: stream })
+    }
+
+    pub fn device(&self) -> &AudioDevice {
+        &self.device
+    }
+}
+
+impl AudioSink for Speaker {
+    fn play(&mut self, frame: &[i16]) -> Result<(), MediaError> {
+        let mut state = self.queue.lock();
+        if let Some(failed) = &state.failed {
+            return Err(MediaError::Sound { op: "play sound", detail: failed.clone() });
+        }
+        push_limited(&mut state.samples, frame.iter().copied());
+        if state.samples.len() > SPEAKER_PREFILL + SPEAKER_EXCESS {
+            let excess = state.samples.len() - SPEAKER_PREFILL;
+            state.samples.drain(..excess);
+        }
+        Ok(())
+    }
+}
