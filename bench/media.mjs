@@ -95,8 +95,9 @@ async function toChromium(startSender) {
   return summary(delays);
 }
 
-/** Beeps on the wall clock's half seconds (`--synthetic-beeps`), heard by a CLI that decodes
- * them: from a beep's start to its decode. (Playout to a speaker is not built yet.) */
+/** Beeps on the wall clock's half seconds (`--synthetic-beeps`), heard by a CLI that plays
+ * them: from a beep's start to the moment its sound leaves the jitter buffer for the speaker's
+ * mix (the device's own buffer, 40 ms or so, comes after). */
 async function audioRustToRust() {
   const link = await newMeeting(server);
   const sender = startCli(run, link, "RustSender", { args: ["--synthetic-beeps"] });

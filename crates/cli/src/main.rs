@@ -4,6 +4,7 @@
 //! - `confab host` runs one embedded, prints the new meeting's link as the first line of stdout,
 //!   and joins it.
 //! - `confab join LINK` joins a meeting.
+//! - `confab devices` lists the screens, microphones and speakers the flags can name.
 //!
 //! Participants read commands on stdin and print events on stdout: for people by default,
 //! JSON lines with `--json` (see `commands` and `output`). Logs go to stderr (`CONFAB_LOG`).
@@ -60,6 +61,13 @@ enum Mode {
         #[command(flatten)]
         participant: ParticipantArgs,
     },
+    /// List the screens (`--share-screen=ID`), microphones (`--mic=ID`) and speakers
+    /// (`--speaker=ID`) of this machine.
+    Devices {
+        /// One JSON object instead of lines for people.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +102,15 @@ struct ParticipantArgs {
     /// on the same machine (`--receive-media`) reports each beep's delay.
     #[arg(long, conflicts_with = "synthetic_audio")]
     synthetic_beeps: bool,
+    /// Talk: send the default microphone to every peer, or with `=ID` another (see `confab
+    /// devices`), with echo cancellation and noise suppression.
+    #[arg(long, value_name = "ID", num_args = 0..=1, require_equals = true, default_missing_value = "",
+        conflicts_with_all = ["synthetic_audio", "synthetic_beeps"])]
+    mic: Option<String>,
+    /// Hear: play the peers' voices, mixed, on the default speaker, or with `=ID` another.
+    /// Takes the peers' media, as `--receive-media` does.
+    #[arg(long, value_name = "ID", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    speaker: Option<String>,
     /// Take the peers' cameras, microphones and screens: decode each and report it once a second
     /// (frames decoded, picture size, sound level). Without it they are declined.
     #[arg(long)]
@@ -167,6 +184,7 @@ async fn run(mode: Mode) -> ExitCode {
             session::print_line(&link.to_string());
             session::run(link, name, participant).await
         }
+        Mode::Devices { json } => list_devices(json),
         Mode::Join { link, name, participant } => {
             let link: MeetingLink = match link.parse() {
                 Ok(link) => link,
@@ -183,6 +201,52 @@ async fn run(mode: Mode) -> ExitCode {
             session::run(link, name, participant).await
         }
     }
+}
+
+/// `confab devices`: what `--share-screen`, `--mic` and `--speaker` can name. A kind this
+/// machine cannot list (no X display, no sound system) is shown empty, with the reason.
+fn list_devices(json: bool) -> ExitCode {
+    let screens = confab_media::screens()
+        .and_then(|screens| screens.displays())
+        .map(|displays| displays.into_iter().map(|d| (d.id, d.name)).collect::<Vec<_>>());
+    let sound = |devices: Result<Vec<confab_media::AudioDevice>, confab_media::MediaError>| {
+        devices.map(|all| all.into_iter().map(|d| (d.id, d.name)).collect::<Vec<_>>())
+    };
+    let kinds = [
+        ("screens", screens),
+        ("microphones", sound(confab_media::microphones())),
+        ("speakers", sound(confab_media::speakers())),
+    ];
+    if json {
+        let mut all = serde_json::Map::new();
+        for (kind, listed) in kinds {
+            let value = match listed {
+                Ok(devices) => serde_json::json!(
+                    devices
+                        .iter()
+                        .map(|(id, name)| serde_json::json!({"id": id, "name": name}))
+                        .collect::<Vec<_>>()
+                ),
+                Err(e) => serde_json::json!({"error": e.to_string()}),
+            };
+            all.insert(kind.to_owned(), value);
+        }
+        session::print_line(&serde_json::Value::Object(all).to_string());
+    } else {
+        for (kind, listed) in kinds {
+            session::print_line(&format!("{kind}:"));
+            match listed {
+                Ok(devices) if devices.is_empty() => session::print_line("  (none)"),
+                Ok(devices) => {
+                    for (id, name) in devices {
+                        session::print_line(&format!("  {id}  {name}"));
+                    }
+                }
+                Err(e) => session::print_line(&format!("  (none: {e})")),
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// A fresh meeting on the embedded service, reachable at this machine's address.

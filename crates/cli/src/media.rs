@@ -1,17 +1,21 @@
 //! What the CLI does with the peers' tracks when asked to take them (`--receive-media`,
-//! `--record`): decode each one, and report it once a second — frames decoded and picture size
-//! for video, the sound's level for audio — and once more when it ends; and record the meeting
-//! to a WebM file.
+//! `--speaker`, `--record`): decode each picture, put each voice through its jitter buffer into
+//! the mix that is played (to the speaker, or to nothing), and report each track once a second —
+//! frames decoded and picture size for video, the level of the sound as played for audio — and
+//! once more when it ends; and record the meeting to a WebM file.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use confab_core::decode::{Decoded, TrackDecoder};
 use confab_core::tracks::{IncomingFrame, IncomingMedia, IncomingTrack, TrackSink};
-use confab_media::audio::BEEP_EVERY_MS;
-use confab_media::{WebmRecorder, read_stamp, vp8_keyframe_size, wall_clock_millis, wall_clock_ms};
+use confab_media::audio::{BEEP_EVERY_MS, FRAME_SAMPLES, SAMPLE_RATE};
+use confab_media::{
+    Playout, VoiceInput, WebmRecorder, read_stamp, vp8_keyframe_size, wall_clock_millis,
+    wall_clock_ms,
+};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -36,7 +40,7 @@ pub struct TrackReport {
     /// decoded since the last report took from its capture, by the wall clock, in ms.
     pub stamp_delays_ms: Vec<i64>,
     /// For sound from a `--synthetic-beeps` sender on the same machine: how long each beep
-    /// that began since the last report took from its start to its decode, in ms.
+    /// that began since the last report took from its start to its playout, in ms.
     pub beep_delays_ms: Vec<f64>,
     pub ended: bool,
 }
@@ -83,6 +87,8 @@ pub enum MediaReport {
     Track(TrackReport),
     /// The recording began (on the first keyframe of a picture).
     RecordingStarted(PathBuf),
+    /// The speaker stopped playing (unplugged, or the sound system went away).
+    SpeakerFailed(String),
 }
 
 /// The meeting recorded to one WebM file: from the first picture's first keyframe on, that
@@ -166,8 +172,12 @@ impl Recording {
 #[derive(Debug)]
 pub struct Reporter {
     reports: mpsc::UnboundedSender<MediaReport>,
-    /// Whether tracks are decoded for their reports; a recording alone needs no decoding.
+    /// Whether pictures are decoded for their reports; a recording alone needs no decoding.
     decode: bool,
+    /// Where voices are played.
+    playout: Arc<Playout>,
+    /// Whether the speaker's failure was reported (once is enough).
+    speaker_failure_told: Arc<AtomicBool>,
     recording: Option<Arc<Recording>>,
     /// Numbers the tracks, for the recording to tell them apart.
     tracks: Arc<AtomicU64>,
@@ -176,10 +186,22 @@ pub struct Reporter {
 impl Reporter {
     pub fn new(
         decode: bool,
+        playout: Arc<Playout>,
         recording: Option<Arc<Recording>>,
     ) -> (Self, mpsc::UnboundedReceiver<MediaReport>) {
         let (reports, rx) = mpsc::unbounded_channel();
-        (Self { reports, decode, recording, tracks: Arc::default() }, rx)
+        let speaker_failure_told = Arc::default();
+        (
+            Self {
+                reports,
+                decode,
+                playout,
+                speaker_failure_told,
+                recording,
+                tracks: Arc::default(),
+            },
+            rx,
+        )
     }
 }
 
@@ -198,71 +220,119 @@ impl IncomingMedia for Reporter {
             beep_delays_ms: Vec::new(),
             ended: false,
         };
+        let (decoder, voice) = if track.audio {
+            let meter = Arc::new(Mutex::new(SoundMeter::default()));
+            let heard = meter.clone();
+            let listener = Box::new(move |pcm: &[i16; FRAME_SAMPLES], _, _| {
+                heard.lock().unwrap_or_else(PoisonError::into_inner).hear(pcm, wall_clock_ms());
+            });
+            let input = self.playout.add_voice(Some(listener)).ok();
+            let voice = input.map(|input| Voice {
+                input,
+                meter,
+                playout: self.playout.clone(),
+                failure_told: self.speaker_failure_told.clone(),
+            });
+            (None, voice)
+        } else {
+            (self.decode.then(|| TrackDecoder::for_track(&track).ok()).flatten(), None)
+        };
         Box::new(ReportedTrack {
             number: self.tracks.fetch_add(1, Ordering::Relaxed),
             recording: self.recording.clone(),
-            decoder: self.decode.then(|| TrackDecoder::for_track(&track).ok()).flatten(),
+            decoder,
+            voice,
             report,
-            squares: 0.0,
-            samples: 0,
-            quiet: 0,
             reported: Instant::now(),
             reports: self.reports.clone(),
         })
     }
 }
 
-struct ReportedTrack {
-    number: u64,
-    recording: Option<Arc<Recording>>,
-    /// `None` when not reported, or for a codec we cannot decode (the track is still reported).
-    decoder: Option<TrackDecoder>,
-    report: TrackReport,
-    /// The sound since the last report, for its level.
+/// What one voice sounded like as it was played, since the last report.
+#[derive(Debug, Default)]
+struct SoundMeter {
     squares: f64,
     samples: u64,
     /// Samples of silence in a row: a sound after enough of them is a beep beginning.
     quiet: usize,
-    reported: Instant,
-    reports: mpsc::UnboundedSender<MediaReport>,
-}
-
-impl ReportedTrack {
-    fn send(&mut self) {
-        if self.samples > 0 {
-            let rms = (self.squares / self.samples as f64).sqrt() / 32_768.0;
-            self.report.audio_level = Some(rms);
-            (self.squares, self.samples) = (0.0, 0);
-        }
-        self.reported = Instant::now();
-        let _ = self.reports.send(MediaReport::Track(self.report.clone()));
-        self.report.stamp_delays_ms.clear();
-        self.report.beep_delays_ms.clear();
-    }
+    beep_delays_ms: Vec<f64>,
 }
 
 /// A sample this loud (of full scale) is sound; this much silence before it makes it a
 /// beep's start (Opus's concealment and ringing stay far quieter).
 const BEEP_LEVEL: i16 = i16::MAX / 20;
-const SILENCE_BEFORE_BEEP: usize = 48_000 / 20;
+const SILENCE_BEFORE_BEEP: usize = SAMPLE_RATE as usize / 20;
 
-impl ReportedTrack {
-    /// Finds beeps beginning in `pcm` (just decoded: its last sample is now) and notes each
-    /// one's delay, read from the wall clock as `Beeps` places them.
-    fn note_beeps(&mut self, pcm: &[i16]) {
-        let now = wall_clock_ms();
+impl SoundMeter {
+    /// Takes `pcm`, whose first sample plays at `starts_ms` on the wall clock; notes the delay
+    /// of each beep beginning in it, read from the wall clock as `Beeps` places them.
+    fn hear(&mut self, pcm: &[i16], starts_ms: f64) {
+        self.squares += pcm.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>();
+        self.samples += pcm.len() as u64;
         for (i, &sample) in pcm.iter().enumerate() {
             if sample.unsigned_abs() < BEEP_LEVEL.unsigned_abs() {
                 self.quiet += 1;
                 continue;
             }
             if self.quiet >= SILENCE_BEFORE_BEEP {
-                let heard = now - (pcm.len() - i) as f64 * 1000.0 / 48_000.0;
+                let heard = starts_ms + i as f64 * 1000.0 / f64::from(SAMPLE_RATE);
                 let delay = heard.rem_euclid(BEEP_EVERY_MS);
-                self.report.beep_delays_ms.push((delay * 10.0).round() / 10.0);
+                self.beep_delays_ms.push((delay * 10.0).round() / 10.0);
             }
             self.quiet = 0;
         }
+    }
+
+    /// The RMS level since the last call (0 to 1), and the beeps heard.
+    fn take(&mut self) -> (Option<f64>, Vec<f64>) {
+        let level =
+            (self.samples > 0).then(|| (self.squares / self.samples as f64).sqrt() / 32_768.0);
+        (self.squares, self.samples) = (0.0, 0);
+        (level, std::mem::take(&mut self.beep_delays_ms))
+    }
+}
+
+/// One voice on its way to the speaker.
+struct Voice {
+    input: VoiceInput,
+    meter: Arc<Mutex<SoundMeter>>,
+    playout: Arc<Playout>,
+    failure_told: Arc<AtomicBool>,
+}
+
+struct ReportedTrack {
+    number: u64,
+    recording: Option<Arc<Recording>>,
+    /// For pictures: `None` when not reported, or for a codec we cannot decode (the track is
+    /// still reported).
+    decoder: Option<TrackDecoder>,
+    /// For sound: where it goes to be played, and what it sounded like.
+    voice: Option<Voice>,
+    report: TrackReport,
+    reported: Instant,
+    reports: mpsc::UnboundedSender<MediaReport>,
+}
+
+impl ReportedTrack {
+    fn send(&mut self) {
+        if let Some(Voice { input, meter, playout, failure_told }) = &self.voice {
+            if let Some(reason) = playout.failure()
+                && !failure_told.swap(true, Ordering::Relaxed)
+            {
+                let _ = self.reports.send(MediaReport::SpeakerFailed(reason));
+            }
+            let (level, beeps) = meter.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let stats = input.stats();
+            self.report.frames_decoded = stats.decoded + stats.recovered;
+            self.report.errors = stats.errors;
+            self.report.audio_level = level.or(self.report.audio_level);
+            self.report.beep_delays_ms = beeps;
+        }
+        self.reported = Instant::now();
+        let _ = self.reports.send(MediaReport::Track(self.report.clone()));
+        self.report.stamp_delays_ms.clear();
+        self.report.beep_delays_ms.clear();
     }
 }
 
@@ -273,25 +343,23 @@ impl TrackSink for ReportedTrack {
         {
             let _ = self.reports.send(MediaReport::RecordingStarted(recording.path.clone()));
         }
-        let Some(decoder) = &mut self.decoder else { return };
-        match decoder.decode(&frame) {
-            Ok(Some(Decoded::Picture(picture))) => {
-                self.report.frames_decoded += 1;
-                self.report.size = Some((picture.width(), picture.height()));
-                if let Some(stamp) = read_stamp(&picture) {
-                    // As i32: a stamp from a clock a little ahead gives a small negative delay.
-                    let delay = wall_clock_millis().wrapping_sub(stamp.millis) as i32;
-                    self.report.stamp_delays_ms.push(i64::from(delay));
+        if let Some(voice) = &self.voice {
+            voice.input.push(frame.rtp_timestamp, &frame.data);
+        } else if let Some(decoder) = &mut self.decoder {
+            match decoder.decode(&frame) {
+                Ok(Some(Decoded::Picture(picture))) => {
+                    self.report.frames_decoded += 1;
+                    self.report.size = Some((picture.width(), picture.height()));
+                    if let Some(stamp) = read_stamp(&picture) {
+                        // As i32: a stamp from a clock a little ahead gives a small negative
+                        // delay.
+                        let delay = wall_clock_millis().wrapping_sub(stamp.millis) as i32;
+                        self.report.stamp_delays_ms.push(i64::from(delay));
+                    }
                 }
+                Ok(Some(Decoded::Sound(_)) | None) => {}
+                Err(_) => self.report.errors += 1,
             }
-            Ok(Some(Decoded::Sound(pcm))) => {
-                self.report.frames_decoded += 1;
-                self.note_beeps(&pcm);
-                self.squares += pcm.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>();
-                self.samples += pcm.len() as u64;
-            }
-            Ok(None) => {}
-            Err(_) => self.report.errors += 1,
         }
         if self.reported.elapsed() >= REPORT_EVERY {
             self.send();

@@ -9,6 +9,9 @@ use std::sync::Arc;
 use confab_core::api::Answer;
 use confab_core::tracks::{IncomingMedia, SyntheticSources};
 use confab_core::{Engine, EngineConfig, EngineEvent, TrackFeed, TrackKind, TrackSet};
+use confab_media::{
+    AudioSink, CleanMicrophone, Microphone, Playout, Silent, Speaker, VoiceProcessing,
+};
 use confab_proto::{ClientKind, DisplayName, MeetingLink};
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
@@ -106,9 +109,31 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
             Err(e) => return fail(1, &format!("cannot start the synthetic microphone: {e}")),
         };
     }
+    // What the speaker plays is taken out of what the microphone hears.
+    let echo = args.mic.is_some().then(VoiceProcessing::new);
+    if let Some(id) = &args.mic {
+        let microphone = Microphone::open(Some(id.as_str()).filter(|id| !id.is_empty()))
+            .map(|mic| CleanMicrophone::new(mic, echo.clone().unwrap_or_default()))
+            .and_then(|mic| TrackFeed::microphone(Box::new(mic)));
+        match microphone {
+            Ok(feed) => tracks.insert(TrackKind::Microphone, feed),
+            Err(e) => return fail(1, &format!("cannot use the microphone: {e}")),
+        };
+    }
     let recording = args.record.as_deref().map(|path| Arc::new(Recording::new(path)));
-    let (incoming, reports) = if args.receive_media || recording.is_some() {
-        let (reporter, reports) = Reporter::new(args.receive_media, recording.clone());
+    let (incoming, reports) = if args.receive_media || recording.is_some() || args.speaker.is_some()
+    {
+        let speaker: Result<Box<dyn AudioSink>, _> = match &args.speaker {
+            Some(id) => Speaker::open(Some(id.as_str()).filter(|id| !id.is_empty()), echo)
+                .map(|speaker| Box::new(speaker) as Box<dyn AudioSink>),
+            // Mixed and paced all the same, so the reports tell what a listener would hear.
+            None => Ok(Box::new(Silent)),
+        };
+        let playout = match speaker.and_then(Playout::start) {
+            Ok(playout) => Arc::new(playout),
+            Err(e) => return fail(1, &format!("cannot use the speaker: {e}")),
+        };
+        let (reporter, reports) = Reporter::new(args.receive_media, playout, recording.clone());
         (Some(Arc::new(reporter) as Arc<dyn IncomingMedia>), Some(reports))
     } else {
         (None, None)
@@ -126,9 +151,8 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         author_id,
         bind,
         tracks,
-        // A terminal has no camera, microphone or screen to capture: `set_media` turns on the
-        // synthetic twins. It plays nothing: the peers' tracks are declined, or, when asked,
-        // decoded and reported.
+        // `set_media` turns on the synthetic twins: the flags choose real devices. The peers'
+        // tracks are declined, or, when asked, played, decoded and reported.
         sources: Arc::new(SyntheticSources),
         incoming,
     };
@@ -229,6 +253,14 @@ impl Session {
                 }
             }
             MediaReport::Track(_) => {}
+            MediaReport::SpeakerFailed(reason) => {
+                let message = format!("the speaker stopped: {reason}");
+                if self.json {
+                    print_json(&json!({"event": "error", "message": message}));
+                } else {
+                    print_line(&format!("! {message}"));
+                }
+            }
             MediaReport::RecordingStarted(path) => {
                 if self.json {
                     print_json(&json!({"event": "recording", "path": path}));

@@ -25,8 +25,18 @@ pub struct Confab {
 
 impl Confab {
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(name: &str, args: &[S]) -> Self {
+        Self::spawn_with_env(name, args, &[])
+    }
+
+    /// The same, with `env` added to its environment (a sound server's address).
+    pub fn spawn_with_env<S: AsRef<std::ffi::OsStr>>(
+        name: &str,
+        args: &[S],
+        env: &[(String, String)],
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -55,6 +65,20 @@ impl Confab {
         let link = host.next_line().await;
         assert!(link.starts_with("http://127.0.0.1:") && link.contains("#k="), "{link}");
         (host, link)
+    }
+
+    /// `confab join LINK --json` with `extra` arguments, whose sound devices are those of
+    /// `sound`.
+    pub fn join_with_sound(
+        link: &str,
+        name: &str,
+        dir: &Path,
+        extra: &[&str],
+        sound: &PulseAudio,
+    ) -> Self {
+        let mut args = participant_args(&["join", link], name, dir);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Self::spawn_with_env(name, &args, &sound.env())
     }
 
     /// `confab join LINK --json` as `name`, with its own directories under `dir`.
@@ -102,12 +126,17 @@ impl Confab {
         n: usize,
         matches: impl Fn(&Value) -> bool,
     ) -> Vec<Value> {
+        self.wait_until(what, |events| events.iter().filter(|e| matches(e)).count() >= n).await;
+        self.events().into_iter().filter(matches).collect()
+    }
+
+    /// Waits until the events so far (seen before or arriving now) satisfy `done`.
+    pub async fn wait_until(&mut self, what: &str, done: impl Fn(&[Value]) -> bool) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             self.drain();
-            let found: Vec<Value> = self.events().into_iter().filter(&matches).collect();
-            if found.len() >= n {
-                return found;
+            if done(&self.events()) {
+                return;
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match tokio::time::timeout(left, self.lines.recv()).await {
@@ -208,4 +237,91 @@ pub async fn run_to_end(args: &[&str]) -> (Option<i32>, String) {
     .await
     .expect("confab did not exit in time");
     (status.code(), stderr)
+}
+
+/// A private PulseAudio server for one test, with a null sink as the default speaker and its
+/// monitor as the default microphone: what is played there is heard there, like a speaker and
+/// a microphone in one quiet room. `confab` reaches it through ALSA's pulse plugin; only the
+/// processes given [`PulseAudio::env`] use it. Stopped when dropped.
+pub struct PulseAudio {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl PulseAudio {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path();
+        for sub in ["home", "xdg"] {
+            std::fs::create_dir_all(path.join(sub)).unwrap();
+        }
+        // The second sink, fed from the first's monitor with a short latency, keeps the first
+        // in low-latency mode between clients; the suspends drop the 2 s block a new null sink
+        // renders ahead, which would otherwise stall the first client.
+        let script = format!(
+            "load-module module-native-protocol-unix socket={socket} auth-anonymous=1\n\
+             load-module module-null-sink sink_name=room rate=48000 channels=2\n\
+             load-module module-null-sink sink_name=keepalive rate=48000 channels=2\n\
+             load-module module-loopback source=room.monitor sink=keepalive latency_msec=20\n\
+             suspend-sink room 1\nsuspend-sink room 0\n\
+             suspend-sink keepalive 1\nsuspend-sink keepalive 0\n\
+             set-default-sink room\nset-default-source room.monitor\n",
+            socket = path.join("native").display()
+        );
+        std::fs::write(path.join("test.pa"), script).unwrap();
+        let child = std::process::Command::new("pulseaudio")
+            .args(["-n", "-F"])
+            .arg(path.join("test.pa"))
+            .args(["--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no"])
+            .arg(format!("--log-target=file:{}", path.join("pulse.log").display()))
+            .env("HOME", path.join("home"))
+            .env("XDG_RUNTIME_DIR", path.join("xdg"))
+            .env("XDG_CONFIG_HOME", path.join("home"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pulseaudio (Debian's pulseaudio package, installed by make test)");
+        let server = Self { child, dir };
+        let deadline = std::time::Instant::now() + WAIT;
+        while !server.answers() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pulseaudio did not start: {}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// What a process needs in its environment to use this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let path = self.dir.path();
+        vec![
+            ("PULSE_SERVER".into(), format!("unix:{}", path.join("native").display())),
+            ("PULSE_COOKIE".into(), path.join("cookie").display().to_string()),
+        ]
+    }
+
+    fn answers(&self) -> bool {
+        std::process::Command::new("pactl")
+            .arg("info")
+            .envs(self.env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pulse.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PulseAudio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
