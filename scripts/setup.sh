@@ -19,8 +19,9 @@ at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 # a headful Chromium on); imagemagick's `import` reads that screen independently of our capture.
 # libasound2-dev is ALSA, through which confab-media's cpal reaches microphones and speakers;
 # the sound tests start a private pulseaudio (pactl from pulseaudio-utils checks it is up) with a
-# null sink for a room, reached through ALSA's pulse plugin (libasound2-plugins).
-APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn chromium libvpx-dev libopus-dev ffmpeg xvfb imagemagick libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins)
+# null sink for a room, reached through ALSA's pulse plugin (libasound2-plugins). libclang-dev
+# lets the camera feature's V4L2 bindings be generated (bindgen) when it is built.
+APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn chromium libvpx-dev libopus-dev ffmpeg xvfb imagemagick libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins libclang-dev)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

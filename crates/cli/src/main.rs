@@ -220,15 +220,16 @@ fn list_devices(json: bool) -> ExitCode {
     if json {
         let mut all = serde_json::Map::new();
         for (kind, listed) in kinds {
-            let value = match listed {
-                Ok(devices) => serde_json::json!(
-                    devices
-                        .iter()
-                        .map(|(id, name)| serde_json::json!({"id": id, "name": name}))
-                        .collect::<Vec<_>>()
-                ),
-                Err(e) => serde_json::json!({"error": e.to_string()}),
+            // The same shape either way: the devices found, and why none could be listed.
+            let (devices, error) = match listed {
+                Ok(devices) => (devices, None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
             };
+            let devices: Vec<_> = devices
+                .iter()
+                .map(|(id, name)| serde_json::json!({"id": id, "name": name}))
+                .collect();
+            let value = serde_json::json!({"devices": devices, "error": error});
             all.insert(kind.to_owned(), value);
         }
         session::print_line(&serde_json::Value::Object(all).to_string());

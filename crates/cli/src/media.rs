@@ -223,7 +223,7 @@ impl IncomingMedia for Reporter {
         let (decoder, voice) = if track.audio {
             let meter = Arc::new(Mutex::new(SoundMeter::default()));
             let heard = meter.clone();
-            let listener = Box::new(move |pcm: &[i16; FRAME_SAMPLES], _, _| {
+            let listener = Box::new(move |pcm: &[i16; FRAME_SAMPLES], _| {
                 heard.lock().unwrap_or_else(PoisonError::into_inner).hear(pcm, wall_clock_ms());
             });
             let input = self.playout.add_voice(Some(listener)).ok();
@@ -265,8 +265,9 @@ const BEEP_LEVEL: i16 = i16::MAX / 20;
 const SILENCE_BEFORE_BEEP: usize = SAMPLE_RATE as usize / 20;
 
 impl SoundMeter {
-    /// Takes `pcm`, whose first sample plays at `starts_ms` on the wall clock; notes the delay
-    /// of each beep beginning in it, read from the wall clock as `Beeps` places them.
+    /// Takes `pcm`, whose first sample leaves for the speaker at `starts_ms` on the wall clock
+    /// (the device's own queue, some 40 ms, comes after); notes the delay of each beep beginning
+    /// in it, read from the wall clock as `Beeps` places them.
     fn hear(&mut self, pcm: &[i16], starts_ms: f64) {
         self.squares += pcm.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>();
         self.samples += pcm.len() as u64;
@@ -326,7 +327,7 @@ impl ReportedTrack {
             let stats = input.stats();
             self.report.frames_decoded = stats.decoded + stats.recovered;
             self.report.errors = stats.errors;
-            self.report.audio_level = level.or(self.report.audio_level);
+            self.report.audio_level = level;
             self.report.beep_delays_ms = beeps;
         }
         self.reported = Instant::now();

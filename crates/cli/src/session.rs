@@ -110,10 +110,12 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         };
     }
     // What the speaker plays is taken out of what the microphone hears.
-    let echo = args.mic.is_some().then(VoiceProcessing::new);
+    let mut echo = None;
     if let Some(id) = &args.mic {
+        let processing = VoiceProcessing::new();
+        echo = Some(processing.clone());
         let microphone = Microphone::open(Some(id.as_str()).filter(|id| !id.is_empty()))
-            .map(|mic| CleanMicrophone::new(mic, echo.clone().unwrap_or_default()))
+            .map(|mic| CleanMicrophone::new(mic, processing))
             .and_then(|mic| TrackFeed::microphone(Box::new(mic)));
         match microphone {
             Ok(feed) => tracks.insert(TrackKind::Microphone, feed),

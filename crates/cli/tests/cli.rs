@@ -137,7 +137,8 @@ async fn a_participant_killed_mid_typing_keeps_every_edit_it_reported() {
 async fn bad_links_and_unreachable_servers_end_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
-    let cases: [(&[&str], i32, &str); 4] = [
+    let link = "http://127.0.0.1:1/m/AAAAAAAAAAAAAAAAAAAAAA#k=AAAAAAAAAAAAAAAAAAAAAA";
+    let cases: [(&[&str], i32, &str); 6] = [
         (
             &["join", "http://example.com/m/nope", "--name", "A", "--data-dir", &data],
             2,
@@ -177,11 +178,44 @@ async fn bad_links_and_unreachable_servers_end_with_a_clear_message() {
             1,
             "cannot reach the signaling server",
         ),
+        // An unknown device is refused before joining, with the ones there are.
+        (
+            &["join", link, "--name", "A", "--data-dir", &data, "--mic=no-such-mic"],
+            1,
+            "no microphone called \"no-such-mic\"; there are: ",
+        ),
+        (
+            &["join", link, "--name", "A", "--data-dir", &data, "--speaker=no-such-speaker"],
+            1,
+            "no speaker called \"no-such-speaker\"; there are: ",
+        ),
     ];
     for (args, code, message) in cases {
         let (status, stderr) = common::run_to_end(args).await;
         assert_eq!(status, Some(code), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn devices_lists_the_sound_system_s_microphones_and_speakers() {
+    let room = PulseAudio::start();
+    let mut devices = Confab::spawn_with_env("devices", &["devices", "--json"], &room.env());
+    let listed: Value = serde_json::from_str(&devices.next_line().await).unwrap();
+    assert!(devices.exit_status().await.success());
+    for kind in ["microphones", "speakers"] {
+        let ids: Vec<&str> = listed[kind]["devices"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{kind}: {listed}"))
+            .iter()
+            .filter_map(|d| d["id"].as_str())
+            .collect();
+        // ALSA's way to the sound server is there, and the system's default.
+        assert!(ids.contains(&"pulse") && ids.contains(&"default"), "{kind}: {ids:?}");
+    }
+    // Without a display there are no screens, and the reason is given in the same shape.
+    if std::env::var_os("DISPLAY").is_none() {
+        assert!(listed["screens"]["error"].as_str().unwrap().contains("DISPLAY"), "{listed}");
     }
 }
 

@@ -5,7 +5,7 @@
 //! them marks a packet for the application. This one, last in the chain, marks two kinds,
 //! each in a message of its own because the stack routes a message to one track by the SSRC its
 //! first part names:
-//! - picture loss indications and full intra requests, cut down to just those;
+//! - picture loss indications and full intra requests, one message per stream they ask of;
 //! - every reception report block (from a receiver or a sender report), as a receiver report
 //!   with that one block, so each reaches the track it is about.
 //!
@@ -48,6 +48,9 @@ fn reception_reports(packet: &dyn rtc::rtcp::Packet) -> Option<&[ReceptionReport
     packet.downcast_ref::<SenderReport>().map(|report| report.reports.as_slice())
 }
 
+/// RTCP packets that travel together.
+type Compound = Vec<Box<dyn rtc::rtcp::Packet>>;
+
 /// The interceptor: keyframe requests and reception reports are marked for the application;
 /// the rest passes as is.
 #[derive(Default)]
@@ -57,9 +60,11 @@ pub(crate) struct Feedback {
 }
 
 impl Feedback {
-    fn deliver(&mut self, like: &TaggedPacket, packets: Vec<Box<dyn rtc::rtcp::Packet>>) {
-        let message =
-            AttributedPacket::new(Packet::Rtcp(packets)).with(Attribute::DeliverToApplication);
+    /// Passes `packets` on to the application, with what the chain learnt about `like`.
+    fn deliver(&mut self, like: &TaggedPacket, packets: Compound) {
+        let attributes = like.message.attributes.clone();
+        let message = AttributedPacket { attributes, packet: Packet::Rtcp(packets) }
+            .with(Attribute::DeliverToApplication);
         self.reads.push_back(TransportMessage {
             now: like.now,
             transport: like.transport,
@@ -80,8 +85,16 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Feedback {
             self.reads.push_back(msg);
             return Ok(());
         };
-        let requests: Vec<_> =
-            packets.iter().filter(|p| asks_for_keyframe(p.as_ref())).cloned().collect();
+        // Keyframe requests grouped by the stream they ask of (a compound may ask of the camera
+        // and the screen at once).
+        let mut requests: Vec<(Option<u32>, Compound)> = Vec::new();
+        for request in packets.iter().filter(|p| asks_for_keyframe(p.as_ref())) {
+            let ssrc = request.destination_ssrc().first().copied();
+            match requests.iter_mut().find(|(of, _)| *of == ssrc) {
+                Some((_, same)) => same.push(request.clone()),
+                None => requests.push((ssrc, vec![request.clone()])),
+            }
+        }
         let mut reports = Vec::new();
         for packet in packets {
             for block in reception_reports(packet.as_ref()).unwrap_or_default() {
@@ -93,8 +106,8 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Feedback {
             self.reads.push_back(msg);
             return Ok(());
         }
-        if !requests.is_empty() {
-            self.deliver(&msg, requests);
+        for (_, same_stream) in requests {
+            self.deliver(&msg, same_stream);
         }
         for report in reports {
             self.deliver(&msg, report);
@@ -166,6 +179,22 @@ mod tests {
         let packets = delivered(&mut interceptor);
         assert_eq!(packets.len(), 1, "only the request, not the report beside it");
         assert!(asks_for_keyframe(packets[0].as_ref()));
+        assert!(interceptor.poll_read().is_none());
+    }
+
+    #[test]
+    fn keyframe_requests_for_two_streams_reach_each_stream() {
+        let mut interceptor = Feedback::default();
+        let ask = |media_ssrc| -> Box<dyn rtc::rtcp::Packet> {
+            Box::new(PictureLossIndication { sender_ssrc: 9, media_ssrc })
+        };
+        let compound = vec![ask(100), ask(200), ask(100)];
+        interceptor.handle_read(inbound(Packet::Rtcp(compound))).unwrap();
+        for (ssrc, count) in [(100, 2), (200, 1)] {
+            let packets = delivered(&mut interceptor);
+            assert_eq!(packets.len(), count);
+            assert!(packets.iter().all(|p| p.destination_ssrc().first() == Some(&ssrc)));
+        }
         assert!(interceptor.poll_read().is_none());
     }
 

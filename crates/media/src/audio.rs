@@ -159,6 +159,11 @@ impl OpusEncoder {
                 frame.len()
             )));
         }
+        self.encode_any(frame)
+    }
+
+    /// Encodes a frame of any length Opus takes (2.5 to 60 ms), as other senders may use.
+    pub fn encode_any(&mut self, frame: &[i16]) -> Result<Vec<u8>, MediaError> {
         self.inner.encode_vec(frame, MAX_OPUS_FRAME_BYTES).map_err(opus_error("encode"))
     }
 }

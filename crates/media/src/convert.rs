@@ -6,8 +6,8 @@
 //! that says nothing of its colours is decoded as.
 
 use yuvutils_rs::{
-    BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
-    bgra_to_yuv420,
+    BufferStoreMut, YuvConversionMode, YuvPackedImage, YuvPlanarImageMut, YuvRange,
+    YuvStandardMatrix, bgra_to_yuv420, yuyv422_to_yuv420,
 };
 
 use crate::MediaError;
@@ -104,6 +104,41 @@ fn convert(bgra: &[u8], stride: usize, frame: &mut I420Frame) -> Result<(), Medi
     .map_err(|e| MediaError::BadSize(format!("colour conversion: {e}")))
 }
 
+/// A camera's packed YUYV (4:2:2) picture, rows `stride` bytes apart, into `frame` of the same
+/// size (chroma from the upper row of each pair).
+pub fn yuyv_to_i420(yuyv: &[u8], stride: usize, frame: &mut I420Frame) -> Result<(), MediaError> {
+    let (width, height) = (frame.width(), frame.height());
+    if stride < width as usize * 2
+        || yuyv.len() < stride * (height as usize - 1) + width as usize * 2
+    {
+        return Err(MediaError::BadSize(format!(
+            "{} bytes with rows {stride} apart cannot hold {width}×{height} YUYV",
+            yuyv.len()
+        )));
+    }
+    let (y, u, v) = frame.planes_mut();
+    let mut planar = YuvPlanarImageMut {
+        y_plane: BufferStoreMut::Borrowed(y),
+        y_stride: width,
+        u_plane: BufferStoreMut::Borrowed(u),
+        u_stride: width / 2,
+        v_plane: BufferStoreMut::Borrowed(v),
+        v_stride: width / 2,
+        width,
+        height,
+    };
+    // yuvutils-rs takes only tightly packed rows, of exactly the picture's size.
+    let row = width as usize * 2;
+    let tight: std::borrow::Cow<'_, [u8]> = if stride == row {
+        yuyv[..row * height as usize].into()
+    } else {
+        yuyv.chunks(stride).take(height as usize).flat_map(|r| &r[..row]).copied().collect()
+    };
+    let packed = YuvPackedImage { yuy: &tight, yuy_stride: row as u32, width, height };
+    yuyv422_to_yuv420(&mut planar, &packed)
+        .map_err(|e| MediaError::BadSize(format!("colour conversion: {e}")))
+}
+
 /// The same as [`bgra_to_i420`] at scale 1, one pixel at a time in integer BT.601: the
 /// reference the SIMD conversion is checked and benchmarked against.
 pub fn bgra_to_i420_scalar(
@@ -169,6 +204,26 @@ mod tests {
         let worst =
             fast.data().iter().zip(plain.data()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
         assert!(worst <= 2, "the SIMD conversion differs by up to {worst}");
+    }
+
+    #[test]
+    fn a_cameras_yuyv_keeps_its_luma_and_takes_its_chroma_from_every_other_row() {
+        let (w, h) = (4usize, 2usize);
+        // Row 0: Y 10,20,30,40 with U 100/V 150 then U 110/V 160; row 1 the same, chroma +20.
+        let row0 = [10u8, 100, 20, 150, 30, 110, 40, 160];
+        let row1 = [50u8, 120, 60, 170, 70, 130, 80, 180];
+        // Rows padded to 12 bytes, as some cameras align them.
+        let mut yuyv = Vec::new();
+        for row in [&row0[..], &row1[..]] {
+            yuyv.extend_from_slice(row);
+            yuyv.extend_from_slice(&[0; 4]);
+        }
+        let mut frame = I420Frame::black(w as u32, h as u32).unwrap();
+        yuyv_to_i420(&yuyv, 12, &mut frame).unwrap();
+        let (y, u, v) = frame.planes_mut();
+        assert_eq!(y, [10, 20, 30, 40, 50, 60, 70, 80]);
+        assert_eq!((&u[..], &v[..]), (&[100, 110][..], &[150, 160][..]));
+        assert!(yuyv_to_i420(&yuyv[..10], 12, &mut frame).is_err());
     }
 
     #[test]

@@ -31,6 +31,8 @@ const SPEAKER_PREFILL: usize = 40 * PER_MS;
 /// A speaker holding this much more than it starts with (sound that came in a burst after a
 /// stall) drops back to the start level, so the delay does not stay long.
 const SPEAKER_EXCESS: usize = 60 * PER_MS;
+/// A speaker that asks for nothing for this long has stopped.
+const SPEAKER_TIMEOUT: Duration = Duration::from_secs(2);
 /// A microphone silent for this long has stopped.
 const MICROPHONE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -60,7 +62,7 @@ impl Direction {
 }
 
 fn device_error(op: &'static str) -> impl Fn(cpal::Error) -> MediaError {
-    move |e| MediaError::Sound { op, detail: e.to_string() }
+    move |e| MediaError::Device { op, detail: e.to_string() }
 }
 
 fn devices(direction: Direction) -> Result<Vec<(AudioDevice, Device)>, MediaError> {
@@ -120,42 +122,49 @@ fn find(direction: Direction, id: Option<&str>) -> Result<(AudioDevice, Device),
     }
 }
 
-/// 48 kHz in 32-bit float, mono if the device has it, else stereo (mixed down or copied).
+/// 48 kHz in 32-bit float or 16-bit integers, mono if the device has it, else stereo (mixed
+/// down or copied); 10 ms periods, or as near as the device allows.
 fn stream_config(
     device: &Device,
     direction: Direction,
     name: &str,
-) -> Result<StreamConfig, MediaError> {
+) -> Result<(StreamConfig, SampleFormat), MediaError> {
     let ranges: Vec<_> = match direction {
         Direction::Input => device.supported_input_configs().map(Iterator::collect),
         Direction::Output => device.supported_output_configs().map(Iterator::collect),
     }
     .map_err(device_error("read what the sound device supports"))?;
-    [1u16, 2]
-        .iter()
-        .find_map(|&channels| {
+    let chosen = [SampleFormat::F32, SampleFormat::I16].iter().find_map(|&format| {
+        [1u16, 2].iter().find_map(|&channels| {
             ranges
                 .iter()
-                .filter(|r| r.sample_format() == SampleFormat::F32 && r.channels() == channels)
+                .filter(|r| r.sample_format() == format && r.channels() == channels)
                 .find_map(|r| r.try_with_sample_rate(SAMPLE_RATE))
         })
-        .map(|supported| StreamConfig {
-            // 10 ms periods where the device allows them: little delay, and above all a delay
-            // that does not wander, which the echo canceller would have to learn again.
-            buffer_size: match supported.buffer_size() {
-                SupportedBufferSize::Range { min, max } if (*min..=*max).contains(&PERIOD) => {
-                    BufferSize::Fixed(PERIOD)
-                }
-                _ => BufferSize::Default,
-            },
-            ..supported.config()
-        })
-        .ok_or_else(|| {
-            MediaError::Unavailable(format!(
-                "the {} {name:?} cannot run at 48 kHz in mono or stereo",
-                direction.what()
-            ))
-        })
+    });
+    let Some(supported) = chosen else {
+        let offered: Vec<String> = ranges
+            .iter()
+            .map(|r| {
+                let (min, max) = (r.min_sample_rate(), r.max_sample_rate());
+                format!("{} ch {} {min}–{max} Hz", r.channels(), r.sample_format())
+            })
+            .collect();
+        return Err(MediaError::Unavailable(format!(
+            "the {} {name:?} cannot run at 48 kHz in mono or stereo, as 32-bit float or 16-bit \
+             samples; it offers {}",
+            direction.what(),
+            if offered.is_empty() { "nothing".to_owned() } else { offered.join(", ") }
+        )));
+    };
+    // Short periods: little delay, and above all a delay that does not wander, which the echo
+    // canceller would have to learn again.
+    let buffer_size = match supported.buffer_size() {
+        SupportedBufferSize::Range { min, max } => BufferSize::Fixed(PERIOD.clamp(*min, *max)),
+        SupportedBufferSize::Unknown => BufferSize::Default,
+    };
+    let format = supported.sample_format();
+    Ok((StreamConfig { buffer_size, ..supported.config() }, format))
 }
 
 /// The samples between a device's callback and us.
@@ -172,6 +181,8 @@ struct QueueState {
     failed: Option<String>,
     /// For a speaker: playing (not waiting to fill up).
     playing: bool,
+    /// When the device last took or gave sound.
+    last_callback: Option<Instant>,
 }
 
 impl Queue {
@@ -201,14 +212,14 @@ fn to_i16(sample: f32) -> i16 {
 
 /// A real microphone, 48 kHz mono.
 pub struct Microphone {
-    device: AudioDevice,
+    name: String,
     queue: Arc<Queue>,
     _stream: cpal::Stream,
 }
 
 impl std::fmt::Debug for Microphone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Microphone").field("device", &self.device).finish_non_exhaustive()
+        f.debug_struct("Microphone").field("name", &self.name).finish_non_exhaustive()
     }
 }
 
@@ -216,31 +227,44 @@ impl Microphone {
     /// Opens the microphone `id` (see [`microphones`]), or the default one.
     pub fn open(id: Option<&str>) -> Result<Self, MediaError> {
         let (about, device) = find(Direction::Input, id)?;
-        let config = stream_config(&device, Direction::Input, &about.name)?;
-        let channels = usize::from(config.channels);
+        let (config, format) = stream_config(&device, Direction::Input, &about.name)?;
         let queue = Arc::new(Queue::default());
-        let (filled, failed) = (queue.clone(), queue.clone());
-        let stream = device
-            .build_input_stream(
-                config,
-                move |data: &[f32], _: &cpal::InputCallbackInfo| {
-                    let mono = data
-                        .chunks_exact(channels)
-                        .map(|frame| to_i16(frame.iter().sum::<f32>() / channels as f32));
-                    push_limited(&mut filled.lock().samples, mono);
-                    filled.changed.notify_all();
-                },
-                move |error| failed.error(&error),
-                None,
-            )
-            .map_err(device_error("open the microphone"))?;
+        let stream = match format {
+            SampleFormat::I16 => input_stream::<i16>(&device, config, &queue),
+            _ => input_stream::<f32>(&device, config, &queue),
+        }?;
         stream.play().map_err(device_error("start the microphone"))?;
-        Ok(Self { device: about, queue, _stream: stream })
+        Ok(Self { name: about.name, queue, _stream: stream })
     }
+}
 
-    pub fn device(&self) -> &AudioDevice {
-        &self.device
-    }
+/// A microphone's stream in samples of `T`, mixed down to mono into `queue`.
+fn input_stream<T>(
+    device: &Device,
+    config: StreamConfig,
+    queue: &Arc<Queue>,
+) -> Result<cpal::Stream, MediaError>
+where
+    T: cpal::SizedSample,
+    f32: cpal::FromSample<T>,
+{
+    let channels = usize::from(config.channels);
+    let (filled, failed) = (queue.clone(), queue.clone());
+    device
+        .build_input_stream(
+            config,
+            move |data: &[T], _: &cpal::InputCallbackInfo| {
+                let mono = data.chunks_exact(channels).map(|frame| {
+                    let sum: f32 = frame.iter().map(|&s| s.to_sample::<f32>()).sum();
+                    to_i16(sum / channels as f32)
+                });
+                push_limited(&mut filled.lock().samples, mono);
+                filled.changed.notify_all();
+            },
+            move |error| failed.error(&error),
+            None,
+        )
+        .map_err(device_error("open the microphone"))
 }
 
 impl AudioSource for Microphone {
@@ -258,7 +282,7 @@ impl AudioSource for Microphone {
             if now >= deadline {
                 return Err(MediaError::SourceEnded(format!(
                     "the microphone {:?} stopped delivering sound",
-                    self.device.name
+                    self.name
                 )));
             }
             state = self
@@ -282,14 +306,14 @@ impl AudioSource for Microphone {
 /// A real speaker, 48 kHz mono (copied to every channel). What it plays is handed, as the
 /// device takes it, to the echo canceller of the microphone beside it.
 pub struct Speaker {
-    device: AudioDevice,
+    name: String,
     queue: Arc<Queue>,
     _stream: cpal::Stream,
 }
 
 impl std::fmt::Debug for Speaker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Speaker").field("device", &self.device).finish_non_exhaustive()
+        f.debug_struct("Speaker").field("name", &self.name).finish_non_exhaustive()
     }
 }
 
@@ -298,52 +322,72 @@ impl Speaker {
     /// far end of `echo`, when given.
     pub fn open(id: Option<&str>, echo: Option<VoiceProcessing>) -> Result<Self, MediaError> {
         let (about, device) = find(Direction::Output, id)?;
-        let config = stream_config(&device, Direction::Output, &about.name)?;
-        let channels = usize::from(config.channels);
+        let (config, format) = stream_config(&device, Direction::Output, &about.name)?;
         let queue = Arc::new(Queue::default());
-        let (drained, failed) = (queue.clone(), queue.clone());
-        let mut played = Vec::with_capacity(CHUNK * 4);
-        let stream = device
-            .build_output_stream(
-                config,
-                move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
-                    let mut state = drained.lock();
-                    // Starts once a little is in hand, so a late frame does not break the sound.
-                    state.playing |= state.samples.len() >= SPEAKER_PREFILL;
-                    for frame in data.chunks_exact_mut(channels) {
-                        let sample = if state.playing { state.samples.pop_front() } else { None };
-                        if sample.is_none() {
-                            state.playing = false;
-                        }
-                        let sample = sample.unwrap_or(0);
-                        played.push(sample);
-                        frame.fill(f32::from(sample) / f32::from(i16::MAX));
-                    }
-                    drop(state);
-                    let whole = played.len() - played.len() % CHUNK;
-                    if let Some(echo) = &echo {
-                        echo.far_end(&played[..whole]);
-                    }
-                    played.drain(..whole);
-                },
-                move |error| failed.error(&error),
-                None,
-            )
-            .map_err(device_error("open the speaker"))?;
+        let stream = match format {
+            SampleFormat::I16 => output_stream::<i16>(&device, config, &queue, echo),
+            _ => output_stream::<f32>(&device, config, &queue, echo),
+        }?;
         stream.play().map_err(device_error("start the speaker"))?;
-        Ok(Self { device: about, queue, _stream: stream })
+        queue.lock().last_callback = Some(Instant::now());
+        Ok(Self { name: about.name, queue, _stream: stream })
     }
+}
 
-    pub fn device(&self) -> &AudioDevice {
-        &self.device
-    }
+/// A speaker's stream in samples of `T`, each of `queue`'s copied to every channel; what it
+/// plays goes to `echo` as the far end.
+fn output_stream<T>(
+    device: &Device,
+    config: StreamConfig,
+    queue: &Arc<Queue>,
+    echo: Option<VoiceProcessing>,
+) -> Result<cpal::Stream, MediaError>
+where
+    T: cpal::SizedSample + cpal::FromSample<f32>,
+{
+    let channels = usize::from(config.channels);
+    let (drained, failed) = (queue.clone(), queue.clone());
+    let mut played = Vec::with_capacity(CHUNK * 4);
+    device
+        .build_output_stream(
+            config,
+            move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
+                let mut state = drained.lock();
+                state.last_callback = Some(Instant::now());
+                // Starts once a little is in hand, so a late frame does not break the sound.
+                state.playing |= state.samples.len() >= SPEAKER_PREFILL;
+                for frame in data.chunks_exact_mut(channels) {
+                    let sample = if state.playing { state.samples.pop_front() } else { None };
+                    if sample.is_none() {
+                        state.playing = false;
+                    }
+                    let sample = sample.unwrap_or(0);
+                    played.push(sample);
+                    frame.fill(T::from_sample(f32::from(sample) / f32::from(i16::MAX)));
+                }
+                drop(state);
+                let whole = played.len() - played.len() % CHUNK;
+                if let Some(echo) = &echo {
+                    echo.far_end(&played[..whole]);
+                }
+                played.drain(..whole);
+            },
+            move |error| failed.error(&error),
+            None,
+        )
+        .map_err(device_error("open the speaker"))
 }
 
 impl AudioSink for Speaker {
     fn play(&mut self, frame: &[i16]) -> Result<(), MediaError> {
         let mut state = self.queue.lock();
         if let Some(failed) = &state.failed {
-            return Err(MediaError::Sound { op: "play sound", detail: failed.clone() });
+            return Err(MediaError::Device { op: "play sound", detail: failed.clone() });
+        }
+        // A stream that died without saying so stops asking for sound.
+        if state.last_callback.is_some_and(|at| at.elapsed() > SPEAKER_TIMEOUT) {
+            let detail = format!("{:?} has not asked for sound for 2 s", self.name);
+            return Err(MediaError::Device { op: "play sound", detail });
         }
         push_limited(&mut state.samples, frame.iter().copied());
         if state.samples.len() > SPEAKER_PREFILL + SPEAKER_EXCESS {

@@ -39,9 +39,15 @@ const EXCESS_MS: f64 = 80.0;
 const PER_MS: f64 = SAMPLE_RATE as f64 / 1000.0;
 /// One frame in RTP time (48 kHz).
 const FRAME_TICKS: i64 = FRAME_SAMPLES as i64;
+/// Opus's smallest frame, 2.5 ms: a packet within this of the cursor is the one to play.
+const SNAP_TICKS: i64 = 120;
+/// Packets kept at most: 10 s.
+const MAX_PACKETS: usize = 500;
+/// This many packets late in a row means the sender's clock jumped back: start again.
+const RESYNC_AFTER_LATE: u32 = 25;
 
-/// How one pulled frame was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How one pulled frame was made, from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Played {
     /// Decoded from its own packet.
     Decoded,
@@ -90,6 +96,7 @@ pub struct JitterBuffer {
     /// The origin of arrival times.
     epoch: Option<Instant>,
     concealed_in_a_row: u32,
+    late_in_a_row: u32,
     stats: JitterStats,
 }
 
@@ -105,6 +112,7 @@ impl JitterBuffer {
             last_transit: None,
             epoch: None,
             concealed_in_a_row: 0,
+            late_in_a_row: 0,
             stats: JitterStats { target_ms: MIN_TARGET_MS, ..JitterStats::default() },
         })
     }
@@ -129,76 +137,124 @@ impl JitterBuffer {
         let at = self.unwrap(timestamp);
         if self.cursor.is_some_and(|cursor| at < cursor) || self.packets.contains_key(&at) {
             self.stats.late += 1;
-            return;
+            self.late_in_a_row += 1;
+            if self.late_in_a_row < RESYNC_AFTER_LATE {
+                return;
+            }
+            // Everything late for a while: the sender's clock jumped back (a new stream on the
+            // same track). Start again from what comes now.
+            self.cursor = None;
+            self.refilling = true;
+            self.packets.clear();
+            self.pending.clear();
         }
+        self.late_in_a_row = 0;
         self.note_arrival(now, at);
         self.packets.insert(at, packet.to_vec());
+        // Nobody pulling (a speaker that failed) must not make this grow without end.
+        while self.packets.len() > MAX_PACKETS {
+            self.packets.pop_first();
+        }
     }
 
-    /// The next 20 ms into `out`; says how they were made.
+    /// The next 20 ms into `out`; says how they were made (the worst, if several packets).
     pub fn pull(&mut self, out: &mut [i16; FRAME_SAMPLES]) -> Played {
-        let Some(cursor) = self.start_or_wait() else {
+        if !self.start_or_wait() {
             out.fill(0);
             return Played::Silence;
-        };
-        self.skip_excess(cursor);
-        if !self.pending.is_empty() {
-            return self.play_pending(out);
         }
-        let cursor = self.cursor.unwrap_or(cursor);
-        let played = if let Some(packet) = self.packets.remove(&cursor) {
-            self.decode(&packet, false)
-        } else if self.packets.is_empty() {
+        self.skip_excess();
+        let mut played = Played::Decoded;
+        let mut filled = 0;
+        while filled < FRAME_SAMPLES {
+            if self.pending.is_empty() {
+                match self.next_frame() {
+                    Some(made) => played = played.max(made),
+                    None => {
+                        out[filled..].fill(0);
+                        return if filled == 0 { Played::Silence } else { played };
+                    }
+                }
+            }
+            let n = self.pending.len().min(FRAME_SAMPLES - filled);
+            out[filled..filled + n].copy_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            filled += n;
+            if let Some(cursor) = &mut self.cursor {
+                *cursor += n as i64;
+            }
+        }
+        played
+    }
+
+    /// Decodes, rebuilds or conceals the sound at the cursor into `pending`; `None` when the
+    /// network has stopped and the buffer goes quiet to refill.
+    fn next_frame(&mut self) -> Option<Played> {
+        let cursor = self.cursor?;
+        // A packet that starts a little after the cursor (timestamps not on 20 ms steps) is
+        // the one to play.
+        let due = self.packets.range(cursor..cursor + SNAP_TICKS).next().map(|(&at, _)| at);
+        if let Some(at) = due {
+            self.cursor = Some(at);
+            let packet = self.packets.remove(&at).unwrap_or_default();
+            return Some(self.decode(&packet, false, FRAME_SAMPLES));
+        }
+        let Some((&next, _)) = self.packets.range(cursor..).next() else {
             self.concealed_in_a_row += 1;
             if self.concealed_in_a_row > MAX_CONCEALED_FRAMES {
                 // The network stopped: quiet until it refills, and hold back more next time.
                 self.refilling = true;
                 self.concealed_in_a_row = 0;
                 self.raise_target(STALL_PENALTY_MS);
-                out.fill(0);
-                return Played::Silence;
+                return None;
             }
-            self.conceal()
-        } else if let Some(next) = self.packets.get(&(cursor + FRAME_TICKS)).cloned() {
-            self.decode(&next, true)
-        } else {
-            self.conceal()
+            return Some(self.conceal(FRAME_SAMPLES));
         };
-        self.play_pending(out);
-        played
+        // What is missing before the next packet, in whole 2.5 ms steps (Opus's unit).
+        let gap = ((next - cursor) as usize / SNAP_TICKS as usize * SNAP_TICKS as usize)
+            .clamp(SNAP_TICKS as usize, FRAME_SAMPLES);
+        if next - cursor <= FRAME_TICKS {
+            let packet = self.packets.get(&next).cloned().unwrap_or_default();
+            Some(self.decode(&packet, true, gap))
+        } else {
+            Some(self.conceal(gap))
+        }
     }
 
     /// Where to play from: the cursor, or, once enough has piled up after a (re)fill, the
-    /// oldest packet.
-    fn start_or_wait(&mut self) -> Option<i64> {
+    /// oldest packet. False while filling.
+    fn start_or_wait(&mut self) -> bool {
         if !self.refilling {
-            return self.cursor;
+            return self.cursor.is_some();
         }
         if self.buffered_ms() < self.stats.target_ms {
-            return None;
+            return false;
         }
-        let (&first, _) = self.packets.first_key_value()?;
+        let Some((&first, _)) = self.packets.first_key_value() else { return false };
         self.refilling = false;
         self.cursor = Some(self.cursor.map_or(first, |cursor| cursor.max(first)));
-        self.cursor
+        true
     }
 
-    /// After a burst, skips the oldest packets until the delay is near the target again.
-    fn skip_excess(&mut self, cursor: i64) {
-        let mut cursor = cursor;
-        while self.buffered_ms() > self.stats.target_ms + EXCESS_MS {
-            if self.packets.remove(&cursor).is_some() {
-                self.stats.skipped += 1;
-            }
-            cursor += FRAME_TICKS;
+    /// After a burst, drops the oldest packets until the delay is near the target again.
+    fn skip_excess(&mut self) {
+        let Some(mut cursor) = self.cursor else { return };
+        let limit = self.stats.target_ms + EXCESS_MS;
+        while let Some((&last, _)) = self.packets.last_key_value()
+            && (last + FRAME_TICKS - cursor) as f64 / PER_MS > limit
+        {
+            let Some((first, _)) = self.packets.pop_first() else { break };
+            self.stats.skipped += 1;
             self.pending.clear();
+            cursor = self.packets.first_key_value().map_or(first + FRAME_TICKS, |(&at, _)| at);
         }
         self.cursor = Some(cursor);
     }
 
-    /// Decodes `packet` (or, with `fec`, the frame before it from its FEC data) into `pending`.
-    fn decode(&mut self, packet: &[u8], fec: bool) -> Played {
-        let mut pcm = vec![0i16; if fec { FRAME_SAMPLES } else { MAX_PACKET_SAMPLES }];
+    /// Decodes `packet` (or, with `fec`, the `lost` samples before it from its FEC data) into
+    /// `pending`.
+    fn decode(&mut self, packet: &[u8], fec: bool, lost: usize) -> Played {
+        let mut pcm = vec![0i16; if fec { lost } else { MAX_PACKET_SAMPLES }];
         let decoded = if fec {
             self.decoder.recover(packet, &mut pcm)
         } else {
@@ -219,31 +275,20 @@ impl JitterBuffer {
             }
             _ => {
                 self.stats.errors += 1;
-                self.conceal()
+                self.conceal(lost)
             }
         }
     }
 
-    fn conceal(&mut self) -> Played {
-        let mut pcm = vec![0i16; FRAME_SAMPLES];
+    /// Has Opus make up `samples` (a whole number of 2.5 ms) into `pending`.
+    fn conceal(&mut self, samples: usize) -> Played {
+        let mut pcm = vec![0i16; samples];
         let n = self.decoder.conceal(&mut pcm).unwrap_or(0);
-        // A decoder that cannot conceal still owes 20 ms: silence.
-        pcm.truncate(if n == 0 { FRAME_SAMPLES } else { n });
+        // A decoder that cannot conceal still owes the time: silence.
+        pcm.truncate(if n == 0 { samples } else { n });
         self.pending = pcm;
         self.stats.concealed += 1;
         Played::Concealed
-    }
-
-    /// Moves up to 20 ms of `pending` into `out`, and the cursor past what was played.
-    fn play_pending(&mut self, out: &mut [i16]) -> Played {
-        let n = self.pending.len().min(out.len());
-        out[..n].copy_from_slice(&self.pending[..n]);
-        out[n..].fill(0);
-        self.pending.drain(..n);
-        if let Some(cursor) = &mut self.cursor {
-            *cursor += n as i64;
-        }
-        Played::Decoded
     }
 
     fn unwrap(&mut self, timestamp: u32) -> i64 {

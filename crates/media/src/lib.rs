@@ -10,6 +10,8 @@
 //!   the twin of a real camera for machines with none: a moving test pattern that carries its
 //!   frame number and capture time as a stamp [`read_stamp`] reads back, even after a lossy
 //!   codec.
+//! - `camera` (with the `camera` feature): `Camera`, a real camera through nokhwa, as a
+//!   [`VideoSource`].
 //! - [`screen`]: [`ScreenSource`], the displays a person can share (with thumbnails) and the
 //!   capture of one; [`screens`] picks the backend for the session (X11 today).
 //! - [`convert`]: BGRA → I420 with SIMD, once per changed screen frame.
@@ -35,6 +37,8 @@
 //! must not stall an async runtime.
 
 pub mod audio;
+#[cfg(feature = "camera")]
+pub mod camera;
 pub mod convert;
 pub mod device;
 pub mod frame;
@@ -51,6 +55,8 @@ pub use audio::{
     AudioPipeline, AudioSource, Beeps, OpusDecoder, OpusEncoder, SineTone, tone_share,
     wall_clock_ms,
 };
+#[cfg(feature = "camera")]
+pub use camera::{Camera, CameraDevice, cameras};
 pub use device::{AudioDevice, Microphone, Speaker, microphones, speakers};
 pub use frame::I420Frame;
 pub use jitter::{JitterBuffer, JitterStats, Played};
@@ -85,12 +91,12 @@ pub enum MediaError {
     /// The screen or a device refused a capture step; `detail` is its own message.
     #[error("screen capture: cannot {op}: {detail}")]
     Capture { op: &'static str, detail: String },
-    /// A microphone or speaker refused an operation, or sound processing failed; `op` says
-    /// which ("open the microphone"), `detail` is the system's own message.
+    /// A microphone, speaker or camera refused an operation, or sound processing failed; `op`
+    /// says which ("open the microphone"), `detail` is the system's own message.
     #[error("cannot {op}: {detail}")]
-    Sound { op: &'static str, detail: String },
-    /// The capture device stopped delivering frames.
-    #[error("the video source stopped: {0}")]
+    Device { op: &'static str, detail: String },
+    /// A capture (camera, screen, microphone) stopped delivering.
+    #[error("capture stopped: {0}")]
     SourceEnded(String),
     /// A source this machine or build cannot provide (no camera, no screen capture).
     #[error("{0}")]

@@ -121,11 +121,9 @@ impl VideoPipeline {
                     .is_none_or(|at| captured_at - at >= KEYFRAME_MIN_GAP)
                     && keyframe.swap(false, Ordering::Relaxed);
                 let target = target_kbps.load(Ordering::Relaxed);
-                if target != encoder.bitrate_kbps()
-                    && let Err(e) = encoder.set_bitrate(target)
-                {
-                    sink.failed(e);
-                    return;
+                if target != encoder.bitrate_kbps() && encoder.set_bitrate(target).is_err() {
+                    // Refused: the picture goes on at the rate it had; not asked again.
+                    target_kbps.store(encoder.bitrate_kbps(), Ordering::Relaxed);
                 }
                 let frames = source.capture(&mut picture).and_then(|captured| {
                     if captured == Captured::Changed {

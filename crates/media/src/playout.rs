@@ -48,9 +48,9 @@ impl AudioSink for Silent {
     }
 }
 
-/// Told about each 20 ms of one voice as it goes to the mix: the samples, how they were made,
-/// and when the first of them plays.
-pub type VoiceListener = Box<dyn FnMut(&[i16; FRAME_SAMPLES], Played, Instant) + Send>;
+/// Told about each 20 ms of one voice as it goes to the mix: the samples, and how they were
+/// made.
+pub type VoiceListener = Box<dyn FnMut(&[i16; FRAME_SAMPLES], Played) + Send>;
 
 struct Voice {
     buffer: JitterBuffer,
@@ -90,14 +90,13 @@ impl Playout {
             let mut out = [0i16; FRAME_SAMPLES];
             while !stopped.load(Ordering::Relaxed) {
                 pacer.wait();
-                let now = Instant::now();
                 mix.fill(0);
                 {
                     let mut voices = mixing.voices.lock().unwrap_or_else(PoisonError::into_inner);
                     for each in voices.values_mut() {
                         let played = each.buffer.pull(&mut voice);
                         if let Some(listener) = &mut each.listener {
-                            listener(&voice, played, now);
+                            listener(&voice, played);
                         }
                         for (sum, &sample) in mix.iter_mut().zip(&voice) {
                             *sum += i32::from(sample);
@@ -110,7 +109,9 @@ impl Playout {
                 if let Err(e) = sink.play(&out) {
                     *mixing.failure.lock().unwrap_or_else(PoisonError::into_inner) =
                         Some(e.to_string());
-                    return;
+                    // Mixing goes on into nothing: the voices' buffers keep draining, and
+                    // what they sound like is still reported.
+                    sink = Box::new(Silent);
                 }
             }
         })?;

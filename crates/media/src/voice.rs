@@ -52,9 +52,11 @@ impl VoiceProcessing {
 
     /// What the speaker is about to play (48 kHz mono, whole 10 ms chunks).
     pub fn far_end(&self, played: &[i16]) {
-        let mut processing = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut unused = [0i16; CHUNK];
         for chunk in played.chunks_exact(CHUNK) {
+            // Locked per chunk, so the speaker's callback never waits for a whole frame of the
+            // microphone's processing.
+            let mut processing = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
             // Fails only for a chunk of the wrong length, which `chunks_exact` rules out.
             let _ = processing.process_render_i16(chunk, &mut unused);
         }
@@ -68,22 +70,16 @@ impl VoiceProcessing {
                 heard.len()
             )));
         }
-        let mut processing = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut clean = [0i16; CHUNK];
         for chunk in heard.chunks_exact_mut(CHUNK) {
-            processing.process_capture_i16(chunk, &mut clean).map_err(|e| MediaError::Sound {
+            let mut processing = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            processing.process_capture_i16(chunk, &mut clean).map_err(|e| MediaError::Device {
                 op: "clean the microphone's sound",
                 detail: e.to_string(),
             })?;
             chunk.copy_from_slice(&clean);
         }
         Ok(())
-    }
-
-    /// How much echo is taken out, in dB (echo return loss enhancement), once measured.
-    pub fn echo_reduction_db(&self) -> Option<f64> {
-        let processing = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        processing.statistics().echo_return_loss_enhancement
     }
 }
 

@@ -184,3 +184,12 @@ fn the_pipeline_paces_frames_and_starts_each_viewer_on_a_keyframe() {
     while rx.recv_timeout(wait).is_ok() {}
     assert!(matches!(rx.recv_timeout(Duration::ZERO), Err(mpsc::RecvTimeoutError::Disconnected)));
 }
+
+#[cfg(feature = "camera")]
+#[test]
+fn a_camera_that_is_not_there_is_a_clear_error_not_a_panic() {
+    let listed = confab_media::cameras().expect("listing cameras works with or without any");
+    assert!(!listed.iter().any(|c| c.id == "97"), "{listed:?}");
+    let refused = confab_media::Camera::open(Some("97")).expect_err("there is no camera 97");
+    assert!(matches!(&refused, MediaError::Unavailable(m) if m.contains("camera 97")), "{refused}");
+}

@@ -1,0 +1,178 @@
+//! Real cameras through `nokhwa` (V4L2 on Linux, AVFoundation on macOS, Media Foundation on
+//! Windows), behind the same [`VideoSource`] trait as the synthetic camera.
+//!
+//! Built only with the `camera` feature (the desktop build turns it on): on Linux, nokhwa's
+//! V4L2 bindings are generated at build time and need libclang. Pictures are asked for in YUYV,
+//! which nearly every camera offers uncompressed and which converts to I420 without decoding;
+//! a camera that offers only MJPEG is refused with a clear message.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use nokhwa::utils::{
+    ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
+    Resolution,
+};
+
+use crate::MediaError;
+use crate::convert::yuyv_to_i420;
+use crate::frame::I420Frame;
+use crate::source::{Captured, VideoSource};
+
+/// What a camera is asked for: 640×480 at 30 fps, a meeting tile's worth.
+const WANTED: (u32, u32, u32) = (640, 480, 30);
+
+/// A camera this machine has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraDevice {
+    /// What [`Camera::open`] takes.
+    pub id: String,
+    /// What to show a person.
+    pub name: String,
+}
+
+fn camera_error(op: &'static str) -> impl Fn(nokhwa::NokhwaError) -> MediaError {
+    move |e| MediaError::Device { op, detail: e.to_string() }
+}
+
+/// The cameras this machine has.
+pub fn cameras() -> Result<Vec<CameraDevice>, MediaError> {
+    let found = nokhwa::query(ApiBackend::Auto).map_err(camera_error("list the cameras"))?;
+    Ok(found
+        .into_iter()
+        .map(|info| CameraDevice { id: info.index().to_string(), name: info.human_name() })
+        .collect())
+}
+
+/// A real camera, delivering I420 pictures. nokhwa's camera cannot move between threads, so it
+/// lives on a thread of its own, which converts each picture and hands over the latest.
+pub struct Camera {
+    pictures: mpsc::Receiver<Result<I420Frame, MediaError>>,
+    stop: Arc<AtomicBool>,
+    width: u32,
+    height: u32,
+    fps: u32,
+}
+
+impl std::fmt::Debug for Camera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Camera")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("fps", &self.fps)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A camera this slow to deliver has stopped.
+const CAMERA_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Camera {
+    /// Opens the camera `id` (see [`cameras`]), or the first one, at the YUYV format closest to
+    /// 640×480 at 30 fps.
+    pub fn open(id: Option<&str>) -> Result<Self, MediaError> {
+        let index = match id {
+            None => CameraIndex::Index(0),
+            Some(id) => {
+                id.parse().map_or_else(|_| CameraIndex::String(id.to_owned()), CameraIndex::Index)
+            }
+        };
+        let name = id.unwrap_or("0").to_owned();
+        let (opened_tx, opened) = mpsc::sync_channel(1);
+        // Two pictures at most wait: a slow encoder gets the latest, not an old one.
+        let (pictures_tx, pictures) = mpsc::sync_channel(2);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::Builder::new().name("confab-camera".into()).spawn(move || {
+            let mut camera = match start(index, &name) {
+                Ok((camera, size)) => {
+                    let _ = opened_tx.send(Ok(size));
+                    camera
+                }
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                    return;
+                }
+            };
+            while !stopped.load(Ordering::Relaxed) {
+                let picture = capture(&mut camera);
+                let failed = picture.is_err();
+                match pictures_tx.try_send(picture) {
+                    Err(mpsc::TrySendError::Disconnected(_)) => break,
+                    // Full: the encoder is behind; this picture is dropped.
+                    Ok(()) | Err(mpsc::TrySendError::Full(_)) => {}
+                }
+                if failed {
+                    break;
+                }
+            }
+            let _ = camera.stop_stream();
+        })?;
+        let (width, height, fps) = opened
+            .recv()
+            .map_err(|_| MediaError::SourceEnded("the camera thread stopped".into()))??;
+        Ok(Self { pictures, stop, width, height, fps })
+    }
+}
+
+/// Opens and starts the camera; returns it and its picture size and rate.
+fn start(index: CameraIndex, name: &str) -> Result<(nokhwa::Camera, (u32, u32, u32)), MediaError> {
+    let (width, height, fps) = WANTED;
+    let wanted = CameraFormat::new(Resolution::new(width, height), FrameFormat::YUYV, fps);
+    let request =
+        RequestedFormat::with_formats(RequestedFormatType::Closest(wanted), &[FrameFormat::YUYV]);
+    let mut camera = nokhwa::Camera::new(index, request)
+        .map_err(|e| MediaError::Unavailable(format!("cannot open the camera {name}: {e}")))?;
+    let format = camera.camera_format();
+    if format.format() != FrameFormat::YUYV {
+        return Err(MediaError::Unavailable(format!(
+            "the camera {name} offers {} only; Confab takes YUYV",
+            format.format()
+        )));
+    }
+    camera.open_stream().map_err(camera_error("start the camera"))?;
+    let resolution = format.resolution();
+    // I420 halves both sides of the colour planes: an odd side loses its last pixel.
+    let size = (resolution.width() & !1, resolution.height() & !1, format.frame_rate().max(1));
+    Ok((camera, size))
+}
+
+fn capture(camera: &mut nokhwa::Camera) -> Result<I420Frame, MediaError> {
+    let buffer = camera.frame().map_err(|e| MediaError::SourceEnded(e.to_string()))?;
+    let resolution = buffer.resolution();
+    let mut picture = I420Frame::black(resolution.width() & !1, resolution.height() & !1)?;
+    yuyv_to_i420(buffer.buffer(), resolution.width() as usize * 2, &mut picture)?;
+    Ok(picture)
+}
+
+impl VideoSource for Camera {
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn frame_rate(&self) -> u32 {
+        self.fps
+    }
+
+    fn capture(&mut self, frame: &mut I420Frame) -> Result<Captured, MediaError> {
+        let picture = self.pictures.recv_timeout(CAMERA_TIMEOUT).map_err(|_| {
+            MediaError::SourceEnded("the camera stopped delivering pictures".into())
+        })??;
+        if (picture.width(), picture.height()) != (frame.width(), frame.height()) {
+            return Err(MediaError::BadSize(format!(
+                "the camera changed its picture to {}×{}",
+                picture.width(),
+                picture.height()
+            )));
+        }
+        *frame = picture;
+        Ok(Captured::Changed)
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
