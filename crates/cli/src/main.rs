@@ -115,8 +115,8 @@ struct ParticipantArgs {
     /// (frames decoded, picture size, sound level). Without it they are declined.
     #[arg(long)]
     receive_media: bool,
-    /// Record the meeting to this WebM file (VP8 and Opus as they arrived): the first picture
-    /// from its first keyframe, and the first voice. Takes the peers' media, as
+    /// Record the meeting to this WebM file: the first picture from its first keyframe (VP8 as
+    /// it arrived), and everyone's voices mixed (Opus). Takes the peers' media, as
     /// `--receive-media` does; the file is closed on leaving.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,

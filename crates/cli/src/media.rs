@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use confab_core::decode::{Decoded, TrackDecoder};
 use confab_core::tracks::{IncomingFrame, IncomingMedia, IncomingTrack, TrackSink};
-use confab_media::audio::{BEEP_EVERY_MS, FRAME_SAMPLES, SAMPLE_RATE};
+use confab_media::audio::{BEEP_EVERY_MS, FRAME_DURATION, FRAME_SAMPLES, SAMPLE_RATE};
 use confab_media::{
-    Playout, VoiceInput, WebmRecorder, read_stamp, vp8_keyframe_size, wall_clock_millis,
-    wall_clock_ms,
+    OpusEncoder, Playout, VoiceInput, WebmRecorder, read_stamp, vp8_keyframe_size,
+    wall_clock_millis, wall_clock_ms,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -92,7 +92,8 @@ pub enum MediaReport {
 }
 
 /// The meeting recorded to one WebM file: from the first picture's first keyframe on, that
-/// picture and the first voice that speaks, as they arrived (never encoded again).
+/// picture as it arrived (never encoded again), and the meeting's sound as it is played: every
+/// voice mixed, encoded once more in Opus (a mix cannot be copied).
 #[derive(Debug)]
 pub struct Recording {
     path: PathBuf,
@@ -102,52 +103,81 @@ pub struct Recording {
 #[derive(Debug)]
 enum RecordingState {
     Waiting,
-    Writing { writer: WebmRecorder, started: Instant, video: u64, audio: Option<u64> },
+    Writing {
+        writer: WebmRecorder,
+        started: Instant,
+        /// The track whose pictures are recorded.
+        video: u64,
+        sound: OpusEncoder,
+        /// 20 ms frames of sound written so far.
+        sound_frames: u32,
+    },
     Failed(String),
     Finished,
 }
+
+/// The recorded mix: music-grade Opus, since it may hold several voices at once.
+const RECORDING_KBPS: u32 = 64;
+/// The mix's time falls behind the clock by this much (a stalled playout) before it jumps.
+const MIX_SLACK: Duration = Duration::from_millis(100);
 
 impl Recording {
     pub fn new(path: &Path) -> Self {
         Self { path: path.to_owned(), state: Mutex::new(RecordingState::Waiting) }
     }
 
-    /// Takes one frame of track number `track`; returns true if the recording began with it.
-    fn frame(&self, track: u64, audio: bool, frame: &IncomingFrame) -> bool {
+    /// Takes one frame of the picture track number `track`; returns true if the recording
+    /// began with it.
+    fn picture(&self, track: u64, frame: &IncomingFrame) -> bool {
         let Ok(mut state) = self.state.lock() else { return false };
         let mut began = false;
         if matches!(*state, RecordingState::Waiting)
-            && !audio
             && let Some((width, height)) = vp8_keyframe_size(&frame.data)
         {
-            *state = match WebmRecorder::create(&self.path, width, height) {
-                Ok(writer) => {
+            let opened = WebmRecorder::create(&self.path, width, height)
+                .and_then(|writer| Ok((writer, OpusEncoder::new(RECORDING_KBPS)?)));
+            *state = match opened {
+                Ok((writer, sound)) => {
                     began = true;
                     let started = Instant::now();
-                    RecordingState::Writing { writer, started, video: track, audio: None }
+                    RecordingState::Writing {
+                        writer,
+                        started,
+                        video: track,
+                        sound,
+                        sound_frames: 0,
+                    }
                 }
                 Err(e) => RecordingState::Failed(e.to_string()),
             };
         }
-        if let RecordingState::Writing { writer, started, video, audio: voice } = &mut *state {
-            let at = started.elapsed();
-            let written = if audio {
-                if voice.is_none_or(|v| v == track) {
-                    *voice = Some(track);
-                    writer.audio(&frame.data, at)
-                } else {
-                    Ok(())
-                }
-            } else if *video == track {
-                writer.video(&frame.data, at, frame.keyframe)
-            } else {
-                Ok(())
-            };
-            if let Err(e) = written {
-                *state = RecordingState::Failed(e.to_string());
-            }
+        if let RecordingState::Writing { writer, started, video, .. } = &mut *state
+            && *video == track
+            && let Err(e) = writer.video(&frame.data, started.elapsed(), frame.keyframe)
+        {
+            *state = RecordingState::Failed(e.to_string());
         }
         began
+    }
+
+    /// Takes the next 20 ms of the meeting's mixed sound.
+    pub fn mixed_sound(&self, pcm: &[i16]) {
+        let Ok(mut state) = self.state.lock() else { return };
+        let RecordingState::Writing { writer, started, sound, sound_frames, .. } = &mut *state
+        else {
+            return;
+        };
+        // Evenly spaced, as the mix is made; after a stall, on to where the clock is.
+        let mut at = FRAME_DURATION * *sound_frames;
+        let now = started.elapsed();
+        if now > at + MIX_SLACK {
+            *sound_frames = (now.as_millis() / FRAME_DURATION.as_millis()) as u32;
+            at = FRAME_DURATION * *sound_frames;
+        }
+        *sound_frames += 1;
+        if let Err(e) = sound.encode(pcm).and_then(|packet| writer.audio(&packet, at)) {
+            *state = RecordingState::Failed(e.to_string());
+        }
     }
 
     /// Closes the file; returns where it is and how long it lasts. Frames after this are not
@@ -340,7 +370,8 @@ impl ReportedTrack {
 impl TrackSink for ReportedTrack {
     fn frame(&mut self, frame: IncomingFrame) {
         if let Some(recording) = &self.recording
-            && recording.frame(self.number, self.report.audio, &frame)
+            && !self.report.audio
+            && recording.picture(self.number, &frame)
         {
             let _ = self.reports.send(MediaReport::RecordingStarted(recording.path.clone()));
         }

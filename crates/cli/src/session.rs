@@ -135,6 +135,9 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
             Ok(playout) => Arc::new(playout),
             Err(e) => return fail(1, &format!("cannot use the speaker: {e}")),
         };
+        if let Some(recording) = recording.clone() {
+            playout.listen_to_mix(Box::new(move |pcm| recording.mixed_sound(pcm)));
+        }
         let (reporter, reports) = Reporter::new(args.receive_media, playout, recording.clone());
         (Some(Arc::new(reporter) as Arc<dyn IncomingMedia>), Some(reports))
     } else {

@@ -6,6 +6,7 @@
 mod common;
 
 use common::{Confab, PulseAudio};
+use confab_media::tone_share;
 use serde_json::{Value, json};
 
 fn is(event: &Value, kind: &str) -> bool {
@@ -264,6 +265,25 @@ async fn a_ten_second_recording_plays_with_its_video_and_sound() {
     let said = recorded["seconds"].as_f64().unwrap();
     assert!((duration - said).abs() < 0.5, "ffprobe says {duration} s, confab said {said} s");
     assert!((duration - asked).abs() < 0.5, "{duration} s recorded of {asked} s asked");
+    // The meeting's sound, as ffmpeg decodes it: Ada's tone, from start to end.
+    let pcm = decoded_sound(&file);
+    let seconds = |from: usize| &pcm[from * 48_000..(from + 1) * 48_000];
+    for second in [1, 5, 8] {
+        let share = tone_share(seconds(second), 440.0);
+        assert!(share > 0.8, "second {second} of the recording is {share:.2} Ada's tone");
+    }
+}
+
+/// A media file's sound, decoded by ffmpeg to 48 kHz mono samples.
+fn decoded_sound(path: &std::path::Path) -> Vec<i16> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "s16le", "-ac", "1", "-ar", "48000", "-"])
+        .output()
+        .expect("ffmpeg (Debian's ffmpeg, installed by make test)");
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,7 +61,9 @@ pub use device::{AudioDevice, Microphone, Speaker, microphones, speakers};
 pub use frame::I420Frame;
 pub use jitter::{JitterBuffer, JitterStats, Played};
 pub use pipeline::{EncodedFrame, FrameSink, VideoPipeline};
-pub use playout::{AudioSink, Playout, Silent, SoundRecorder, VoiceInput, VoiceListener};
+pub use playout::{
+    AudioSink, MixListener, Playout, Silent, SoundRecorder, VoiceInput, VoiceListener,
+};
 #[cfg(target_os = "linux")]
 pub use screen::x11_display;
 pub use screen::{Display, ScreenSource, Thumbnail, screens};

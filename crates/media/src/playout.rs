@@ -52,6 +52,9 @@ impl AudioSink for Silent {
 /// made.
 pub type VoiceListener = Box<dyn FnMut(&[i16; FRAME_SAMPLES], Played) + Send>;
 
+/// Told about each 20 ms of the whole mix, as it goes to the speaker (for a recording).
+pub type MixListener = Box<dyn FnMut(&[i16; FRAME_SAMPLES]) + Send>;
+
 struct Voice {
     buffer: JitterBuffer,
     listener: Option<VoiceListener>,
@@ -60,6 +63,7 @@ struct Voice {
 #[derive(Default)]
 struct Shared {
     voices: Mutex<BTreeMap<u64, Voice>>,
+    mix_listener: Mutex<Option<MixListener>>,
     next_voice: AtomicU64,
     /// Why the sink stopped, if it did.
     failure: Mutex<Option<String>>,
@@ -106,6 +110,11 @@ impl Playout {
                 for (out, &sum) in out.iter_mut().zip(&mix) {
                     *out = sum.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
                 }
+                if let Some(listener) =
+                    &mut *mixing.mix_listener.lock().unwrap_or_else(PoisonError::into_inner)
+                {
+                    listener(&out);
+                }
                 if let Err(e) = sink.play(&out) {
                     *mixing.failure.lock().unwrap_or_else(PoisonError::into_inner) =
                         Some(e.to_string());
@@ -124,6 +133,11 @@ impl Playout {
         let voice = Voice { buffer: JitterBuffer::new()?, listener };
         self.shared.voices.lock().unwrap_or_else(PoisonError::into_inner).insert(id, voice);
         Ok(VoiceInput { shared: self.shared.clone(), id })
+    }
+
+    /// From now on `listener` hears the whole mix, every 20 ms.
+    pub fn listen_to_mix(&self, listener: MixListener) {
+        *self.shared.mix_listener.lock().unwrap_or_else(PoisonError::into_inner) = Some(listener);
     }
 
     /// Why the speaker stopped playing, if it did.
