@@ -109,8 +109,8 @@ enum RecordingState {
         /// The track whose pictures are recorded.
         video: u64,
         sound: OpusEncoder,
-        /// 20 ms frames of sound written so far.
-        sound_frames: u32,
+        /// When the last sound written arrived, from `started`.
+        sound_at: Option<Duration>,
     },
     Failed(String),
     Finished,
@@ -140,13 +140,7 @@ impl Recording {
                 Ok((writer, sound)) => {
                     began = true;
                     let started = Instant::now();
-                    RecordingState::Writing {
-                        writer,
-                        started,
-                        video: track,
-                        sound,
-                        sound_frames: 0,
-                    }
+                    RecordingState::Writing { writer, started, video: track, sound, sound_at: None }
                 }
                 Err(e) => RecordingState::Failed(e.to_string()),
             };
@@ -160,21 +154,20 @@ impl Recording {
         began
     }
 
-    /// Takes the next 20 ms of the meeting's mixed sound.
-    pub fn mixed_sound(&self, pcm: &[i16]) {
+    /// Takes the next 20 ms of the meeting's mixed sound, held back `held_back` in the jitter
+    /// buffers: it is stamped with when it arrived, as the pictures are.
+    pub fn mixed_sound(&self, pcm: &[i16], held_back: Duration) {
         let Ok(mut state) = self.state.lock() else { return };
-        let RecordingState::Writing { writer, started, sound, sound_frames, .. } = &mut *state
-        else {
+        let RecordingState::Writing { writer, started, sound, sound_at, .. } = &mut *state else {
             return;
         };
+        let arrived = started.elapsed().saturating_sub(held_back);
         // Evenly spaced, as the mix is made; after a stall, on to where the clock is.
-        let mut at = FRAME_DURATION * *sound_frames;
-        let now = started.elapsed();
-        if now > at + MIX_SLACK {
-            *sound_frames = (now.as_millis() / FRAME_DURATION.as_millis()) as u32;
-            at = FRAME_DURATION * *sound_frames;
-        }
-        *sound_frames += 1;
+        let at = match *sound_at {
+            Some(last) if arrived <= last + FRAME_DURATION + MIX_SLACK => last + FRAME_DURATION,
+            _ => arrived,
+        };
+        *sound_at = Some(at);
         if let Err(e) = sound.encode(pcm).and_then(|packet| writer.audio(&packet, at)) {
             *state = RecordingState::Failed(e.to_string());
         }

@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use confab_core::api::Answer;
 use confab_core::tracks::{IncomingMedia, SyntheticSources};
@@ -136,7 +137,21 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
             Err(e) => return fail(1, &format!("cannot use the speaker: {e}")),
         };
         if let Some(recording) = recording.clone() {
-            playout.listen_to_mix(Box::new(move |pcm| recording.mixed_sound(pcm)));
+            // Encoded and written on a thread of its own: the playout must never wait for a
+            // disk.
+            let (mixes, mixed) = std::sync::mpsc::channel::<(Vec<i16>, Duration)>();
+            let writer =
+                std::thread::Builder::new().name("confab-record".into()).spawn(move || {
+                    for (pcm, held_back) in mixed {
+                        recording.mixed_sound(&pcm, held_back);
+                    }
+                });
+            if let Err(e) = writer {
+                return fail(1, &format!("cannot start recording: {e}"));
+            }
+            playout.listen_to_mix(Box::new(move |pcm, held_back| {
+                let _ = mixes.send((pcm.to_vec(), held_back));
+            }));
         }
         let (reporter, reports) = Reporter::new(args.receive_media, playout, recording.clone());
         (Some(Arc::new(reporter) as Arc<dyn IncomingMedia>), Some(reports))

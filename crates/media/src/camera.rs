@@ -7,7 +7,7 @@
 //! a camera that offers only MJPEG is refused with a clear message.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 use nokhwa::utils::{
@@ -46,9 +46,13 @@ pub fn cameras() -> Result<Vec<CameraDevice>, MediaError> {
 }
 
 /// A real camera, delivering I420 pictures. nokhwa's camera cannot move between threads, so it
-/// lives on a thread of its own, which converts each picture and hands over the latest.
+/// lives on a thread of its own, which converts each picture and hands over the latest. (That
+/// thread notices it should stop when its next picture comes: a camera that stops delivering
+/// keeps it, and the device, until then.)
 pub struct Camera {
-    pictures: mpsc::Receiver<Result<I420Frame, MediaError>>,
+    latest: Arc<Latest>,
+    /// Whether a picture was taken yet: the first may take a camera a while.
+    started: bool,
     stop: Arc<AtomicBool>,
     width: u32,
     height: u32,
@@ -65,8 +69,17 @@ impl std::fmt::Debug for Camera {
     }
 }
 
-/// A camera this slow to deliver has stopped.
+/// A camera this slow to deliver has stopped; the first picture may take longer.
 const CAMERA_TIMEOUT: Duration = Duration::from_secs(2);
+const FIRST_PICTURE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The newest picture (or the camera's failure), replaced as each comes: a reader that fell
+/// behind gets the latest, never an old one.
+#[derive(Default)]
+struct Latest {
+    picture: Mutex<Option<Result<I420Frame, MediaError>>>,
+    arrived: Condvar,
+}
 
 impl Camera {
     /// Opens the camera `id` (see [`cameras`]), or the first one, at the YUYV format closest to
@@ -80,10 +93,9 @@ impl Camera {
         };
         let name = id.unwrap_or("0").to_owned();
         let (opened_tx, opened) = mpsc::sync_channel(1);
-        // Two pictures at most wait: a slow encoder gets the latest, not an old one.
-        let (pictures_tx, pictures) = mpsc::sync_channel(2);
+        let latest = Arc::new(Latest::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
+        let (stopped, newest) = (stop.clone(), latest.clone());
         std::thread::Builder::new().name("confab-camera".into()).spawn(move || {
             let mut camera = match start(index, &name) {
                 Ok((camera, size)) => {
@@ -98,11 +110,8 @@ impl Camera {
             while !stopped.load(Ordering::Relaxed) {
                 let picture = capture(&mut camera);
                 let failed = picture.is_err();
-                match pictures_tx.try_send(picture) {
-                    Err(mpsc::TrySendError::Disconnected(_)) => break,
-                    // Full: the encoder is behind; this picture is dropped.
-                    Ok(()) | Err(mpsc::TrySendError::Full(_)) => {}
-                }
+                *newest.picture.lock().unwrap_or_else(PoisonError::into_inner) = Some(picture);
+                newest.arrived.notify_all();
                 if failed {
                     break;
                 }
@@ -112,7 +121,7 @@ impl Camera {
         let (width, height, fps) = opened
             .recv()
             .map_err(|_| MediaError::SourceEnded("the camera thread stopped".into()))??;
-        Ok(Self { pictures, stop, width, height, fps })
+        Ok(Self { latest, started: false, stop, width, height, fps })
     }
 }
 
@@ -156,9 +165,18 @@ impl VideoSource for Camera {
     }
 
     fn capture(&mut self, frame: &mut I420Frame) -> Result<Captured, MediaError> {
-        let picture = self.pictures.recv_timeout(CAMERA_TIMEOUT).map_err(|_| {
+        let timeout = if self.started { CAMERA_TIMEOUT } else { FIRST_PICTURE_TIMEOUT };
+        let slot = self.latest.picture.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut slot, _) = self
+            .latest
+            .arrived
+            .wait_timeout_while(slot, timeout, |picture| picture.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        let picture = slot.take().ok_or_else(|| {
             MediaError::SourceEnded("the camera stopped delivering pictures".into())
         })??;
+        drop(slot);
+        self.started = true;
         if (picture.width(), picture.height()) != (frame.width(), frame.height()) {
             return Err(MediaError::BadSize(format!(
                 "the camera changed its picture to {}×{}",

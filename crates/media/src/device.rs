@@ -329,7 +329,6 @@ impl Speaker {
             _ => output_stream::<f32>(&device, config, &queue, echo),
         }?;
         stream.play().map_err(device_error("start the speaker"))?;
-        queue.lock().last_callback = Some(Instant::now());
         Ok(Self { name: about.name, queue, _stream: stream })
     }
 }
@@ -384,7 +383,8 @@ impl AudioSink for Speaker {
         if let Some(failed) = &state.failed {
             return Err(MediaError::Device { op: "play sound", detail: failed.clone() });
         }
-        // A stream that died without saying so stops asking for sound.
+        // A stream that died without saying so stops asking for sound. (Not timed before its
+        // first request: a device may take a while to start.)
         if state.last_callback.is_some_and(|at| at.elapsed() > SPEAKER_TIMEOUT) {
             let detail = format!("{:?} has not asked for sound for 2 s", self.name);
             return Err(MediaError::Device { op: "play sound", detail });

@@ -147,8 +147,13 @@ impl JitterBuffer {
             self.refilling = true;
             self.packets.clear();
             self.pending.clear();
+            // The old stream's timing says nothing about the new one's.
+            self.last_transit = None;
+            self.epoch = None;
+            self.newest = None;
         }
         self.late_in_a_row = 0;
+        let at = if self.newest.is_none() { self.unwrap(timestamp) } else { at };
         self.note_arrival(now, at);
         self.packets.insert(at, packet.to_vec());
         // Nobody pulling (a speaker that failed) must not make this grow without end.
@@ -191,6 +196,11 @@ impl JitterBuffer {
     /// network has stopped and the buffer goes quiet to refill.
     fn next_frame(&mut self) -> Option<Played> {
         let cursor = self.cursor?;
+        // Whatever the cursor has passed (a packet a little early, or covered by concealment)
+        // will not be played.
+        while self.packets.first_key_value().is_some_and(|(&at, _)| at < cursor) {
+            self.packets.pop_first();
+        }
         // A packet that starts a little after the cursor (timestamps not on 20 ms steps) is
         // the one to play.
         let due = self.packets.range(cursor..cursor + SNAP_TICKS).next().map(|(&at, _)| at);

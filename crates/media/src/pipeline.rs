@@ -122,8 +122,15 @@ impl VideoPipeline {
                     && keyframe.swap(false, Ordering::Relaxed);
                 let target = target_kbps.load(Ordering::Relaxed);
                 if target != encoder.bitrate_kbps() && encoder.set_bitrate(target).is_err() {
-                    // Refused: the picture goes on at the rate it had; not asked again.
-                    target_kbps.store(encoder.bitrate_kbps(), Ordering::Relaxed);
+                    // Refused: the picture goes on at the rate it had; not asked again, unless
+                    // a new rate came meanwhile.
+                    let had = encoder.bitrate_kbps();
+                    let _ = target_kbps.compare_exchange(
+                        target,
+                        had,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
                 }
                 let frames = source.capture(&mut picture).and_then(|captured| {
                     if captured == Captured::Changed {

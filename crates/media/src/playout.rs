@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::MediaError;
 use crate::audio::{FRAME_DURATION, FRAME_SAMPLES};
@@ -52,8 +52,9 @@ impl AudioSink for Silent {
 /// made.
 pub type VoiceListener = Box<dyn FnMut(&[i16; FRAME_SAMPLES], Played) + Send>;
 
-/// Told about each 20 ms of the whole mix, as it goes to the speaker (for a recording).
-pub type MixListener = Box<dyn FnMut(&[i16; FRAME_SAMPLES]) + Send>;
+/// Told about each 20 ms of the whole mix as it goes to the speaker (for a recording), and how
+/// long its sound was held back in the voices' buffers (the longest target among them).
+pub type MixListener = Box<dyn FnMut(&[i16; FRAME_SAMPLES], Duration) + Send>;
 
 struct Voice {
     buffer: JitterBuffer,
@@ -95,6 +96,7 @@ impl Playout {
             while !stopped.load(Ordering::Relaxed) {
                 pacer.wait();
                 mix.fill(0);
+                let mut held_back_ms: f64 = 0.0;
                 {
                     let mut voices = mixing.voices.lock().unwrap_or_else(PoisonError::into_inner);
                     for each in voices.values_mut() {
@@ -105,6 +107,7 @@ impl Playout {
                         for (sum, &sample) in mix.iter_mut().zip(&voice) {
                             *sum += i32::from(sample);
                         }
+                        held_back_ms = held_back_ms.max(each.buffer.stats().target_ms);
                     }
                 }
                 for (out, &sum) in out.iter_mut().zip(&mix) {
@@ -113,7 +116,7 @@ impl Playout {
                 if let Some(listener) =
                     &mut *mixing.mix_listener.lock().unwrap_or_else(PoisonError::into_inner)
                 {
-                    listener(&out);
+                    listener(&out, Duration::from_secs_f64(held_back_ms / 1000.0));
                 }
                 if let Err(e) = sink.play(&out) {
                     *mixing.failure.lock().unwrap_or_else(PoisonError::into_inner) =

@@ -1,6 +1,7 @@
-//! Recording: whole VP8 and Opus frames muxed into a WebM file as they arrived, never encoded
-//! again, so a recording costs no CPU beyond writing it and keeps the quality that was sent.
+//! Recording: whole VP8 and Opus frames muxed into a WebM file as they are given, never encoded
+//! again, so muxing costs no CPU beyond writing and keeps the quality that was sent.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
@@ -24,7 +25,23 @@ pub struct WebmRecorder {
     audio: AudioTrack,
     /// The last timestamp written: WebM needs them non-decreasing across both tracks.
     last: Duration,
+    /// Frames not written yet, by time (and arrival, to keep equal times apart).
+    pending: BTreeMap<(Duration, u64), Held>,
+    queued: u64,
+    /// The latest time given so far.
+    newest: Duration,
 }
+
+/// One frame waiting to be written.
+#[derive(Debug)]
+struct Held {
+    video: bool,
+    data: Vec<u8>,
+    keyframe: bool,
+}
+
+/// How far apart the two tracks' stamps may arrive out of order.
+const REORDER_WINDOW: Duration = Duration::from_millis(500);
 
 impl std::fmt::Debug for WebmRecorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,31 +78,62 @@ impl WebmRecorder {
         head.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
         head.extend_from_slice(&[0, 0, 0]);
         let builder = builder.set_codec_private(audio, &head).map_err(failed("describe Opus"))?;
-        Ok(Self { segment: builder.build(), video, audio, last: Duration::ZERO })
+        let (pending, queued, newest) = (BTreeMap::new(), 0, Duration::ZERO);
+        Ok(Self {
+            segment: builder.build(),
+            video,
+            audio,
+            last: Duration::ZERO,
+            pending,
+            queued,
+            newest,
+        })
     }
 
     /// Writes one whole VP8 frame, `at` from the start of the recording.
     pub fn video(&mut self, frame: &[u8], at: Duration, keyframe: bool) -> Result<(), MediaError> {
-        let at = self.next(at);
-        self.segment
-            .add_frame(self.video, frame, nanos(at), keyframe)
-            .map_err(failed("write video"))
+        self.queue(Held { video: true, data: frame.to_vec(), keyframe }, at)
     }
 
     /// Writes one Opus packet, `at` from the start of the recording.
     pub fn audio(&mut self, packet: &[u8], at: Duration) -> Result<(), MediaError> {
-        let at = self.next(at);
-        self.segment.add_frame(self.audio, packet, nanos(at), true).map_err(failed("write audio"))
+        self.queue(Held { video: false, data: packet.to_vec(), keyframe: true }, at)
     }
 
-    /// Frames from two tracks arrive a little out of order; the file's clock never goes back.
-    fn next(&mut self, at: Duration) -> Duration {
+    /// Holds `frame` until frames up to [`REORDER_WINDOW`] later have come, then writes what
+    /// is old enough in time order: the two tracks' stamps interleave (sound is stamped when it
+    /// arrived, but handed over after its jitter buffer).
+    fn queue(&mut self, frame: Held, at: Duration) -> Result<(), MediaError> {
+        self.pending.insert((at, self.queued), frame);
+        self.queued += 1;
+        self.newest = self.newest.max(at);
+        while let Some(entry) = self.pending.first_entry()
+            && entry.key().0 + REORDER_WINDOW <= self.newest
+        {
+            let ((at, _), frame) = entry.remove_entry();
+            self.write(frame, at)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, frame: Held, at: Duration) -> Result<(), MediaError> {
+        // One that came later than the window allows still goes in, at the file's clock.
         self.last = self.last.max(at);
-        self.last
+        let at = nanos(self.last);
+        if frame.video {
+            self.segment.add_frame(self.video, &frame.data, at, frame.keyframe)
+        } else {
+            self.segment.add_frame(self.audio, &frame.data, at, true)
+        }
+        .map_err(failed(if frame.video { "write video" } else { "write audio" }))
     }
 
-    /// Writes the index and closes the file; a recording not finished may not play.
-    pub fn finish(self) -> Result<(), MediaError> {
+    /// Writes what is held, the index, and closes the file; a recording not finished may not
+    /// play.
+    pub fn finish(mut self) -> Result<(), MediaError> {
+        while let Some(((at, _), frame)) = self.pending.pop_first() {
+            self.write(frame, at)?;
+        }
         let writer = self.segment.finalize(None).map_err(|_| MediaError::Recording {
             op: "finish",
             detail: "libwebm could not finalize the file (was nothing written?)".into(),

@@ -59,6 +59,48 @@ fn a_recording_holds_vp8_and_opus_as_webm() {
 }
 
 #[test]
+fn sound_stamped_before_pictures_already_given_keeps_its_time() {
+    let (width, height, fps) = (320, 180, 30);
+    let mut camera = SyntheticCamera::new(width, height, fps).unwrap();
+    let mut video = VpxEncoder::new(VpxConfig::camera(width, height, fps, 300)).unwrap();
+    let mut audio = OpusEncoder::new(32).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late-sound.webm");
+    let mut recorder = WebmRecorder::create(&path, width, height).unwrap();
+    let mut picture = I420Frame::black(width, height).unwrap();
+    let silence = vec![0i16; FRAME_SAMPLES];
+    // Sound is handed over 100 ms after its time (a jitter buffer's delay), pictures at once.
+    for tick in 0..100u32 {
+        let now = FRAME_DURATION * tick;
+        if tick % 2 == 0 {
+            camera.capture(&mut picture).unwrap();
+            for frame in video.encode(&picture, false).unwrap() {
+                recorder.video(&frame.data, now, frame.keyframe).unwrap();
+            }
+        }
+        if let Some(sound_at) = now.checked_sub(Duration::from_millis(100)) {
+            recorder.audio(&audio.encode(&silence).unwrap(), sound_at).unwrap();
+        }
+    }
+    recorder.finish().unwrap();
+    // ffprobe (Debian's ffmpeg) reads each sound packet at its own time: 20 ms apart from 0.
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a", "-show_entries", "packet=pts_time"])
+        .args(["-of", "csv=p=0"])
+        .arg(&path)
+        .output()
+        .expect("ffprobe");
+    let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_eq!(times.len(), 95, "{times:?}");
+    for (i, t) in times.iter().enumerate() {
+        assert!((t - i as f64 * 0.02).abs() < 0.0015, "packet {i} at {t} s: {times:?}");
+    }
+}
+
+#[test]
 fn a_recording_that_cannot_be_written_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no/such/dir/meeting.webm");
