@@ -67,8 +67,9 @@ struct Inner {
     pipeline: Pipeline,
     /// The track's own rate, in kbit/s.
     bitrate_kbps: u32,
-    /// What each connection's network carries, by [`BitrateVote`]; the encoder follows the
-    /// lowest, since one encoding goes to everyone.
+    /// What each connection's network does, by [`Vote`]: for video the kbit/s it carries (the
+    /// encoder follows the lowest), for audio the % of packets it loses (the encoder protects
+    /// for the highest); one encoding goes to everyone.
     votes: Mutex<BTreeMap<u64, u32>>,
     next_vote: AtomicU64,
 }
@@ -83,33 +84,49 @@ impl Inner {
         Self { frames, pipeline, bitrate_kbps, votes, next_vote }
     }
 
-    /// Aims the encoder at the lowest vote, or the track's own rate when nobody votes.
+    /// Video: aims the encoder at the lowest rate, or the track's own when nobody votes.
+    /// Audio: protects the frames for the highest loss.
     fn follow_votes(&self, votes: &BTreeMap<u64, u32>) {
-        if let Pipeline::Video(pipeline) = &self.pipeline {
-            pipeline.set_bitrate(votes.values().copied().min().unwrap_or(self.bitrate_kbps));
+        match &self.pipeline {
+            Pipeline::Video(pipeline) => {
+                pipeline.set_bitrate(votes.values().copied().min().unwrap_or(self.bitrate_kbps));
+            }
+            Pipeline::Audio { running } => {
+                let worst = votes.values().copied().max().unwrap_or(0);
+                running.set_expected_loss(u8::try_from(worst).unwrap_or(100));
+            }
         }
     }
 }
 
-/// One connection's say in a video track's bitrate (see [`TrackFeed::bitrate_vote`]); its
-/// say ends when it is dropped.
+/// One connection's say in how its track is encoded (see [`TrackFeed::vote`]); its say ends
+/// when it is dropped.
 #[derive(Debug)]
-pub struct BitrateVote {
+pub struct Vote {
     feed: Arc<Inner>,
     id: u64,
 }
 
-impl BitrateVote {
-    /// This connection carries `kbps` now.
-    pub fn set(&self, kbps: u32) {
+impl Vote {
+    /// A video track: this connection carries `kbps` now.
+    pub fn set_bitrate(&self, kbps: u32) {
+        self.set(kbps);
+    }
+
+    /// An audio track: this connection loses `percent` of the packets now.
+    pub fn set_loss(&self, percent: u8) {
+        self.set(u32::from(percent));
+    }
+
+    fn set(&self, value: u32) {
         let Ok(mut votes) = self.feed.votes.lock() else { return };
-        if votes.insert(self.id, kbps) != Some(kbps) {
+        if votes.insert(self.id, value) != Some(value) {
             self.feed.follow_votes(&votes);
         }
     }
 }
 
-impl Drop for BitrateVote {
+impl Drop for Vote {
     fn drop(&mut self) {
         if let Ok(mut votes) = self.feed.votes.lock()
             && votes.remove(&self.id).is_some()
@@ -123,10 +140,9 @@ impl Drop for BitrateVote {
 #[derive(Debug)]
 enum Pipeline {
     Video(VideoPipeline),
-    /// Held only to keep it running: every audio frame stands alone, so there are no
-    /// keyframes to ask for.
+    /// Every audio frame stands alone: there are no keyframes to ask for.
     Audio {
-        _running: AudioPipeline,
+        running: AudioPipeline,
     },
 }
 
@@ -165,7 +181,7 @@ impl TrackFeed {
     pub fn audio(source: Box<dyn AudioSource>, bitrate_kbps: u32) -> Result<Self, MediaError> {
         let (frames, _) = broadcast::channel(FRAMES_BUFFERED);
         let pipeline = AudioPipeline::start(source, bitrate_kbps, Broadcast(frames.clone()))?;
-        let pipeline = Pipeline::Audio { _running: pipeline };
+        let pipeline = Pipeline::Audio { running: pipeline };
         Ok(Self { codec: Codec::Opus, inner: Arc::new(Inner::new(frames, pipeline, bitrate_kbps)) })
     }
 
@@ -222,11 +238,19 @@ impl TrackFeed {
         }
     }
 
-    /// A say in the bitrate for one connection: the encoder aims at the lowest rate any
-    /// connection carries. (Audio is small and fixed; its votes change nothing.)
-    pub fn bitrate_vote(&self) -> BitrateVote {
+    /// For audio, the loss its frames are protected for, in %: the most any connection loses.
+    pub fn expected_loss(&self) -> u8 {
+        match &self.inner.pipeline {
+            Pipeline::Audio { running } => running.expected_loss(),
+            Pipeline::Video(_) => 0,
+        }
+    }
+
+    /// A say for one connection in how the track is encoded: video aims at the lowest rate any
+    /// connection carries, audio is protected for the most any loses.
+    pub fn vote(&self) -> Vote {
         let id = self.inner.next_vote.fetch_add(1, Ordering::Relaxed);
-        BitrateVote { feed: self.inner.clone(), id }
+        Vote { feed: self.inner.clone(), id }
     }
 
     /// Whether both are the same running source.
@@ -254,15 +278,27 @@ mod tests {
     fn one_encoding_for_everyone_follows_the_slowest_connection_and_recovers_when_it_leaves() {
         let feed = TrackFeed::synthetic_screen().unwrap();
         assert_eq!(feed.target_kbps(), SYNTHETIC_SCREEN_KBPS);
-        let (fast, slow) = (feed.bitrate_vote(), feed.bitrate_vote());
-        fast.set(1400);
-        slow.set(400);
+        let (fast, slow) = (feed.vote(), feed.vote());
+        fast.set_bitrate(1400);
+        slow.set_bitrate(400);
         assert_eq!(feed.target_kbps(), 400);
-        slow.set(900);
+        slow.set_bitrate(900);
         assert_eq!(feed.target_kbps(), 900);
         drop(slow);
         assert_eq!(feed.target_kbps(), 1400);
         drop(fast);
         assert_eq!(feed.target_kbps(), SYNTHETIC_SCREEN_KBPS);
+    }
+
+    #[test]
+    fn one_voice_for_everyone_is_protected_for_the_lossiest_connection() {
+        let feed = TrackFeed::synthetic_microphone().unwrap();
+        assert_eq!(feed.expected_loss(), 0, "no redundancy before anyone loses anything");
+        let (clear, lossy) = (feed.vote(), feed.vote());
+        clear.set_loss(1);
+        lossy.set_loss(20);
+        assert_eq!(feed.expected_loss(), 20);
+        drop(lossy);
+        assert_eq!(feed.expected_loss(), 1);
     }
 }

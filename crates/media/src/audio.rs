@@ -5,7 +5,7 @@
 //! Everything is 48 kHz mono: what WebRTC's Opus runs at, and one voice.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::MediaError;
@@ -151,6 +151,13 @@ impl OpusEncoder {
         Ok(Self { inner })
     }
 
+    /// The share of packets the receivers lose, 0 to 100 %: libopus puts that much redundancy
+    /// (in-band FEC) in each packet for the next to rebuild it from, and none at 0.
+    pub fn set_expected_loss(&mut self, percent: u8) -> Result<(), MediaError> {
+        let percent = i32::from(percent.min(100));
+        self.inner.set_packet_loss_perc(percent).map_err(opus_error("set the expected loss"))
+    }
+
     /// Encodes one 20 ms frame ([`FRAME_SAMPLES`] samples).
     pub fn encode(&mut self, frame: &[i16]) -> Result<Vec<u8>, MediaError> {
         if frame.len() != FRAME_SAMPLES {
@@ -203,6 +210,8 @@ impl OpusDecoder {
 /// A running source → Opus → sink thread. Dropping it stops the thread within a frame.
 #[derive(Debug)]
 pub struct AudioPipeline {
+    /// The loss the receivers report, in %; the thread hands a change to the encoder.
+    expected_loss: Arc<AtomicU8>,
     stop: Arc<AtomicBool>,
 }
 
@@ -216,14 +225,21 @@ impl AudioPipeline {
     ) -> Result<Self, MediaError> {
         let mut encoder = OpusEncoder::new(bitrate_kbps)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
+        let expected_loss = Arc::new(AtomicU8::new(0));
+        let (stopped, loss) = (stop.clone(), expected_loss.clone());
         std::thread::Builder::new().name("confab-audio".into()).spawn(move || {
             let mut pacer = Pacer::new(FRAME_DURATION);
             let mut samples = vec![0i16; FRAME_SAMPLES];
+            let mut told_loss = 0;
             while !stopped.load(Ordering::Relaxed) {
                 pacer.wait();
                 if !sink.wanted() {
                     continue;
+                }
+                let expected = loss.load(Ordering::Relaxed);
+                // A refused change leaves the encoder as it was; it is asked again next frame.
+                if expected != told_loss && encoder.set_expected_loss(expected).is_ok() {
+                    told_loss = expected;
                 }
                 let captured_at = Instant::now();
                 let encoded = source.capture(&mut samples).and_then(|()| encoder.encode(&samples));
@@ -241,7 +257,17 @@ impl AudioPipeline {
                 }
             }
         })?;
-        Ok(Self { stop })
+        Ok(Self { expected_loss, stop })
+    }
+
+    /// The receivers lose `percent` of the packets: that much redundancy goes in each.
+    pub fn set_expected_loss(&self, percent: u8) {
+        self.expected_loss.store(percent.min(100), Ordering::Relaxed);
+    }
+
+    /// The loss the frames are protected for, in %.
+    pub fn expected_loss(&self) -> u8 {
+        self.expected_loss.load(Ordering::Relaxed)
     }
 }
 

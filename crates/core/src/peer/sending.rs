@@ -314,9 +314,10 @@ impl Sender {
         let mut checked = Instant::now();
         let video = self.feed.codec() == Codec::Vp8;
         let mut clock = VideoClock::default();
-        // Video follows what this peer's network carries, by its loss reports.
-        let mut adapting =
-            video.then(|| (LossBasedRate::new(self.feed.bitrate_kbps()), self.feed.bitrate_vote()));
+        // Video follows what this peer's network carries, by its loss reports; audio is
+        // protected (in-band FEC) for what it loses.
+        let vote = self.feed.vote();
+        let mut rate = video.then(|| LossBasedRate::new(self.feed.bitrate_kbps()));
         loop {
             let frame = tokio::select! {
                 received = frames.recv() => match received {
@@ -333,15 +334,18 @@ impl Sender {
                         debug!("the peer lost the picture: sending a keyframe");
                         self.feed.request_keyframe();
                     }
-                    if let Some((rate, vote)) = &mut adapting
-                        && let Some(lost) = packets.iter().find_map(|p| fraction_lost(p.as_ref(), self.ssrc))
-                    {
-                        let before = rate.kbps();
-                        let kbps = rate.on_report(Instant::now(), lost);
-                        if kbps != before {
-                            debug!(kbps, lost_in_256ths = lost, "the peer's losses move our bitrate");
+                    if let Some(lost) = packets.iter().find_map(|p| fraction_lost(p.as_ref(), self.ssrc)) {
+                        match &mut rate {
+                            Some(rate) => {
+                                let before = rate.kbps();
+                                let kbps = rate.on_report(Instant::now(), lost);
+                                if kbps != before {
+                                    debug!(kbps, lost_in_256ths = lost, "the peer's losses move our bitrate");
+                                }
+                                vote.set_bitrate(kbps);
+                            }
+                            None => vote.set_loss((u32::from(lost) * 100).div_ceil(256) as u8),
                         }
-                        vote.set(kbps);
                     }
                     continue;
                 }
