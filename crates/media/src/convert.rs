@@ -79,11 +79,11 @@ fn check(
     Ok(())
 }
 
-/// The top-left `frame`-sized part of `bgra`, converted as it is.
-fn convert(bgra: &[u8], stride: usize, frame: &mut I420Frame) -> Result<(), MediaError> {
+/// `frame`'s three planes, as yuvutils-rs writes I420.
+fn planar(frame: &mut I420Frame) -> YuvPlanarImageMut<'_, u8> {
     let (width, height) = (frame.width(), frame.height());
     let (y, u, v) = frame.planes_mut();
-    let mut planar = YuvPlanarImageMut {
+    YuvPlanarImageMut {
         y_plane: BufferStoreMut::Borrowed(y),
         y_stride: width,
         u_plane: BufferStoreMut::Borrowed(u),
@@ -92,7 +92,12 @@ fn convert(bgra: &[u8], stride: usize, frame: &mut I420Frame) -> Result<(), Medi
         v_stride: width / 2,
         width,
         height,
-    };
+    }
+}
+
+/// The top-left `frame`-sized part of `bgra`, converted as it is.
+fn convert(bgra: &[u8], stride: usize, frame: &mut I420Frame) -> Result<(), MediaError> {
+    let mut planar = planar(frame);
     bgra_to_yuv420(
         &mut planar,
         bgra,
@@ -116,17 +121,6 @@ pub fn yuyv_to_i420(yuyv: &[u8], stride: usize, frame: &mut I420Frame) -> Result
             yuyv.len()
         )));
     }
-    let (y, u, v) = frame.planes_mut();
-    let mut planar = YuvPlanarImageMut {
-        y_plane: BufferStoreMut::Borrowed(y),
-        y_stride: width,
-        u_plane: BufferStoreMut::Borrowed(u),
-        u_stride: width / 2,
-        v_plane: BufferStoreMut::Borrowed(v),
-        v_stride: width / 2,
-        width,
-        height,
-    };
     // yuvutils-rs takes only tightly packed rows, of exactly the picture's size.
     let row = width as usize * 2;
     let tight: std::borrow::Cow<'_, [u8]> = if stride == row {
@@ -135,7 +129,7 @@ pub fn yuyv_to_i420(yuyv: &[u8], stride: usize, frame: &mut I420Frame) -> Result
         yuyv.chunks(stride).take(height as usize).flat_map(|r| &r[..row]).copied().collect()
     };
     let packed = YuvPackedImage { yuy: &tight, yuy_stride: row as u32, width, height };
-    yuyv422_to_yuv420(&mut planar, &packed)
+    yuyv422_to_yuv420(&mut planar(frame), &packed)
         .map_err(|e| MediaError::BadSize(format!("colour conversion: {e}")))
 }
 

@@ -108,6 +108,18 @@ impl Seeded {
     }
 }
 
+/// The first 20 ms pulled that was not silence.
+fn first_sound(how: &[Played]) -> usize {
+    how.iter().position(|&p| p != Played::Silence).expect("it plays")
+}
+
+/// The tone is heard: at least `share` of the sound in the 20 ms `frames` is at 440 Hz.
+fn assert_mostly_440(heard: &[i16], frames: std::ops::Range<usize>, share: f64) {
+    let voice = &heard[frames.start * FRAME_SAMPLES..frames.end * FRAME_SAMPLES];
+    let at_440 = tone_share(voice, 440.0);
+    assert!(at_440 > share, "a 440 Hz share of {at_440} in frames {frames:?}");
+}
+
 /// Plays a voice through a jitter buffer in virtual time: packet `i` arrives at
 /// `arrival_ms(i)` (never, for `None`), and the listener pulls 20 ms every 20 ms for
 /// `listen_ms`. Returns what was heard and how each frame was made.
@@ -145,14 +157,13 @@ fn a_steady_voice_plays_every_frame_once_after_a_short_delay() {
     let packets = voice_packets(150, 123_456);
     // Listened to until the last frame, and no further: the silence after it would be concealed.
     let (buffer, heard, how) = listen(&packets, |i| Some(i as u64 * 20), 3020);
-    let started = how.iter().position(|&p| p != Played::Silence).expect("it plays");
+    let started = first_sound(&how);
     // Held back until 40 ms of sound is in hand (the least target), then played without a gap.
     assert_eq!(started, 1, "{how:?}");
     assert!(how[started..started + 150].iter().all(|&p| p == Played::Decoded), "{how:?}");
     let stats = buffer.stats();
     assert_eq!((stats.decoded, stats.concealed, stats.late, stats.skipped), (150, 0, 0, 0));
-    let voice = &heard[(started + 10) * FRAME_SAMPLES..(started + 140) * FRAME_SAMPLES];
-    assert!(tone_share(voice, 440.0) > 0.9, "a 440 Hz share of {}", tone_share(voice, 440.0));
+    assert_mostly_440(&heard, started + 10..started + 140, 0.9);
 }
 
 #[test]
@@ -162,7 +173,7 @@ fn at_10_percent_loss_the_voice_goes_on_rebuilt_from_fec_or_concealed() {
     let lost: Vec<bool> = (0..250).map(|_| random.below(10) == 0).collect();
     let packets = voice_packets(250, 0);
     let (buffer, heard, how) = listen(&packets, |i| (!lost[i]).then_some(i as u64 * 20), 5200);
-    let started = how.iter().position(|&p| p != Played::Silence).expect("it plays");
+    let started = first_sound(&how);
     let playing = &how[started..started + 250];
     assert!(!playing.contains(&Played::Silence), "no gap (seed {seed:#x}): {how:?}");
     let stats = buffer.stats();
@@ -173,8 +184,7 @@ fn at_10_percent_loss_the_voice_goes_on_rebuilt_from_fec_or_concealed() {
     // A lost packet whose successor came is rebuilt from that successor's FEC.
     let rebuildable = (0..249).filter(|&i| lost[i] && !lost[i + 1]).count() as u64;
     assert_eq!(stats.recovered, rebuildable, "{stats:?}");
-    let voice = &heard[(started + 10) * FRAME_SAMPLES..(started + 240) * FRAME_SAMPLES];
-    assert!(tone_share(voice, 440.0) > 0.8, "a 440 Hz share of {}", tone_share(voice, 440.0));
+    assert_mostly_440(&heard, started + 10..started + 240, 0.8);
 }
 
 #[test]
@@ -186,13 +196,12 @@ fn reordered_packets_play_in_order_and_one_after_its_turn_is_dropped() {
         Some(if i == 50 { base + 500 } else { base })
     };
     let (buffer, heard, how) = listen(&packets, arrival, 2400);
-    let started = how.iter().position(|&p| p != Played::Silence).expect("it plays");
+    let started = first_sound(&how);
     let stats = buffer.stats();
     assert_eq!((stats.decoded, stats.late), (99, 1), "{stats:?}");
     assert_eq!(stats.recovered, 1, "the late one was rebuilt from its successor in time");
     assert!(!how[started..started + 100].contains(&Played::Silence), "{how:?}");
-    let voice = &heard[(started + 5) * FRAME_SAMPLES..(started + 95) * FRAME_SAMPLES];
-    assert!(tone_share(voice, 440.0) > 0.9, "a 440 Hz share of {}", tone_share(voice, 440.0));
+    assert_mostly_440(&heard, started + 5..started + 95, 0.9);
 }
 
 #[test]
@@ -239,11 +248,10 @@ fn ten_ms_packets_play_without_gaps() {
         })
         .collect();
     let (buffer, heard, how) = listen(&packets, |i| Some(i as u64 * 10), 3020);
-    let started = how.iter().position(|&p| p != Played::Silence).expect("it plays");
+    let started = first_sound(&how);
     assert!(how[started..started + 140].iter().all(|&p| p == Played::Decoded), "{how:?}");
     assert_eq!(buffer.stats().concealed, 0);
-    let voice = &heard[(started + 10) * FRAME_SAMPLES..(started + 140) * FRAME_SAMPLES];
-    assert!(tone_share(voice, 440.0) > 0.9, "a 440 Hz share of {}", tone_share(voice, 440.0));
+    assert_mostly_440(&heard, started + 10..started + 140, 0.9);
 }
 
 #[test]
