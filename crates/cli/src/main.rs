@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use confab_core::engine::DEFAULT_MAX_FILE_BYTES;
-use confab_proto::{DisplayName, MeetingKey, MeetingLink, RoomId};
+use confab_proto::{DisplayName, MeetingLink};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -165,7 +165,11 @@ async fn run(mode: Mode) -> ExitCode {
                 Ok(l) => l,
                 Err(e) => return fail(1, &format!("cannot listen on {listen}: {e}")),
             };
-            let link = match host_link(&listener) {
+            let link = match listener.local_addr() {
+                Ok(addr) => confab_core::setup::hosted_meeting_link(addr, false),
+                Err(e) => Err(e.to_string()),
+            };
+            let link = match link {
                 Ok(link) => link,
                 Err(e) => return fail(1, &e),
             };
@@ -248,17 +252,4 @@ fn list_devices(json: bool) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
-}
-
-/// A fresh meeting on the embedded service, reachable at this machine's address.
-fn host_link(listener: &tokio::net::TcpListener) -> Result<MeetingLink, String> {
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let ip = if addr.ip().is_unspecified() {
-        confab_core::peer::own_address()
-            .map_err(|e| format!("cannot find this machine's address: {e}"))?
-    } else {
-        addr.ip()
-    };
-    let server = format!("http://{}", SocketAddr::new(ip, addr.port()));
-    MeetingLink::new(&server, RoomId::random(), MeetingKey::random()).map_err(|e| e.to_string())
 }

@@ -2,12 +2,12 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use confab_core::api::Answer;
+use confab_core::setup;
 use confab_core::tracks::{IncomingMedia, SyntheticSources};
 use confab_core::{Engine, EngineConfig, EngineEvent, TrackFeed, TrackKind, TrackSet};
 use confab_media::{
@@ -34,47 +34,12 @@ fn print_json(value: &Value) {
     print_line(&value.to_string());
 }
 
-/// The platform's place for application data, as the desktop app will use it.
-fn default_data_dir() -> Option<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if cfg!(windows) {
-        return var("APPDATA").map(|d| d.join("Confab"));
-    }
-    if cfg!(target_os = "macos") {
-        return var("HOME").map(|h| h.join("Library/Application Support/Confab"));
-    }
-    var("XDG_DATA_HOME")
-        .or_else(|| var("HOME").map(|h| h.join(".local/share")))
-        .map(|d| d.join("confab"))
-}
-
-fn default_download_dir() -> PathBuf {
-    std::env::var_os(if cfg!(windows) { "USERPROFILE" } else { "HOME" })
-        .map(|home| PathBuf::from(home).join("Downloads"))
-        .filter(|d| d.is_dir())
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// This install's stable author id (kept in the data directory), created on first use.
-fn author_id(data_dir: &std::path::Path) -> std::io::Result<String> {
-    let path = data_dir.join("install-id");
-    match std::fs::read_to_string(&path) {
-        Ok(id) if confab_proto::document::is_uuid_v4(id.trim()) => Ok(id.trim().to_owned()),
-        _ => {
-            std::fs::create_dir_all(data_dir)?;
-            let id = confab_core::engine::new_uuid();
-            std::fs::write(&path, &id)?;
-            Ok(id)
-        }
-    }
-}
-
 pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) -> ExitCode {
     let fail = crate::fail;
-    let Some(data_dir) = args.data_dir.or_else(default_data_dir) else {
+    let Some(data_dir) = args.data_dir.or_else(setup::default_data_dir) else {
         return fail(2, "no data directory: give --data-dir");
     };
-    let author_id = match author_id(&data_dir) {
+    let author_id = match setup::author_id(&data_dir) {
         Ok(id) => id,
         Err(e) => {
             return fail(1, &format!("cannot use the data directory {}: {e}", data_dir.display()));
@@ -164,7 +129,7 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         client: ClientKind::Cli,
         app_version: env!("CARGO_PKG_VERSION").into(),
         data_dir,
-        download_dir: args.download_dir.unwrap_or_else(default_download_dir),
+        download_dir: args.download_dir.unwrap_or_else(setup::default_download_dir),
         max_file_bytes: args.max_file_bytes,
         auto_accept_files: true,
         work_offline: false,
@@ -175,6 +140,7 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         // tracks are declined, or, when asked, played, decoded and reported.
         sources: Arc::new(SyntheticSources),
         incoming,
+        trusted_certificate: None,
     };
     let (engine, events) = match Engine::start(config) {
         Ok(started) => started,
@@ -318,7 +284,7 @@ impl Session {
     /// Prints an event; returns the reason if the meeting ended.
     fn show(&mut self, event: EngineEvent) -> Option<String> {
         match &event {
-            EngineEvent::PeerConnected { id, name } | EngineEvent::PeerJoined { id, name } => {
+            EngineEvent::PeerConnected { id, name } | EngineEvent::PeerJoined { id, name, .. } => {
                 self.names.insert(id.to_string(), name.clone());
             }
             EngineEvent::PeerRenamed { old, id } => {

@@ -274,6 +274,7 @@ fn start_engine(
         tracks: confab_core::TrackSet::new(),
         sources: std::sync::Arc::new(confab_core::tracks::NoSources),
         incoming: None,
+        trusted_certificate: None,
     })
     .unwrap()
 }

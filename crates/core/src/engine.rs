@@ -62,6 +62,9 @@ pub struct EngineConfig {
     pub sources: Arc<dyn TrackSources>,
     /// Where the peers' tracks go; `None` takes none (they are declined, and cost nothing).
     pub incoming: Option<Arc<dyn IncomingMedia>>,
+    /// A certificate the signaling client trusts besides the public roots (DER): the
+    /// self-signed one of a service this program hosts.
+    pub trusted_certificate: Option<Vec<u8>>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
@@ -194,6 +197,7 @@ impl Engine {
             C::DeclineFile { id } => applied(self.decline_file(&id).await),
             C::CancelFile { id } => applied(self.cancel_file(&id).await),
             C::SetMedia(media) => applied(self.set_media(media).await),
+            C::Markdown {} => Ok(Answer::Markdown { markdown: self.markdown().await? }),
             C::Export { path } => {
                 let markdown = self.markdown().await?;
                 tokio::fs::write(&path, markdown).await.map_err(|e| {
@@ -329,6 +333,7 @@ async fn run(
         client: config.client,
         app_version: config.app_version.clone(),
         keep_trying: config.work_offline,
+        trusted_certificate: config.trusted_certificate.clone(),
     });
     let (link_events, mut link_rx) = mpsc::unbounded_channel();
     let mut driver = Driver {

@@ -33,6 +33,8 @@
 //!   its loss reports, as a pure state machine.
 //! - [`decode`]: [`decode::TrackDecoder`], incoming frames decoded to pictures and sound, for
 //!   front ends that cannot decode themselves.
+//! - [`setup`]: what front ends share before starting an engine — default directories, the
+//!   install's author id, the link of a meeting hosted here.
 //!
 //! ## What it never does
 //! It never depends on tauri, on a GUI toolkit, or on `confab-signaling` (its tests run a real
@@ -47,6 +49,7 @@ pub mod feed;
 mod feedback;
 pub mod mesh;
 pub mod peer;
+pub mod setup;
 pub mod signaling_client;
 pub mod store;
 pub mod sync;

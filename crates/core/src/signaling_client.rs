@@ -36,6 +36,9 @@ pub struct SignalingConfig {
     /// Keep trying when even the first connection fails (a participant who starts offline
     /// still edits their notes); otherwise that failure ends the client at once.
     pub keep_trying: bool,
+    /// A certificate trusted besides the public roots (DER): the self-signed one of a
+    /// signaling service this program hosts itself.
+    pub trusted_certificate: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,7 +180,9 @@ async fn connect(config: &SignalingConfig) -> Result<Socket, String> {
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(MAX_FRAME))
         .max_frame_size(Some(MAX_FRAME));
-    let connector = tokio_tungstenite::Connector::Rustls(Arc::new(tls_config()));
+    let connector = tokio_tungstenite::Connector::Rustls(Arc::new(tls_config(
+        config.trusted_certificate.as_deref(),
+    )));
     let attempt = tokio_tungstenite::connect_async_tls_with_config(
         &url,
         Some(ws_config),
@@ -193,9 +198,15 @@ async fn connect(config: &SignalingConfig) -> Result<Socket, String> {
     }
 }
 
-/// TLS with the Mozilla roots and the ring provider (the one the rest of the stack uses).
-fn tls_config() -> rustls::ClientConfig {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+/// TLS with the Mozilla roots (and `trusted`) and the ring provider (the one the rest of the
+/// stack uses).
+fn tls_config(trusted: Option<&[u8]>) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(der) = trusted
+        && let Err(e) = roots.add(rustls::pki_types::CertificateDer::from(der.to_vec()))
+    {
+        tracing::warn!(error = %e, "a certificate to trust that is none");
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

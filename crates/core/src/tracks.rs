@@ -96,6 +96,30 @@ impl TrackSources for SyntheticSources {
     }
 }
 
+/// This machine's own devices: a screen (the one chosen, else the first) and the default
+/// microphone, cleaned of what the speaker plays through `echo`.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceSources {
+    /// The display to share, as `confab_media::ScreenSource::displays` names it.
+    pub screen: Option<String>,
+    /// Shared with the speaker, so its sound is taken out of the microphone's.
+    pub echo: confab_media::VoiceProcessing,
+}
+
+impl TrackSources for DeviceSources {
+    fn open(&self, kind: TrackKind) -> Result<TrackFeed, MediaError> {
+        match kind {
+            TrackKind::Screen => confab_media::screens()
+                .and_then(|screens| screens.open(self.screen.as_deref()))
+                .and_then(TrackFeed::screen),
+            TrackKind::Microphone => confab_media::Microphone::open(None)
+                .map(|mic| confab_media::CleanMicrophone::new(mic, self.echo.clone()))
+                .and_then(|mic| TrackFeed::microphone(Box::new(mic))),
+            TrackKind::Camera => NoSources.open(kind),
+        }
+    }
+}
+
 /// A track a peer started sending us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingTrack {

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 fn config(link: MeetingLink, name: &str) -> SignalingConfig {
     SignalingConfig {
+        trusted_certificate: None,
         link,
         name: DisplayName::new(name).unwrap(),
         client: ClientKind::Cli,

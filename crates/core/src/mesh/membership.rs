@@ -109,7 +109,8 @@ impl Mesh {
         // The newcomer offers to everyone already there that it is not connected to.
         for p in peers {
             self.shown.entry(p.id.clone()).or_insert(false);
-            self.emit(EngineEvent::PeerJoined { id: p.id.clone(), name: p.name.to_string() });
+            let (id, name, client) = (p.id.clone(), p.name.to_string(), p.client);
+            self.emit(EngineEvent::PeerJoined { id, name, client });
             if !self.peers.contains_key(&p.id) {
                 self.connect(p.id, true);
             }

@@ -336,7 +336,11 @@ impl Mesh {
                 self.members.insert(p.id.clone());
                 self.reconnects.remove(&p.id);
                 self.shown.entry(p.id.clone()).or_insert(false);
-                self.emit(EngineEvent::PeerJoined { id: p.id, name: p.name.into() });
+                self.emit(EngineEvent::PeerJoined {
+                    id: p.id,
+                    name: p.name.into(),
+                    client: p.client,
+                });
             }
             SignalingEvent::PeerLeft(id) => {
                 self.members.remove(&id);

@@ -212,6 +212,7 @@ impl Node {
             tracks: options.tracks,
             sources: Arc::new(SyntheticSources),
             incoming: options.incoming,
+            trusted_certificate: None,
         })
         .unwrap();
         Self {
