@@ -1,5 +1,5 @@
 # The commands people type. `make run` and `make test` install what is missing first.
-.PHONY: run test setup ui gen lint bench-signaling bench-core bench-ui bench-media
+.PHONY: run test setup ui gen lint package bench-signaling bench-core bench-ui bench-media
 
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -26,20 +26,23 @@ test: export CARGO_INCREMENTAL := 0
 test: setup ui/dist/index.html
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
-	# Real cameras (nokhwa) are a feature the desktop build turns on: kept building and tested here.
-	$(CARGO) clippy --quiet -p confab-media --features camera --all-targets -- -D warnings
 	npm run --silent typecheck
 	npm run --silent test:unit
 	$(CARGO) test --workspace
-	$(CARGO) test --quiet -p confab-media --features camera --test video
-	# The binaries the browser tests start, built here rather than inside a test's time limit.
-	$(CARGO) build --quiet -p confab-signaling -p confab-cli
+	# The binaries the browser and desktop tests start, built here rather than inside a test's
+	# time limit, with the workspace's features (as `cargo test --workspace` built everything).
+	$(CARGO) build --quiet --workspace --bins
 	npm run --silent test:browser
+	npm run --silent test:desktop
 
-lint: setup
+## The desktop app's release .deb, under target/release/bundle/deb/ (AppImage, .rpm, .msi and
+## .dmg are built by .github/workflows/release.yml on their own platforms).
+package: setup ui/dist/index.html
+	npx tauri build --ci --bundles deb
+
+lint: setup ui/dist/index.html
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
-	$(CARGO) clippy --quiet -p confab-media --features camera --all-targets -- -D warnings
 	npm run --silent typecheck
 
 ## Regenerate ui/src/gen/: protocol types and constants from confab-proto, the front-end API from confab-core.

@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# `make run`: starts the signaling service with the web UI on 127.0.0.1:8787, creates a meeting
-# and prints its full link (key included). Ctrl-C stops it.
+# `make run`: with a display, opens the desktop app hosting a new meeting and prints its link for
+# the others (on this machine's network address, so people on the LAN can join from a browser).
+# Without one (or with CONFAB_NO_DESKTOP=1): starts the signaling service with the web UI on
+# 127.0.0.1:8787, creates a meeting and prints its full link (key included). Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -z "${CONFAB_NO_DESKTOP:-}" ]; then
+  cargo build --quiet --release -p confab-desktop
+  echo "Starting the Confab desktop app, hosting a new meeting (close its window to stop)."
+  target/release/confab-desktop --host | while read -r link; do
+    echo "Meeting link for the others: $link"
+  done
+  exit 0
+fi
 
 listen="${CONFAB_LISTEN:-127.0.0.1:8787}"
 bin=target/release/confab-signaling

@@ -21,7 +21,12 @@ at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 # the sound tests start a private pulseaudio (pactl from pulseaudio-utils checks it is up) with a
 # null sink for a room, reached through ALSA's pulse plugin (libasound2-plugins). libclang-dev
 # lets the camera feature's V4L2 bindings be generated (bindgen) when it is built.
-APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn chromium libvpx-dev libopus-dev ffmpeg xvfb imagemagick libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins libclang-dev)
+# The desktop app (Tauri 2) builds against WebKitGTK 4.1 and GTK 3 (with librsvg, libxdo and
+# the appindicator for its tray); its tests drive it with Debian's WebKitWebDriver
+# (webkit2gtk-driver) inside a private D-Bus session (dbus-daemon's dbus-run-session); its
+# keyring tests use gnome-keyring (the Secret Service) and keyutils' keyctl.
+APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn chromium libvpx-dev libopus-dev ffmpeg xvfb imagemagick libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins libclang-dev
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev webkit2gtk-driver dbus-daemon gnome-keyring keyutils)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -80,6 +85,13 @@ for component in rustfmt clippy; do
     rustup component add "$component" >/dev/null 2>&1 || true
   fi
 done
+
+# tauri-driver: the WebDriver front the desktop tests talk to (it starts WebKitWebDriver).
+if ! command -v tauri-driver >/dev/null; then
+  say "installing tauri-driver (cargo install)"
+  cargo install --quiet --locked tauri-driver --version '^2' >/dev/null 2>&1 \
+    || { say "could not install tauri-driver"; exit 1; }
+fi
 
 # npm packages, when the lock file changed since the last install.
 stamp=node_modules/.confab-lock-stamp

@@ -18,14 +18,15 @@ export const WAIT_MS = 30_000;
 const target = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target");
 /** `release` for benchmarks; tests use the debug build `cargo test` makes anyway. */
 const profile = process.env.CONFAB_PROFILE === "release" ? "release" : "debug";
-const bin = (name) => join(target, profile, name);
+export const bin = (name) => join(target, profile, name);
 
 let built = false;
-/** Builds the two binaries the tests run (quick when cargo has them already). */
-function ensureBuilt() {
+/** Builds the binaries the tests run (quick when cargo has them already): every one of the
+ * workspace, with its features unified as `make test` builds them, so nothing is rebuilt. */
+export function ensureBuilt() {
   if (built) return;
   const release = profile === "release" ? ["--release"] : [];
-  const result = spawnSync("cargo", ["build", "--quiet", ...release, "-p", "confab-signaling", "-p", "confab-cli"], {
+  const result = spawnSync("cargo", ["build", "--quiet", ...release, "--workspace", "--bins"], {
     cwd: ROOT,
     stdio: "inherit",
   });
@@ -119,13 +120,16 @@ export async function launchBrowser(t) {
   return browser;
 }
 
-/** A new page in a context of its own (its own storage), at `width`×`height`, light or dark. */
-export async function newPage(browser, { width = 1280, height = 720, colorScheme = "light" } = {}) {
+/** A new page in a context of its own (its own storage), at `width`×`height`, light or dark.
+ * `selfSigned`: the person accepted the certificate of a meeting hosted on someone's machine
+ * (the desktop app's own). */
+export async function newPage(browser, { width = 1280, height = 720, colorScheme = "light", selfSigned = false } = {}) {
   const context = await browser.newContext({
     viewport: { width, height },
     colorScheme,
     permissions: ["clipboard-read", "clipboard-write"],
     acceptDownloads: true,
+    ignoreHTTPSErrors: selfSigned,
   });
   // Lets the tests read `getStats()` of the page's connections (`framesDecoded`).
   await recordInstances(context, "RTCPeerConnection", "__confabPeerConnections");

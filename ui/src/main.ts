@@ -1,10 +1,10 @@
-// The web UI's entry point: the start page at `/`, a meeting at `/m/ROOM#k=KEY`.
-import * as A from "@automerge/automerge/slim";
-import wasmUrl from "@automerge/automerge/automerge.wasm?url";
-import { BrowserLink } from "./link/browser-link";
-import { PROBLEM_TEXT, meetingLinkText, parseMeetingLink } from "./link/meeting-url";
-import { authorId } from "./screens/dom";
-import { homeScreen } from "./screens/home";
+// The web UI's entry point: the start page at `/`, a meeting at `/m/ROOM#k=KEY`. In the desktop
+// app the same screens drive the Rust engine instead (`TauriLink`), all in one page.
+import { type MeetingAddress, PROBLEM_TEXT, meetingLinkText, parseMeetingLink } from "./link/meeting-url";
+import { type Startup, TauriLink, hostMeeting, inDesktopApp, recentMeetings, startup } from "./link/tauri-link";
+import { checkDisplayName } from "./link/text";
+import { authorId, rememberedName } from "./screens/dom";
+import { type HomeActions, homeScreen } from "./screens/home";
 import { meetingScreen } from "./screens/meeting";
 import { type JoinChoices, prejoinScreen } from "./screens/prejoin";
 import { problemScreen } from "./screens/problem";
@@ -18,18 +18,20 @@ async function openMeeting(): Promise<void> {
     problemScreen(app, "This link does not work", PROBLEM_TEXT[address]);
     return;
   }
-  // Fetched and compiled while the person fills in the pre-join screen.
-  const automergeReady = A.initializeWasm(wasmUrl);
+  // Fetched and compiled while the person fills in the pre-join screen; the desktop app never
+  // loads it.
+  const browserLinkReady = loadBrowserLink();
   const enter = ({ name, mic, cam }: JoinChoices) => {
     // A reload of this tab goes straight back in (sessionStorage lives as long as the tab).
     sessionStorage.setItem(rejoinKey, JSON.stringify({ name, mic, cam }));
     void (async () => {
-      await automergeReady;
+      const BrowserLink = await browserLinkReady;
       const link = new BrowserLink(address, { name, authorId: authorId() });
       meetingScreen(app, {
         link,
         selfName: name,
         inviteLink: meetingLinkText(address),
+        storedWhere: "in this browser",
         onLeft: () => {
           sessionStorage.removeItem(rejoinKey);
           problemScreen(app, "You left the meeting", "Your notes stay in this browser.");
@@ -62,5 +64,60 @@ function rejoinChoices(saved: string | null): JoinChoices | null {
   }
 }
 
-if (/\/m\/[^/]*\/?$/.test(location.pathname)) void openMeeting();
+async function loadBrowserLink() {
+  const [A, wasm, { BrowserLink }] = await Promise.all([
+    import("@automerge/automerge/slim"),
+    import("@automerge/automerge/automerge.wasm?url"),
+    import("./link/browser-link"),
+  ]);
+  await A.initializeWasm(wasm.default);
+  return BrowserLink;
+}
+
+/** The desktop app: the meeting runs in Rust, and leaving comes back to the start page. */
+function openDesktopMeeting(address: MeetingAddress, name: string): void {
+  const link = new TauriLink(meetingLinkText(address), name);
+  meetingScreen(app, {
+    link,
+    selfName: name,
+    inviteLink: meetingLinkText(address),
+    storedWhere: "on this device",
+    onLeft: () => homeScreen(app, desktopHome),
+    onRefused: (code, message) => {
+      const { title, detail } = refusalText(code, message);
+      problemScreen(app, title, detail);
+    },
+  });
+  void link.join();
+}
+
+const desktopHome: HomeActions = {
+  async newMeeting(name) {
+    const address = parseMeetingLink(await hostMeeting());
+    if (typeof address === "string") throw new Error(PROBLEM_TEXT[address]);
+    openDesktopMeeting(address, name);
+  },
+  openMeeting: openDesktopMeeting,
+  async recent() {
+    const meetings = await recentMeetings();
+    return meetings.map((m) => ({ link: m.link, title: m.title, openedAt: new Date(m.opened_at) }));
+  },
+};
+
+/** The desktop app opens the meeting it was started with (`--host`, a link) straight away when
+ * it knows who you are, else asks your name with the link filled in. */
+async function startDesktop(): Promise<void> {
+  let known: Startup = { link: null, name: null, notice: null };
+  const open = (link: string | null) => {
+    const address = link === null ? null : parseMeetingLink(link);
+    const name = checkDisplayName(known.name ?? rememberedName.get());
+    if (address !== null && typeof address !== "string" && name.ok) openDesktopMeeting(address, name.name);
+    else homeScreen(app, desktopHome, { link: link ?? "", name: known.name ?? undefined, notice: known.notice ?? undefined });
+  };
+  known = await startup(open);
+  open(known.link);
+}
+
+if (inDesktopApp()) void startDesktop();
+else if (/\/m\/[^/]*\/?$/.test(location.pathname)) void openMeeting();
 else homeScreen(app);

@@ -25,6 +25,7 @@ import { lostPeerNotice, onRejoin, opensConnection } from "./mesh";
 import { type LocalTrack, type PeerEvent, PeerSession } from "./peer";
 import { Signaling, type SignalingEvent } from "./signaling";
 import { RoomStore } from "./store";
+import { streamView } from "./stream-view";
 import { stripHidden, trimWhiteSpace } from "./text";
 import { PeerSync, SyncError } from "./sync";
 
@@ -46,8 +47,12 @@ interface Transfer extends FileTransfer {
   channel?: RTCDataChannel;
 }
 
+/** A participant as the browser tracks them: the streams arriving, sorted into camera and screen
+ * when reported. */
+type PeerState = Omit<Participant, "camera" | "screen"> & { streams: MediaStream[] };
+
 interface Peer {
-  info: Participant;
+  info: PeerState;
   session: PeerSession;
   sync: PeerSync;
   /** Signaling said the peer left; it stays only while its connection does. */
@@ -140,7 +145,7 @@ export class BrowserLink implements MeetingLink {
     if (patches.length) this.local(spliceNotes(this.doc, patches));
   }
 
-  exportMarkdown(): string {
+  async exportMarkdown(): Promise<string> {
     return toMarkdown(this.doc);
   }
 
@@ -241,8 +246,8 @@ export class BrowserLink implements MeetingLink {
     this.emit({
       type: "local_media",
       media: { ...this.media },
-      camera: this.cameraStream.getVideoTracks().length ? this.cameraStream : null,
-      screen: this.screenStream,
+      camera: this.cameraStream.getVideoTracks().length ? streamView(this.cameraStream, { remote: false }) : null,
+      screen: this.screenStream ? streamView(this.screenStream, { remote: false }) : null,
     });
   }
 
@@ -413,7 +418,16 @@ export class BrowserLink implements MeetingLink {
   }
 
   private emitParticipants(): void {
-    this.emit({ type: "participants", participants: [...this.peers.values()].map((p) => ({ ...p.info })) });
+    const participants = [...this.peers.values()].map(({ info: { streams, ...info } }): Participant => {
+      const screen = info.media.screen ? streams.find((s) => isScreen(s, info.media)) : undefined;
+      const camera = streams.find((s) => !isScreen(s, info.media));
+      return {
+        ...info,
+        camera: camera ? streamView(camera, { remote: true }) : null,
+        screen: screen ? streamView(screen, { remote: true }) : null,
+      };
+    });
+    this.emit({ type: "participants", participants });
   }
 
   /** An edit of ours: stored, shown, sent. */
@@ -713,4 +727,10 @@ export class BrowserLink implements MeetingLink {
         break;
     }
   }
+}
+
+/** Whether `stream` carries the screen the participant announced. */
+function isScreen(stream: MediaStream, media: MediaState): boolean {
+  if (!media.screen || !media.screenTrack) return false;
+  return stream.id === media.screenTrack || stream.getTracks().some((t) => t.id === media.screenTrack);
 }

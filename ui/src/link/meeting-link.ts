@@ -1,5 +1,5 @@
 // What the UI talks to: one meeting, whatever carries it. `BrowserLink` is the browser's own
-// WebRTC and Automerge; the desktop shell's `TauriLink` (desktop issue) drives confab-core.
+// WebRTC and Automerge; the desktop app's `TauriLink` drives confab-core in Rust.
 import type { ChatMessage, ClientKind, ErrorCode, PeerId } from "../gen/protocol";
 import type { NotesPatch } from "./document";
 import type { FileTransfer } from "./files";
@@ -22,13 +22,23 @@ export interface MediaState {
   screenTrack?: string;
 }
 
+/** What a tile shows of one video: an element the link made and keeps fed — a `<video>` of a
+ * MediaStream in the browser, a canvas drawn from the engine's frames in the desktop app. */
+export interface VideoView {
+  /** The same element for as long as the video lasts. */
+  readonly element: HTMLElement;
+  /** False while there is sound only: the tile shows the name instead. */
+  readonly hasPicture: boolean;
+}
+
 export interface Participant {
   id: PeerId;
   name: string;
   client: ClientKind;
   media: MediaState;
-  /** The media streams arriving from them. */
-  streams: MediaStream[];
+  /** Their camera (with their voice, in a browser), and the screen they share. */
+  camera: VideoView | null;
+  screen: VideoView | null;
   /** Their selection in the notes, as Automerge cursors (resolve with `cursorsInNotes`). */
   cursor?: { anchor: string; head: string };
   /** A peer whose connection fails or may be intercepted leaves the list (an `error` event says
@@ -54,7 +64,7 @@ export type LinkEvent =
   /** Whether every edit so far is stored on this device (false while a save is under way). */
   | { type: "stored"; upToDate: boolean }
   /** What we send changed: our camera (with microphone) and our shared screen. */
-  | { type: "local_media"; media: MediaState; camera: MediaStream | null; screen: MediaStream | null }
+  | { type: "local_media"; media: MediaState; camera: VideoView | null; screen: VideoView | null }
   /** A file transfer started, moved on, or ended (one per file and peer). */
   | { type: "file"; transfer: FileTransfer }
   | { type: "error"; message: string };
@@ -68,7 +78,7 @@ export interface MeetingLink {
   say(text: string): void;
   /** Our own edit of the notes, in UTF-16 positions, steps applied in order. */
   editNotes(patches: NotesPatch[]): void;
-  exportMarkdown(): string;
+  exportMarkdown(): Promise<string>;
   /** Where our selection is in the notes (UTF-16 positions), or null when we are elsewhere. */
   setCursor(selection: { anchor: number; head: number } | null): void;
   /** The others' selections in the notes as positions in the current text. */

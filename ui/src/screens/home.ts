@@ -1,32 +1,61 @@
 // Home: your name, a new meeting, or a pasted link.
 import type { RoomId } from "../gen/protocol";
-import { PROBLEM_TEXT, meetingLinkText, parseMeetingLink, randomKey } from "../link/meeting-url";
+import { type MeetingAddress, PROBLEM_TEXT, meetingLinkText, parseMeetingLink, randomKey } from "../link/meeting-url";
 import { h, nameField, rememberedName } from "./dom";
 
-export function homeScreen(root: HTMLElement): void {
-  const name = nameField(rememberedName.get());
-  const link = h("input", { id: "link", type: "url", placeholder: "https://…/m/…#k=…", spellcheck: "false" });
+/** What the buttons do: in a browser, go to the meeting's page; in the desktop app, open it in
+ * the window. */
+export interface HomeActions {
+  /** Creates a meeting and opens it; throws to say why it could not. */
+  newMeeting(name: string): Promise<void>;
+  openMeeting(address: MeetingAddress, name: string): void;
+  /** Meetings to reopen, newest first (the desktop app keeps them). */
+  recent?(): Promise<{ link: string; title: string; openedAt: Date }[]>;
+}
+
+export interface HomeOptions {
+  /** The meeting link to fill in, for a meeting the person was sent to. */
+  link?: string;
+  name?: string;
+  /** Something to say at once (shown in the status line). */
+  notice?: string;
+}
+
+/** The browser's: the server creates the room, the key is made here. */
+export const browserHome: HomeActions = {
+  async newMeeting() {
+    const response = await fetch("api/meetings", { method: "POST" });
+    if (!response.ok) throw new Error(`the server answered ${response.status}`);
+    const { link: roomLink } = (await response.json()) as { room: RoomId; link: string };
+    // The key is made here and lives only in the fragment: the server never sees it.
+    location.assign(`${roomLink}#k=${randomKey()}`);
+  },
+  openMeeting(address) {
+    location.assign(meetingLinkText(address));
+  },
+};
+
+export function homeScreen(root: HTMLElement, actions: HomeActions = browserHome, options: HomeOptions = {}): void {
+  const name = nameField(options.name ?? rememberedName.get());
+  const linkInput = h("input", { id: "link", type: "url", placeholder: "https://…/m/…#k=…", spellcheck: "false", value: options.link ?? "" });
   const newMeeting = h("button", { type: "button", class: "primary" }, "New meeting");
   const join = h("button", { type: "submit" }, "Join");
   const status = h("p", { class: "status", role: "status" });
 
-  const checkName = (): boolean => {
+  const checkName = (): string | null => {
     const checked = name.check();
     if (checked !== null) rememberedName.set(checked);
-    return checked !== null;
+    return checked;
   };
 
   newMeeting.addEventListener("click", async () => {
-    if (!checkName()) return;
+    const you = checkName();
+    if (you === null) return;
     newMeeting.disabled = true;
     status.classList.remove("error");
     status.textContent = "Creating a meeting…";
     try {
-      const response = await fetch("api/meetings", { method: "POST" });
-      if (!response.ok) throw new Error(`the server answered ${response.status}`);
-      const { link: roomLink } = (await response.json()) as { room: RoomId; link: string };
-      // The key is made here and lives only in the fragment: the server never sees it.
-      location.assign(`${roomLink}#k=${randomKey()}`);
+      await actions.newMeeting(you);
     } catch (e) {
       status.textContent = `Could not create a meeting: ${e instanceof Error ? e.message : String(e)}`;
       status.classList.add("error");
@@ -34,18 +63,37 @@ export function homeScreen(root: HTMLElement): void {
     }
   });
 
-  const form = h("form", { class: "join-form" }, h("label", { for: "link" }, "Meeting link"), h("div", { class: "row" }, link, join));
+  const recentList = h("ul", { class: "recent", "aria-label": "Recent meetings", hidden: true });
+  const showRecent = async () => {
+    const meetings = (await actions.recent?.().catch(() => [])) ?? [];
+    recentList.hidden = meetings.length === 0;
+    recentList.replaceChildren(
+      ...meetings.map((meeting) => {
+        const open = h("button", { type: "button", class: "small" }, "Open");
+        open.addEventListener("click", () => {
+          const you = checkName();
+          const address = parseMeetingLink(meeting.link);
+          if (you !== null && typeof address !== "string") actions.openMeeting(address, you);
+        });
+        const when = meeting.openedAt.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+        return h("li", {}, h("span", { class: "recent-title" }, meeting.title || "Untitled meeting"), h("span", { class: "recent-when" }, when), open);
+      }),
+    );
+  };
+
+  const form = h("form", { class: "join-form" }, h("label", { for: "link" }, "Meeting link"), h("div", { class: "row" }, linkInput, join));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    if (!checkName()) return;
-    const parsed = parseMeetingLink(link.value);
+    const you = checkName();
+    if (you === null) return;
+    const parsed = parseMeetingLink(linkInput.value);
     if (typeof parsed === "string") {
       status.textContent = PROBLEM_TEXT[parsed];
       status.classList.add("error");
-      link.focus();
+      linkInput.focus();
       return;
     }
-    location.assign(meetingLinkText(parsed));
+    actions.openMeeting(parsed, you);
   });
 
   root.replaceChildren(
@@ -60,8 +108,11 @@ export function homeScreen(root: HTMLElement): void {
       newMeeting,
       h("div", { class: "divider", role: "separator" }, "or join one"),
       form,
+      recentList,
       status,
     ),
   );
+  if (options.notice) status.textContent = options.notice;
   if (!name.input.value) name.input.focus();
+  void showRecent();
 }

@@ -12,6 +12,8 @@ export interface MeetingScreenOptions {
   link: MeetingLink;
   selfName: string;
   inviteLink: string;
+  /** Where the notes are kept, as "Saved …" says it ("in this browser"). */
+  storedWhere: string;
   onLeft: () => void;
   onRefused: (code: ErrorCode, message: string) => void;
 }
@@ -32,6 +34,9 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
   const mic = toggle("Microphone", "Alt+M");
   const cam = toggle("Camera", "Alt+V");
   const share = toggle("Share screen", "Alt+S");
+  // Which the stage favours: the notes (the videos a strip above them) or the videos (filling the
+  // middle, the notes beside them). Remembered across meetings.
+  const videoFocus = toggle("Video focus", "Alt+L");
   const help = h("button", { type: "button", "aria-keyshortcuts": "Shift+?" }, "Shortcuts");
   const stage = new Stage(options.selfName);
   const participants = h("ul", { class: "participants", "aria-label": "Participants" });
@@ -48,8 +53,8 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
   const notesHost = h("div", { class: "notes-host" });
   const saved = h("span", { class: "saved", role: "status" });
   const exportNotes = h("button", { type: "button", class: "small" }, "Export notes");
-  exportNotes.addEventListener("click", () => {
-    const url = URL.createObjectURL(new Blob([link.exportMarkdown()], { type: "text/markdown" }));
+  exportNotes.addEventListener("click", async () => {
+    const url = URL.createObjectURL(new Blob([await link.exportMarkdown()], { type: "text/markdown" }));
     const a = h("a", { href: url, download: "meeting-notes.md" });
     a.click();
     window.setTimeout(() => URL.revokeObjectURL(url), 10_000);
@@ -72,7 +77,7 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
         { class: "topbar" },
         h("h1", {}, "Confab"),
         banner,
-        h("div", { class: "actions" }, mic, cam, share, copy, help, leave),
+        h("div", { class: "actions" }, mic, cam, share, videoFocus, copy, help, leave),
       ),
       stage.element,
       h(
@@ -170,7 +175,7 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
         return;
       }
       case "stored":
-        saved.textContent = event.upToDate ? "Saved in this browser" : "Saving…";
+        saved.textContent = event.upToDate ? `Saved ${options.storedWhere}` : "Saving…";
         return;
       case "title":
         document.title = event.title ? `${event.title} · Confab` : "Confab";
@@ -223,6 +228,13 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
     sendAll(event.dataTransfer.files);
   });
   const pressed = (button: HTMLButtonElement) => button.getAttribute("aria-pressed") === "true";
+  const setFocus = (video: boolean) => {
+    meeting.dataset.focus = video ? "video" : "notes";
+    videoFocus.setAttribute("aria-pressed", String(video));
+    localStorage.setItem("confab.focus", meeting.dataset.focus);
+  };
+  setFocus(localStorage.getItem("confab.focus") === "video");
+  videoFocus.addEventListener("click", () => setFocus(!pressed(videoFocus)));
   mic.addEventListener("click", () => void link.setDevice("mic", !pressed(mic)));
   cam.addEventListener("click", () => void link.setDevice("cam", !pressed(cam)));
   share.addEventListener("click", () => void link.shareScreen(!pressed(share)));
@@ -230,7 +242,7 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
   const onKey = (event: KeyboardEvent) => {
     const key = event.key.toLowerCase();
     const action = event.altKey
-      ? { m: mic, v: cam, s: share, c: null }[key]
+      ? { m: mic, v: cam, s: share, l: videoFocus, c: null }[key]
       : key === "?" && !isTyping(event.target) ? help : undefined;
     if (action === undefined) return;
     event.preventDefault();
@@ -334,6 +346,7 @@ const SHORTCUTS: [string, string][] = [
   ["Alt+M", "Microphone on or off"],
   ["Alt+V", "Camera on or off"],
   ["Alt+S", "Share the screen, or stop"],
+  ["Alt+L", "Videos large, or the notes"],
   ["Alt+C", "Write in the chat"],
   ["?", "This list"],
 ];

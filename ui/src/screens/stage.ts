@@ -1,10 +1,11 @@
-// The video stage: a tile per person (camera and voice), and a shared screen shown large.
-import type { MediaState, Participant } from "../link/meeting-link";
+// The video stage: a tile per person (camera and voice), and a shared screen shown large. The
+// link makes each video's element (`VideoView`); the stage only places it.
+import type { MediaState, Participant, VideoView } from "../link/meeting-link";
 import { h } from "./dom";
 
 interface Tile {
   element: HTMLElement;
-  video: HTMLVideoElement;
+  slot: HTMLElement;
   label: HTMLElement;
   badges: HTMLElement;
 }
@@ -14,7 +15,7 @@ export class Stage {
   private readonly screenArea = h("div", { class: "screen-area" });
   private readonly grid = h("div", { class: "tiles" });
   private readonly tiles = new Map<string, Tile>();
-  private self: { name: string; media: MediaState; camera: MediaStream | null; screen: MediaStream | null };
+  private self: { name: string; media: MediaState; camera: VideoView | null; screen: VideoView | null };
   private participants: Participant[] = [];
 
   constructor(selfName: string) {
@@ -23,7 +24,7 @@ export class Stage {
     this.render();
   }
 
-  setSelf(media: MediaState, camera: MediaStream | null, screen: MediaStream | null): void {
+  setSelf(media: MediaState, camera: VideoView | null, screen: VideoView | null): void {
     this.self = { ...this.self, media, camera, screen };
     this.render();
   }
@@ -35,61 +36,42 @@ export class Stage {
 
   private render(): void {
     const wanted = new Set<string>();
-    const place = (key: string, parent: HTMLElement, stream: MediaStream | null, name: string, badges: string[], opts: { muted: boolean; screen: boolean }) => {
+    const place = (key: string, parent: HTMLElement, view: VideoView | null, name: string, badges: string[], screen: boolean) => {
       wanted.add(key);
       let tile = this.tiles.get(key);
       if (!tile) {
-        const video = h("video", { autoplay: true, playsinline: true });
-        video.muted = opts.muted;
+        const slot = h("div", { class: "tile-video" });
         const label = h("span", { class: "tile-name" });
         const badgeList = h("span", { class: "tile-badges" });
-        const element = h("figure", { class: opts.screen ? "tile screen" : "tile" }, video, h("figcaption", {}, label, badgeList));
-        tile = { element, video, label, badges: badgeList };
+        const element = h("figure", { class: screen ? "tile screen" : "tile" }, slot, h("figcaption", {}, label, badgeList));
+        tile = { element, slot, label, badges: badgeList };
         this.tiles.set(key, tile);
       }
       if (tile.element.parentElement !== parent) parent.append(tile.element);
-      if (tile.video.srcObject !== stream) {
-        tile.video.srcObject = stream;
-        if (stream && !opts.muted) markFirstFrame(tile.video);
-      }
-      tile.element.setAttribute("aria-label", opts.screen ? `${name}'s screen` : name);
-      tile.element.classList.toggle("no-video", !stream || stream.getVideoTracks().length === 0);
-      tile.label.textContent = opts.screen ? `${name}'s screen` : name;
+      if (view && tile.slot.firstChild !== view.element) tile.slot.replaceChildren(view.element);
+      if (!view && tile.slot.firstChild) tile.slot.replaceChildren();
+      tile.element.setAttribute("aria-label", screen ? `${name}'s screen` : name);
+      tile.element.classList.toggle("no-video", !view?.hasPicture);
+      tile.label.textContent = screen ? `${name}'s screen` : name;
       tile.badges.replaceChildren(...badges.map((b) => h("span", { class: "tile-badge" }, b)));
     };
     const badgesOf = (m: MediaState) => [...(m.mic ? [] : ["muted"]), ...(m.cam ? [] : ["camera off"])];
 
-    if (this.self.screen) place("self/screen", this.screenArea, this.self.screen, "Your", [], { muted: true, screen: true });
+    if (this.self.screen) place("self/screen", this.screenArea, this.self.screen, "Your", [], true);
     for (const p of this.participants) {
-      const screen = p.media.screen ? p.streams.find((s) => isScreen(s, p.media)) : undefined;
-      if (screen) place(`${p.id}/screen`, this.screenArea, screen, p.name, [], { muted: false, screen: true });
+      if (p.screen) place(`${p.id}/screen`, this.screenArea, p.screen, p.name, [], true);
     }
-    place("self", this.grid, this.self.camera, `${this.self.name} (you)`, badgesOf(this.self.media), { muted: true, screen: false });
-    for (const p of this.participants) {
-      const camera = p.streams.find((s) => !isScreen(s, p.media)) ?? null;
-      place(p.id, this.grid, camera, p.name, badgesOf(p.media), { muted: false, screen: false });
-    }
+    place("self", this.grid, this.self.camera, `${this.self.name} (you)`, badgesOf(this.self.media), false);
+    for (const p of this.participants) place(p.id, this.grid, p.camera, p.name, badgesOf(p.media), false);
     for (const [key, tile] of this.tiles) {
       if (!wanted.has(key)) {
-        tile.video.srcObject = null;
+        tile.slot.replaceChildren();
         tile.element.remove();
         this.tiles.delete(key);
       }
     }
     this.element.classList.toggle("sharing", this.screenArea.childElementCount > 0);
+    // Columns for a grid that fills the stage: near square, so tiles stay as large as they can.
+    this.element.style.setProperty("--columns", String(Math.ceil(Math.sqrt(this.grid.childElementCount))));
   }
-}
-
-/** Whether `stream` carries the screen the participant announced. */
-function isScreen(stream: MediaStream, media: MediaState): boolean {
-  if (!media.screen || !media.screenTrack) return false;
-  return stream.id === media.screenTrack || stream.getTracks().some((t) => t.id === media.screenTrack);
-}
-
-/** Marks when the first frame from anyone else is on screen (`make bench-ui` reads it). */
-function markFirstFrame(video: HTMLVideoElement): void {
-  if (performance.getEntriesByName("confab:first-remote-frame").length > 0) return;
-  video.requestVideoFrameCallback(() => {
-    if (performance.getEntriesByName("confab:first-remote-frame").length === 0) performance.mark("confab:first-remote-frame");
-  });
 }

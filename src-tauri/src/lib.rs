@@ -1,0 +1,133 @@
+//! # confab-desktop — Confab in a window
+//!
+//! A Tauri 2 shell: the web UI (`ui/`, the same screens as in the browser) in a webview, driving
+//! a confab-core [`Engine`](confab_core::Engine) through the one front-end API,
+//! [`confab_core::api`]. The webview's `TauriLink` sends [`api::Command`](confab_core::api)s
+//! over Tauri commands and receives [`EngineEvent`](confab_core::EngineEvent)s over a
+//! `tauri::ipc::Channel`. Start at [`run`].
+//!
+//! - [`commands`]: the Tauri commands, the only ones `capabilities/main.json` grants.
+//! - [`meeting`]: the meeting this window is in, and the signaling service it may host.
+//! - [`media`]: the peers' tracks — video to the webview still encoded, sound played here.
+//! - [`secrets`]: the author id, display name and meeting keys, in the OS keyring.
+//! - [`recent`]: the meetings this install was in, for the start page.
+//! - [`tls`]: the self-signed certificate of meetings hosted here (browsers on the LAN need
+//!   https for cameras and WebCrypto).
+//!
+//! ## Command line
+//! `confab-desktop [--host] [LINK]`: `--host` starts a meeting hosted here at once and prints
+//! its link (for the others) on stdout; `LINK` (`https://…/m/…#k=…` or `confab://m/…`) joins it.
+//!
+//! ## What it never does
+//! It holds no meeting logic: membership, sync, negotiation and media are confab-core's. The
+//! webview runs no WebRTC (WebKitGTK has none that works) and loads no remote content.
+//!
+//! ## Environment
+//! - `CONFAB_DATA_DIR`: where meetings' notes are kept (default: the platform's data directory,
+//!   shared with the `confab` CLI).
+//! - `CONFAB_DOWNLOAD_DIR`: where received files go (default: `~/Downloads`).
+//! - `CONFAB_LISTEN`: where a hosted meeting's signaling service listens (default
+//!   `0.0.0.0:0`: every interface, a free port, so people on the LAN can join).
+//! - `CONFAB_KEYRING`: which keyring store to use — `auto` (default), `secret-service`,
+//!   `keyutils`, `keychain`, `windows`, or `none`.
+//! - `CONFAB_LOG`: log filter, as `RUST_LOG` (default `warn`).
+
+pub mod commands;
+pub mod media;
+pub mod meeting;
+pub mod recent;
+pub mod secrets;
+pub mod tls;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser;
+use confab_proto::MeetingLink;
+use tauri::Manager as _;
+use tauri_plugin_deep_link::DeepLinkExt as _;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "confab-desktop", version, about = "Confab meetings in a window")]
+struct Args {
+    /// Start a meeting hosted on this machine at once, and print its link for the others.
+    #[arg(long, conflicts_with = "link")]
+    host: bool,
+    /// A meeting link to join (https://…/m/ROOM#k=KEY or confab://m/ROOM?h=HOST#k=KEY).
+    link: Option<String>,
+}
+
+/// Opens the window and runs until it closes.
+pub fn run() -> ExitCode {
+    let filter = EnvFilter::try_from_env("CONFAB_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let args = Args::parse();
+    let fail = |code: u8, message: &str| {
+        eprintln!("confab-desktop: {message}");
+        ExitCode::from(code)
+    };
+    let settings = match meeting::Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => return fail(2, &e.to_string()),
+    };
+    let opening = match args.link.as_deref().map(str::parse::<MeetingLink>) {
+        None => None,
+        Some(Ok(link)) => Some(link),
+        Some(Err(e)) => return fail(2, &format!("{e}: {:?}", args.link.unwrap_or_default())),
+    };
+    let app = tauri::Builder::default()
+        // First: a second launch hands its arguments to this one and exits (its confab:// link
+        // reaches the deep-link plugin below), and this window comes to the front.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.unminimize();
+                let _ = window.show();
+                let _ = window.set_focus();
+            }
+        }))
+        .plugin(tauri_plugin_deep_link::init())
+        .setup(move |app| {
+            // Browsers that join a meeting hosted here get the web UI from the resources.
+            let ui_dir = app.path().resource_dir()?.join("ui");
+            let desktop = meeting::Desktop::new(settings, ui_dir, opening);
+            if args.host {
+                let link = tauri::async_runtime::block_on(desktop.host_at_start())?;
+                // The link alone on a line, so a script (or `make run`) can pass it on.
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{link}").and_then(|()| out.flush())?;
+            }
+            app.manage(desktop);
+            let handle = app.handle().clone();
+            // The keyring is read while the window loads, not before it opens.
+            let loading = handle.clone();
+            tauri::async_runtime::spawn(async move {
+                loading.state::<meeting::Desktop>().load_identity().await;
+            });
+            app.deep_link().on_open_url(move |opened| {
+                for url in opened.urls() {
+                    match url.as_str().parse::<MeetingLink>() {
+                        Ok(link) => handle.state::<meeting::Desktop>().open(link),
+                        Err(e) => tracing::warn!(error = %e, "a confab:// link that is no meeting"),
+                    }
+                }
+            });
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::startup,
+            commands::recent_meetings,
+            commands::host_meeting,
+            commands::join_meeting,
+            commands::meeting_command,
+            commands::leave_meeting,
+        ])
+        .run(tauri::generate_context!());
+    match app {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("confab-desktop: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

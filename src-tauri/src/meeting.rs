@@ -1,0 +1,359 @@
+//! The meeting the window is in, and the signaling service it hosts when the user starts a
+//! meeting here (as `confab host` does).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use confab_core::api::{Answer, Command};
+use confab_core::tracks::DeviceSources;
+use confab_core::{Engine, EngineConfig, EngineError, EngineEvent, TrackSet, setup};
+use confab_media::{AudioSink, Playout, Silent, Speaker};
+use confab_proto::{ClientKind, DisplayName, MeetingLink};
+use tauri::ipc::{Channel, InvokeResponseBody};
+use tokio::sync::Mutex;
+
+use crate::media::WindowMedia;
+use crate::recent::{Recent, RecentMeeting};
+use crate::secrets::Identity;
+
+/// What the user sees when something cannot be done; shown as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum DesktopError {
+    #[error("{0}")]
+    Settings(String),
+    #[error("cannot host a meeting on {listen}: {source}")]
+    Listen { listen: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Link(String),
+    #[error("a display name is 1 to 64 visible characters")]
+    Name,
+    #[error("cannot find this machine's network address: {0}")]
+    Address(std::io::Error),
+    #[error("cannot make the certificate of meetings hosted here: {0}")]
+    Certificate(String),
+    #[error("you are not in a meeting")]
+    NotInMeeting,
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cannot play sound: {0}")]
+    Sound(#[from] confab_media::MediaError),
+}
+
+/// Where things go, read once at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub download_dir: PathBuf,
+    pub listen: SocketAddr,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, DesktopError> {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let data_dir = var("CONFAB_DATA_DIR").map(PathBuf::from).or_else(setup::default_data_dir);
+        let data_dir = data_dir.ok_or_else(|| {
+            DesktopError::Settings("no place for data: set CONFAB_DATA_DIR or HOME".into())
+        })?;
+        let download_dir =
+            var("CONFAB_DOWNLOAD_DIR").map_or_else(setup::default_download_dir, PathBuf::from);
+        let listen = match var("CONFAB_LISTEN") {
+            None => SocketAddr::from(([0, 0, 0, 0], 0)),
+            Some(text) => text.to_string_lossy().parse().map_err(|_| {
+                DesktopError::Settings(format!(
+                    "CONFAB_LISTEN must be an address and port, like 0.0.0.0:8080: {text:?}"
+                ))
+            })?,
+        };
+        Ok(Self { data_dir, download_dir, listen })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Hosted {
+    listening: SocketAddr,
+    /// Its certificate (DER), which our own engine trusts.
+    certificate: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct Desktop {
+    settings: Settings,
+    /// The web UI served to browsers that join a meeting hosted here.
+    ui_dir: PathBuf,
+    /// The signaling service hosted here, once it was started.
+    hosted: Mutex<Option<Hosted>>,
+    meeting: Mutex<Option<Engine>>,
+    /// The meeting the window opens as it starts (from the command line), until the window
+    /// asks; then where links opened later go.
+    opening: std::sync::Mutex<Opening>,
+    /// Loaded from the keyring in the background as the app starts (it may be slow, or wait).
+    identity: tokio::sync::OnceCell<std::sync::Mutex<Identity>>,
+    recent: Recent,
+}
+
+/// What the window learns as it starts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Startup {
+    /// The meeting to open at once (from the command line).
+    pub link: Option<String>,
+    /// The display name last used here.
+    pub name: Option<String>,
+    /// Something the user should know (no keyring to keep things in).
+    pub notice: Option<String>,
+}
+
+/// A recent meeting the start page can reopen.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecentEntry {
+    pub link: String,
+    pub title: String,
+    pub server: String,
+    pub opened_at: u64,
+}
+
+/// What the window hears of meetings opened from outside it (a `confab://` link clicked while
+/// it runs).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum AppEvent {
+    /// Open this meeting (its `https://` form).
+    Open { link: String },
+}
+
+#[derive(Default)]
+enum Opening {
+    #[default]
+    Nothing,
+    /// Not asked for yet.
+    Waiting(MeetingLink),
+    /// The window listens.
+    Window(Channel<AppEvent>),
+}
+
+impl std::fmt::Debug for Opening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Nothing => f.write_str("Nothing"),
+            Self::Waiting(link) => f.debug_tuple("Waiting").field(link).finish(),
+            Self::Window(_) => f.write_str("Window"),
+        }
+    }
+}
+
+impl Desktop {
+    pub fn new(settings: Settings, ui_dir: PathBuf, opening: Option<MeetingLink>) -> Self {
+        let recent = Recent::in_dir(&settings.data_dir);
+        Self {
+            settings,
+            ui_dir,
+            hosted: Mutex::new(None),
+            meeting: Mutex::new(None),
+            opening: std::sync::Mutex::new(opening.map_or(Opening::Nothing, Opening::Waiting)),
+            identity: tokio::sync::OnceCell::new(),
+            recent,
+        }
+    }
+
+    /// This install's identity, once loaded.
+    async fn identity(&self) -> std::sync::MutexGuard<'_, Identity> {
+        let identity = self
+            .identity
+            .get_or_init(|| async { std::sync::Mutex::new(Identity::load_in_time().await) })
+            .await;
+        identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts loading the identity, so the window does not wait for it later.
+    pub async fn load_identity(&self) {
+        drop(self.identity().await);
+    }
+
+    /// The meetings this install was in whose keys it kept, newest first.
+    pub async fn recent_meetings(&self) -> Vec<RecentEntry> {
+        let identity = self.identity().await;
+        self.recent
+            .list()
+            .into_iter()
+            .filter_map(|meeting| {
+                let link = meeting.link(&identity.meeting_key(&meeting.room)?)?;
+                let RecentMeeting { title, server, opened_at, .. } = meeting;
+                Some(RecentEntry { link: link.to_string(), title, server, opened_at })
+            })
+            .collect()
+    }
+
+    /// Hosts a new meeting that the window opens as it starts; answers its link.
+    pub async fn host_at_start(&self) -> Result<MeetingLink, DesktopError> {
+        let link = self.host().await?;
+        self.open(link.clone());
+        Ok(link)
+    }
+
+    /// Opens the meeting at `link` in the window, now or as soon as it listens.
+    pub fn open(&self, link: MeetingLink) {
+        let mut opening = self.opening.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Opening::Window(window) = &*opening
+            && window.send(AppEvent::Open { link: link.to_string() }).is_ok()
+        {
+            return;
+        }
+        *opening = Opening::Waiting(link);
+    }
+
+    /// The window listens for meetings to open on `window`; answers what it needs to start.
+    pub async fn window_listens(&self, window: Channel<AppEvent>) -> Startup {
+        let link = {
+            let mut opening =
+                self.opening.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match std::mem::replace(&mut *opening, Opening::Window(window)) {
+                Opening::Waiting(link) => Some(link.to_string()),
+                Opening::Nothing | Opening::Window(_) => None,
+            }
+        };
+        let identity = self.identity().await;
+        Startup { link, name: identity.name.clone(), notice: identity.problem.clone() }
+    }
+
+    /// A new meeting on the signaling service hosted here (started on first use).
+    pub async fn host(&self) -> Result<MeetingLink, DesktopError> {
+        let mut hosted = self.hosted.lock().await;
+        let listening = match &*hosted {
+            Some(hosted) => hosted.listening,
+            None => {
+                let listen = self.settings.listen;
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .map_err(|source| DesktopError::Listen { listen, source })?;
+                let listening = listener
+                    .local_addr()
+                    .map_err(|source| DesktopError::Listen { listen, source })?;
+                // Browsers give pages on a LAN address over plain http no camera, microphone or
+                // WebCrypto: the service hosted here speaks TLS with a certificate of its own.
+                let address = setup::reachable_address(listening).map_err(DesktopError::Link)?;
+                let (tls, certificate) =
+                    crate::tls::hosted_certificate(&self.settings.data_dir, address.ip())
+                        .map_err(DesktopError::Certificate)?;
+                let config = confab_signaling::Config {
+                    ui_dir: self.ui_dir.clone(),
+                    tls: Some(tls),
+                    ..Default::default()
+                };
+                tauri::async_runtime::spawn(async move {
+                    let forever = std::future::pending();
+                    if let Err(e) = confab_signaling::run(listener, config, forever).await {
+                        tracing::error!(error = %e, "the hosted signaling service stopped");
+                    }
+                });
+                *hosted = Some(Hosted { listening, certificate });
+                listening
+            }
+        };
+        setup::hosted_meeting_link(listening, true).map_err(DesktopError::Link)
+    }
+
+    /// Joins the meeting at `link` as `name`, leaving any meeting the window was in; its events
+    /// go to `events` and the peers' video to `video` until it ends.
+    pub async fn join(
+        &self,
+        link: &str,
+        name: &str,
+        events: Channel<EngineEvent>,
+        video: Channel<InvokeResponseBody>,
+    ) -> Result<(), DesktopError> {
+        let link: MeetingLink = link.parse().map_err(|e| DesktopError::Link(format!("{e}")))?;
+        let name = DisplayName::new(name).map_err(|_| DesktopError::Name)?;
+        let data_dir = self.settings.data_dir.clone();
+        let author_id = self.remember(&link, &name).await;
+        let recent = self.recent.clone();
+        let room = link.room().as_str().to_owned();
+        let tell = move |event: EngineEvent| {
+            if let EngineEvent::Title { text } = &event
+                && let Err(e) = recent.titled(&room, text)
+            {
+                tracing::warn!(error = %e, "the recent meetings list could not be written");
+            }
+            if let Err(e) = events.send(event) {
+                tracing::warn!(error = %e, "an event could not reach the window");
+            }
+        };
+        let tell = Arc::new(tell);
+        // What the speaker plays is taken out of what the microphone hears.
+        let sources = DeviceSources::default();
+        let (speaker, speaker_problem) = match Speaker::open(None, Some(sources.echo.clone())) {
+            Ok(speaker) => (Box::new(speaker) as Box<dyn AudioSink>, None),
+            Err(e) => (Box::new(Silent) as Box<dyn AudioSink>, Some(e.to_string())),
+        };
+        let playout = Arc::new(Playout::start(speaker)?);
+        let report = tell.clone();
+        let report_error: Arc<dyn Fn(String) + Send + Sync> =
+            Arc::new(move |message| report(EngineEvent::Error { message }));
+        let media = WindowMedia::new(video, playout, speaker_problem, report_error);
+        let config = EngineConfig {
+            link,
+            name,
+            client: ClientKind::Desktop,
+            app_version: env!("CARGO_PKG_VERSION").into(),
+            data_dir,
+            download_dir: self.settings.download_dir.clone(),
+            max_file_bytes: confab_core::engine::DEFAULT_MAX_FILE_BYTES,
+            auto_accept_files: false,
+            // The notes open and take edits even with the server down.
+            work_offline: true,
+            author_id,
+            bind: confab_core::peer::own_address().map_err(DesktopError::Address)?,
+            tracks: TrackSet::new(),
+            sources: Arc::new(sources),
+            incoming: Some(Arc::new(media)),
+            trusted_certificate: self.hosted.lock().await.as_ref().map(|h| h.certificate.clone()),
+        };
+        let (engine, mut engine_events) = Engine::start(config)?;
+        if let Some(previous) = self.meeting.lock().await.replace(engine) {
+            previous.leave();
+        }
+        tauri::async_runtime::spawn(async move {
+            while let Some(event) = engine_events.recv().await {
+                tell(event);
+            }
+        });
+        Ok(())
+    }
+
+    /// Keeps the name, the meeting's key and the meeting in the recent list (on a thread of
+    /// their own: a keyring may be slow; problems are only logged, none stops the meeting);
+    /// answers the author id.
+    async fn remember(&self, link: &MeetingLink, name: &DisplayName) -> String {
+        let mut keeping = {
+            let mut identity = self.identity().await;
+            identity.name = Some(name.to_string());
+            identity.clone()
+        };
+        let (name, room, key) =
+            (name.to_string(), link.room().as_str().to_owned(), link.key().as_str().to_owned());
+        let author_id = keeping.author_id.clone();
+        tauri::async_runtime::spawn_blocking(move || {
+            let kept = keeping.set_name(&name).and_then(|()| keeping.keep_meeting_key(&room, &key));
+            if let Err(e) = kept {
+                tracing::warn!(error = %e, "the keyring did not take the name or the meeting key");
+            }
+        });
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        if let Err(e) = self.recent.opened(link, now) {
+            tracing::warn!(error = %e, "the recent meetings list could not be written");
+        }
+        author_id
+    }
+
+    pub async fn apply(&self, command: Command) -> Result<Answer, DesktopError> {
+        let engine = self.meeting.lock().await.clone().ok_or(DesktopError::NotInMeeting)?;
+        Ok(engine.apply(command).await?)
+    }
+
+    pub async fn leave(&self) {
+        if let Some(engine) = self.meeting.lock().await.take() {
+            engine.leave();
+        }
+    }
+}

@@ -1,0 +1,311 @@
+// The desktop app's link: the meeting runs in Rust (confab-core), and this side only carries
+// the front-end API — commands over Tauri commands, events over a Tauri channel. Every screen
+// is the browser's.
+import { Channel, invoke } from "@tauri-apps/api/core";
+import type { Answer, Command, EngineEvent, NotesPatch as ApiPatch } from "../gen/api";
+import type { PeerId } from "../gen/protocol";
+import type { NotesPatch } from "./document";
+import type { LinkEvent, MeetingLink, MediaState, Participant, RemoteCursor } from "./meeting-link";
+import { NotesMirror } from "./notes-mirror";
+import { DecodedVideo, webCodecsName } from "./decoded-video";
+
+/** A peer's video track, as the engine announced it (src-tauri/src/media.rs). */
+interface RemoteVideo {
+  peer: PeerId;
+  streams: string[];
+  /** Sent in a native peer's screen stream. */
+  nativeScreen: boolean;
+  view: DecodedVideo;
+}
+
+const [TRACK_STARTED, FRAME, TRACK_ENDED] = [0, 1, 2];
+
+/** True inside the desktop app's window. */
+export function inDesktopApp(): boolean {
+  return "__TAURI_INTERNALS__" in window;
+}
+
+/** A new meeting on the signaling service the app hosts; its link, with the key. */
+export function hostMeeting(): Promise<string> {
+  return invoke<string>("host_meeting");
+}
+
+/** What the window learns as it starts (src-tauri's `Startup`). */
+export interface Startup {
+  /** The meeting the app was started with (`--host`, or a link on its command line). */
+  link: string | null;
+  /** The display name last used, from the keyring. */
+  name: string | null;
+  /** Something to tell the user (no keyring to keep things in). */
+  notice: string | null;
+}
+
+/** The window is ready; `opened` hears of meetings opened later (a `confab://` link clicked). */
+export function startup(opened: (link: string) => void): Promise<Startup> {
+  const channel = new Channel<{ event: "open"; link: string }>();
+  channel.onmessage = (event) => opened(event.link);
+  return invoke<Startup>("startup", { opened: channel });
+}
+
+export interface RecentMeeting {
+  link: string;
+  title: string;
+  server: string;
+  /** ms since the Unix epoch. */
+  opened_at: number;
+}
+
+/** The meetings this install was in, newest first (their notes open even offline). */
+export function recentMeetings(): Promise<RecentMeeting[]> {
+  return invoke<RecentMeeting[]>("recent_meetings");
+}
+
+export class TauriLink implements MeetingLink {
+  private readonly listeners = new Set<(event: LinkEvent) => void>();
+  private readonly peers = new Map<PeerId, Omit<Participant, "camera" | "screen">>();
+  private readonly videos = new Map<number, RemoteVideo>();
+  private media: MediaState = { mic: false, cam: false, screen: false };
+  private readonly notes = new NotesMirror();
+  /** Commands go one at a time, so the engine applies edits in the order they were typed. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private queued = 0;
+
+  constructor(
+    private readonly link: string,
+    private readonly name: string,
+  ) {}
+
+  subscribe(listener: (event: LinkEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async join(): Promise<void> {
+    const events = new Channel<EngineEvent>();
+    events.onmessage = (event) => this.onEngineEvent(event);
+    const video = new Channel<ArrayBuffer>();
+    video.onmessage = (message) => this.onVideo(message);
+    this.emit({ type: "state", state: { phase: "connecting" } });
+    try {
+      await invoke("join_meeting", { link: this.link, name: this.name, events, video });
+    } catch (e) {
+      this.emit({ type: "error", message: `Could not join: ${String(e)}` });
+      this.emit({ type: "state", state: { phase: "left" } });
+    }
+  }
+
+  say(text: string): void {
+    void this.send({ cmd: "say", text });
+  }
+
+  editNotes(patches: NotesPatch[]): void {
+    for (const step of this.notes.local(patches)) {
+      const command: Command =
+        "insert" in step
+          ? { cmd: "notes_insert", pos: step.pos, text: step.insert }
+          : { cmd: "notes_delete", pos: step.pos, len: step.delete };
+      void this.send(command).then((answer) => {
+        // Refused: the engine's text is the truth again.
+        if (answer === undefined) void this.resyncNotes();
+      });
+    }
+  }
+
+  async exportMarkdown(): Promise<string> {
+    const answer = await this.send({ cmd: "markdown" });
+    return answer && "markdown" in answer ? answer.markdown : "";
+  }
+
+  setCursor(): void {
+    // Remote cursors are not carried by the engine's API yet.
+  }
+
+  cursorsInNotes(): RemoteCursor[] {
+    return [];
+  }
+
+  async setDevice(kind: "mic" | "cam", on: boolean): Promise<void> {
+    await this.setMedia({ ...this.media, [kind]: on });
+  }
+
+  async shareScreen(on: boolean): Promise<void> {
+    await this.setMedia({ ...this.media, screen: on });
+  }
+
+  async sendFile(file: File): Promise<void> {
+    this.emit({ type: "error", message: `${file.name} was not sent: the desktop app cannot send files yet.` });
+  }
+
+  acceptFile(key: string): void {
+    void this.send({ cmd: "accept_file", id: key });
+  }
+
+  declineFile(key: string): void {
+    void this.send({ cmd: "decline_file", id: key });
+  }
+
+  cancelFile(key: string): void {
+    void this.send({ cmd: "cancel_file", id: key });
+  }
+
+  async leave(): Promise<void> {
+    await invoke("leave_meeting").catch(() => undefined);
+    this.emit({ type: "state", state: { phase: "left" } });
+  }
+
+  private async setMedia(wanted: MediaState): Promise<void> {
+    const answer = await this.send({ cmd: "set_media", mic: wanted.mic, cam: wanted.cam, screen: wanted.screen });
+    if (answer !== undefined) this.media = wanted;
+    this.emit({ type: "local_media", media: this.media, camera: null, screen: null });
+  }
+
+  /** Sends one command after those before it; answers undefined (and reports why) if refused. */
+  private send(command: Command): Promise<Answer | undefined> {
+    if (this.queued++ === 0) this.emit({ type: "stored", upToDate: false });
+    const sent = this.queue.then(() => invoke<Answer>("meeting_command", { command }));
+    this.queue = sent.catch(() => undefined);
+    return sent
+      .catch((e: unknown) => {
+        this.emit({ type: "error", message: String(e) });
+        return undefined;
+      })
+      .finally(() => {
+        if (--this.queued === 0) this.emit({ type: "stored", upToDate: true });
+      });
+  }
+
+  private async resyncNotes(): Promise<void> {
+    const answer = await this.send({ cmd: "notes" });
+    if (answer && "text" in answer) this.showNotes(this.notes.reset(answer.text));
+  }
+
+  private showNotes(change: { text: string; patches: NotesPatch[] } | null): void {
+    if (change) this.emit({ type: "notes", ...change });
+  }
+
+  private onEngineEvent(event: EngineEvent): void {
+    switch (event.event) {
+      case "joined":
+        return this.emit({ type: "state", state: { phase: "joined", you: event.you } });
+      case "reconnecting":
+        return this.emit({ type: "state", state: { phase: "reconnecting", inMs: event.retry_in_ms, reason: event.reason } });
+      case "peer_joined":
+        this.peers.set(event.id, {
+          id: event.id,
+          name: event.name,
+          client: event.client,
+          media: { mic: false, cam: false, screen: false },
+          status: "connecting",
+        });
+        return this.emitParticipants();
+      case "peer_connected":
+        this.updatePeer(event.id, (p) => ({ ...p, name: event.name, status: "connected" }));
+        return;
+      case "peer_renamed": {
+        const peer = this.peers.get(event.old);
+        if (!peer) return;
+        this.peers.delete(event.old);
+        this.peers.set(event.id, { ...peer, id: event.id });
+        for (const video of this.videos.values()) if (video.peer === event.old) video.peer = event.id;
+        return this.emitParticipants();
+      }
+      case "peer_left":
+        this.peers.delete(event.id);
+        return this.emitParticipants();
+      case "peer_failed": {
+        const name = this.peers.get(event.id)?.name ?? "A participant";
+        this.peers.delete(event.id);
+        this.emitParticipants();
+        return this.emit({ type: "error", message: `${name}: ${event.reason}` });
+      }
+      case "intercepted": {
+        const name = this.peers.get(event.id)?.name ?? "A participant";
+        this.peers.delete(event.id);
+        this.emitParticipants();
+        return this.emit({
+          type: "error",
+          message: `The connection to ${name} was closed: it did not prove it holds this meeting's key, so someone may be intercepting it.`,
+        });
+      }
+      case "chat": {
+        const { event: _, ...message } = event;
+        return this.emit({ type: "chat", message });
+      }
+      case "notes":
+        return this.showNotes(this.notes.reported(event.text, event.patches.map(fromApiPatch)));
+      case "title":
+        return this.emit({ type: "title", title: event.text });
+      case "media":
+        this.updatePeer(event.id, (p) => ({
+          ...p,
+          media: { mic: event.mic, cam: event.cam, screen: event.screen, ...(event.screen_track ? { screenTrack: event.screen_track } : {}) },
+        }));
+        return;
+      case "stats":
+        this.updatePeer(event.id, (p) => ({
+          ...p,
+          stats: { rttMs: event.rtt_ms, packetsLost: event.packets_lost, packetsReceived: 0, bytesSent: event.bytes_sent, bytesReceived: event.bytes_received },
+        }));
+        return;
+      case "file":
+        // File transfers reach the desktop window with the files issue's work on paths.
+        return;
+      case "error":
+        return this.emit({ type: "error", message: event.message });
+      case "ended":
+        if (event.code) return this.emit({ type: "state", state: { phase: "refused", code: event.code, message: event.reason } });
+        this.emit({ type: "error", message: event.reason });
+        return this.emit({ type: "state", state: { phase: "left" } });
+    }
+  }
+
+  private onVideo(message: ArrayBuffer): void {
+    const view = new DataView(message);
+    const [kind, track] = [view.getUint8(0), view.getUint32(1, true)];
+    if (kind === FRAME) {
+      const keyframe = view.getUint8(5) === 1;
+      this.videos.get(track)?.view.frame(keyframe, view.getUint32(6, true), message.slice(10));
+    } else if (kind === TRACK_STARTED) {
+      const info = JSON.parse(new TextDecoder().decode(new Uint8Array(message, 5))) as {
+        peer: PeerId;
+        streams: string[];
+        codec: string;
+        screen: boolean;
+      };
+      const codec = webCodecsName(info.codec);
+      if (codec === null) return this.emit({ type: "error", message: `A video in ${info.codec} cannot be shown here.` });
+      const video = new DecodedVideo(codec, (message) => this.emit({ type: "error", message }));
+      this.videos.set(track, { peer: info.peer, streams: info.streams, nativeScreen: info.screen, view: video });
+      this.emitParticipants();
+    } else if (kind === TRACK_ENDED) {
+      this.videos.get(track)?.view.close();
+      this.videos.delete(track);
+      this.emitParticipants();
+    }
+  }
+
+  private updatePeer(id: PeerId, change: (peer: Omit<Participant, "camera" | "screen">) => Omit<Participant, "camera" | "screen">): void {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    this.peers.set(id, change(peer));
+    this.emitParticipants();
+  }
+
+  private emitParticipants(): void {
+    const participants = [...this.peers.values()].map((peer): Participant => {
+      const videos = [...this.videos.values()].filter((v) => v.peer === peer.id);
+      const isScreen = (v: RemoteVideo) =>
+        peer.media.screen && (v.nativeScreen || (peer.media.screenTrack !== undefined && v.streams.includes(peer.media.screenTrack)));
+      return { ...peer, camera: videos.find((v) => !isScreen(v))?.view ?? null, screen: videos.find(isScreen)?.view ?? null };
+    });
+    this.emit({ type: "participants", participants });
+  }
+
+  private emit(event: LinkEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+}
+
+function fromApiPatch(patch: ApiPatch): NotesPatch {
+  return patch.op === "insert" ? { pos: patch.pos, insert: patch.text } : { pos: patch.pos, delete: patch.len };
+}
