@@ -325,3 +325,8 @@ impl Drop for PulseAudio {
         let _ = self.child.wait();
     }
 }
+
+/// Whether `event` is a JSON event of `kind`.
+pub fn is(event: &Value, kind: &str) -> bool {
+    event["event"] == kind
+}
