@@ -79,7 +79,14 @@ pub fn run() -> ExitCode {
     let app = tauri::Builder::default()
         // First: a second launch hands its arguments to this one and exits (its confab:// link
         // reaches the deep-link plugin below), and this window comes to the front.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            // confab:// links reach the deep-link plugin; a https:// meeting link is ours.
+            let link = Args::try_parse_from(&argv).ok().and_then(|args| args.link);
+            if let Some(Ok(link)) = link.as_deref().map(str::parse::<MeetingLink>)
+                && argv.iter().all(|arg| !arg.starts_with("confab:"))
+            {
+                app.state::<meeting::Desktop>().open(link);
+            }
             if let Some(window) = app.get_webview_window("main") {
                 let _ = window.unminimize();
                 let _ = window.show();

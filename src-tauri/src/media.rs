@@ -89,7 +89,7 @@ impl IncomingMedia for WindowMedia {
         message.extend_from_slice(description.to_string().as_bytes());
         let video = self.video.clone();
         send(&video, message);
-        Box::new(Video { video, number })
+        Box::new(Video { video, number, waiting_for_keyframe: true })
     }
 }
 
@@ -109,10 +109,18 @@ fn send(channel: &Channel<InvokeResponseBody>, message: Vec<u8>) {
 struct Video {
     video: Channel<InvokeResponseBody>,
     number: u32,
+    /// After a loss, frames that build on the lost one are not sent: the picture holds still
+    /// until the next keyframe instead of smearing.
+    waiting_for_keyframe: bool,
 }
 
 impl TrackSink for Video {
     fn frame(&mut self, frame: IncomingFrame) {
+        self.waiting_for_keyframe |= frame.lost_before > 0;
+        if self.waiting_for_keyframe && !frame.keyframe {
+            return;
+        }
+        self.waiting_for_keyframe = false;
         let mut message = header(FRAME, self.number);
         message.reserve(5 + frame.data.len());
         message.push(u8::from(frame.keyframe));

@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 
 use crate::media::WindowMedia;
 use crate::recent::{Recent, RecentMeeting};
-use crate::secrets::Identity;
+use crate::secrets::{Identity, KEYRING_DEADLINE};
 
 /// What the user sees when something cannot be done; shown as it is.
 #[derive(Debug, thiserror::Error)]
@@ -28,10 +28,10 @@ pub enum DesktopError {
     Link(String),
     #[error("a display name is 1 to 64 visible characters")]
     Name,
-    #[error("cannot find this machine's network address: {0}")]
-    Address(std::io::Error),
     #[error("cannot make the certificate of meetings hosted here: {0}")]
     Certificate(String),
+    #[error("the window may not ask for `{0}`")]
+    NotForTheWindow(&'static str),
     #[error("you are not in a meeting")]
     NotInMeeting,
     #[error(transparent)]
@@ -159,7 +159,9 @@ impl Desktop {
     async fn identity(&self) -> std::sync::MutexGuard<'_, Identity> {
         let identity = self
             .identity
-            .get_or_init(|| async { std::sync::Mutex::new(Identity::load_in_time().await) })
+            .get_or_init(|| async {
+                std::sync::Mutex::new(Identity::load_in_time(&self.settings.data_dir).await)
+            })
             .await;
         identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -169,18 +171,33 @@ impl Desktop {
         drop(self.identity().await);
     }
 
-    /// The meetings this install was in whose keys it kept, newest first.
+    /// The meetings this install was in whose keys it kept, newest first. The keyring is read
+    /// on a thread of its own, within [`KEYRING_DEADLINE`]: it may have locked since.
     pub async fn recent_meetings(&self) -> Vec<RecentEntry> {
-        let identity = self.identity().await;
-        self.recent
-            .list()
-            .into_iter()
-            .filter_map(|meeting| {
-                let link = meeting.link(&identity.meeting_key(&meeting.room)?)?;
-                let RecentMeeting { title, server, opened_at, .. } = meeting;
-                Some(RecentEntry { link: link.to_string(), title, server, opened_at })
-            })
-            .collect()
+        let identity = self.identity().await.clone();
+        let recent = self.recent.clone();
+        let reading = tauri::async_runtime::spawn_blocking(move || {
+            recent
+                .list()
+                .into_iter()
+                .filter_map(|meeting| {
+                    let link = meeting.link(&identity.meeting_key(&meeting.room)?)?;
+                    let RecentMeeting { title, server, opened_at, .. } = meeting;
+                    Some(RecentEntry { link: link.to_string(), title, server, opened_at })
+                })
+                .collect()
+        });
+        match tokio::time::timeout(KEYRING_DEADLINE, reading).await {
+            Ok(Ok(meetings)) => meetings,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "recent meetings could not be read");
+                Vec::new()
+            }
+            Err(_) => {
+                tracing::warn!("the keyring did not answer: no recent meetings shown");
+                Vec::new()
+            }
+        }
     }
 
     /// Hosts a new meeting that the window opens as it starts; answers its link.
@@ -301,7 +318,9 @@ impl Desktop {
             // The notes open and take edits even with the server down.
             work_offline: true,
             author_id,
-            bind: confab_core::peer::own_address().map_err(DesktopError::Address)?,
+            // Offline (no route anywhere), the notes still open; connections wait for a network.
+            bind: confab_core::peer::own_address()
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
             tracks: TrackSet::new(),
             sources: Arc::new(sources),
             incoming: Some(Arc::new(media)),
@@ -346,7 +365,13 @@ impl Desktop {
         author_id
     }
 
+    /// Carries out a command of the window's. Commands that name files on this machine are not
+    /// the webview's to give: a page that ran a script it should not could otherwise send any
+    /// file to the meeting, or overwrite one.
     pub async fn apply(&self, command: Command) -> Result<Answer, DesktopError> {
+        if matches!(command, Command::SendFile { .. } | Command::Export { .. } | Command::Quit {}) {
+            return Err(DesktopError::NotForTheWindow(command.name()));
+        }
         let engine = self.meeting.lock().await.clone().ok_or(DesktopError::NotInMeeting)?;
         Ok(engine.apply(command).await?)
     }

@@ -32,11 +32,13 @@ impl RecentMeeting {
 #[derive(Debug, Clone)]
 pub struct Recent {
     path: PathBuf,
+    /// One change at a time: a meeting opened and a title seen may race.
+    writing: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Recent {
     pub fn in_dir(data_dir: &Path) -> Self {
-        Self { path: data_dir.join("recent.json") }
+        Self { path: data_dir.join("recent.json"), writing: Default::default() }
     }
 
     /// Newest first; an unreadable file is an empty list (it is only a convenience).
@@ -49,6 +51,7 @@ impl Recent {
 
     /// Puts `link`'s meeting first.
     pub fn opened(&self, link: &MeetingLink, now_ms: u64) -> std::io::Result<()> {
+        let _one_at_a_time = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let room = link.room().as_str().to_owned();
         let mut list = self.list();
         let title =
@@ -62,6 +65,7 @@ impl Recent {
 
     /// Notes the title `room` now has.
     pub fn titled(&self, room: &str, title: &str) -> std::io::Result<()> {
+        let _one_at_a_time = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut list = self.list();
         match list.iter_mut().find(|m| m.room == room) {
             Some(meeting) if meeting.title != title => title.clone_into(&mut meeting.title),

@@ -3,6 +3,7 @@
 //! the kernel's keyutils as the fallback on Linux, the Keychain on macOS, the Credential Manager
 //! on Windows. Without any, the app still works for the session and says why nothing is kept.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use keyring_core::{CredentialStore, Entry, Error};
@@ -137,12 +138,14 @@ pub const KEYRING_DEADLINE: std::time::Duration = std::time::Duration::from_secs
 
 impl Identity {
     /// [`Identity::load`] on a thread of its own, given up after [`KEYRING_DEADLINE`].
-    pub async fn load_in_time() -> Self {
-        let loading = tauri::async_runtime::spawn_blocking(Self::load);
+    pub async fn load_in_time(data_dir: &Path) -> Self {
+        let dir = data_dir.to_owned();
+        let loading = tauri::async_runtime::spawn_blocking(move || Self::load(&dir));
         match tokio::time::timeout(KEYRING_DEADLINE, loading).await {
             Ok(Ok(identity)) => identity,
-            Ok(Err(e)) => Self::for_session(format!("no keyring: {e}")),
+            Ok(Err(e)) => Self::for_session(data_dir, format!("no keyring: {e}")),
             Err(_) => Self::for_session(
+                data_dir,
                 NoKeyring(format!(
                     "the keyring did not answer within {} s (is it locked?)",
                     KEYRING_DEADLINE.as_secs()
@@ -152,11 +155,12 @@ impl Identity {
         }
     }
 
-    /// Loads this install's identity, creating its author id on first use. Blocking.
-    pub fn load() -> Self {
+    /// Loads this install's identity, creating its author id on first use. Blocking. Without a
+    /// keyring, the author id is the one the `confab` CLI keeps in `data_dir`.
+    pub fn load(data_dir: &Path) -> Self {
         let keyring = match Keyring::open() {
             Ok(keyring) => keyring,
-            Err(e) => return Self::for_session(e.to_string()),
+            Err(e) => return Self::for_session(data_dir, e.to_string()),
         };
         let stored = keyring.get(AUTHOR_ID).and_then(|id| match id {
             Some(id) if confab_proto::document::is_uuid_v4(&id) => Ok(id),
@@ -167,15 +171,22 @@ impl Identity {
         });
         let author_id = match stored {
             Ok(id) => id,
-            Err(e) => return Self::for_session(NoKeyring(e.to_string()).to_string()),
+            Err(e) => return Self::for_session(data_dir, NoKeyring(e.to_string()).to_string()),
         };
         let name = keyring.get(DISPLAY_NAME).ok().flatten();
-        Self { author_id, name, problem: None, keyring: Some(keyring) }
+        // The kernel's keyring is memory: what it holds is gone at logout.
+        let problem = (keyring.kind == "keyutils").then(|| {
+            "your name and meeting keys are kept in the kernel's keyring, which forgets them when \
+             you log out: no Secret Service (GNOME Keyring, KWallet) answered"
+                .to_owned()
+        });
+        Self { author_id, name, problem, keyring: Some(keyring) }
     }
 
-    fn for_session(problem: String) -> Self {
+    fn for_session(data_dir: &Path, problem: String) -> Self {
         tracing::warn!(%problem, "identity for this session only");
-        let author_id = confab_core::engine::new_uuid();
+        let author_id = confab_core::setup::author_id(data_dir)
+            .unwrap_or_else(|_| confab_core::engine::new_uuid());
         Self { author_id, name: None, problem: Some(problem), keyring: None }
     }
 

@@ -23,27 +23,32 @@ pub fn hosted_certificate(data_dir: &Path, ip: IpAddr) -> Result<(TlsFiles, Vec<
     }
     let names = vec![ip.to_string(), "localhost".to_owned()];
     let made = rcgen::generate_simple_self_signed(names).map_err(|e| e.to_string())?;
-    let write = |path: &Path, text: String| {
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    write(&files.key, made.signing_key.serialize_pem())?;
-    restrict_to_owner(&files.key)?;
-    write(&files.cert, made.cert.pem())?;
-    std::fs::write(&der, made.cert.der()).map_err(|e| format!("{}: {e}", der.display()))?;
-    write(&made_for, ip.to_string())?;
+    let failed = |path: &Path, e: std::io::Error| format!("{}: {e}", path.display());
+    std::fs::create_dir_all(&dir).map_err(|e| failed(&dir, e))?;
+    // Until all is written, no address says the files are good.
+    match std::fs::remove_file(&made_for) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(failed(&made_for, e)),
+        _ => {}
+    }
+    write_private(&files.key, made.signing_key.serialize_pem().as_bytes())
+        .map_err(|e| failed(&files.key, e))?;
+    std::fs::write(&files.cert, made.cert.pem()).map_err(|e| failed(&files.cert, e))?;
+    std::fs::write(&der, made.cert.der()).map_err(|e| failed(&der, e))?;
+    std::fs::write(&made_for, ip.to_string()).map_err(|e| failed(&made_for, e))?;
     Ok((files, made.cert.der().to_vec()))
 }
 
-/// The private key is this user's alone.
-#[cfg(unix)]
-fn restrict_to_owner(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-#[cfg(not(unix))]
-fn restrict_to_owner(_path: &Path) -> Result<(), String> {
-    Ok(())
+/// Writes the private key, readable by this user alone from the moment it exists.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    // A key left by an older run may have other permissions: made anew.
+    let _ = std::fs::remove_file(path);
+    options.open(path)?.write_all(bytes)
 }

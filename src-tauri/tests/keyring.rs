@@ -57,7 +57,9 @@ fn inside_a_keyring_session() {
     use confab_desktop::secrets::Identity;
     let expect = std::env::var("CONFAB_EXPECT_STORE").unwrap_or_default();
     let is_uuid = confab_proto::document::is_uuid_v4;
-    let mut identity = Identity::load();
+    let data_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let load = || Identity::load(data_dir.path());
+    let mut identity = load();
     assert!(is_uuid(&identity.author_id), "an author id, whatever happens");
     if expect == "none" {
         assert_eq!(identity.store(), None);
@@ -67,7 +69,8 @@ fn inside_a_keyring_session() {
         identity.set_name("Ada").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(identity.name.as_deref(), Some("Ada"), "the name lasts the session");
         assert_eq!(identity.meeting_key("room"), None);
-        assert_eq!(Identity::load().name, None, "and only the session");
+        assert_eq!(load().name, None, "and only the session");
+        assert_eq!(load().author_id, identity.author_id, "the author id is kept on disk instead");
         return;
     }
     assert_eq!(identity.store(), Some(expect.as_str()), "{:?}", identity.problem);
@@ -77,10 +80,12 @@ fn inside_a_keyring_session() {
     identity.set_name(&name).unwrap_or_else(|e| panic!("{e}"));
     identity.keep_meeting_key(&room, "KEY").unwrap_or_else(|e| panic!("{e}"));
 
-    let again = Identity::load();
+    let again = load();
     assert_eq!(again.author_id, identity.author_id, "the same install, the same author");
     assert_eq!(again.name.as_deref(), Some(name.as_str()));
     assert_eq!(again.meeting_key(&room).as_deref(), Some("KEY"));
     again.forget_meeting_key(&room).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(Identity::load().meeting_key(&room), None);
+    assert_eq!(load().meeting_key(&room), None);
+    // The kernel's keyring forgets at logout, and the user is told.
+    assert_eq!(again.problem.is_some(), expect == "keyutils", "{:?}", again.problem);
 }

@@ -9,16 +9,18 @@ import { SCREENSHOTS, WAIT_MS, bin, ensureBuilt, screenLuma, startXvfb, tempDir 
 const APP = bin("confab-desktop");
 const TAURI_DRIVER = process.env.TAURI_DRIVER ?? join(process.env.HOME ?? "/root", ".cargo/bin/tauri-driver");
 
-/** A TCP port nobody listens on now. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+/** `count` distinct TCP ports nobody listens on now (held together until all are known). */
+async function freePorts(count) {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise((resolve, reject) => {
+      const server = createServer();
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => resolve(server));
+    })),
+  );
+  const ports = servers.map((server) => server.address().port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
 
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -29,7 +31,7 @@ export async function launchApp(t, { width = 1280, height = 800, env = {} } = {}
   ensureBuilt();
   if (!existsSync(TAURI_DRIVER)) throw new Error(`no tauri-driver at ${TAURI_DRIVER}: run scripts/setup.sh`);
   const xvfb = await startXvfb(t, width, height);
-  const [port, nativePort] = [await freePort(), await freePort()];
+  const [port, nativePort] = await freePorts(2);
   const home = tempDir(t, "desktop-home");
   const appEnv = {
     ...process.env,
@@ -50,6 +52,7 @@ export async function launchApp(t, { width = 1280, height = 800, env = {} } = {}
   const busFile = join(home, "bus-address");
   const session = [
     'printf %s "$DBUS_SESSION_BUS_ADDRESS" > "$0"',
+    // It leaves the process group, and quits when its bus goes away.
     "echo -n confab | gnome-keyring-daemon --unlock --components=secrets >/dev/null",
     'exec "$1" --port "$2" --native-port "$3"',
   ].join("; ");
@@ -104,14 +107,14 @@ export class App {
   async start() {
     const capabilities = { alwaysMatch: { "tauri:options": { application: APP } } };
     const deadline = Date.now() + WAIT_MS;
-    // tauri-driver takes a moment to listen.
+    // tauri-driver takes a moment to listen; any other failure is the app's.
     for (;;) {
       try {
         const { sessionId } = await this.request("POST", "/session", { capabilities });
         this.session = `/session/${sessionId}`;
         return;
       } catch (e) {
-        if (Date.now() > deadline) throw e;
+        if (e?.cause?.code !== "ECONNREFUSED" || Date.now() > deadline) throw e;
         await delay(200);
       }
     }

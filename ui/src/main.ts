@@ -1,6 +1,6 @@
 // The web UI's entry point: the start page at `/`, a meeting at `/m/ROOM#k=KEY`. In the desktop
 // app the same screens drive the Rust engine instead (`TauriLink`), all in one page.
-import { type MeetingAddress, PROBLEM_TEXT, meetingLinkText, parseMeetingLink } from "./link/meeting-url";
+import { type MeetingAddress, PROBLEM_TEXT, desktopLinkText, meetingLinkText, parseMeetingLink } from "./link/meeting-url";
 import { type Startup, TauriLink, hostMeeting, inDesktopApp, recentMeetings, startup } from "./link/tauri-link";
 import { checkDisplayName } from "./link/text";
 import { authorId, rememberedName } from "./screens/dom";
@@ -51,7 +51,7 @@ async function openMeeting(): Promise<void> {
   const rejoinKey = `confab.in-meeting.${address.room}`;
   const rejoinAs = rejoinChoices(sessionStorage.getItem(rejoinKey));
   if (rejoinAs) enter(rejoinAs);
-  else prejoinScreen(app, address.name, enter);
+  else prejoinScreen(app, address.name, enter, desktopLinkText(address));
 }
 
 function rejoinChoices(saved: string | null): JoinChoices | null {
@@ -74,15 +74,32 @@ async function loadBrowserLink() {
   return BrowserLink;
 }
 
-/** The desktop app: the meeting runs in Rust, and leaving comes back to the start page. */
+/** The meeting the desktop window shows, if any. */
+let shownMeeting: TauriLink | null = null;
+
+/** The desktop app: the meeting runs in Rust (one at a time: opening another replaces it), and
+ * leaving comes back to the start page, saying why when the meeting could not be joined. */
 function openDesktopMeeting(address: MeetingAddress, name: string): void {
   const link = new TauriLink(meetingLinkText(address), name);
+  const previous = shownMeeting;
+  shownMeeting = link;
+  previous?.close();
+  let joined = false;
+  let problem: string | undefined;
+  link.subscribe((event) => {
+    if (event.type === "state" && event.state.phase === "joined") joined = true;
+    if (event.type === "error") problem = event.message;
+  });
   meetingScreen(app, {
     link,
     selfName: name,
     inviteLink: meetingLinkText(address),
     storedWhere: "on this device",
-    onLeft: () => homeScreen(app, desktopHome),
+    onLeft: () => {
+      if (shownMeeting !== link) return;
+      shownMeeting = null;
+      homeScreen(app, desktopHome, joined ? {} : { notice: problem });
+    },
     onRefused: (code, message) => {
       const { title, detail } = refusalText(code, message);
       problemScreen(app, title, detail);
@@ -108,14 +125,17 @@ const desktopHome: HomeActions = {
  * it knows who you are, else asks your name with the link filled in. */
 async function startDesktop(): Promise<void> {
   let known: Startup = { link: null, name: null, notice: null };
+  let linkOpened = false;
   const open = (link: string | null) => {
+    linkOpened ||= link !== null;
     const address = link === null ? null : parseMeetingLink(link);
     const name = checkDisplayName(known.name ?? rememberedName.get());
     if (address !== null && typeof address !== "string" && name.ok) openDesktopMeeting(address, name.name);
     else homeScreen(app, desktopHome, { link: link ?? "", name: known.name ?? undefined, notice: known.notice ?? undefined });
   };
   known = await startup(open);
-  open(known.link);
+  // A link clicked while the window was starting is not replaced by the start page.
+  if (known.link !== null || !linkOpened) open(known.link);
 }
 
 if (inDesktopApp()) void startDesktop();

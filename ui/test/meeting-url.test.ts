@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { base64url, fromBase64url, meetingLinkText, parseMeetingLink, randomKey } from "../src/link/meeting-url";
+import { base64url, desktopLinkText, fromBase64url, meetingLinkText, parseMeetingLink, randomKey } from "../src/link/meeting-url";
 
 test("a link made here reads back as the same meeting", () => {
   const key = randomKey();
@@ -14,4 +14,14 @@ test("base64url has one spelling per value", () => {
   for (const bad of ["AAAAAAAAAAAAAAAAAAAAAB", "AAAAAAAAAAAAAAAAAAAAAA==", "AAAAAAAAAAAAAAAAAAAA+A", "A A"]) {
     assert.throws(() => fromBase64url(bad), bad);
   }
+});
+
+test("the desktop app's link for a meeting names its server, prefix and plain http", () => {
+  const key = "AQIDBAUGBwgJCgsMDQ4PEA";
+  const room = "AAAAAAAAAAAAAAAAAAAAAA";
+  assert.equal(
+    desktopLinkText({ room, key, base: "http://192.168.1.5:8787" }),
+    `confab://m/${room}?h=192.168.1.5%3A8787&s=http#k=${key}`,
+  );
+  assert.equal(desktopLinkText({ room, key, base: "https://meet.example.org/confab" }), `confab://m/${room}?h=meet.example.org&p=%2Fconfab#k=${key}`);
 });

@@ -205,8 +205,12 @@ impl TrackFeed {
     /// camera, tests and benchmarks.
     pub fn synthetic_camera() -> Result<Self, MediaError> {
         let (width, height) = SYNTHETIC_SIZE;
-        let source = SyntheticCamera::new(width, height, SYNTHETIC_FPS)?;
-        Self::video(Box::new(source), Content::Camera, CAMERA_KBPS)
+        Self::camera(Box::new(SyntheticCamera::new(width, height, SYNTHETIC_FPS)?))
+    }
+
+    /// A camera (a real one, or any video source showing people), encoded as a camera.
+    pub fn camera(source: Box<dyn VideoSource>) -> Result<Self, MediaError> {
+        Self::video(source, Content::Camera, CAMERA_KBPS)
     }
 
     /// A shared screen (from confab-media's `ScreenSource`), encoded for sharp text.

@@ -96,8 +96,9 @@ impl TrackSources for SyntheticSources {
     }
 }
 
-/// This machine's own devices: a screen (the one chosen, else the first) and the default
-/// microphone, cleaned of what the speaker plays through `echo`.
+/// This machine's own devices: a screen (the one chosen, else the first), the default
+/// microphone, cleaned of what the speaker plays through `echo`, and (with the `camera`
+/// feature) the first camera.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceSources {
     /// The display to share, as `confab_media::ScreenSource::displays` names it.
@@ -115,6 +116,10 @@ impl TrackSources for DeviceSources {
             TrackKind::Microphone => confab_media::Microphone::open(None)
                 .map(|mic| confab_media::CleanMicrophone::new(mic, self.echo.clone()))
                 .and_then(|mic| TrackFeed::microphone(Box::new(mic))),
+            #[cfg(feature = "camera")]
+            TrackKind::Camera => confab_media::Camera::open(None)
+                .and_then(|camera| TrackFeed::camera(Box::new(camera))),
+            #[cfg(not(feature = "camera"))]
             TrackKind::Camera => NoSources.open(kind),
         }
     }

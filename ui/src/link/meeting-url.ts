@@ -84,6 +84,16 @@ export function meetingLinkText(address: MeetingAddress): string {
   return `${address.base}/m/${address.room}#k=${address.key}`;
 }
 
+/** The same meeting as a `confab://` link (docs/protocol.md §1), which opens the desktop app. */
+export function desktopLinkText(address: MeetingAddress): string {
+  const base = new URL(address.base);
+  const query = new URLSearchParams({ h: base.host });
+  const prefix = base.pathname.replace(/\/+$/, "");
+  if (prefix) query.set("p", prefix);
+  if (base.protocol === "http:") query.set("s", "http");
+  return `confab://m/${address.room}?${query.toString()}#k=${address.key}`;
+}
+
 export function signalingUrl(address: MeetingAddress): string {
   return address.base.replace(/^http/, "ws") + "/ws";
 }

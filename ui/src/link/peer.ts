@@ -12,7 +12,8 @@ const STATS_EVERY_MS = 2000;
 export interface PeerStats {
   rttMs: number | null;
   packetsLost: number;
-  packetsReceived: number;
+  /** Unknown (null) where only the loss is reported: the desktop engine's stats. */
+  packetsReceived: number | null;
   bytesSent: number;
   bytesReceived: number;
 }
@@ -411,7 +412,7 @@ export class PeerSession {
         stats.bytesReceived = Number(entry.bytesReceived ?? 0);
       } else if (entry.type === "inbound-rtp") {
         stats.packetsLost += Number(entry.packetsLost ?? 0);
-        stats.packetsReceived += Number(entry.packetsReceived ?? 0);
+        stats.packetsReceived = (stats.packetsReceived ?? 0) + Number(entry.packetsReceived ?? 0);
       }
     });
     this.emit({ kind: "stats", stats });

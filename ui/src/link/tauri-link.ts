@@ -64,10 +64,15 @@ export class TauriLink implements MeetingLink {
   private readonly listeners = new Set<(event: LinkEvent) => void>();
   private readonly peers = new Map<PeerId, Omit<Participant, "camera" | "screen">>();
   private readonly videos = new Map<number, RemoteVideo>();
+  /** Each peer's kind of client, from signaling's announcement. */
+  private readonly clients = new Map<PeerId, Participant["client"]>();
+  /** What we asked to send, changed at each click (the engine's answer may lag). */
+  private wanted: MediaState = { mic: false, cam: false, screen: false };
   private media: MediaState = { mic: false, cam: false, screen: false };
   private readonly notes = new NotesMirror();
   /** Commands go one at a time, so the engine applies edits in the order they were typed. */
   private queue: Promise<unknown> = Promise.resolve();
+  private mediaQueue: Promise<unknown> = Promise.resolve();
   private queued = 0;
 
   constructor(
@@ -98,6 +103,15 @@ export class TauriLink implements MeetingLink {
     void this.send({ cmd: "say", text });
   }
 
+  /** Another meeting replaces this one in the window (the engine leaves it): its video stops
+   * and its screen is taken down. */
+  close(): void {
+    for (const video of this.videos.values()) video.view.close();
+    this.videos.clear();
+    this.emit({ type: "state", state: { phase: "left" } });
+    this.listeners.clear();
+  }
+
   editNotes(patches: NotesPatch[]): void {
     for (const step of this.notes.local(patches)) {
       const command: Command =
@@ -125,11 +139,13 @@ export class TauriLink implements MeetingLink {
   }
 
   async setDevice(kind: "mic" | "cam", on: boolean): Promise<void> {
-    await this.setMedia({ ...this.media, [kind]: on });
+    this.wanted = { ...this.wanted, [kind]: on };
+    await this.setMedia(this.wanted);
   }
 
   async shareScreen(on: boolean): Promise<void> {
-    await this.setMedia({ ...this.media, screen: on });
+    this.wanted = { ...this.wanted, screen: on };
+    await this.setMedia(this.wanted);
   }
 
   async sendFile(file: File): Promise<void> {
@@ -149,29 +165,39 @@ export class TauriLink implements MeetingLink {
   }
 
   async leave(): Promise<void> {
+    // Edits on their way are carried out first.
+    await this.queue;
     await invoke("leave_meeting").catch(() => undefined);
     this.emit({ type: "state", state: { phase: "left" } });
   }
 
   private async setMedia(wanted: MediaState): Promise<void> {
-    const answer = await this.send({ cmd: "set_media", mic: wanted.mic, cam: wanted.cam, screen: wanted.screen });
-    if (answer !== undefined) this.media = wanted;
+    // Media changes go one at a time, each from the latest wish; they never wait on typing.
+    const change = this.mediaQueue.then(() => this.command({ cmd: "set_media", mic: wanted.mic, cam: wanted.cam, screen: wanted.screen }));
+    this.mediaQueue = change;
+    // The engine changes what it can and says what failed: what is sent is what it reports.
+    if ((await change) !== undefined) this.media = wanted;
+    else this.wanted = this.media;
     this.emit({ type: "local_media", media: this.media, camera: null, screen: null });
   }
 
-  /** Sends one command after those before it; answers undefined (and reports why) if refused. */
+  /** Sends one command of the notes' (the document's) after those before it, so edits land in
+   * the order they were typed; answers undefined (and reports why) if refused. */
   private send(command: Command): Promise<Answer | undefined> {
     if (this.queued++ === 0) this.emit({ type: "stored", upToDate: false });
-    const sent = this.queue.then(() => invoke<Answer>("meeting_command", { command }));
-    this.queue = sent.catch(() => undefined);
-    return sent
-      .catch((e: unknown) => {
-        this.emit({ type: "error", message: String(e) });
-        return undefined;
-      })
-      .finally(() => {
-        if (--this.queued === 0) this.emit({ type: "stored", upToDate: true });
-      });
+    const sent = this.queue.then(() => this.command(command));
+    this.queue = sent;
+    return sent.finally(() => {
+      if (--this.queued === 0) this.emit({ type: "stored", upToDate: true });
+    });
+  }
+
+  /** One command now; answers undefined (and reports why) if refused. */
+  private command(command: Command): Promise<Answer | undefined> {
+    return invoke<Answer>("meeting_command", { command }).catch((e: unknown) => {
+      this.emit({ type: "error", message: String(e) });
+      return undefined;
+    });
   }
 
   private async resyncNotes(): Promise<void> {
@@ -189,18 +215,28 @@ export class TauriLink implements MeetingLink {
         return this.emit({ type: "state", state: { phase: "joined", you: event.you } });
       case "reconnecting":
         return this.emit({ type: "state", state: { phase: "reconnecting", inMs: event.retry_in_ms, reason: event.reason } });
-      case "peer_joined":
+      case "peer_joined": {
+        // After our own reconnect, signaling announces everyone again, connected or not.
+        const known = this.peers.get(event.id);
+        this.clients.set(event.id, event.client);
         this.peers.set(event.id, {
           id: event.id,
-          name: event.name,
-          client: event.client,
           media: { mic: false, cam: false, screen: false },
           status: "connecting",
+          ...known,
+          name: event.name,
+          client: event.client,
         });
         return this.emitParticipants();
-      case "peer_connected":
-        this.updatePeer(event.id, (p) => ({ ...p, name: event.name, status: "connected" }));
-        return;
+      }
+      case "peer_connected": {
+        // A peer may connect again after failing, with no new announcement.
+        const known = this.peers.get(event.id);
+        const client = known?.client ?? this.clients.get(event.id) ?? "desktop";
+        const media = known?.media ?? { mic: false, cam: false, screen: false };
+        this.peers.set(event.id, { ...known, id: event.id, name: event.name, client, media, status: "connected" });
+        return this.emitParticipants();
+      }
       case "peer_renamed": {
         const peer = this.peers.get(event.old);
         if (!peer) return;
@@ -211,6 +247,7 @@ export class TauriLink implements MeetingLink {
       }
       case "peer_left":
         this.peers.delete(event.id);
+        this.dropVideosOf(event.id);
         return this.emitParticipants();
       case "peer_failed": {
         const name = this.peers.get(event.id)?.name ?? "A participant";
@@ -244,7 +281,7 @@ export class TauriLink implements MeetingLink {
       case "stats":
         this.updatePeer(event.id, (p) => ({
           ...p,
-          stats: { rttMs: event.rtt_ms, packetsLost: event.packets_lost, packetsReceived: 0, bytesSent: event.bytes_sent, bytesReceived: event.bytes_received },
+          stats: { rttMs: event.rtt_ms, packetsLost: event.packets_lost, packetsReceived: null, bytesSent: event.bytes_sent, bytesReceived: event.bytes_received },
         }));
         return;
       case "file":
@@ -281,6 +318,14 @@ export class TauriLink implements MeetingLink {
       this.videos.get(track)?.view.close();
       this.videos.delete(track);
       this.emitParticipants();
+    }
+  }
+
+  private dropVideosOf(peer: PeerId): void {
+    for (const [track, video] of this.videos) {
+      if (video.peer !== peer) continue;
+      video.view.close();
+      this.videos.delete(track);
     }
   }
 

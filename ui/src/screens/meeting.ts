@@ -260,7 +260,8 @@ export function meetingScreen(root: HTMLElement, options: MeetingScreenOptions):
 /** A word for the connection, from round-trip time and media loss (getStats). */
 function quality(stats: PeerStats | undefined): { word: "good" | "fair" | "poor"; detail: string } | null {
   if (stats?.rttMs == null) return null;
-  const packets = stats.packetsLost + stats.packetsReceived;
+  // A loss rate needs both counts; with only the losses known, none is given.
+  const packets = stats.packetsReceived === null ? 0 : stats.packetsLost + stats.packetsReceived;
   const loss = packets > 0 ? stats.packetsLost / packets : 0;
   const word = stats.rttMs > 400 || loss > 0.05 ? "poor" : stats.rttMs > 150 || loss > 0.01 ? "fair" : "good";
   const lossText = packets > 0 ? `, ${(loss * 100).toFixed(1)}% loss` : "";

@@ -10,7 +10,13 @@ export interface JoinChoices {
 const remembered = (key: string) => localStorage.getItem(`confab.${key}`) === "on";
 const remember = (key: string, on: boolean) => localStorage.setItem(`confab.${key}`, on ? "on" : "off");
 
-export function prejoinScreen(root: HTMLElement, suggestedName: string | undefined, onJoin: (choices: JoinChoices) => void): void {
+/** `appLink`: the same meeting as a `confab://` link, for people with the desktop app. */
+export function prejoinScreen(
+  root: HTMLElement,
+  suggestedName: string | undefined,
+  onJoin: (choices: JoinChoices) => void,
+  appLink?: string,
+): void {
   const name = nameField(rememberedName.get() || suggestedName || "");
   const toggle = (label: string, on: boolean) =>
     h("button", { type: "button", class: "toggle", "aria-pressed": String(on) }, label);
@@ -71,6 +77,7 @@ export function prejoinScreen(root: HTMLElement, suggestedName: string | undefin
     name.input,
     name.problem,
     h("button", { type: "submit", class: "primary" }, "Join"),
+    appLink ? h("p", { class: "open-in-app" }, h("a", { href: appLink }, "Open in the desktop app")) : null,
     status,
   );
   form.addEventListener("submit", (event) => {
