@@ -1,5 +1,5 @@
 # The commands people type. `make run` and `make test` install what is missing first.
-.PHONY: run test setup ui gen lint package bench-signaling bench-core bench-ui bench-media
+.PHONY: run test setup ui gen lint package bench-signaling bench-core bench-ui bench-media bench-desktop
 
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -69,3 +69,8 @@ bench-ui: setup ui/dist/index.html
 ## glass-to-glass delay Rust → Rust, Rust → Chromium and Chromium → Chromium.
 bench-media: setup ui/dist/index.html
 	CONFAB_PROFILE=release node bench/media.mjs
+
+## The desktop app as packaged: cold start, memory, .deb size, keystroke latency to a browser,
+## 1080p video on both of the window's paths; writes bench/results/desktop.json.
+bench-desktop: package
+	CONFAB_PROFILE=release node bench/desktop.mjs

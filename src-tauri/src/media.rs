@@ -1,22 +1,30 @@
-//! The peers' tracks in the window: video frames go to the webview still encoded (it decodes
-//! them with WebCodecs), sound is mixed and played here (audio stays in Rust).
+//! The peers' tracks in the window. Video goes to the webview still encoded where it decodes the
+//! codec itself (WebCodecs), and otherwise as pictures decoded here (the fallback path). Sound is
+//! mixed and played here (audio stays in Rust).
 //!
-//! The webview receives binary messages on one channel (little-endian):
-//! - `0, track u32, JSON {peer, streams, codec, screen}`: a video track started;
-//! - `1, track u32, keyframe u8, timestamp_ms u32, frame…`: one whole encoded frame;
-//! - `2, track u32`: the track ended.
+//! The webview receives binary messages on one channel (little-endian; `arrived` is when the
+//! engine had the frame whole, in ms since the Unix epoch, so the window can tell the latency it
+//! adds):
+//! - `0, track u32, JSON {peer, streams, codec, screen, decoded}`: a video track started, its
+//!   frames to come as pictures when `decoded`;
+//! - `1, track u32, keyframe u8, timestamp_ms u32, arrived f64, frame…`: one whole encoded frame;
+//! - `2, track u32`: the track ended;
+//! - `3, track u32, width u32, height u32, arrived f64, RGBA…`: one decoded picture.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use confab_core::decode::{Decoded, TrackDecoder};
 use confab_core::tracks::{IncomingFrame, IncomingMedia, IncomingTrack, TrackSink};
 use confab_core::{MediaState, TrackKind};
-use confab_media::{Playout, VoiceInput};
+use confab_media::{Playout, VoiceInput, convert};
 use tauri::ipc::{Channel, InvokeResponseBody};
 
 pub const TRACK_STARTED: u8 = 0;
 pub const FRAME: u8 = 1;
 pub const TRACK_ENDED: u8 = 2;
+pub const PICTURE: u8 = 3;
 
 /// Where the peers' tracks go in the desktop app.
 pub struct WindowMedia {
@@ -27,6 +35,8 @@ pub struct WindowMedia {
     speaker_problem: Option<String>,
     speaker_failure_told: Arc<AtomicBool>,
     next_track: AtomicU32,
+    /// The video codecs (MIME types) the webview decodes itself.
+    decoded_in_window: Vec<String>,
 }
 
 impl std::fmt::Debug for WindowMedia {
@@ -37,12 +47,14 @@ impl std::fmt::Debug for WindowMedia {
 
 impl WindowMedia {
     /// `speaker_problem`: why the speaker could not be opened (the sound is mixed into nothing
-    /// then), told once a voice arrives.
+    /// then), told once a voice arrives. `decoded_in_window`: the video codecs the webview
+    /// decodes; the others are decoded here.
     pub fn new(
         video: Channel<InvokeResponseBody>,
         playout: Arc<Playout>,
         speaker_problem: Option<String>,
         report_error: Arc<dyn Fn(String) + Send + Sync>,
+        decoded_in_window: Vec<String>,
     ) -> Self {
         Self {
             video,
@@ -51,6 +63,7 @@ impl WindowMedia {
             speaker_problem,
             speaker_failure_told: Arc::new(AtomicBool::new(false)),
             next_track: AtomicU32::new(1),
+            decoded_in_window,
         }
     }
 }
@@ -79,18 +92,47 @@ impl IncomingMedia for WindowMedia {
         // A native peer's screen is known by its stream; a browser's by what it announces,
         // which the window knows.
         let screen = track.kind(&MediaState::default()) == TrackKind::Screen;
+        let in_window =
+            self.decoded_in_window.iter().any(|c| c.eq_ignore_ascii_case(&track.mime_type));
+        let decoder = if in_window {
+            None
+        } else {
+            match TrackDecoder::for_track(&track) {
+                Ok(decoder) => Some(decoder),
+                Err(e) => {
+                    (self.report_error)(format!("a video cannot be shown here: {e}"));
+                    return Box::new(Unshown);
+                }
+            }
+        };
         let description = serde_json::json!({
             "peer": track.peer.to_string(),
             "streams": track.stream_ids,
             "codec": track.mime_type,
             "screen": screen,
+            "decoded": decoder.is_some(),
         });
         let mut message = header(TRACK_STARTED, number);
         message.extend_from_slice(description.to_string().as_bytes());
         let video = self.video.clone();
         send(&video, message);
-        Box::new(Video { video, number, waiting_for_keyframe: true })
+        match decoder {
+            None => Box::new(Video { video, number, waiting_for_keyframe: true }),
+            Some(decoder) => Box::new(DecodedVideo {
+                video,
+                number,
+                decoder,
+                rgba: Vec::new(),
+                report_error: self.report_error.clone(),
+                failure_told: false,
+            }),
+        }
     }
+}
+
+/// Now, in ms since the Unix epoch: the clock the webview's `performance.timeOrigin` reads.
+fn now_millis() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 fn header(kind: u8, track: u32) -> Vec<u8> {
@@ -122,10 +164,11 @@ impl TrackSink for Video {
         }
         self.waiting_for_keyframe = false;
         let mut message = header(FRAME, self.number);
-        message.reserve(5 + frame.data.len());
+        message.reserve(13 + frame.data.len());
         message.push(u8::from(frame.keyframe));
         // 90 kHz RTP time in ms: what a VideoDecoder needs is only an increasing timestamp.
         message.extend_from_slice(&(frame.rtp_timestamp / 90).to_le_bytes());
+        message.extend_from_slice(&now_millis().to_le_bytes());
         message.extend_from_slice(&frame.data);
         send(&self.video, message);
     }
@@ -133,6 +176,64 @@ impl TrackSink for Video {
     fn ended(&mut self) {
         send(&self.video, header(TRACK_ENDED, self.number));
     }
+}
+
+/// A video the webview cannot decode: decoded here, sent as RGBA pictures.
+struct DecodedVideo {
+    video: Channel<InvokeResponseBody>,
+    number: u32,
+    decoder: TrackDecoder,
+    /// The last picture's pixels, reused for the next.
+    rgba: Vec<u8>,
+    report_error: Arc<dyn Fn(String) + Send + Sync>,
+    /// A track that does not decode says so once, not at every frame.
+    failure_told: bool,
+}
+
+impl DecodedVideo {
+    fn picture(
+        &mut self,
+        frame: &IncomingFrame,
+    ) -> Result<Option<Vec<u8>>, confab_media::MediaError> {
+        let arrived = now_millis();
+        let Some(Decoded::Picture(picture)) = self.decoder.decode(frame)? else {
+            return Ok(None);
+        };
+        convert::i420_to_rgba(&picture, &mut self.rgba)?;
+        let mut message = header(PICTURE, self.number);
+        message.reserve(16 + self.rgba.len());
+        message.extend_from_slice(&picture.width().to_le_bytes());
+        message.extend_from_slice(&picture.height().to_le_bytes());
+        message.extend_from_slice(&arrived.to_le_bytes());
+        message.extend_from_slice(&self.rgba);
+        Ok(Some(message))
+    }
+}
+
+impl TrackSink for DecodedVideo {
+    fn frame(&mut self, frame: IncomingFrame) {
+        match self.picture(&frame) {
+            Ok(Some(message)) => send(&self.video, message),
+            Ok(None) => {}
+            Err(e) if !self.failure_told => {
+                self.failure_told = true;
+                (self.report_error)(format!("a video could not be decoded: {e}"));
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn ended(&mut self) {
+        send(&self.video, header(TRACK_ENDED, self.number));
+    }
+}
+
+/// A video that cannot be shown (the user was told why).
+struct Unshown;
+
+impl TrackSink for Unshown {
+    fn frame(&mut self, _: IncomingFrame) {}
+    fn ended(&mut self) {}
 }
 
 struct Voice {

@@ -277,6 +277,7 @@ impl Desktop {
         name: &str,
         events: Channel<EngineEvent>,
         video: Channel<InvokeResponseBody>,
+        decoded_in_window: Vec<String>,
     ) -> Result<(), DesktopError> {
         let link: MeetingLink = link.parse().map_err(|e| DesktopError::Link(format!("{e}")))?;
         let name = DisplayName::new(name).map_err(|_| DesktopError::Name)?;
@@ -305,7 +306,8 @@ impl Desktop {
         let report = tell.clone();
         let report_error: Arc<dyn Fn(String) + Send + Sync> =
             Arc::new(move |message| report(EngineEvent::Error { message }));
-        let media = WindowMedia::new(video, playout, speaker_problem, report_error);
+        let media =
+            WindowMedia::new(video, playout, speaker_problem, report_error, decoded_in_window);
         let config = EngineConfig {
             link,
             name,

@@ -6,7 +6,9 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { SCREENSHOTS, WAIT_MS, bin, ensureBuilt, screenLuma, startXvfb, tempDir } from "../browser/harness.mjs";
 
-const APP = bin("confab-desktop");
+/** The app under test: the one cargo built, or another (`make bench-desktop` runs the one in the
+ * `.deb`). */
+const appBinary = () => process.env.CONFAB_DESKTOP_BIN ?? bin("confab-desktop");
 const TAURI_DRIVER = process.env.TAURI_DRIVER ?? join(process.env.HOME ?? "/root", ".cargo/bin/tauri-driver");
 
 /** `count` distinct TCP ports nobody listens on now (held together until all are known). */
@@ -28,7 +30,7 @@ const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Starts the desktop app on its own X server, D-Bus session and data directory; returns an
  * `App` to drive it. Everything is stopped after the test. */
 export async function launchApp(t, { width = 1280, height = 800, env = {} } = {}) {
-  ensureBuilt();
+  if (!process.env.CONFAB_DESKTOP_BIN) ensureBuilt();
   if (!existsSync(TAURI_DRIVER)) throw new Error(`no tauri-driver at ${TAURI_DRIVER}: run scripts/setup.sh`);
   const xvfb = await startXvfb(t, width, height);
   const [port, nativePort] = await freePorts(2);
@@ -79,6 +81,7 @@ export async function launchApp(t, { width = 1280, height = 800, env = {} } = {}
   });
   const app = new App(`http://127.0.0.1:${port}`, xvfb, { width, height }, () => log);
   await app.start();
+  app.driverPid = driver.pid;
   app.env = { ...appEnv, DBUS_SESSION_BUS_ADDRESS: readFileSync(busFile, "utf8") };
   xvfb.windows.unshift(() => app.close());
   return app;
@@ -105,7 +108,7 @@ export class App {
   }
 
   async start() {
-    const capabilities = { alwaysMatch: { "tauri:options": { application: APP } } };
+    const capabilities = { alwaysMatch: { "tauri:options": { application: appBinary() } } };
     const deadline = Date.now() + WAIT_MS;
     // tauri-driver takes a moment to listen; any other failure is the app's.
     for (;;) {
@@ -165,7 +168,7 @@ export class App {
   /** Launches the app a second time with `args`, on the same display and session bus, as a
    * click on a link would; resolves with its exit code. */
   launchAgain(args) {
-    const child = spawn(APP, args, { env: this.env, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(appBinary(), args, { env: this.env, stdio: ["ignore", "ignore", "pipe"] });
     let errors = "";
     child.stderr.on("data", (chunk) => (errors += chunk));
     return new Promise((resolve, reject) => {
@@ -191,6 +194,14 @@ export class App {
     });
     await this.clickButton("Copy invite link");
     return this.waitFor(() => window.__copied, "the invite link copied");
+  }
+
+  /** Joins the meeting at `link` from the start page as `name`. */
+  async joinByLink(name, link) {
+    await this.type("#name", name);
+    await this.type("#link", link);
+    await this.clickButton("Join");
+    await this.element('.cm-content[aria-label="Notes"]');
   }
 
   /** Clicks the enabled button labelled `label`, once there is one. */

@@ -87,9 +87,11 @@ struct ParticipantArgs {
     /// The local address for peer connections [default: this machine's own address].
     #[arg(long)]
     ice_address: Option<IpAddr>,
-    /// Send a synthetic camera (a moving test pattern with a frame counter) to every peer.
-    #[arg(long)]
-    synthetic_camera: bool,
+    /// Send a synthetic camera (a moving test pattern with a frame counter) to every peer:
+    /// 640×360, or with `=WIDTHxHEIGHT` another size (e.g. `=1920x1080`).
+    #[arg(long, value_name = "SIZE", num_args = 0..=1, require_equals = true, default_missing_value = "",
+        value_parser = camera_size)]
+    synthetic_camera: Option<CameraSize>,
     /// Share a screen with every peer: the primary display, or with `=ID` another (an unknown
     /// id is refused with the list of displays). X11 only for now.
     // `=` required: otherwise `--share-screen LINK` would take the link for a display id.
@@ -120,6 +122,18 @@ struct ParticipantArgs {
     /// `--receive-media` does; the file is closed on leaving.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+}
+
+/// The synthetic camera's picture size; none given: its own.
+#[derive(Debug, Clone, Copy)]
+struct CameraSize(Option<(u32, u32)>);
+
+fn camera_size(text: &str) -> Result<CameraSize, String> {
+    if text.is_empty() {
+        return Ok(CameraSize(None));
+    }
+    let parsed = text.split_once('x').and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
+    parsed.map(|size| CameraSize(Some(size))).ok_or_else(|| format!("{text:?} is not WIDTHxHEIGHT"))
 }
 
 fn main() -> ExitCode {

@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
-use crate::ParticipantArgs;
 use crate::commands::{self, Command};
 use crate::media::{MediaReport, Recording, Reporter};
 use crate::output;
+use crate::{CameraSize, ParticipantArgs};
 
 /// Prints one line and flushes it, so a process reading our stdout sees it at once.
 pub fn print_line(line: &str) {
@@ -50,8 +50,12 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         Err(e) => return fail(1, &format!("cannot find this machine's address: {e}")),
     };
     let mut tracks = TrackSet::new();
-    if args.synthetic_camera {
-        match TrackFeed::synthetic_camera() {
+    if let Some(CameraSize(size)) = args.synthetic_camera {
+        let camera = match size {
+            Some((width, height)) => TrackFeed::synthetic_camera_of(width, height),
+            None => TrackFeed::synthetic_camera(),
+        };
+        match camera {
             Ok(feed) => tracks.insert(TrackKind::Camera, feed),
             Err(e) => return fail(1, &format!("cannot start the synthetic camera: {e}")),
         };

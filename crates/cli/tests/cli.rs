@@ -135,7 +135,7 @@ async fn bad_links_and_unreachable_servers_end_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
     let link = "http://127.0.0.1:1/m/AAAAAAAAAAAAAAAAAAAAAA#k=AAAAAAAAAAAAAAAAAAAAAA";
-    let cases: [(&[&str], i32, &str); 6] = [
+    let cases: [(&[&str], i32, &str); 8] = [
         (
             &["join", "http://example.com/m/nope", "--name", "A", "--data-dir", &data],
             2,
@@ -185,6 +185,17 @@ async fn bad_links_and_unreachable_servers_end_with_a_clear_message() {
             &["join", link, "--name", "A", "--data-dir", &data, "--speaker=no-such-speaker"],
             1,
             "no speaker called \"no-such-speaker\"; there are: ",
+        ),
+        // A synthetic camera's size must be one.
+        (
+            &["join", link, "--name", "A", "--data-dir", &data, "--synthetic-camera=big"],
+            2,
+            "\"big\" is not WIDTHxHEIGHT",
+        ),
+        (
+            &["join", link, "--name", "A", "--data-dir", &data, "--synthetic-camera=99999x2"],
+            1,
+            "cannot start the synthetic camera",
         ),
     ];
     for (args, code, message) in cases {

@@ -205,7 +205,18 @@ impl TrackFeed {
     /// camera, tests and benchmarks.
     pub fn synthetic_camera() -> Result<Self, MediaError> {
         let (width, height) = SYNTHETIC_SIZE;
-        Self::camera(Box::new(SyntheticCamera::new(width, height, SYNTHETIC_FPS)?))
+        Self::synthetic_camera_of(width, height)
+    }
+
+    /// The synthetic camera at another size (a 1080p source for a receiver's benchmark), its
+    /// bitrate grown with its pixels up to a screen's.
+    pub fn synthetic_camera_of(width: u32, height: u32) -> Result<Self, MediaError> {
+        let source = SyntheticCamera::new(width, height, SYNTHETIC_FPS)?;
+        let pixels = u64::from(width) * u64::from(height);
+        let default_pixels = u64::from(SYNTHETIC_SIZE.0 * SYNTHETIC_SIZE.1);
+        let grown = u64::from(CAMERA_KBPS) * pixels / default_pixels;
+        let kbps = grown.clamp(u64::from(CAMERA_KBPS), u64::from(SCREEN_KBPS)) as u32;
+        Self::video(Box::new(source), Content::Camera, kbps)
     }
 
     /// A camera (a real one, or any video source showing people), encoded as a camera.

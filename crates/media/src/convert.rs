@@ -1,4 +1,5 @@
-//! Colour conversion: a captured screen (BGRA) into the I420 the encoders take.
+//! Colour conversion: a captured screen (BGRA) into the I420 the encoders take, and a decoded
+//! picture (I420) into the RGBA a canvas draws.
 //!
 //! The conversion runs once per changed frame, on 2 million pixels at 1080p, so it goes
 //! through `yuvutils-rs` (SSE/AVX); [`bgra_to_i420_scalar`] is the plain loop it is checked and
@@ -6,8 +7,8 @@
 //! that says nothing of its colours is decoded as.
 
 use yuvutils_rs::{
-    BufferStoreMut, YuvConversionMode, YuvPackedImage, YuvPlanarImageMut, YuvRange,
-    YuvStandardMatrix, bgra_to_yuv420, yuyv422_to_yuv420,
+    BufferStoreMut, YuvConversionMode, YuvPackedImage, YuvPlanarImage, YuvPlanarImageMut, YuvRange,
+    YuvStandardMatrix, bgra_to_yuv420, yuv420_to_rgba, yuyv422_to_yuv420,
 };
 
 use crate::MediaError;
@@ -133,6 +134,28 @@ pub fn yuyv_to_i420(yuyv: &[u8], stride: usize, frame: &mut I420Frame) -> Result
         .map_err(|e| MediaError::BadSize(format!("colour conversion: {e}")))
 }
 
+/// `frame` as opaque RGBA rows, tightly packed, into `rgba` (resized to fit): what a canvas's
+/// `ImageData` holds.
+pub fn i420_to_rgba(frame: &I420Frame, rgba: &mut Vec<u8>) -> Result<(), MediaError> {
+    let (width, height) = (frame.width(), frame.height());
+    let luma = (width * height) as usize;
+    let (y, chroma) = frame.data().split_at(luma);
+    let (u, v) = chroma.split_at(luma / 4);
+    let planar = YuvPlanarImage {
+        y_plane: y,
+        y_stride: width,
+        u_plane: u,
+        u_stride: width / 2,
+        v_plane: v,
+        v_stride: width / 2,
+        width,
+        height,
+    };
+    rgba.resize(luma * 4, 0);
+    yuv420_to_rgba(&planar, rgba, width * 4, YuvRange::Limited, YuvStandardMatrix::Bt601)
+        .map_err(|e| MediaError::BadSize(format!("colour conversion: {e}")))
+}
+
 /// The same as [`bgra_to_i420`] at scale 1, one pixel at a time in integer BT.601: the
 /// reference the SIMD conversion is checked and benchmarked against.
 pub fn bgra_to_i420_scalar(
@@ -198,6 +221,26 @@ mod tests {
         let worst =
             fast.data().iter().zip(plain.data()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
         assert!(worst <= 2, "the SIMD conversion differs by up to {worst}");
+    }
+
+    #[test]
+    fn a_picture_comes_back_to_rgba_with_its_colours() {
+        let (w, h) = (322, 182);
+        let bgra = picture(w, h);
+        let mut frame = I420Frame::black(w as u32, h as u32).unwrap();
+        bgra_to_i420(&bgra, w * 4, w as u32, h as u32, 1, &mut frame).unwrap();
+        let mut rgba = Vec::new();
+        i420_to_rgba(&frame, &mut rgba).unwrap();
+        assert_eq!(rgba.len(), w * h * 4);
+        // Chroma is shared by 2×2 pixels, so a checkerboard's edges blur; its mean holds.
+        let mean = |bytes: &[u8], channel: usize| {
+            bytes.chunks_exact(4).map(|p| f64::from(p[channel])).sum::<f64>() / (w * h) as f64
+        };
+        for (rgba_channel, bgra_channel) in [(0, 2), (1, 1), (2, 0)] {
+            let (got, want) = (mean(&rgba, rgba_channel), mean(&bgra, bgra_channel));
+            assert!((got - want).abs() < 4.0, "channel {rgba_channel}: {got:.1} against {want:.1}");
+        }
+        assert!(rgba.chunks_exact(4).all(|p| p[3] == 255), "opaque");
     }
 
     #[test]

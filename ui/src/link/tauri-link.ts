@@ -7,7 +7,7 @@ import type { PeerId } from "../gen/protocol";
 import type { NotesPatch } from "./document";
 import type { LinkEvent, MeetingLink, MediaState, Participant, RemoteCursor } from "./meeting-link";
 import { NotesMirror } from "./notes-mirror";
-import { DecodedVideo, webCodecsName } from "./decoded-video";
+import { DecodedVideo, codecsDecodedHere, webCodecsName } from "./decoded-video";
 
 /** A peer's video track, as the engine announced it (src-tauri/src/media.rs). */
 interface RemoteVideo {
@@ -18,7 +18,8 @@ interface RemoteVideo {
   view: DecodedVideo;
 }
 
-const [TRACK_STARTED, FRAME, TRACK_ENDED] = [0, 1, 2];
+// The kinds of video message (src-tauri/src/media.rs says what each holds).
+const [TRACK_STARTED, FRAME, TRACK_ENDED, PICTURE] = [0, 1, 2, 3];
 
 /** True inside the desktop app's window. */
 export function inDesktopApp(): boolean {
@@ -92,7 +93,8 @@ export class TauriLink implements MeetingLink {
     video.onmessage = (message) => this.onVideo(message);
     this.emit({ type: "state", state: { phase: "connecting" } });
     try {
-      await invoke("join_meeting", { link: this.link, name: this.name, events, video });
+      const decodedHere = await codecsDecodedHere();
+      await invoke("join_meeting", { link: this.link, name: this.name, events, video, decodedHere });
     } catch (e) {
       this.emit({ type: "error", message: `Could not join: ${String(e)}` });
       this.emit({ type: "state", state: { phase: "left" } });
@@ -301,16 +303,20 @@ export class TauriLink implements MeetingLink {
     const [kind, track] = [view.getUint8(0), view.getUint32(1, true)];
     if (kind === FRAME) {
       const keyframe = view.getUint8(5) === 1;
-      this.videos.get(track)?.view.frame(keyframe, view.getUint32(6, true), message.slice(10));
+      this.videos.get(track)?.view.frame(keyframe, view.getUint32(6, true), view.getFloat64(10, true), message.slice(18));
+    } else if (kind === PICTURE) {
+      const [width, height, arrived] = [view.getUint32(5, true), view.getUint32(9, true), view.getFloat64(13, true)];
+      this.videos.get(track)?.view.picture(width, height, arrived, message.slice(21));
     } else if (kind === TRACK_STARTED) {
       const info = JSON.parse(new TextDecoder().decode(new Uint8Array(message, 5))) as {
         peer: PeerId;
         streams: string[];
         codec: string;
         screen: boolean;
+        decoded: boolean;
       };
-      const codec = webCodecsName(info.codec);
-      if (codec === null) return this.emit({ type: "error", message: `A video in ${info.codec} cannot be shown here.` });
+      const codec = info.decoded ? null : webCodecsName(info.codec);
+      if (codec === null && !info.decoded) return this.emit({ type: "error", message: `A video in ${info.codec} cannot be shown here.` });
       const video = new DecodedVideo(codec, (message) => this.emit({ type: "error", message }));
       this.videos.set(track, { peer: info.peer, streams: info.streams, nativeScreen: info.screen, view: video });
       this.emitParticipants();

@@ -1,35 +1,49 @@
-// Decodes one video track from the desktop engine with WebCodecs and draws it on the tile's
-// canvas, off the page's thread. Messages in: `{ canvas, codec }` once, then
-// `{ keyframe, timestamp, data }` per encoded frame. Out: `{ decoded, width, height }` as
-// frames are drawn, `{ error }` when the decoder fails (it waits for the next keyframe).
-export type ToWorker = { canvas: OffscreenCanvas; codec: string } | { keyframe: boolean; timestamp: number; data: ArrayBuffer };
-export type FromWorker = { decoded: number; width: number; height: number } | { error: string };
+// Draws one video track from the desktop engine on the tile's canvas, off the page's thread.
+// Messages in: `{ canvas, codec }` once (codec null: the engine sends pictures), then per frame
+// either `{ keyframe, timestamp, arrived, data }` (encoded, decoded here by WebCodecs) or
+// `{ width, height, arrived, rgba }` (a picture). Out: `{ shown, width, height, latency }` as
+// each is drawn (latency: ms since the engine had the frame), `{ error }` when the decoder fails
+// (it waits for the next keyframe).
+export type ToWorker =
+  | { canvas: OffscreenCanvas; codec: string | null }
+  | { keyframe: boolean; timestamp: number; arrived: number; data: ArrayBuffer }
+  | { width: number; height: number; arrived: number; rgba: ArrayBuffer };
+export type FromWorker = { shown: number; width: number; height: number; latency: number } | { error: string };
 
 let canvas: OffscreenCanvas | null = null;
 let context: OffscreenCanvasRenderingContext2D | null = null;
-let codec = "vp8";
+let codec: string | null = null;
 let decoder: VideoDecoder | null = null;
-let decoded = 0;
+let shown = 0;
+/** When the engine had each frame in the decoder, by its timestamp (µs). */
+const arrivals = new Map<number, number>();
 
 const tell = (message: FromWorker) => self.postMessage(message);
+const now = () => performance.timeOrigin + performance.now();
 
-function newDecoder(): VideoDecoder {
+function draw(picture: CanvasImageSource | ImageData, width: number, height: number, arrived: number): void {
+  if (canvas && context) {
+    if (canvas.width !== width || canvas.height !== height) [canvas.width, canvas.height] = [width, height];
+    if (picture instanceof ImageData) context.putImageData(picture, 0, 0);
+    else context.drawImage(picture, 0, 0);
+  }
+  shown += 1;
+  tell({ shown, width, height, latency: now() - arrived });
+}
+
+function newDecoder(codec: string): VideoDecoder {
   const made = new VideoDecoder({
     output: (frame) => {
-      if (canvas && context) {
-        if (canvas.width !== frame.displayWidth || canvas.height !== frame.displayHeight) {
-          [canvas.width, canvas.height] = [frame.displayWidth, frame.displayHeight];
-        }
-        context.drawImage(frame, 0, 0);
-      }
-      decoded += 1;
-      tell({ decoded, width: frame.displayWidth, height: frame.displayHeight });
+      const arrived = arrivals.get(frame.timestamp) ?? now();
+      arrivals.delete(frame.timestamp);
+      draw(frame, frame.displayWidth, frame.displayHeight, arrived);
       frame.close();
     },
     error: (e) => {
       tell({ error: String(e) });
       // A closed decoder decodes nothing more: a new one starts at the next keyframe.
       decoder = null;
+      arrivals.clear();
     },
   });
   made.configure({ codec, optimizeForLatency: true });
@@ -44,10 +58,18 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     codec = message.codec;
     return;
   }
+  if ("rgba" in message) {
+    const { width, height, arrived, rgba } = message;
+    return draw(new ImageData(new Uint8ClampedArray(rgba), width, height), width, height, arrived);
+  }
+  if (codec === null) return;
   if (!decoder) {
     if (!message.keyframe) return;
-    decoder = newDecoder();
+    decoder = newDecoder(codec);
   }
-  const type = message.keyframe ? "key" : "delta";
-  decoder.decode(new EncodedVideoChunk({ type, timestamp: message.timestamp * 1000, data: message.data }));
+  const timestamp = message.timestamp * 1000;
+  arrivals.set(timestamp, message.arrived);
+  // A frame the decoder never gave back (it skipped it) is forgotten, not kept for ever.
+  if (arrivals.size > 120) arrivals.delete(arrivals.keys().next().value as number);
+  decoder.decode(new EncodedVideoChunk({ type: message.keyframe ? "key" : "delta", timestamp, data: message.data }));
 };
