@@ -15,5 +15,10 @@ fn confab_commands() -> &'static [&'static str] {
         "join_meeting",
         "meeting_command",
         "leave_meeting",
+        "settings",
+        "save_settings",
+        "screens",
+        "screen_thumbnail",
+        "choose_screen",
     ]
 }

@@ -3,10 +3,12 @@
 
 use confab_core::EngineEvent;
 use confab_core::api::{Answer, Command};
+use confab_media::MediaError;
 use tauri::State;
-use tauri::ipc::{Channel, InvokeResponseBody};
+use tauri::ipc::{Channel, InvokeResponseBody, Response};
 
 use crate::meeting::{AppEvent, Desktop, RecentEntry, Startup};
+use crate::preferences::Preferences;
 
 /// The window is ready: answers the meeting to open at once (from the command line), the name
 /// last used, and anything to tell; meetings opened later (a `confab://` link clicked) arrive
@@ -27,10 +29,119 @@ pub async fn recent_meetings(desktop: State<'_, Desktop>) -> Result<Vec<RecentEn
     Ok(desktop.recent_meetings().await)
 }
 
-/// Creates a meeting on the signaling service hosted here; answers its link (with the key).
+/// Creates a meeting, on the server the settings name or else hosted here; answers its link
+/// (with the key).
 #[tauri::command]
 pub async fn host_meeting(desktop: State<'_, Desktop>) -> Result<String, String> {
-    desktop.host().await.map(|link| link.to_string()).map_err(|e| e.to_string())
+    desktop.new_meeting().await.map(|link| link.to_string()).map_err(|e| e.to_string())
+}
+
+/// The settings page's: what is set, and the devices there are to choose from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SettingsPage {
+    pub preferences: Preferences,
+    pub microphones: DeviceList,
+    pub speakers: DeviceList,
+    pub cameras: DeviceList,
+}
+
+/// Devices of one kind, or why they cannot be listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceList {
+    pub devices: Vec<DeviceEntry>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceEntry {
+    pub id: String,
+    pub name: String,
+}
+
+impl DeviceList {
+    fn of<T>(listed: Result<Vec<T>, MediaError>, entry: impl Fn(T) -> DeviceEntry) -> Self {
+        match listed {
+            Ok(devices) => Self { devices: devices.into_iter().map(entry).collect(), error: None },
+            Err(e) => Self { devices: Vec::new(), error: Some(e.to_string()) },
+        }
+    }
+}
+
+#[tauri::command]
+pub async fn settings(desktop: State<'_, Desktop>) -> Result<SettingsPage, String> {
+    let preferences = desktop.preferences();
+    // Asking the sound system and the cameras may take a moment: not on the async runtime.
+    let listing = tauri::async_runtime::spawn_blocking(move || {
+        let audio = |d: confab_media::AudioDevice| DeviceEntry { id: d.id, name: d.name };
+        SettingsPage {
+            preferences,
+            microphones: DeviceList::of(confab_media::microphones(), audio),
+            speakers: DeviceList::of(confab_media::speakers(), audio),
+            cameras: DeviceList::of(confab_media::cameras(), |c| DeviceEntry {
+                id: c.id,
+                name: c.name,
+            }),
+        }
+    });
+    listing.await.map_err(|e| e.to_string())
+}
+
+/// Keeps the settings; answers them as kept (blank fields cleared), or why they were refused.
+#[tauri::command]
+pub async fn save_settings(
+    desktop: State<'_, Desktop>,
+    preferences: Preferences,
+) -> Result<Preferences, String> {
+    desktop.set_preferences(preferences).map_err(|e| e.to_string())
+}
+
+/// A display the user may share, for the picker.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScreenEntry {
+    pub id: String,
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub primary: bool,
+}
+
+/// The displays that can be shared, the primary first; or why none can.
+#[tauri::command]
+pub async fn screens() -> Result<Vec<ScreenEntry>, String> {
+    let listing = tauri::async_runtime::spawn_blocking(|| {
+        confab_media::screens()?.displays().map(|displays| {
+            displays
+                .into_iter()
+                .map(|d| ScreenEntry {
+                    id: d.id,
+                    name: d.name,
+                    width: d.width,
+                    height: d.height,
+                    primary: d.primary,
+                })
+                .collect()
+        })
+    });
+    listing.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+}
+
+/// A small picture of display `id` as it is now: width u32, height u32 (little-endian), RGBA.
+#[tauri::command]
+pub async fn screen_thumbnail(id: String) -> Result<Response, String> {
+    let taking =
+        tauri::async_runtime::spawn_blocking(move || confab_media::screens()?.thumbnail(&id));
+    let thumbnail = taking.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    let mut message = Vec::with_capacity(8 + thumbnail.rgba.len());
+    message.extend_from_slice(&thumbnail.width.to_le_bytes());
+    message.extend_from_slice(&thumbnail.height.to_le_bytes());
+    message.extend_from_slice(&thumbnail.rgba);
+    Ok(Response::new(message))
+}
+
+/// Shares display `id` from the next time the screen is shared.
+#[tauri::command]
+pub fn choose_screen(desktop: State<'_, Desktop>, id: String) {
+    desktop.choose_screen(id);
 }
 
 /// Joins the meeting at `link`; its events arrive on `events`, the peers' video on `video`

@@ -8,9 +8,11 @@
 //!
 //! - [`commands`]: the Tauri commands, the only ones `capabilities/main.json` grants.
 //! - [`meeting`]: the meeting this window is in, and the signaling service it may host.
-//! - [`media`]: the peers' tracks — video to the webview still encoded, sound played here.
+//! - [`media`]: the peers' tracks — video to the webview still encoded (decoded here where the
+//!   webview cannot), sound played here.
 //! - [`secrets`]: the author id, display name and meeting keys, in the OS keyring.
 //! - [`recent`]: the meetings this install was in, for the start page.
+//! - [`preferences`]: the settings page's — where new meetings are made, which devices.
 //! - [`tls`]: the self-signed certificate of meetings hosted here (browsers on the LAN need
 //!   https for cameras and WebCrypto).
 //!
@@ -35,6 +37,7 @@
 pub mod commands;
 pub mod media;
 pub mod meeting;
+pub mod preferences;
 pub mod recent;
 pub mod secrets;
 pub mod tls;
@@ -128,6 +131,11 @@ pub fn run() -> ExitCode {
             commands::join_meeting,
             commands::meeting_command,
             commands::leave_meeting,
+            commands::settings,
+            commands::save_settings,
+            commands::screens,
+            commands::screen_thumbnail,
+            commands::choose_screen,
         ])
         .run(tauri::generate_context!());
     match app {

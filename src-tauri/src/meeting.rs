@@ -6,14 +6,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use confab_core::api::{Answer, Command};
-use confab_core::tracks::DeviceSources;
-use confab_core::{Engine, EngineConfig, EngineError, EngineEvent, TrackSet, setup};
-use confab_media::{AudioSink, Playout, Silent, Speaker};
+use confab_core::tracks::{DeviceSources, TrackSources};
+use confab_core::{
+    Engine, EngineConfig, EngineError, EngineEvent, TrackFeed, TrackKind, TrackSet, setup,
+};
+use confab_media::{AudioSink, MediaError, Playout, Silent, Speaker, VoiceProcessing};
 use confab_proto::{ClientKind, DisplayName, MeetingLink};
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tokio::sync::Mutex;
 
 use crate::media::WindowMedia;
+use crate::preferences::{Preferences, PreferencesFile, new_meeting_on};
 use crate::recent::{Recent, RecentMeeting};
 use crate::secrets::{Identity, KEYRING_DEADLINE};
 
@@ -90,6 +93,9 @@ pub struct Desktop {
     /// Loaded from the keyring in the background as the app starts (it may be slow, or wait).
     identity: tokio::sync::OnceCell<std::sync::Mutex<Identity>>,
     recent: Recent,
+    preferences: PreferencesFile,
+    /// The display the user picked to share (none yet: the primary).
+    screen: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// What the window learns as it starts.
@@ -144,7 +150,10 @@ impl std::fmt::Debug for Opening {
 impl Desktop {
     pub fn new(settings: Settings, ui_dir: PathBuf, opening: Option<MeetingLink>) -> Self {
         let recent = Recent::in_dir(&settings.data_dir);
+        let preferences = PreferencesFile::in_dir(&settings.data_dir);
         Self {
+            preferences,
+            screen: Arc::default(),
             settings,
             ui_dir,
             hosted: Mutex::new(None),
@@ -232,19 +241,100 @@ impl Desktop {
         Startup { link, name: identity.name.clone(), notice: identity.problem.clone() }
     }
 
+    /// A new meeting: on the signaling server set in the preferences, else on the one hosted
+    /// here (started on first use).
+    pub async fn new_meeting(&self) -> Result<MeetingLink, DesktopError> {
+        match self.preferences.load().server {
+            Some(server) => new_meeting_on(&server).map_err(DesktopError::Settings),
+            None => self.host().await,
+        }
+    }
+
+    pub fn preferences(&self) -> Preferences {
+        self.preferences.load()
+    }
+
+    /// Keeps `preferences` (checked first); the devices are used from the next meeting on.
+    pub fn set_preferences(&self, preferences: Preferences) -> Result<Preferences, DesktopError> {
+        let checked = preferences.checked().map_err(DesktopError::Settings)?;
+        self.preferences
+            .save(&checked)
+            .map_err(|e| DesktopError::Settings(format!("the settings could not be saved: {e}")))?;
+        Ok(checked)
+    }
+
+    /// The display to share from now on.
+    pub fn choose_screen(&self, id: String) {
+        *self.screen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id);
+    }
+
+    /// Where the hosted service listens: `listen`, or when that leaves the port open, the port
+    /// it had last time if it is free, so that links to meetings hosted here keep working after
+    /// a restart.
+    async fn bind_hosting(
+        &self,
+        listen: SocketAddr,
+    ) -> Result<tokio::net::TcpListener, DesktopError> {
+        let bind = |at: SocketAddr| async move {
+            tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|source| DesktopError::Listen { listen: at, source })
+        };
+        if let Some(port) = self.last_hosting_port().filter(|_| listen.port() == 0)
+            && let Ok(listener) = bind(SocketAddr::new(listen.ip(), port)).await
+        {
+            return Ok(listener);
+        }
+        bind(listen).await
+    }
+
+    fn last_hosting_port(&self) -> Option<u16> {
+        let text = std::fs::read_to_string(self.hosting_port_file()).ok()?;
+        text.trim().parse().ok()
+    }
+
+    fn hosting_port_file(&self) -> PathBuf {
+        self.settings.data_dir.join("hosting").join("port")
+    }
+
+    fn remember_hosting_port(&self, port: u16) {
+        let file = self.hosting_port_file();
+        let written = file
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&file, port.to_string()));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "the hosting port could not be kept for next time");
+        }
+    }
+
     /// A new meeting on the signaling service hosted here (started on first use).
     pub async fn host(&self) -> Result<MeetingLink, DesktopError> {
+        let listening = self.start_hosting().await?;
+        setup::hosted_meeting_link(listening, true).map_err(DesktopError::Link)
+    }
+
+    /// Whether `link`'s meeting was hosted here: on this machine's address, at the port the
+    /// hosted service last had.
+    fn hosted_here(&self, link: &MeetingLink) -> bool {
+        let Some(port) = self.last_hosting_port() else { return false };
+        let here = SocketAddr::new(self.settings.listen.ip(), port);
+        setup::reachable_address(here)
+            .is_ok_and(|address| link.server() == format!("https://{address}"))
+    }
+
+    /// The signaling service hosted here, started on first use; answers where it listens.
+    async fn start_hosting(&self) -> Result<SocketAddr, DesktopError> {
         let mut hosted = self.hosted.lock().await;
         let listening = match &*hosted {
             Some(hosted) => hosted.listening,
             None => {
                 let listen = self.settings.listen;
-                let listener = tokio::net::TcpListener::bind(listen)
-                    .await
-                    .map_err(|source| DesktopError::Listen { listen, source })?;
+                let listener = self.bind_hosting(listen).await?;
                 let listening = listener
                     .local_addr()
                     .map_err(|source| DesktopError::Listen { listen, source })?;
+                self.remember_hosting_port(listening.port());
                 // Browsers give pages on a LAN address over plain http no camera, microphone or
                 // WebCrypto: the service hosted here speaks TLS with a certificate of its own.
                 let address = setup::reachable_address(listening).map_err(DesktopError::Link)?;
@@ -266,7 +356,7 @@ impl Desktop {
                 listening
             }
         };
-        setup::hosted_meeting_link(listening, true).map_err(DesktopError::Link)
+        Ok(listening)
     }
 
     /// Joins the meeting at `link` as `name`, leaving any meeting the window was in; its events
@@ -281,6 +371,15 @@ impl Desktop {
     ) -> Result<(), DesktopError> {
         let link: MeetingLink = link.parse().map_err(|e| DesktopError::Link(format!("{e}")))?;
         let name = DisplayName::new(name).map_err(|_| DesktopError::Name)?;
+        // A meeting this app hosted before a restart (reopened from the recent list, or its link
+        // clicked) is hosted again, at the same address, so its link works for everyone.
+        // Without it the notes still open, and the others cannot join.
+        if self.hosted.lock().await.is_none()
+            && self.hosted_here(&link)
+            && let Err(e) = self.start_hosting().await
+        {
+            tracing::warn!(error = %e, "a meeting hosted here before could not be hosted again");
+        }
         let data_dir = self.settings.data_dir.clone();
         let author_id = self.remember(&link, &name).await;
         let recent = self.recent.clone();
@@ -297,8 +396,15 @@ impl Desktop {
         };
         let tell = Arc::new(tell);
         // What the speaker plays is taken out of what the microphone hears.
-        let sources = DeviceSources::default();
-        let (speaker, speaker_problem) = match Speaker::open(None, Some(sources.echo.clone())) {
+        let preferences = self.preferences.load();
+        let sources = ChosenSources {
+            screen: self.screen.clone(),
+            microphone: preferences.microphone,
+            camera: preferences.camera,
+            echo: VoiceProcessing::default(),
+        };
+        let speaker = Speaker::open(preferences.speaker.as_deref(), Some(sources.echo.clone()));
+        let (speaker, speaker_problem) = match speaker {
             Ok(speaker) => (Box::new(speaker) as Box<dyn AudioSink>, None),
             Err(e) => (Box::new(Silent) as Box<dyn AudioSink>, Some(e.to_string())),
         };
@@ -382,5 +488,28 @@ impl Desktop {
         if let Some(engine) = self.meeting.lock().await.take() {
             engine.leave();
         }
+    }
+}
+
+/// The devices the user chose: the screen as picked for each share, the microphone and camera
+/// as the preferences were when the meeting was joined.
+#[derive(Debug)]
+struct ChosenSources {
+    screen: Arc<std::sync::Mutex<Option<String>>>,
+    microphone: Option<String>,
+    camera: Option<String>,
+    echo: VoiceProcessing,
+}
+
+impl TrackSources for ChosenSources {
+    fn open(&self, kind: TrackKind) -> Result<TrackFeed, MediaError> {
+        let screen = self.screen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let devices = DeviceSources {
+            screen,
+            microphone: self.microphone.clone(),
+            camera: self.camera.clone(),
+            echo: self.echo.clone(),
+        };
+        devices.open(kind)
     }
 }

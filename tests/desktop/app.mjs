@@ -29,12 +29,13 @@ const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Starts the desktop app on its own X server, D-Bus session and data directory; returns an
  * `App` to drive it. Everything is stopped after the test. */
-export async function launchApp(t, { width = 1280, height = 800, env = {} } = {}) {
+export async function launchApp(t, { width = 1280, height = 800, env = {}, home = null } = {}) {
   if (!process.env.CONFAB_DESKTOP_BIN) ensureBuilt();
   if (!existsSync(TAURI_DRIVER)) throw new Error(`no tauri-driver at ${TAURI_DRIVER}: run scripts/setup.sh`);
   const xvfb = await startXvfb(t, width, height);
   const [port, nativePort] = await freePorts(2);
-  const home = tempDir(t, "desktop-home");
+  // A fresh home unless one is given: the same user starting the app again.
+  home ??= tempDir(t, "desktop-home");
   const appEnv = {
     ...process.env,
     // A fresh home: its own keyring, webview storage and settings.
@@ -82,6 +83,7 @@ export async function launchApp(t, { width = 1280, height = 800, env = {} } = {}
   const app = new App(`http://127.0.0.1:${port}`, xvfb, { width, height }, () => log);
   await app.start();
   app.driverPid = driver.pid;
+  app.home = home;
   app.env = { ...appEnv, DBUS_SESSION_BUS_ADDRESS: readFileSync(busFile, "utf8") };
   xvfb.windows.unshift(() => app.close());
   return app;

@@ -1,6 +1,7 @@
 // The desktop app as a person uses it: start a meeting in the app, have someone join from
 // Chromium by its link, chat and write the notes together both ways, share the screen, see the
 // browser's camera.
+import { connect } from "node:net";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -69,8 +70,16 @@ test("the app shares its screen with a browser, and shows the browser's camera",
   // decoded by the webview (WebCodecs).
   assert.equal(await cameraShown(app, "Browsa"), "webcodecs");
 
-  // The app shares the screen it is on; the browser decodes it at the screen's size.
+  // The app shares the screen it is on, picked by its picture; the browser decodes it at the
+  // screen's size.
   await app.clickButton("Share screen");
+  await app.waitFor(() => document.querySelector("dialog.picker canvas")?.dataset.shown === "true", "the picker's picture of the screen");
+  const picture = await app.lumaOf("dialog.picker canvas");
+  const seen = picture.reduce((sum, v) => sum + v, 0) / picture.length;
+  assert.ok(seen > 40, `the picker shows the screen, the app's window on it (mean luma ${seen.toFixed(1)})`);
+  assert.match(await app.evaluate(() => document.querySelector(".screen-choice").textContent), /1280\D+800/);
+  app.screenshot("desktop-screen-picker");
+  await app.click(".screen-choice");
   await app.waitFor(() => document.querySelector('button[title^="Share screen"]')?.getAttribute("aria-pressed") === "true", "the share button pressed");
   const box = await waitVideo(page, "Desk's screen");
   assert.ok(box.width > 100, "the shared screen is shown large");
@@ -108,6 +117,83 @@ async function cameraShown(app, name) {
   const changed = after.filter((v, i) => Math.abs(v - before[i]) > 8).length / after.length;
   assert.ok(changed > 0.01, `the camera's picture moves (${(changed * 100).toFixed(1)}% of pixels changed)`);
   return app.evaluate((css) => document.querySelector(css).dataset.path, tile);
+}
+
+test("settings: new meetings on a server of yours, devices to choose, kept across a restart", async (t) => {
+  const server = await startServer(t);
+  const app = await launchApp(t);
+  await app.clickButton("Settings");
+  await app.element("#server-url");
+  // Every device list starts with the system's default, the choice until another is made.
+  const choices = await app.evaluate(() => ["microphone", "speaker", "camera"].map((id) => document.getElementById(id).options[0].textContent));
+  assert.deepEqual(choices, ["System default", "System default", "System default"]);
+
+  // A server address that is not one is refused, and says why.
+  await app.click("#server-remote");
+  await app.type("#server-url", "not a server");
+  await app.clickButton("Save");
+  await app.waitFor(() => document.querySelector(".status.error")?.textContent.includes("is not a server's address"), "the refusal");
+  await app.evaluate(() => void (document.getElementById("server-url").value = ""));
+  await app.type("#server-url", `${server}/`);
+  // ALSA's null devices, which every Linux has.
+  await app.click('#microphone option[value="null"]');
+  await app.click('#speaker option[value="null"]');
+  await app.clickButton("Save");
+  await app.waitFor(() => document.querySelector(".status")?.textContent === "Saved.", "the settings saved");
+  app.screenshot("desktop-settings");
+
+  // Kept on disk: the app started again on the same data shows them.
+  const again = await launchApp(t, { env: { CONFAB_DATA_DIR: app.env.CONFAB_DATA_DIR } });
+  await again.clickButton("Settings");
+  await again.waitFor((url) => document.getElementById("server-url")?.value === url, "the server kept", server);
+  const devices = await again.evaluate(() => ["microphone", "speaker", "camera"].map((id) => document.getElementById(id).value));
+  assert.deepEqual(devices, ["null", "null", ""], "the devices kept, the camera left to the default");
+  await again.clickButton("Back");
+  await again.close();
+
+  // A new meeting is made on that server, and a browser meets the app there.
+  await app.clickButton("Back");
+  const link = await app.newMeeting("Desk");
+  assert.ok(link.startsWith(`${server}/m/`), `the meeting is on the server set: ${link}`);
+  const browser = await launchBrowser(t);
+  const page = await newPage(browser);
+  await joinAs(page, link, "Browsa");
+  await waitConnected(page, "Desk");
+});
+
+test("a meeting hosted in the app reopens after a restart, and its link still works", async (t) => {
+  const app = await launchApp(t);
+  const link = await app.newMeeting("Desk");
+  await app.type('.cm-content[aria-label="Notes"]', "Kept across a restart");
+  await app.waitFor(() => document.querySelector('[aria-label="Notes"]')?.textContent.includes("Kept across a restart"), "the notes typed");
+  await app.close();
+  await portClosed(new URL(link).port);
+
+  // The same person starts the app again, and reopens the meeting from the start page.
+  const again = await launchApp(t, { home: app.home });
+  await again.waitFor(() => document.querySelector('[aria-label="Recent meetings"] button') !== null, "the recent meeting");
+  await again.click('[aria-label="Recent meetings"] button');
+  await again.waitFor(() => document.querySelector('[aria-label="Notes"]')?.textContent.includes("Kept across a restart"), "the notes kept");
+  // Someone with the link from before meets the app there.
+  const browser = await launchBrowser(t);
+  const page = await newPage(browser, { selfSigned: true });
+  await joinAs(page, link, "Browsa");
+  await waitConnected(page, "Desk");
+  await waitForNotesContaining(page, "Kept across a restart");
+});
+
+/** Resolves once nothing listens on `port` of this machine any more (the app has quit). */
+async function portClosed(port) {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const open = await new Promise((resolve) => {
+      const socket = connect({ port: Number(port), host: "127.0.0.1" }, () => (socket.destroy(), resolve(true)));
+      socket.once("error", () => resolve(false));
+    });
+    if (!open) return;
+    if (Date.now() > deadline) throw new Error(`port ${port} is still open: the app did not quit`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 test("a confab:// link opens its meeting in the app already running", async (t) => {

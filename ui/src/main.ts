@@ -1,7 +1,7 @@
 // The web UI's entry point: the start page at `/`, a meeting at `/m/ROOM#k=KEY`. In the desktop
 // app the same screens drive the Rust engine instead (`TauriLink`), all in one page.
 import { type MeetingAddress, PROBLEM_TEXT, desktopLinkText, meetingLinkText, parseMeetingLink } from "./link/meeting-url";
-import { type Startup, TauriLink, hostMeeting, inDesktopApp, recentMeetings, startup } from "./link/tauri-link";
+import { type Startup, TauriLink, hostMeeting, inDesktopApp, loadSettings, recentMeetings, saveSettings, startup } from "./link/tauri-link";
 import { checkDisplayName } from "./link/text";
 import { authorId, rememberedName } from "./screens/dom";
 import { type HomeActions, homeScreen } from "./screens/home";
@@ -9,6 +9,8 @@ import { meetingScreen } from "./screens/meeting";
 import { type JoinChoices, prejoinScreen } from "./screens/prejoin";
 import { problemScreen } from "./screens/problem";
 import { refusalText } from "./screens/refusal";
+import { pickScreen } from "./screens/screen-picker";
+import { settingsScreen } from "./screens/settings";
 
 const app = document.getElementById("app")!;
 
@@ -80,7 +82,7 @@ let shownMeeting: TauriLink | null = null;
 /** The desktop app: the meeting runs in Rust (one at a time: opening another replaces it), and
  * leaving comes back to the start page, saying why when the meeting could not be joined. */
 function openDesktopMeeting(address: MeetingAddress, name: string): void {
-  const link = new TauriLink(meetingLinkText(address), name);
+  const link = new TauriLink(meetingLinkText(address), name, pickScreen);
   const previous = shownMeeting;
   shownMeeting = link;
   previous?.close();
@@ -118,6 +120,9 @@ const desktopHome: HomeActions = {
   async recent() {
     const meetings = await recentMeetings();
     return meetings.map((m) => ({ link: m.link, title: m.title, openedAt: new Date(m.opened_at) }));
+  },
+  settings() {
+    void settingsScreen(app, { load: loadSettings, save: saveSettings, back: () => homeScreen(app, desktopHome) });
   },
 };
 

@@ -10,7 +10,7 @@ const ADA = "AAAAAAAAAAAAAAAAAAAAAA";
 
 /** A link fed `events`; answers the participants as last reported. */
 function participantsAfter(events: EngineEvent[]): Participant[] {
-  const link = new TauriLink("https://example.org/m/room#k=key", "Me");
+  const link = new TauriLink("https://example.org/m/room#k=key", "Me", async () => null);
   let participants: Participant[] = [];
   link.subscribe((event: LinkEvent) => {
     if (event.type === "participants") participants = event.participants;

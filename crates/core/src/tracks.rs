@@ -96,13 +96,16 @@ impl TrackSources for SyntheticSources {
     }
 }
 
-/// This machine's own devices: a screen (the one chosen, else the first), the default
-/// microphone, cleaned of what the speaker plays through `echo`, and (with the `camera`
-/// feature) the first camera.
+/// This machine's own devices: a screen, a microphone cleaned of what the speaker plays
+/// through `echo`, and (with the `camera` feature) a camera; each the one chosen, else the
+/// primary or default one.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceSources {
     /// The display to share, as `confab_media::ScreenSource::displays` names it.
     pub screen: Option<String>,
+    /// The microphone and camera, by the ids their lists give; none: the system's default.
+    pub microphone: Option<String>,
+    pub camera: Option<String>,
     /// Shared with the speaker, so its sound is taken out of the microphone's.
     pub echo: confab_media::VoiceProcessing,
 }
@@ -113,11 +116,11 @@ impl TrackSources for DeviceSources {
             TrackKind::Screen => confab_media::screens()
                 .and_then(|screens| screens.open(self.screen.as_deref()))
                 .and_then(TrackFeed::screen),
-            TrackKind::Microphone => confab_media::Microphone::open(None)
+            TrackKind::Microphone => confab_media::Microphone::open(self.microphone.as_deref())
                 .map(|mic| confab_media::CleanMicrophone::new(mic, self.echo.clone()))
                 .and_then(|mic| TrackFeed::microphone(Box::new(mic))),
             #[cfg(feature = "camera")]
-            TrackKind::Camera => confab_media::Camera::open(None)
+            TrackKind::Camera => confab_media::Camera::open(self.camera.as_deref())
                 .and_then(|camera| TrackFeed::camera(Box::new(camera))),
             #[cfg(not(feature = "camera"))]
             TrackKind::Camera => NoSources.open(kind),

@@ -61,6 +61,62 @@ export function recentMeetings(): Promise<RecentMeeting[]> {
   return invoke<RecentMeeting[]>("recent_meetings");
 }
 
+/** What the settings page sets (src-tauri's `Preferences`); null: the default. */
+export interface Preferences {
+  /** The signaling server new meetings are made on; null: hosted on this computer. */
+  server: string | null;
+  microphone: string | null;
+  speaker: string | null;
+  camera: string | null;
+}
+
+export interface DeviceList {
+  devices: { id: string; name: string }[];
+  /** Why none could be listed. */
+  error: string | null;
+}
+
+export interface SettingsPage {
+  preferences: Preferences;
+  microphones: DeviceList;
+  speakers: DeviceList;
+  cameras: DeviceList;
+}
+
+export function loadSettings(): Promise<SettingsPage> {
+  return invoke<SettingsPage>("settings");
+}
+
+/** Keeps the settings; resolves with them as kept, or rejects with why they were refused. */
+export function saveSettings(preferences: Preferences): Promise<Preferences> {
+  return invoke<Preferences>("save_settings", { preferences });
+}
+
+/** A display that can be shared. */
+export interface ScreenChoice {
+  id: string;
+  name: string;
+  width: number;
+  height: number;
+  primary: boolean;
+}
+
+/** The displays that can be shared, the primary first; rejects with why none can. */
+export function listScreens(): Promise<ScreenChoice[]> {
+  return invoke<ScreenChoice[]>("screens");
+}
+
+/** A small picture of display `id` as it is now. */
+export async function screenThumbnail(id: string): Promise<ImageData> {
+  const message = await invoke<ArrayBuffer>("screen_thumbnail", { id });
+  const view = new DataView(message);
+  const [width, height] = [view.getUint32(0, true), view.getUint32(4, true)];
+  return new ImageData(new Uint8ClampedArray(message, 8), width, height);
+}
+
+/** Picks the display to share, or null when the person changed their mind. */
+export type ScreenPicker = () => Promise<string | null>;
+
 export class TauriLink implements MeetingLink {
   private readonly listeners = new Set<(event: LinkEvent) => void>();
   private readonly peers = new Map<PeerId, Omit<Participant, "camera" | "screen">>();
@@ -76,9 +132,11 @@ export class TauriLink implements MeetingLink {
   private mediaQueue: Promise<unknown> = Promise.resolve();
   private queued = 0;
 
+  /** `pickScreen` asks which display to share each time sharing starts. */
   constructor(
     private readonly link: string,
     private readonly name: string,
+    private readonly pickScreen: ScreenPicker,
   ) {}
 
   subscribe(listener: (event: LinkEvent) => void): () => void {
@@ -146,6 +204,14 @@ export class TauriLink implements MeetingLink {
   }
 
   async shareScreen(on: boolean): Promise<void> {
+    if (on) {
+      const picked = await this.pickScreen().catch((e: unknown) => {
+        this.emit({ type: "error", message: `The screen cannot be shared: ${String(e)}` });
+        return null;
+      });
+      if (picked === null) return this.emit({ type: "local_media", media: this.media, camera: null, screen: null });
+      await invoke("choose_screen", { id: picked });
+    }
     this.wanted = { ...this.wanted, screen: on };
     await this.setMedia(this.wanted);
   }

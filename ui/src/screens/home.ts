@@ -11,6 +11,8 @@ export interface HomeActions {
   openMeeting(address: MeetingAddress, name: string): void;
   /** Meetings to reopen, newest first (the desktop app keeps them). */
   recent?(): Promise<{ link: string; title: string; openedAt: Date }[]>;
+  /** Opens the settings (the desktop app has them). */
+  settings?(): void;
 }
 
 export interface HomeOptions {
@@ -63,6 +65,9 @@ export function homeScreen(root: HTMLElement, actions: HomeActions = browserHome
     }
   });
 
+  const settings = actions.settings && h("button", { type: "button", class: "small settings-button" }, "Settings");
+  settings?.addEventListener("click", () => actions.settings?.());
+
   const recentList = h("ul", { class: "recent", "aria-label": "Recent meetings", hidden: true });
   const showRecent = async () => {
     const meetings = (await actions.recent?.().catch(() => [])) ?? [];
@@ -110,6 +115,7 @@ export function homeScreen(root: HTMLElement, actions: HomeActions = browserHome
       form,
       recentList,
       status,
+      settings,
     ),
   );
   if (options.notice) status.textContent = options.notice;
