@@ -20,5 +20,6 @@ fn confab_commands() -> &'static [&'static str] {
         "screens",
         "screen_thumbnail",
         "choose_screen",
+        "picture_shown",
     ]
 }

@@ -138,6 +138,12 @@ pub async fn screen_thumbnail(id: String) -> Result<Response, String> {
     Ok(Response::new(message))
 }
 
+/// The window drew a picture of `track` that the engine decoded (see [`crate::media`]).
+#[tauri::command]
+pub fn picture_shown(desktop: State<'_, Desktop>, track: u32) {
+    desktop.picture_shown(track);
+}
+
 /// Shares display `id` from the next time the screen is shared.
 #[tauri::command]
 pub fn choose_screen(desktop: State<'_, Desktop>, id: String) {

@@ -136,6 +136,7 @@ pub fn run() -> ExitCode {
             commands::screens,
             commands::screen_thumbnail,
             commands::choose_screen,
+            commands::picture_shown,
         ])
         .run(tauri::generate_context!());
     match app {

@@ -9,10 +9,13 @@
 //!   frames to come as pictures when `decoded`;
 //! - `1, track u32, keyframe u8, timestamp_ms u32, arrived f64, frame…`: one whole encoded frame;
 //! - `2, track u32`: the track ended;
-//! - `3, track u32, width u32, height u32, arrived f64, RGBA…`: one decoded picture.
+//! - `3, track u32, width u32, height u32, arrived f64, RGBA…`: one decoded picture; the window
+//!   answers `picture_shown` once it is drawn, and a track has at most [`PICTURES_IN_FLIGHT`]
+//!   on their way.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use confab_core::decode::{Decoded, TrackDecoder};
@@ -26,6 +29,39 @@ pub const FRAME: u8 = 1;
 pub const TRACK_ENDED: u8 = 2;
 pub const PICTURE: u8 = 3;
 
+/// Decoded pictures a track may have on their way to the window, not yet drawn. A 1080p picture
+/// is 8 MB: sent faster than the window draws them, they would pile up without end. Pictures
+/// beyond this are skipped (unlike an encoded frame, a decoded one can be).
+const PICTURES_IN_FLIGHT: usize = 2;
+
+/// The pictures each track has on their way to the window; the window says when it drew one.
+#[derive(Debug, Clone, Default)]
+pub struct PicturesInFlight(Arc<std::sync::Mutex<HashMap<u32, Arc<AtomicUsize>>>>);
+
+impl PicturesInFlight {
+    fn start(&self, track: u32) -> Arc<AtomicUsize> {
+        let count = Arc::new(AtomicUsize::new(0));
+        self.tracks().insert(track, count.clone());
+        count
+    }
+
+    fn end(&self, track: u32) {
+        self.tracks().remove(&track);
+    }
+
+    /// The window drew one of `track`'s pictures.
+    pub fn shown(&self, track: u32) {
+        if let Some(count) = self.tracks().get(&track) {
+            // Never below zero, whatever the window says.
+            let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+
+    fn tracks(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Arc<AtomicUsize>>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Where the peers' tracks go in the desktop app.
 pub struct WindowMedia {
     video: Channel<InvokeResponseBody>,
@@ -37,6 +73,7 @@ pub struct WindowMedia {
     next_track: AtomicU32,
     /// The video codecs (MIME types) the webview decodes itself.
     decoded_in_window: Vec<String>,
+    in_flight: PicturesInFlight,
 }
 
 impl std::fmt::Debug for WindowMedia {
@@ -55,6 +92,7 @@ impl WindowMedia {
         speaker_problem: Option<String>,
         report_error: Arc<dyn Fn(String) + Send + Sync>,
         decoded_in_window: Vec<String>,
+        in_flight: PicturesInFlight,
     ) -> Self {
         Self {
             video,
@@ -64,6 +102,7 @@ impl WindowMedia {
             speaker_failure_told: Arc::new(AtomicBool::new(false)),
             next_track: AtomicU32::new(1),
             decoded_in_window,
+            in_flight,
         }
     }
 }
@@ -119,6 +158,8 @@ impl IncomingMedia for WindowMedia {
         match decoder {
             None => Box::new(Video { video, number, waiting_for_keyframe: true }),
             Some(decoder) => Box::new(DecodedVideo {
+                in_window: self.in_flight.start(number),
+                in_flight: self.in_flight.clone(),
                 video,
                 number,
                 decoder,
@@ -188,6 +229,9 @@ struct DecodedVideo {
     report_error: Arc<dyn Fn(String) + Send + Sync>,
     /// A track that does not decode says so once, not at every frame.
     failure_told: bool,
+    /// This track's pictures on their way to the window.
+    in_window: Arc<AtomicUsize>,
+    in_flight: PicturesInFlight,
 }
 
 impl DecodedVideo {
@@ -196,9 +240,15 @@ impl DecodedVideo {
         frame: &IncomingFrame,
     ) -> Result<Option<Vec<u8>>, confab_media::MediaError> {
         let arrived = now_millis();
+        // Every frame is decoded (the next ones build on it); only those the window has room
+        // for are converted and sent.
         let Some(Decoded::Picture(picture)) = self.decoder.decode(frame)? else {
             return Ok(None);
         };
+        if self.in_window.load(Ordering::Relaxed) >= PICTURES_IN_FLIGHT {
+            return Ok(None);
+        }
+        self.in_window.fetch_add(1, Ordering::Relaxed);
         convert::i420_to_rgba(&picture, &mut self.rgba)?;
         let mut message = header(PICTURE, self.number);
         message.reserve(16 + self.rgba.len());
@@ -207,6 +257,12 @@ impl DecodedVideo {
         message.extend_from_slice(&arrived.to_le_bytes());
         message.extend_from_slice(&self.rgba);
         Ok(Some(message))
+    }
+}
+
+impl Drop for DecodedVideo {
+    fn drop(&mut self) {
+        self.in_flight.end(self.number);
     }
 }
 

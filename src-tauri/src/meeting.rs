@@ -15,7 +15,7 @@ use confab_proto::{ClientKind, DisplayName, MeetingLink};
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tokio::sync::Mutex;
 
-use crate::media::WindowMedia;
+use crate::media::{PicturesInFlight, WindowMedia};
 use crate::preferences::{Preferences, PreferencesFile, new_meeting_on};
 use crate::recent::{Recent, RecentMeeting};
 use crate::secrets::{Identity, KEYRING_DEADLINE};
@@ -96,6 +96,8 @@ pub struct Desktop {
     preferences: PreferencesFile,
     /// The display the user picked to share (none yet: the primary).
     screen: Arc<std::sync::Mutex<Option<String>>>,
+    /// The meeting's decoded pictures on their way to the window (the fallback video path).
+    pictures: std::sync::Mutex<PicturesInFlight>,
 }
 
 /// What the window learns as it starts.
@@ -154,6 +156,7 @@ impl Desktop {
         Self {
             preferences,
             screen: Arc::default(),
+            pictures: std::sync::Mutex::default(),
             settings,
             ui_dir,
             hosted: Mutex::new(None),
@@ -261,6 +264,11 @@ impl Desktop {
             .save(&checked)
             .map_err(|e| DesktopError::Settings(format!("the settings could not be saved: {e}")))?;
         Ok(checked)
+    }
+
+    /// The window drew one of `track`'s decoded pictures.
+    pub fn picture_shown(&self, track: u32) {
+        self.pictures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).shown(track);
     }
 
     /// The display to share from now on.
@@ -412,8 +420,17 @@ impl Desktop {
         let report = tell.clone();
         let report_error: Arc<dyn Fn(String) + Send + Sync> =
             Arc::new(move |message| report(EngineEvent::Error { message }));
-        let media =
-            WindowMedia::new(video, playout, speaker_problem, report_error, decoded_in_window);
+        // Track numbers start again with each meeting: so do their pictures' counts.
+        let pictures = PicturesInFlight::default();
+        *self.pictures.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = pictures.clone();
+        let media = WindowMedia::new(
+            video,
+            playout,
+            speaker_problem,
+            report_error,
+            decoded_in_window,
+            pictures.clone(),
+        );
         let config = EngineConfig {
             link,
             name,

@@ -42,8 +42,9 @@ export class DecodedVideo implements VideoView {
   private readonly latencies: number[] = [];
 
   /** `codec`: the WebCodecs codec of the encoded frames to come, or null when the engine sends
-   * pictures. */
-  constructor(codec: string | null, onError: (message: string) => void) {
+   * pictures; `drawn` is told of each frame drawn (the engine sends a picture only when the
+   * window keeps up). */
+  constructor(codec: string | null, onError: (message: string) => void, drawn: () => void = () => undefined) {
     // The figures a person (or a test, or `make bench-desktop`) can read off the tile.
     Object.assign(this.element.dataset, { framesDecoded: "0", framesReceived: "0", path: codec === null ? "engine" : "webcodecs" });
     const offscreen = this.element.transferControlToOffscreen();
@@ -52,6 +53,7 @@ export class DecodedVideo implements VideoView {
       const message = event.data;
       if ("error" in message) return onError(`A video could not be decoded: ${message.error}`);
       this.shown(message.shown, message.width, message.height, message.latency);
+      drawn();
     };
   }
 

@@ -383,7 +383,9 @@ export class TauriLink implements MeetingLink {
       };
       const codec = info.decoded ? null : webCodecsName(info.codec);
       if (codec === null && !info.decoded) return this.emit({ type: "error", message: `A video in ${info.codec} cannot be shown here.` });
-      const video = new DecodedVideo(codec, (message) => this.emit({ type: "error", message }));
+      const onError = (message: string) => this.emit({ type: "error", message });
+      const drawn = info.decoded ? () => void invoke("picture_shown", { track }).catch(() => undefined) : undefined;
+      const video = new DecodedVideo(codec, onError, drawn);
       this.videos.set(track, { peer: info.peer, streams: info.streams, nativeScreen: info.screen, view: video });
       this.emitParticipants();
     } else if (kind === TRACK_ENDED) {
