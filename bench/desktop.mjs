@@ -55,64 +55,63 @@ function processChildren() {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-        // The parent is the fourth field, after the command in parentheses.
-        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-        const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-        children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
-      } catch {
-        // Gone meanwhile.
-      }
+      // The parent is the fourth field, after the command in parentheses.
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // Gone meanwhile.
     }
-    return children;
   }
+  return children;
+}
 
-  /** Process `root` and everything it started, depth first. */
-  function descendants(root) {
-    const children = processChildren();
-    const found = [];
-    const visit = (pid) => {
-      found.push(pid);
-      for (const child of children.get(pid) ?? []) visit(child);
-    };
-    visit(root);
-    return found;
-  }
+/** Process `root` and everything it started, depth first. */
+function descendants(root) {
+  const children = processChildren();
+  const found = [];
+  const visit = (pid) => {
+    found.push(pid);
+    for (const child of children.get(pid) ?? []) visit(child);
+  };
+  visit(root);
+  return found;
+}
 
-  /** The app's own process among those `root` started. */
-  function appPid(root) {
-    const target = realpathSync(app);
-    const pid = descendants(root).find((pid) => {
-      try {
-        return realpathSync(`/proc/${pid}/exe`) === target;
-      } catch {
-        return false;
-      }
-    });
-    if (pid === undefined) throw new Error("the app is not running");
-    return pid;
-  }
-
-  /** RSS and PSS (MiB) of process `root` and all it started (the webview's processes). */
-  function treeMemory(root) {
-    const total = { rssMb: 0, pssMb: 0, processes: 0 };
-    for (const pid of descendants(root)) {
-      try {
-        const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
-        const field = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(rollup)?.[1] ?? 0) * 1024;
-        total.rssMb += mb(field("Rss"));
-        total.pssMb += mb(field("Pss"));
-        total.processes += 1;
-      } catch {
-        // Gone meanwhile.
-      }
+/** The app's own process among those `root` started. */
+function appPid(root) {
+  const target = realpathSync(app);
+  const pid = descendants(root).find((pid) => {
+    try {
+      return realpathSync(`/proc/${pid}/exe`) === target;
+    } catch {
+      return false;
     }
-    return { rssMb: Math.round(total.rssMb), pssMb: Math.round(total.pssMb), processes: total.processes };
-  }
+  });
+  if (pid === undefined) throw new Error("the app is not running");
+  return pid;
+}
 
-  let coldStartMs, idle, meetingMemory, keystrokeMs, video;
-  // Whatever fails, nothing this started is left running.
-  try {
-  /** Types KEYSTROKES characters in the notes of `typist` (see `appTypist`, `pageTypist`), one at
+/** RSS and PSS (MiB) of process `root` and all it started (the webview's processes). */
+function treeMemory(root) {
+  const total = { rssMb: 0, pssMb: 0, processes: 0, pssMbByProcess: {} };
+  for (const pid of descendants(root)) {
+    try {
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+      const field = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(rollup)?.[1] ?? 0) * 1024;
+      total.rssMb += mb(field("Rss"));
+      total.pssMb += mb(field("Pss"));
+      total.processes += 1;
+      const name = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+      total.pssMbByProcess[name] = Math.round(mb(field("Pss")));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return { ...total, rssMb: Math.round(total.rssMb), pssMb: Math.round(total.pssMb) };
+}
+
+/** Types KEYSTROKES characters in the notes of `typist` (see `appTypist`, `pageTypist`), one at
  * a time, each timed from its keydown there to `watcher`'s editor showing it (both read the same
  * wall clock). */
 async function keystrokes(typist, watcher) {
@@ -164,7 +163,10 @@ async function pageTypist(page) {
   return { evaluate: (fn) => page.evaluate(fn), type: (key) => page.keyboard.type(key) };
 }
 
-// Cold start: from exec to the window asking for its start page (the `startup` command, after
+let coldStartMs, idle, meetingMemory, keystrokeMs, video;
+// Whatever fails, nothing this started is left running.
+try {
+  // Cold start: from exec to the window asking for its start page (the `startup` command, after
   // which the page renders it in the same task), each launch with a fresh home. The first launch
   // reads the binary from disk; the others find it in the page cache.
   const xvfb = await startXvfb(run, 1280, 800);
