@@ -30,6 +30,7 @@ const VIDEO_SECONDS = 20;
 
 const run = scope();
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const round = (ms) => Math.round(ms * 10) / 10;
 const mb = (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10;
 
 // The shipped binary, unpacked from the newest .deb (or, to try a build without packaging it,
@@ -163,7 +164,7 @@ async function pageTypist(page) {
   return { evaluate: (fn) => page.evaluate(fn), type: (key) => page.keyboard.type(key) };
 }
 
-let coldStartMs, idle, meetingMemory, keystrokeMs, video;
+let coldStartMs, idle, meetingMemory, keystrokeMs, ipcRoundTripMs, video;
 // Whatever fails, nothing this started is left running.
 try {
   // Cold start: from exec to the window asking for its start page (the `startup` command, after
@@ -230,6 +231,21 @@ try {
     pages.push(page);
   }
   const [watcher, other] = pages;
+  // The IPC under the typing path: a command to the engine and its answer, from the page.
+  await desk.evaluate(() => {
+    window.__roundTrips = null;
+    void (async () => {
+      const times = [];
+      for (let i = 0; i < 200; i++) {
+        const start = performance.now();
+        await window.__TAURI_INTERNALS__.invoke("meeting_command", { command: { cmd: "notes" } });
+        times.push(performance.now() - start);
+      }
+      window.__roundTrips = times;
+    })();
+  });
+  const trips = await desk.waitFor(() => window.__roundTrips, "200 commands answered");
+  ipcRoundTripMs = { p50: round(percentile(trips, 50)), p99: round(percentile(trips, 99)), count: trips.length };
   keystrokeMs = {
     quiet: await keystrokes(await appTypist(desk), watcher),
     // The reference: the same from one browser to the other, in the same meeting.
@@ -293,6 +309,7 @@ const result = {
   idle,
   threePeerMeetingWithShare: meetingMemory,
   keystrokeToBrowserMs: keystrokeMs,
+  ipcRoundTripMs,
   video1080p: video,
   targets: TARGETS,
   met: {
@@ -318,6 +335,7 @@ console.log(`
 | 3-peer meeting + share RSS (PSS)       | ${meetingMemory.rssMb} MB (${meetingMemory.pssMb}) | |
 | .deb                                   | ${debMb} MB | < ${TARGETS.debMb} MB |
 | keystroke → browser p50 / p99, quiet   | ${keystrokeMs.quiet.p50} / ${keystrokeMs.quiet.p99} ms | p99 < ${TARGETS.keystrokeP99Ms} ms |
+| IPC: a command and its answer p50 / p99 | ${ipcRoundTripMs.p50} / ${ipcRoundTripMs.p99} ms | |
 | browser → browser, quiet (reference)   | ${keystrokeMs.browserToBrowserQuiet.p50} / ${keystrokeMs.browserToBrowserQuiet.p99} ms | |
 | keystroke → browser, share + 2 cameras | ${keystrokeMs.withShareAndCameras.p50} / ${keystrokeMs.withShareAndCameras.p99} ms | |
 | 1080p WebCodecs: fps shown, not shown, added p50/p99 | ${video.webcodecs.fpsShown}, ${video.webcodecs.notShown}, ${video.webcodecs.addedLatencyMs.p50}/${video.webcodecs.addedLatencyMs.p99} ms | 30 fps, 0 |
