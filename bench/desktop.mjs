@@ -21,7 +21,7 @@ import {
   waitConnected,
   waitVideo,
 } from "../tests/browser/harness.mjs";
-import { launchApp } from "../tests/desktop/app.mjs";
+import { UNLOCK_KEYRING, appEnvironment, launchApp } from "../tests/desktop/app.mjs";
 
 const TARGETS = { coldStartMs: 1500, idleRssMb: 200, debMb: 15, keystrokeP99Ms: 30, fps1080: 30 };
 const COLD_STARTS = 5;
@@ -174,22 +174,13 @@ try {
   async function coldStart() {
     const home = tempDir(run, "cold-home");
     const script = [
-      "echo -n confab | gnome-keyring-daemon --unlock --components=secrets >/dev/null",
+      UNLOCK_KEYRING,
       // The moment of exec, in ns, then the app itself in this process.
       'echo "exec $(date +%s%N)" >&2',
       'exec "$0"',
     ].join("; ");
     const child = spawn("dbus-run-session", ["--", "sh", "-c", script, app], {
-      env: {
-        ...process.env,
-        HOME: home,
-        DISPLAY: xvfb.display,
-        WEBKIT_DISABLE_COMPOSITING_MODE: "1",
-        NO_AT_BRIDGE: "1",
-        CONFAB_DATA_DIR: join(home, "confab"),
-        CONFAB_LOG: "confab_desktop=info",
-        NO_COLOR: "1",
-      },
+      env: { ...appEnvironment(home, xvfb.display), CONFAB_LOG: "confab_desktop=info", NO_COLOR: "1" },
       stdio: ["ignore", "ignore", "pipe"],
       detached: true,
     });

@@ -27,6 +27,24 @@ async function freePorts(count) {
 
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** What the app runs with: `home` its own (keyring, webview storage, settings, data), on the
+ * X server `display`. */
+export function appEnvironment(home, display) {
+  return {
+    ...process.env,
+    HOME: home,
+    DISPLAY: display,
+    // Without it WebKitGTK draws a blank window under Xvfb.
+    WEBKIT_DISABLE_COMPOSITING_MODE: "1",
+    // No accessibility bus to start for every window.
+    NO_AT_BRIDGE: "1",
+    CONFAB_DATA_DIR: join(home, "confab"),
+  };
+}
+
+/** Starts GNOME Keyring in a D-Bus session, unlocked, as a desktop login does (a shell command). */
+export const UNLOCK_KEYRING = "echo -n confab | gnome-keyring-daemon --unlock --components=secrets >/dev/null";
+
 /** Starts the desktop app on its own X server, D-Bus session and data directory; returns an
  * `App` to drive it. Everything is stopped after the test. */
 export async function launchApp(t, { width = 1280, height = 800, env = {}, home = null } = {}) {
@@ -36,19 +54,7 @@ export async function launchApp(t, { width = 1280, height = 800, env = {}, home 
   const [port, nativePort] = await freePorts(2);
   // A fresh home unless one is given: the same user starting the app again.
   home ??= tempDir(t, "desktop-home");
-  const appEnv = {
-    ...process.env,
-    // A fresh home: its own keyring, webview storage and settings.
-    HOME: home,
-    DISPLAY: xvfb.display,
-    // Without it WebKitGTK draws a blank window under Xvfb.
-    WEBKIT_DISABLE_COMPOSITING_MODE: "1",
-    // No accessibility bus to start for every window.
-    NO_AT_BRIDGE: "1",
-    CONFAB_DATA_DIR: join(home, "confab"),
-    CONFAB_DOWNLOAD_DIR: tempDir(t, "desktop-downloads"),
-    ...env,
-  };
+  const appEnv = { ...appEnvironment(home, xvfb.display), CONFAB_DOWNLOAD_DIR: tempDir(t, "desktop-downloads"), ...env };
   // A session of its own: the bus (for one instance and for the keyring) and an unlocked GNOME
   // Keyring, as a desktop login gives. Its address is written down, so a second launch can find
   // the first app on it.
@@ -56,7 +62,7 @@ export async function launchApp(t, { width = 1280, height = 800, env = {}, home 
   const session = [
     'printf %s "$DBUS_SESSION_BUS_ADDRESS" > "$0"',
     // It leaves the process group, and quits when its bus goes away.
-    "echo -n confab | gnome-keyring-daemon --unlock --components=secrets >/dev/null",
+    UNLOCK_KEYRING,
     'exec "$1" --port "$2" --native-port "$3"',
   ].join("; ");
   const driver = spawn("dbus-run-session", ["--", "sh", "-c", session, busFile, TAURI_DRIVER, String(port), String(nativePort)], {

@@ -58,13 +58,7 @@ test("a meeting started in the desktop app is joined from a browser: chat and no
 });
 
 test("the app shares its screen with a browser, and shows the browser's camera", async (t) => {
-  const app = await launchApp(t);
-  const link = await app.newMeeting("Desk");
-
-  const browser = await launchBrowser(t);
-  const page = await newPage(browser, { selfSigned: true });
-  await joinAs(page, link, "Browsa", { cam: true });
-  await waitConnected(page, "Desk");
+  const { app, page } = await meetingWithBrowserCamera(t);
 
   // The browser's camera (Chromium's fake device: a moving pattern) in the app's tile for it,
   // decoded by the webview (WebCodecs).
@@ -91,16 +85,23 @@ test("the app shares its screen with a browser, and shows the browser's camera",
 });
 
 test("a webview without WebCodecs shows the browser's camera from pictures decoded in Rust", async (t) => {
+  const { app } = await meetingWithBrowserCamera(t, { withoutWebCodecs: true });
+  assert.equal(await cameraShown(app, "Browsa"), "engine");
+  app.screenshot("desktop-decoded-in-rust");
+});
+
+/** The app starts a meeting as "Desk", and a browser joins it as "Browsa" with its camera on.
+ * `withoutWebCodecs`: the app's webview is made one that has none. */
+async function meetingWithBrowserCamera(t, { withoutWebCodecs = false } = {}) {
   const app = await launchApp(t);
-  await app.evaluate(() => void Object.defineProperty(window, "VideoDecoder", { value: undefined }));
+  if (withoutWebCodecs) await app.evaluate(() => void Object.defineProperty(window, "VideoDecoder", { value: undefined }));
   const link = await app.newMeeting("Desk");
   const browser = await launchBrowser(t);
   const page = await newPage(browser, { selfSigned: true });
   await joinAs(page, link, "Browsa", { cam: true });
   await waitConnected(page, "Desk");
-  assert.equal(await cameraShown(app, "Browsa"), "engine");
-  app.screenshot("desktop-decoded-in-rust");
-});
+  return { app, page };
+}
 
 /** Waits until `name`'s camera tile in the app shows a moving, non-black picture (read off the
  * display); answers the path its frames took (`webcodecs` or `engine`). */
