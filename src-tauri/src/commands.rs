@@ -7,7 +7,7 @@ use confab_media::MediaError;
 use tauri::State;
 use tauri::ipc::{Channel, InvokeResponseBody, Response};
 
-use crate::meeting::{AppEvent, Desktop, RecentEntry, Startup};
+use crate::meeting::{AppEvent, Desktop, RecentEntry, Startup, TEST_PATTERN_CAMERA};
 use crate::preferences::Preferences;
 
 /// The window is ready: answers the meeting to open at once (from the command line), the name
@@ -59,6 +59,11 @@ pub struct DeviceEntry {
 }
 
 impl DeviceList {
+    fn with(mut self, device: DeviceEntry) -> Self {
+        self.devices.push(device);
+        self
+    }
+
     fn of<T>(listed: Result<Vec<T>, MediaError>, entry: impl Fn(T) -> DeviceEntry) -> Self {
         match listed {
             Ok(devices) => Self { devices: devices.into_iter().map(entry).collect(), error: None },
@@ -80,6 +85,10 @@ pub async fn settings(desktop: State<'_, Desktop>) -> Result<SettingsPage, Strin
             cameras: DeviceList::of(confab_media::cameras(), |c| DeviceEntry {
                 id: c.id,
                 name: c.name,
+            })
+            .with(DeviceEntry {
+                id: TEST_PATTERN_CAMERA.into(),
+                name: "Test pattern (no camera needed)".into(),
             }),
         }
     });

@@ -9,6 +9,8 @@
 //!   frames to come as pictures when `decoded`;
 //! - `1, track u32, keyframe u8, timestamp_ms u32, arrived f64, frame…`: one whole encoded frame;
 //! - `2, track u32`: the track ended;
+//!
+//! Track 0 is our own camera (`own` in its JSON), the frames the peers are sent, for its tile.
 //! - `3, track u32, width u32, height u32, arrived f64, RGBA…`: one decoded picture; the window
 //!   answers `picture_shown` once it is drawn, and a track has at most [`PICTURES_IN_FLIGHT`]
 //!   on their way.
@@ -20,7 +22,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use confab_core::decode::{Decoded, TrackDecoder};
 use confab_core::tracks::{IncomingFrame, IncomingMedia, IncomingTrack, TrackSink};
-use confab_core::{MediaState, TrackKind};
+use confab_core::{MediaState, TrackFeed, TrackKind};
 use confab_media::{Playout, VoiceInput, convert};
 use tauri::ipc::{Channel, InvokeResponseBody};
 
@@ -60,6 +62,52 @@ impl PicturesInFlight {
     fn tracks(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Arc<AtomicUsize>>> {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// The track number of our own camera; the peers' start at 1.
+const OWN_CAMERA: u32 = 0;
+
+/// Shows our own camera in the window, from the frames `camera` sends the peers, until it stops.
+pub fn show_own_camera(video: Channel<InvokeResponseBody>, camera: &TrackFeed) {
+    let mut frames = camera.preview();
+    let description = serde_json::json!({
+        "own": true,
+        "peer": "",
+        "streams": [],
+        "codec": camera.codec().mime_type(),
+        "screen": false,
+        "decoded": false,
+    });
+    let mut started = header(TRACK_STARTED, OWN_CAMERA);
+    started.extend_from_slice(description.to_string().as_bytes());
+    send(&video, started);
+    tauri::async_runtime::spawn(async move {
+        let start = std::time::Instant::now();
+        // After frames were missed, the next ones build on them: wait for a keyframe.
+        let mut waiting_for_keyframe = true;
+        loop {
+            let frame = match frames.recv().await {
+                Ok(frame) => frame,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    waiting_for_keyframe = true;
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            waiting_for_keyframe &= !frame.keyframe;
+            if waiting_for_keyframe {
+                continue;
+            }
+            let at = frame.captured_at.saturating_duration_since(start).as_millis();
+            let mut message = header(FRAME, OWN_CAMERA);
+            message.push(u8::from(frame.keyframe));
+            message.extend_from_slice(&u32::try_from(at).unwrap_or(u32::MAX).to_le_bytes());
+            message.extend_from_slice(&now_millis().to_le_bytes());
+            message.extend_from_slice(&frame.data);
+            send(&video, message);
+        }
+        send(&video, header(TRACK_ENDED, OWN_CAMERA));
+    });
 }
 
 /// Where the peers' tracks go in the desktop app.

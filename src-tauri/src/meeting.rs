@@ -15,7 +15,7 @@ use confab_proto::{ClientKind, DisplayName, MeetingLink};
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tokio::sync::Mutex;
 
-use crate::media::{PicturesInFlight, WindowMedia};
+use crate::media::{PicturesInFlight, WindowMedia, show_own_camera};
 use crate::preferences::{Preferences, PreferencesFile, new_meeting_on};
 use crate::recent::{Recent, RecentMeeting};
 use crate::secrets::{Identity, KEYRING_DEADLINE};
@@ -405,11 +405,14 @@ impl Desktop {
         let tell = Arc::new(tell);
         // What the speaker plays is taken out of what the microphone hears.
         let preferences = self.preferences.load();
+        let vp8_in_window = decoded_in_window.iter().any(|c| c.eq_ignore_ascii_case("video/VP8"));
         let sources = ChosenSources {
             screen: self.screen.clone(),
             microphone: preferences.microphone,
             camera: preferences.camera,
             echo: VoiceProcessing::default(),
+            // Our camera's tile shows what the peers are sent, where the window decodes it.
+            preview: vp8_in_window.then(|| video.clone()),
         };
         let speaker = Speaker::open(preferences.speaker.as_deref(), Some(sources.echo.clone()));
         let (speaker, speaker_problem) = match speaker {
@@ -508,25 +511,51 @@ impl Desktop {
     }
 }
 
+/// The camera id of the synthetic camera (a moving test pattern), offered beside the real ones:
+/// for trying the app without a camera, and for its tests.
+pub const TEST_PATTERN_CAMERA: &str = "test-pattern";
+
 /// The devices the user chose: the screen as picked for each share, the microphone and camera
 /// as the preferences were when the meeting was joined.
-#[derive(Debug)]
 struct ChosenSources {
     screen: Arc<std::sync::Mutex<Option<String>>>,
     microphone: Option<String>,
     camera: Option<String>,
     echo: VoiceProcessing,
+    /// Where our own camera is shown, if the window can decode it.
+    preview: Option<Channel<InvokeResponseBody>>,
+}
+
+impl std::fmt::Debug for ChosenSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChosenSources")
+            .field("microphone", &self.microphone)
+            .field("camera", &self.camera)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TrackSources for ChosenSources {
     fn open(&self, kind: TrackKind) -> Result<TrackFeed, MediaError> {
-        let screen = self.screen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let devices = DeviceSources {
-            screen,
-            microphone: self.microphone.clone(),
-            camera: self.camera.clone(),
-            echo: self.echo.clone(),
-        };
-        devices.open(kind)
+        let feed =
+            if kind == TrackKind::Camera && self.camera.as_deref() == Some(TEST_PATTERN_CAMERA) {
+                TrackFeed::synthetic_camera()
+            } else {
+                let screen =
+                    self.screen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                let devices = DeviceSources {
+                    screen,
+                    microphone: self.microphone.clone(),
+                    camera: self.camera.clone(),
+                    echo: self.echo.clone(),
+                };
+                devices.open(kind)
+            }?;
+        if kind == TrackKind::Camera
+            && let Some(window) = &self.preview
+        {
+            show_own_camera(window.clone(), &feed);
+        }
+        Ok(feed)
     }
 }

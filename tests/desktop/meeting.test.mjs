@@ -126,6 +126,28 @@ async function cameraShown(app, name) {
   return app.evaluate((css) => document.querySelector(css).dataset.path, tile);
 }
 
+test("the app's camera (its test pattern, on a machine without one) shows in its own tile and reaches the browser", async (t) => {
+  const app = await launchApp(t);
+  await app.clickButton("Settings");
+  await app.click('#camera option[value="test-pattern"]');
+  await app.clickButton("Save");
+  await app.waitFor(() => document.querySelector(".status")?.textContent === "Saved.", "the settings saved");
+  await app.clickButton("Back");
+  const link = await app.newMeeting("Desk");
+  const browser = await launchBrowser(t);
+  const page = await newPage(browser, { selfSigned: true });
+  await joinAs(page, link, "Browsa");
+  await waitConnected(page, "Desk");
+
+  await app.clickButton("Camera");
+  assert.equal(await cameraShown(app, "Desk (you)"), "webcodecs");
+  await waitVideo(page, "Desk");
+  app.screenshot("desktop-own-camera");
+  // Turned off, the camera stops, and its tile has no picture left.
+  await app.clickButton("Camera");
+  await app.waitFor(() => document.querySelector('figure[aria-label="Desk (you)"] canvas') === null, "the own camera's tile emptied");
+});
+
 test("settings: new meetings on a server of yours, devices to choose, kept across a restart", async (t) => {
   const server = await startServer(t);
   const app = await launchApp(t);

@@ -273,6 +273,14 @@ impl TrackFeed {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
+    /// The frames from now on, for a preview of our own: a keyframe is asked for, so that it
+    /// starts at once. The frames end when the track does (the receiver is not a holder).
+    pub fn preview(&self) -> broadcast::Receiver<Arc<EncodedFrame>> {
+        let frames = self.subscribe();
+        self.request_keyframe();
+        frames
+    }
+
     /// Frames from now on; a subscriber that needs a keyframe asks for one.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<EncodedFrame>> {
         self.inner.frames.subscribe()

@@ -20,6 +20,8 @@ interface RemoteVideo {
 
 // The kinds of video message (src-tauri/src/media.rs says what each holds).
 const [TRACK_STARTED, FRAME, TRACK_ENDED, PICTURE] = [0, 1, 2, 3];
+/** The track number of our own camera; the peers' start at 1. */
+const OWN_CAMERA = 0;
 
 /** True inside the desktop app's window. */
 export function inDesktopApp(): boolean {
@@ -121,6 +123,8 @@ export class TauriLink implements MeetingLink {
   private readonly listeners = new Set<(event: LinkEvent) => void>();
   private readonly peers = new Map<PeerId, Omit<Participant, "camera" | "screen">>();
   private readonly videos = new Map<number, RemoteVideo>();
+  /** Our own camera, as the peers are sent it (track 0). */
+  private ownCamera: DecodedVideo | null = null;
   /** Each peer's kind of client, from signaling's announcement. */
   private readonly clients = new Map<PeerId, Participant["client"]>();
   /** What we asked to send, changed at each click (the engine's answer may lag). */
@@ -168,6 +172,8 @@ export class TauriLink implements MeetingLink {
   close(): void {
     for (const video of this.videos.values()) video.view.close();
     this.videos.clear();
+    this.ownCamera?.close();
+    this.ownCamera = null;
     this.emit({ type: "state", state: { phase: "left" } });
     this.listeners.clear();
   }
@@ -209,7 +215,7 @@ export class TauriLink implements MeetingLink {
         this.emit({ type: "error", message: `The screen cannot be shared: ${String(e)}` });
         return null;
       });
-      if (picked === null) return this.emit({ type: "local_media", media: this.media, camera: null, screen: null });
+      if (picked === null) return this.emit({ type: "local_media", media: this.media, camera: this.ownCamera, screen: null });
       await invoke("choose_screen", { id: picked });
     }
     this.wanted = { ...this.wanted, screen: on };
@@ -246,7 +252,7 @@ export class TauriLink implements MeetingLink {
     // The engine changes what it can and says what failed: what is sent is what it reports.
     if ((await change) !== undefined) this.media = wanted;
     else this.wanted = this.media;
-    this.emit({ type: "local_media", media: this.media, camera: null, screen: null });
+    this.emit({ type: "local_media", media: this.media, camera: this.ownCamera, screen: null });
   }
 
   /** Sends one command of the notes' (the document's) after those before it, so edits land in
@@ -369,7 +375,8 @@ export class TauriLink implements MeetingLink {
     const [kind, track] = [view.getUint8(0), view.getUint32(1, true)];
     if (kind === FRAME) {
       const keyframe = view.getUint8(5) === 1;
-      this.videos.get(track)?.view.frame(keyframe, view.getUint32(6, true), view.getFloat64(10, true), message.slice(18));
+      const video = track === OWN_CAMERA ? this.ownCamera : this.videos.get(track)?.view;
+      video?.frame(keyframe, view.getUint32(6, true), view.getFloat64(10, true), message.slice(18));
     } else if (kind === PICTURE) {
       const [width, height, arrived] = [view.getUint32(5, true), view.getUint32(9, true), view.getFloat64(13, true)];
       this.videos.get(track)?.view.picture(width, height, arrived, message.slice(21));
@@ -380,14 +387,24 @@ export class TauriLink implements MeetingLink {
         codec: string;
         screen: boolean;
         decoded: boolean;
+        own?: boolean;
       };
       const codec = info.decoded ? null : webCodecsName(info.codec);
       if (codec === null && !info.decoded) return this.emit({ type: "error", message: `A video in ${info.codec} cannot be shown here.` });
       const onError = (message: string) => this.emit({ type: "error", message });
       const drawn = info.decoded ? () => void invoke("picture_shown", { track }).catch(() => undefined) : undefined;
       const video = new DecodedVideo(codec, onError, drawn);
+      if (info.own) {
+        this.ownCamera?.close();
+        this.ownCamera = video;
+        return this.emit({ type: "local_media", media: this.media, camera: video, screen: null });
+      }
       this.videos.set(track, { peer: info.peer, streams: info.streams, nativeScreen: info.screen, view: video });
       this.emitParticipants();
+    } else if (kind === TRACK_ENDED && track === OWN_CAMERA) {
+      this.ownCamera?.close();
+      this.ownCamera = null;
+      this.emit({ type: "local_media", media: this.media, camera: null, screen: null });
     } else if (kind === TRACK_ENDED) {
       this.videos.get(track)?.view.close();
       this.videos.delete(track);
