@@ -314,7 +314,7 @@ const result = {
     video1080p30: Object.values(video).some((v) => v.fpsShown >= TARGETS.fps1080 - 1 && v.notShown <= 1),
   },
   note:
-    "release build from the .deb, under Xvfb (software rendering, WEBKIT_DISABLE_COMPOSITING_MODE=1) on this 2-core machine; memory is the app with its WebKit processes; " +
+    "sizes and memory in MiB (2^20 bytes); release build from the .deb, under Xvfb (software rendering, WEBKIT_DISABLE_COMPOSITING_MODE=1) on this 2-core machine; memory is the app with its WebKit processes; " +
     "the video's sender is a CLI peer on the same machine encoding its synthetic camera at 1920×1080, 30 fps; 'not shown' counts frames that reached the window but were not drawn",
 };
 
@@ -324,7 +324,7 @@ console.log(`
 | cold start, median of ${COLD_STARTS} (first)         | ${coldStartMs.median} ms (${coldStartMs.first}) | < ${TARGETS.coldStartMs} ms |
 | idle RSS (PSS), ${idle.processes} processes          | ${idle.rssMb} MB (${idle.pssMb}) | < ${TARGETS.idleRssMb} MB |
 | 3-peer meeting + share RSS (PSS)       | ${meetingMemory.rssMb} MB (${meetingMemory.pssMb}) | |
-| .deb                                   | ${debMb} MB | < ${TARGETS.debMb} MB |
+| .deb                                   | ${debMb} MiB | < ${TARGETS.debMb} MB |
 | keystroke → browser p50 / p99, quiet   | ${keystrokeMs.quiet.p50} / ${keystrokeMs.quiet.p99} ms | p99 < ${TARGETS.keystrokeP99Ms} ms |
 | IPC: a command and its answer p50 / p99 | ${ipcRoundTripMs.p50} / ${ipcRoundTripMs.p99} ms | |
 | browser → browser, quiet (reference)   | ${keystrokeMs.browserToBrowserQuiet.p50} / ${keystrokeMs.browserToBrowserQuiet.p99} ms | |
