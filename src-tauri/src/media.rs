@@ -9,11 +9,11 @@
 //!   frames to come as pictures when `decoded`;
 //! - `1, track u32, keyframe u8, timestamp_ms u32, arrived f64, frame…`: one whole encoded frame;
 //! - `2, track u32`: the track ended;
-//!
-//! Track 0 is our own camera (`own` in its JSON), the frames the peers are sent, for its tile.
 //! - `3, track u32, width u32, height u32, arrived f64, RGBA…`: one decoded picture; the window
 //!   answers `picture_shown` once it is drawn, and a track has at most [`PICTURES_IN_FLIGHT`]
 //!   on their way.
+//!
+//! Track 0 is our own camera (`own` in its JSON), the frames the peers are sent, for its tile.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -99,12 +99,8 @@ pub fn show_own_camera(video: Channel<InvokeResponseBody>, camera: &TrackFeed) {
                 continue;
             }
             let at = frame.captured_at.saturating_duration_since(start).as_millis();
-            let mut message = header(FRAME, OWN_CAMERA);
-            message.push(u8::from(frame.keyframe));
-            message.extend_from_slice(&u32::try_from(at).unwrap_or(u32::MAX).to_le_bytes());
-            message.extend_from_slice(&now_millis().to_le_bytes());
-            message.extend_from_slice(&frame.data);
-            send(&video, message);
+            let at = u32::try_from(at).unwrap_or(u32::MAX);
+            send(&video, frame_message(OWN_CAMERA, frame.keyframe, at, &frame.data));
         }
         send(&video, header(TRACK_ENDED, OWN_CAMERA));
     });
@@ -224,6 +220,18 @@ fn now_millis() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
+/// A whole encoded frame of `track`, stamped with now as its arrival; `timestamp_ms` only has to
+/// increase.
+fn frame_message(track: u32, keyframe: bool, timestamp_ms: u32, data: &[u8]) -> Vec<u8> {
+    let mut message = header(FRAME, track);
+    message.reserve(13 + data.len());
+    message.push(u8::from(keyframe));
+    message.extend_from_slice(&timestamp_ms.to_le_bytes());
+    message.extend_from_slice(&now_millis().to_le_bytes());
+    message.extend_from_slice(data);
+    message
+}
+
 fn header(kind: u8, track: u32) -> Vec<u8> {
     let mut message = Vec::with_capacity(16);
     message.push(kind);
@@ -252,14 +260,9 @@ impl TrackSink for Video {
             return;
         }
         self.waiting_for_keyframe = false;
-        let mut message = header(FRAME, self.number);
-        message.reserve(13 + frame.data.len());
-        message.push(u8::from(frame.keyframe));
         // 90 kHz RTP time in ms: what a VideoDecoder needs is only an increasing timestamp.
-        message.extend_from_slice(&(frame.rtp_timestamp / 90).to_le_bytes());
-        message.extend_from_slice(&now_millis().to_le_bytes());
-        message.extend_from_slice(&frame.data);
-        send(&self.video, message);
+        let at = frame.rtp_timestamp / 90;
+        send(&self.video, frame_message(self.number, frame.keyframe, at, &frame.data));
     }
 
     fn ended(&mut self) {
@@ -296,8 +299,9 @@ impl DecodedVideo {
         if self.in_window.load(Ordering::Relaxed) >= PICTURES_IN_FLIGHT {
             return Ok(None);
         }
-        self.in_window.fetch_add(1, Ordering::Relaxed);
         convert::i420_to_rgba(&picture, &mut self.rgba)?;
+        // Counted once it is sure to be sent: one that is not would never be answered.
+        self.in_window.fetch_add(1, Ordering::Relaxed);
         let mut message = header(PICTURE, self.number);
         message.reserve(16 + self.rgba.len());
         message.extend_from_slice(&picture.width().to_le_bytes());

@@ -432,7 +432,7 @@ impl Desktop {
             speaker_problem,
             report_error,
             decoded_in_window,
-            pictures.clone(),
+            pictures,
         );
         let config = EngineConfig {
             link,

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use confab_proto::{MeetingKey, MeetingLink, RoomId};
 use serde::{Deserialize, Serialize};
 
+use crate::recent::write_json_whole;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Preferences {
@@ -62,14 +64,8 @@ impl PreferencesFile {
             .unwrap_or_default()
     }
 
-    /// Writes them whole (a new file renamed over the old: a crash leaves one or the other).
     pub fn save(&self, preferences: &Preferences) -> std::io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let partial = self.path.with_extension("json.partial");
-        std::fs::write(&partial, serde_json::to_vec_pretty(preferences)?)?;
-        std::fs::rename(partial, &self.path)
+        write_json_whole(&self.path, preferences)
     }
 }
 

@@ -75,13 +75,18 @@ impl Recent {
     }
 
     fn write(&self, list: &[RecentMeeting]) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(list).map_err(std::io::Error::other)?;
-        // Written whole and renamed: a crash leaves the old list, never half of one.
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let partial = self.path.with_extension("json.partial");
-        std::fs::write(&partial, json)?;
-        std::fs::rename(partial, &self.path)
+        write_json_whole(&self.path, list)
     }
+}
+
+/// Writes `value` as JSON to `path` (its directory made if need be), whole: a new file renamed
+/// over the old, so a crash leaves one or the other, never half of one.
+pub fn write_json_whole(path: &Path, value: &(impl Serialize + ?Sized)) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let partial = path.with_extension("json.partial");
+    std::fs::write(&partial, json)?;
+    std::fs::rename(partial, path)
 }

@@ -215,7 +215,7 @@ export class TauriLink implements MeetingLink {
         this.emit({ type: "error", message: `The screen cannot be shared: ${String(e)}` });
         return null;
       });
-      if (picked === null) return this.emit({ type: "local_media", media: this.media, camera: this.ownCamera, screen: null });
+      if (picked === null) return this.emitLocalMedia();
       await invoke("choose_screen", { id: picked });
     }
     this.wanted = { ...this.wanted, screen: on };
@@ -252,6 +252,11 @@ export class TauriLink implements MeetingLink {
     // The engine changes what it can and says what failed: what is sent is what it reports.
     if ((await change) !== undefined) this.media = wanted;
     else this.wanted = this.media;
+    this.emitLocalMedia();
+  }
+
+  /** What we send, with our camera's picture when there is one. */
+  private emitLocalMedia(): void {
     this.emit({ type: "local_media", media: this.media, camera: this.ownCamera, screen: null });
   }
 
@@ -397,14 +402,14 @@ export class TauriLink implements MeetingLink {
       if (info.own) {
         this.ownCamera?.close();
         this.ownCamera = video;
-        return this.emit({ type: "local_media", media: this.media, camera: video, screen: null });
+        return this.emitLocalMedia();
       }
       this.videos.set(track, { peer: info.peer, streams: info.streams, nativeScreen: info.screen, view: video });
       this.emitParticipants();
     } else if (kind === TRACK_ENDED && track === OWN_CAMERA) {
       this.ownCamera?.close();
       this.ownCamera = null;
-      this.emit({ type: "local_media", media: this.media, camera: null, screen: null });
+      this.emitLocalMedia();
     } else if (kind === TRACK_ENDED) {
       this.videos.get(track)?.view.close();
       this.videos.delete(track);
