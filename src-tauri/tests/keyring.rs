@@ -34,9 +34,8 @@ fn run_inside(wrapper: &[&str], store: &str, expect: &str, env: &[(&str, &str)])
 #[test]
 fn identity_and_meeting_keys_round_trip_through_the_secret_service() {
     // gnome-keyring makes and unlocks a login collection with this password (a fresh HOME).
-    let unlock = "echo -n test | gnome-keyring-daemon --unlock --components=secrets >/dev/null; \
-                  exec \"$@\"";
-    let wrapper = ["dbus-run-session", "--", "sh", "-c", unlock, "sh"];
+    let unlock = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/unlock-keyring.sh");
+    let wrapper = ["dbus-run-session", "--", "sh", "-c", "\"$0\" test && exec \"$@\"", unlock];
     run_inside(&wrapper, "secret-service", "secret-service", &[]);
 }
 

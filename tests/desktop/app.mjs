@@ -4,7 +4,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { SCREENSHOTS, WAIT_MS, bin, ensureBuilt, screenLuma, startXvfb, tempDir } from "../browser/harness.mjs";
+import { ROOT, SCREENSHOTS, WAIT_MS, bin, ensureBuilt, screenLuma, startXvfb, tempDir } from "../browser/harness.mjs";
 
 /** The app under test: the one cargo built, or another (`make bench-desktop` runs the one in the
  * `.deb`). */
@@ -42,8 +42,9 @@ export function appEnvironment(home, display) {
   };
 }
 
-/** Starts GNOME Keyring in a D-Bus session, unlocked, as a desktop login does (a shell command). */
-export const UNLOCK_KEYRING = "echo -n confab | gnome-keyring-daemon --unlock --components=secrets >/dev/null";
+/** Starts GNOME Keyring in a D-Bus session, unlocked, as a desktop login does, and waits until
+ * it answers (a shell command). */
+export const UNLOCK_KEYRING = `'${join(ROOT, "scripts/unlock-keyring.sh")}' confab`;
 
 /** Starts the desktop app on its own X server, D-Bus session and data directory; returns an
  * `App` to drive it. Everything is stopped after the test. */
