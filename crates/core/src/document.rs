@@ -56,6 +56,17 @@ pub enum NotesPatch {
     Delete { pos: usize, len: usize },
 }
 
+/// What changed in a document since it was last looked at ([`MeetingDoc::changes_since_last_look`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DocChanges {
+    /// How the notes changed, in order.
+    pub notes: Vec<NotesPatch>,
+    pub title_changed: bool,
+    /// Chat messages added or completed, in list order. Entries that are not well-formed
+    /// messages are left out.
+    pub chat: Vec<ChatMessage>,
+}
+
 /// One replica of a meeting's document.
 #[derive(Debug, Clone)]
 pub struct MeetingDoc {
@@ -67,6 +78,8 @@ pub struct MeetingDoc {
     unsaved_whole: bool,
     /// The time written into our changes (Unix seconds); the system clock when `None`.
     clock: Option<i64>,
+    /// Our heads at the last [`MeetingDoc::changes_since_last_look`]; empty before the first.
+    looked_at: Vec<ChangeHash>,
 }
 
 impl MeetingDoc {
@@ -100,7 +113,15 @@ impl MeetingDoc {
             Ok(Some((Value::Scalar(s), _))) if s.as_i64() == Some(SCHEMA_VERSION) => {}
             _ => return Err(DocError::Schema("unknown schema version")),
         }
-        Ok(Self { doc, title, notes, chat, unsaved_whole: false, clock: None })
+        Ok(Self {
+            doc,
+            title,
+            notes,
+            chat,
+            unsaved_whole: false,
+            clock: None,
+            looked_at: Vec::new(),
+        })
     }
 
     pub fn notes(&self) -> String {
@@ -205,24 +226,56 @@ impl MeetingDoc {
         self.doc.get_heads()
     }
 
-    /// How the notes changed since the document was at `before`, as patches for a front end
-    /// that holds the old text.
-    pub fn notes_patches_since(&mut self, before: &[ChangeHash]) -> Vec<NotesPatch> {
-        let after = self.doc.get_heads();
-        self.doc
-            .diff(before, &after)
-            .into_iter()
-            .filter(|patch| patch.obj == self.notes)
-            .filter_map(|patch| match patch.action {
-                PatchAction::SpliceText { index, value, .. } => {
-                    Some(NotesPatch::Insert { pos: index, text: value.make_string() })
+    /// What changed since the last call; the first call reports the whole document as changes
+    /// from nothing.
+    ///
+    /// Cheap on every keystroke: from the second call on, Automerge logs patches as changes are
+    /// applied, so this reads only what changed. (A diff between two arbitrary heads scans every
+    /// op of the document, and reading the whole chat costs milliseconds per hundred messages.)
+    pub fn changes_since_last_look(&mut self) -> DocChanges {
+        let heads = self.doc.get_heads();
+        // Indexed (not a scan) whenever `looked_at` is Automerge's diff cursor, which it is from
+        // the second call on, unless a snapshot was adopted since.
+        let patches = self.doc.diff(&self.looked_at, &heads);
+        self.doc.update_diff_cursor();
+        self.looked_at = heads;
+
+        let mut changes = DocChanges::default();
+        let mut messages: Vec<ObjId> = Vec::new();
+        let mut touch = |map: &ObjId| {
+            if !messages.contains(map) {
+                messages.push(map.clone());
+            }
+        };
+        for patch in patches {
+            if patch.obj == self.title {
+                changes.title_changed = true;
+            } else if patch.obj == self.notes {
+                match patch.action {
+                    PatchAction::SpliceText { index, value, .. } => changes
+                        .notes
+                        .push(NotesPatch::Insert { pos: index, text: value.make_string() }),
+                    PatchAction::DeleteSeq { index, length } => {
+                        changes.notes.push(NotesPatch::Delete { pos: index, len: length })
+                    }
+                    _ => {}
                 }
-                PatchAction::DeleteSeq { index, length } => {
-                    Some(NotesPatch::Delete { pos: index, len: length })
+            } else if patch.obj == self.chat {
+                if let PatchAction::Insert { values, .. } = &patch.action {
+                    for (value, id, _) in values.iter() {
+                        if matches!(value, Value::Object(ObjType::Map)) {
+                            touch(id);
+                        }
+                    }
                 }
-                _ => None,
-            })
-            .collect()
+            } else if let Some(at) = patch.path.iter().position(|(parent, _)| *parent == self.chat)
+            {
+                // Inside a message (the path runs from the root): it may have become well-formed.
+                touch(patch.path.get(at + 1).map_or(&patch.obj, |(map, _)| map));
+            }
+        }
+        changes.chat = messages.iter().filter_map(|map| self.chat_message(map)).collect();
+        changes
     }
 
     /// The whole document, compacted.
@@ -250,8 +303,11 @@ impl MeetingDoc {
             // be the snapshot itself, and adopting it skips replaying its history change by
             // change.
             let actor = self.doc.get_actor().clone();
+            let looked_at = std::mem::take(&mut self.looked_at);
             *self = Self::from_automerge(other.with_actor(actor))?;
             self.unsaved_whole = true;
+            // The snapshot holds those heads, so the next look diffs from them.
+            self.looked_at = looked_at;
         } else {
             self.doc.merge(&mut other)?;
         }
@@ -357,16 +413,77 @@ mod tests {
         a.splice_notes(0, 0, "héllo wörld").unwrap();
         let mut b = a.clone();
         b.doc.set_actor(actor(2));
-        let before_text = a.notes();
-        let before = a.heads();
+        let first = a.changes_since_last_look();
+        assert_eq!(apply("", &first.notes), "héllo wörld", "the first look is from nothing");
         a.splice_notes(5, 0, " dear").unwrap();
         b.splice_notes(0, 5, "HÉLLO").unwrap();
         b.splice_notes(b.notes_len(), 0, "!").unwrap();
         a.merge_bytes(&b.save()).unwrap();
-        let patches = a.notes_patches_since(&before);
-        assert!(!patches.is_empty());
-        assert_eq!(apply(&before_text, &patches), a.notes());
+        let changes = a.changes_since_last_look();
+        assert_eq!(apply("héllo wörld", &changes.notes), a.notes());
         assert_eq!(a.notes(), "HÉLLO dear wörld!");
+        assert_eq!(a.changes_since_last_look(), DocChanges::default(), "nothing new since");
+    }
+
+    #[test]
+    fn a_look_reports_the_chat_messages_and_title_that_came_since() {
+        let mut a = MeetingDoc::new(actor(1));
+        a.post_chat(&chat("before", 1)).unwrap();
+        let first = a.changes_since_last_look();
+        assert_eq!(first.chat, [chat("before", 1)]);
+        assert!(!first.title_changed);
+
+        let mut b = a.clone();
+        b.doc.set_actor(actor(2));
+        b.post_chat(&chat("from b", 2)).unwrap();
+        b.set_title("Plans").unwrap();
+        a.post_chat(&chat("from a", 3)).unwrap();
+        a.merge_bytes(&b.save()).unwrap();
+        let changes = a.changes_since_last_look();
+        let mut texts: Vec<_> = changes.chat.iter().map(|m| m.text.as_str()).collect();
+        texts.sort_unstable();
+        assert_eq!(texts, ["from a", "from b"], "only the new ones, each once");
+        assert!(changes.title_changed && changes.notes.is_empty());
+    }
+
+    /// A peer may write a message in steps; it is reported once it is whole, not before.
+    #[test]
+    fn a_chat_message_written_in_steps_is_reported_when_whole() {
+        let mut a = MeetingDoc::new(actor(1));
+        a.changes_since_last_look();
+        let msg = chat("late text", 4);
+        let map = a.doc.insert_object(&a.chat, 0, ObjType::Map).unwrap();
+        for (key, value) in
+            [("id", &msg.id), ("author_id", &msg.author_id), ("author", &msg.author)]
+        {
+            a.doc.put(&map, key, value.as_str()).unwrap();
+        }
+        a.doc.put(&map, "at", msg.at).unwrap();
+        a.commit();
+        assert_eq!(a.changes_since_last_look().chat, []);
+        a.doc.put(&map, "text", msg.text.as_str()).unwrap();
+        a.commit();
+        assert_eq!(a.changes_since_last_look().chat, [msg]);
+    }
+
+    /// A newcomer adopts a snapshot in place of its own document; the next look still reports
+    /// what the snapshot added as patches to what was seen.
+    #[test]
+    fn a_look_after_adopting_a_snapshot_reports_what_it_brought() {
+        let mut old = MeetingDoc::new(actor(1));
+        old.splice_notes(0, 0, "agenda").unwrap();
+        old.post_chat(&chat("hello", 5)).unwrap();
+        let mut newcomer = MeetingDoc::new(actor(2));
+        assert_eq!(newcomer.changes_since_last_look().notes, []);
+        newcomer.merge_bytes(&old.save()).unwrap();
+        let changes = newcomer.changes_since_last_look();
+        assert_eq!(apply("", &changes.notes), "agenda");
+        assert_eq!(changes.chat, [chat("hello", 5)]);
+        newcomer.splice_notes(6, 0, "!").unwrap();
+        assert_eq!(
+            newcomer.changes_since_last_look().notes,
+            [NotesPatch::Insert { pos: 6, text: "!".into() }]
+        );
     }
 
     fn chat(text: &str, at: i64) -> ChatMessage {

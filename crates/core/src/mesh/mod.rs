@@ -30,7 +30,6 @@ mod notes;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use automerge::ChangeHash;
 use confab_proto::document::ChatMessage;
 use confab_proto::text::utf16_to_char;
 use confab_proto::{CtlMessage, IceServer, PeerId, SignalData};
@@ -213,7 +212,6 @@ pub struct Mesh {
     chat_seen: BTreeSet<String>,
     notes_seen: String,
     title_seen: String,
-    heads_seen: Vec<ChangeHash>,
     out: Vec<Output>,
     /// The time of the input being handled.
     now_ms: i64,
@@ -224,10 +222,9 @@ pub struct Mesh {
 impl Mesh {
     /// A mesh over `doc` (what is stored already); `seed` drives every id it makes. Its first
     /// outputs report the stored document, whole, so a front end starts from it.
-    pub fn new(config: MeshConfig, mut doc: MeetingDoc, seed: u64) -> (Self, Vec<Output>) {
+    pub fn new(config: MeshConfig, doc: MeetingDoc, seed: u64) -> (Self, Vec<Output>) {
         let mut rng = StdRng::seed_from_u64(seed);
         let instance = uuid_v4(&mut rng);
-        let heads_seen = doc.heads();
         let media = config.media.clone();
         let mut mesh = Self {
             config,
@@ -247,7 +244,6 @@ impl Mesh {
             chat_seen: BTreeSet::new(),
             notes_seen: String::new(),
             title_seen: String::new(),
-            heads_seen,
             out: Vec::new(),
             now_ms: 0,
             reconnects: BTreeMap::new(),

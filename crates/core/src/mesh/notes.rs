@@ -44,29 +44,27 @@ impl Mesh {
 
     /// Reports chat messages not reported before, and the title and notes if they changed.
     pub(super) fn report_changes(&mut self) {
-        for msg in self.doc.chat() {
+        let changes = self.doc.changes_since_last_look();
+        for msg in changes.chat {
             if self.chat_seen.insert(msg.id.clone()) {
                 self.emit(EngineEvent::Chat(msg));
             }
         }
-        let title = self.doc.title();
-        if title != self.title_seen {
-            self.title_seen.clone_from(&title);
-            self.emit(EngineEvent::Title { text: title });
+        if changes.title_changed {
+            let title = self.doc.title();
+            if title != self.title_seen {
+                self.title_seen.clone_from(&title);
+                self.emit(EngineEvent::Title { text: title });
+            }
         }
-        let notes = self.doc.notes();
-        if notes != self.notes_seen {
-            let patches = if self.notes_seen.is_empty() {
-                // From nothing (a newcomer's snapshot): one insert, no need to diff a history.
-                vec![api::NotesPatch::Insert { pos: 0, text: notes.clone() }]
-            } else {
-                let patches = self.doc.notes_patches_since(&self.heads_seen);
-                utf16_patches(&self.notes_seen, patches)
-            };
-            self.notes_seen.clone_from(&notes);
-            self.emit(EngineEvent::Notes { text: notes, patches });
+        if !changes.notes.is_empty() {
+            let notes = self.doc.notes();
+            if notes != self.notes_seen {
+                let patches = utf16_patches(&self.notes_seen, changes.notes);
+                self.notes_seen.clone_from(&notes);
+                self.emit(EngineEvent::Notes { text: notes, patches });
+            }
         }
-        self.heads_seen = self.doc.heads();
     }
 
     /// A local edit: stored first, then reported and sent to the peers. A refused edit
