@@ -21,5 +21,9 @@ fn confab_commands() -> &'static [&'static str] {
         "screen_thumbnail",
         "choose_screen",
         "picture_shown",
+        "begin_file",
+        "file_part",
+        "send_file",
+        "abandon_file",
     ]
 }

@@ -5,7 +5,7 @@ use confab_core::EngineEvent;
 use confab_core::api::{Answer, Command};
 use confab_media::MediaError;
 use tauri::State;
-use tauri::ipc::{Channel, InvokeResponseBody, Response};
+use tauri::ipc::{Channel, InvokeBody, InvokeResponseBody, Request, Response};
 
 use crate::meeting::{AppEvent, Desktop, RecentEntry, Startup, TEST_PATTERN_CAMERA};
 use crate::preferences::Preferences;
@@ -181,6 +181,47 @@ pub async fn meeting_command(
     command: Command,
 ) -> Result<Answer, String> {
     desktop.apply(command).await.map_err(|e| e.to_string())
+}
+
+/// A file the person gave the window (chosen or dropped), `size` bytes called `name`, is to be
+/// sent: answers the id its parts go to, with `file_part`.
+#[tauri::command]
+pub async fn begin_file(
+    desktop: State<'_, Desktop>,
+    name: String,
+    size: u64,
+) -> Result<String, String> {
+    desktop.begin_file(&name, size).await.map_err(|e| e.to_string())
+}
+
+/// The next part of a file being sent: its bytes as the body, its id in the `confab-file`
+/// header.
+#[tauri::command]
+pub async fn file_part(desktop: State<'_, Desktop>, request: Request<'_>) -> Result<(), String> {
+    let id = request
+        .headers()
+        .get(FILE_HEADER)
+        .and_then(|id| id.to_str().ok())
+        .ok_or("a file part without its file's id")?;
+    let InvokeBody::Raw(bytes) = request.body() else {
+        return Err("a file part must be bytes".into());
+    };
+    desktop.file_part(id, bytes).map_err(|e| e.to_string())
+}
+
+/// The header that names the file a part belongs to.
+const FILE_HEADER: &str = "confab-file";
+
+/// File `id` came whole: it is offered to everyone connected.
+#[tauri::command]
+pub async fn send_file(desktop: State<'_, Desktop>, id: String) -> Result<(), String> {
+    desktop.send_file(&id).await.map_err(|e| e.to_string())
+}
+
+/// The window could not read the whole of file `id`: what came of it is removed.
+#[tauri::command]
+pub fn abandon_file(desktop: State<'_, Desktop>, id: String) {
+    desktop.abandon_file(&id);
 }
 
 #[tauri::command]

@@ -12,6 +12,7 @@
 //!   webview cannot), sound played here.
 //! - [`secrets`]: the author id, display name and meeting keys, in the OS keyring.
 //! - [`recent`]: the meetings this install was in, for the start page.
+//! - [`outgoing`]: files the window sends, copied from the webview for the engine to offer.
 //! - [`preferences`]: the settings page's — where new meetings are made, which devices.
 //! - [`tls`]: the self-signed certificate of meetings hosted here (browsers on the LAN need
 //!   https for cameras and WebCrypto).
@@ -37,6 +38,7 @@
 pub mod commands;
 pub mod media;
 pub mod meeting;
+pub mod outgoing;
 pub mod preferences;
 pub mod recent;
 pub mod secrets;
@@ -137,6 +139,10 @@ pub fn run() -> ExitCode {
             commands::screen_thumbnail,
             commands::choose_screen,
             commands::picture_shown,
+            commands::begin_file,
+            commands::file_part,
+            commands::send_file,
+            commands::abandon_file,
         ])
         .run(tauri::generate_context!());
     match app {

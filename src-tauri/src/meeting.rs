@@ -16,6 +16,7 @@ use tauri::ipc::{Channel, InvokeResponseBody};
 use tokio::sync::Mutex;
 
 use crate::media::{PicturesInFlight, WindowMedia, show_own_camera};
+use crate::outgoing::{Outgoing, OutgoingError};
 use crate::preferences::{Preferences, PreferencesFile, new_meeting_on};
 use crate::recent::{Recent, RecentMeeting};
 use crate::secrets::{Identity, KEYRING_DEADLINE};
@@ -41,6 +42,8 @@ pub enum DesktopError {
     Engine(#[from] EngineError),
     #[error("cannot play sound: {0}")]
     Sound(#[from] confab_media::MediaError),
+    #[error(transparent)]
+    Outgoing(#[from] OutgoingError),
 }
 
 /// Where things go, read once at start.
@@ -98,6 +101,8 @@ pub struct Desktop {
     screen: Arc<std::sync::Mutex<Option<String>>>,
     /// The meeting's decoded pictures on their way to the window (the fallback video path).
     pictures: std::sync::Mutex<PicturesInFlight>,
+    /// Files the window is sending, copied here for the engine to offer.
+    outgoing: Outgoing,
 }
 
 /// What the window learns as it starts.
@@ -153,7 +158,12 @@ impl Desktop {
     pub fn new(settings: Settings, ui_dir: PathBuf, opening: Option<MeetingLink>) -> Self {
         let recent = Recent::in_dir(&settings.data_dir);
         let preferences = PreferencesFile::in_dir(&settings.data_dir);
+        let outgoing =
+            Outgoing::new(&settings.data_dir, confab_core::engine::DEFAULT_MAX_FILE_BYTES);
+        // Copies a meeting of an earlier run was sending: nothing sends them any more.
+        outgoing.clear();
         Self {
+            outgoing,
             preferences,
             screen: Arc::default(),
             pictures: std::sync::Mutex::default(),
@@ -457,6 +467,7 @@ impl Desktop {
         let (engine, mut engine_events) = Engine::start(config)?;
         if let Some(previous) = self.meeting.lock().await.replace(engine) {
             previous.leave();
+            self.outgoing.clear();
         }
         tauri::async_runtime::spawn(async move {
             while let Some(event) = engine_events.recv().await {
@@ -500,14 +511,50 @@ impl Desktop {
         if matches!(command, Command::SendFile { .. } | Command::Export { .. } | Command::Quit {}) {
             return Err(DesktopError::NotForTheWindow(command.name()));
         }
-        let engine = self.meeting.lock().await.clone().ok_or(DesktopError::NotInMeeting)?;
-        Ok(engine.apply(command).await?)
+        Ok(self.engine().await?.apply(command).await?)
     }
 
     pub async fn leave(&self) {
         if let Some(engine) = self.meeting.lock().await.take() {
             engine.leave();
+            self.outgoing.clear();
         }
+    }
+
+    async fn engine(&self) -> Result<Engine, DesktopError> {
+        self.meeting.lock().await.clone().ok_or(DesktopError::NotInMeeting)
+    }
+
+    /// A file the person gave the window, `size` bytes called `name`, is about to come in
+    /// parts; answers the id the parts go to.
+    pub async fn begin_file(&self, name: &str, size: u64) -> Result<String, DesktopError> {
+        self.engine().await?;
+        Ok(self.outgoing.begin(name, size)?)
+    }
+
+    pub fn file_part(&self, id: &str, bytes: &[u8]) -> Result<(), DesktopError> {
+        Ok(self.outgoing.append(id, bytes)?)
+    }
+
+    /// File `id` came whole: it is offered to everyone connected.
+    pub async fn send_file(&self, id: &str) -> Result<(), DesktopError> {
+        let engine = match self.engine().await {
+            Ok(engine) => engine,
+            Err(e) => {
+                self.outgoing.abandon(id);
+                return Err(e);
+            }
+        };
+        let path = self.outgoing.finish(id)?;
+        if let Err(e) = engine.send_file(&path).await {
+            self.outgoing.discard(&path);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    pub fn abandon_file(&self, id: &str) {
+        self.outgoing.abandon(id);
     }
 }
 

@@ -339,10 +339,11 @@ export async function savedFileSha256(page, name) {
     page.getByRole("link", { name: `Save ${name}` }).click(),
   ]);
   assert.equal(download.suggestedFilename(), name);
-  return createHash("sha256")
-    .update(readFileSync(await download.path()))
-    .digest("hex");
+  return sha256(readFileSync(await download.path()));
 }
+
+/** The sha256 of `bytes`, in hex. */
+export const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
 
 /** Waits until the transfer of `name` in `page` is complete at 100%: sent and confirmed by the
  * receiver, or received and verified. */

@@ -1,7 +1,7 @@
 // A browser and the Rust engine (`confab join --json`) in one meeting.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -15,6 +15,7 @@ import {
   newPage,
   notesText,
   savedFileSha256,
+  sha256,
   startCli,
   startServer,
   tempDir,
@@ -22,8 +23,6 @@ import {
   waitForNotes,
   waitTransferDone,
 } from "./harness.mjs";
-
-const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
 
 test("a browser and a CLI peer: snapshot, chat both ways, notes converge", async (t) => {
   const server = await startServer(t);

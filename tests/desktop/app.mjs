@@ -91,6 +91,7 @@ export async function launchApp(t, { width = 1280, height = 800, env = {}, home 
   await app.start();
   app.driverPid = driver.pid;
   app.home = home;
+  app.downloadDir = appEnv.CONFAB_DOWNLOAD_DIR;
   app.env = { ...appEnv, DBUS_SESSION_BUS_ADDRESS: readFileSync(busFile, "utf8") };
   xvfb.windows.unshift(() => app.close());
   return app;

@@ -1,25 +1,33 @@
 // The desktop app as a person uses it: start a meeting in the app, have someone join from
 // Chromium by its link, chat and write the notes together both ways, share the screen, see the
 // browser's camera.
+import { randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
+import { join } from "node:path";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   WAIT_MS,
+  dropFile,
   inboundVideoStats,
   joinAs,
   launchBrowser,
   newMeeting,
   newPage,
+  savedFileSha256,
+  sha256,
   screenshot,
   startServer,
+  tempDir,
   waitConnected,
   waitForNotesContaining,
+  waitTransferDone,
   waitVideo,
 } from "../browser/harness.mjs";
 import { appNotes, launchApp } from "./app.mjs";
 
-test("a meeting started in the desktop app is joined from a browser: chat and notes both ways", async (t) => {
+test("a meeting started in the desktop app is joined from a browser: chat, notes and files both ways", async (t) => {
   const app = await launchApp(t);
   const link = await app.newMeeting("Desk");
   assert.match(link, /^https:\/\/[^/]+\/m\/[A-Za-z0-9_-]{22}#k=[A-Za-z0-9_-]{22}$/);
@@ -52,6 +60,29 @@ test("a meeting started in the desktop app is joined from a browser: chat and no
     "the browser's notes",
   );
   assert.equal(await appNotes(app), "Agenda from the app and more from the browser");
+
+  // A file chosen in the app (larger than one of the parts it crosses the IPC in): the browser
+  // accepts it and saves the same bytes.
+  const slides = randomBytes(9 * 1024 * 1024 + 5);
+  const chosen = join(tempDir(t, "chosen"), "slides.pdf");
+  writeFileSync(chosen, slides);
+  const picker = await app.element('input[type="file"]');
+  await app.request("POST", `${app.session}/element/${picker}/value`, { text: chosen });
+  const offer = page.getByRole("list", { name: "Files" }).getByRole("listitem").filter({ hasText: "slides.pdf from Desk" });
+  await offer.getByRole("button", { name: "Accept" }).click();
+  await waitTransferDone(page, "slides.pdf from Desk");
+  assert.equal(await savedFileSha256(page, "slides.pdf"), sha256(slides));
+  await app.waitFor(() => document.querySelector('[aria-label="Files"]')?.textContent.includes("sent, 100%"), "the app's file sent");
+
+  // A file dropped in the browser: the app offers it, the person accepts, and it is saved in
+  // the download folder, verified.
+  const dropped = await dropFile(page, "minutes.txt", 300 * 1024);
+  await app.waitFor(() => document.querySelector('[aria-label="Files"]')?.textContent.includes("Browsa wants to send you this file"), "the browser's offer");
+  await app.clickButton("Accept");
+  const saved = join(app.downloadDir, "minutes.txt");
+  await app.waitFor((saved) => document.querySelector('[aria-label="Files"]')?.textContent.includes(`received, saved as ${saved}`), "the browser's file saved", saved);
+  assert.equal(sha256(readFileSync(saved)), dropped);
+  await waitTransferDone(page, "minutes.txt to Desk");
 
   app.screenshot("desktop-meeting");
   await screenshot(page, "desktop-meeting-browser");

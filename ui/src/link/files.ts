@@ -23,8 +23,10 @@ export interface FileTransfer {
   direction: "sending" | "receiving";
   state: TransferState;
   bytes: number;
-  /** A received file, verified, ready to be saved. */
+  /** A received file, verified, ready to be saved (in the browser). */
   url?: string;
+  /** Where a received file was saved (in the desktop app). */
+  savedAs?: string;
   reason?: string;
 }
 

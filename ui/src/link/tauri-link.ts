@@ -8,6 +8,7 @@ import type { NotesPatch } from "./document";
 import type { LinkEvent, MeetingLink, MediaState, Participant, RemoteCursor } from "./meeting-link";
 import { NotesMirror } from "./notes-mirror";
 import { DecodedVideo, codecsDecodedHere, webCodecsName } from "./decoded-video";
+import { type FileTransfer, transferKey } from "./files";
 
 /** A peer's video track, as the engine announced it (src-tauri/src/media.rs). */
 interface RemoteVideo {
@@ -22,6 +23,8 @@ interface RemoteVideo {
 const [TRACK_STARTED, FRAME, TRACK_ENDED, PICTURE] = [0, 1, 2, 3];
 /** The track number of our own camera; the peers' start at 1. */
 const OWN_CAMERA = 0;
+/** A file the window sends goes to the engine in parts of this size (src-tauri/src/outgoing.rs). */
+const FILE_PART_BYTES = 4 * 1024 * 1024;
 
 /** True inside the desktop app's window. */
 export function inDesktopApp(): boolean {
@@ -131,6 +134,8 @@ export class TauriLink implements MeetingLink {
   private wanted: MediaState = { mic: false, cam: false, screen: false };
   private media: MediaState = { mic: false, cam: false, screen: false };
   private readonly notes = new NotesMirror();
+  /** Every transfer the engine told of, by key (file id and peer). */
+  private readonly transfers = new Map<string, FileTransfer>();
   /** Commands go one at a time, so the engine applies edits in the order they were typed. */
   private queue: Promise<unknown> = Promise.resolve();
   private mediaQueue: Promise<unknown> = Promise.resolve();
@@ -222,20 +227,38 @@ export class TauriLink implements MeetingLink {
     await this.setMedia(this.wanted);
   }
 
+  /** The webview's file has no path: its bytes go to the engine in parts, which keeps a copy
+   * and offers it. */
   async sendFile(file: File): Promise<void> {
-    this.emit({ type: "error", message: `${file.name} was not sent: the desktop app cannot send files yet.` });
+    let id: string | null = null;
+    try {
+      id = await invoke<string>("begin_file", { name: file.name, size: file.size });
+      for (let at = 0; at < file.size; at += FILE_PART_BYTES) {
+        const part = new Uint8Array(await file.slice(at, at + FILE_PART_BYTES).arrayBuffer());
+        await invoke("file_part", part, { headers: { "confab-file": id } });
+      }
+      await invoke("send_file", { id });
+    } catch (e) {
+      if (id !== null) void invoke("abandon_file", { id }).catch(() => undefined);
+      this.emit({ type: "error", message: `${file.name} was not sent: ${String(e)}` });
+    }
   }
 
   acceptFile(key: string): void {
-    void this.send({ cmd: "accept_file", id: key });
+    const transfer = this.transfers.get(key);
+    if (!transfer) return;
+    this.updateTransfer(transfer, { state: "waiting" });
+    void this.command({ cmd: "accept_file", id: transfer.id });
   }
 
   declineFile(key: string): void {
-    void this.send({ cmd: "decline_file", id: key });
+    const transfer = this.transfers.get(key);
+    if (transfer) void this.command({ cmd: "decline_file", id: transfer.id });
   }
 
   cancelFile(key: string): void {
-    void this.send({ cmd: "cancel_file", id: key });
+    const transfer = this.transfers.get(key);
+    if (transfer) void this.command({ cmd: "cancel_file", id: transfer.id });
   }
 
   async leave(): Promise<void> {
@@ -364,8 +387,7 @@ export class TauriLink implements MeetingLink {
         }));
         return;
       case "file":
-        // File transfers reach the desktop window with the files issue's work on paths.
-        return;
+        return this.onFile(event);
       case "error":
         return this.emit({ type: "error", message: event.message });
       case "ended":
@@ -373,6 +395,41 @@ export class TauriLink implements MeetingLink {
         this.emit({ type: "error", message: event.reason });
         return this.emit({ type: "state", state: { phase: "left" } });
     }
+  }
+
+  /** A transfer moved on, as the engine tells it; shown as the browser shows its own. */
+  private onFile(event: Extract<EngineEvent, { event: "file" }>): void {
+    const key = transferKey(event.id, event.peer);
+    const known = this.transfers.get(key);
+    const transfer: FileTransfer = known ?? {
+      key,
+      id: event.id,
+      peer: event.peer,
+      peerName: this.peers.get(event.peer)?.name ?? "someone",
+      name: event.name,
+      size: event.size,
+      direction: event.direction,
+      state: "offered",
+      bytes: 0,
+    };
+    this.transfers.set(key, transfer);
+    switch (event.state) {
+      case "offered":
+        return this.updateTransfer(transfer, { state: "offered" });
+      case "progress":
+        return this.updateTransfer(transfer, { state: "transferring", bytes: event.bytes });
+      case "done":
+        return this.updateTransfer(transfer, { state: "done", bytes: event.size, ...(event.path ? { savedAs: event.path } : {}) });
+      case "failed":
+        return this.updateTransfer(transfer, { state: "failed", reason: event.reason });
+      case "cancelled":
+        return this.updateTransfer(transfer, { state: "cancelled", reason: event.reason });
+    }
+  }
+
+  private updateTransfer(transfer: FileTransfer, change: Partial<FileTransfer>): void {
+    Object.assign(transfer, change);
+    this.emit({ type: "file", transfer: { ...transfer } });
   }
 
   private onVideo(message: ArrayBuffer): void {

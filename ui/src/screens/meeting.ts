@@ -316,7 +316,7 @@ function transferItem(t: FileTransfer, link: MeetingLink): HTMLLIElement {
     offered: t.direction === "sending" ? "waiting for them to accept" : `${t.peerName} wants to send you this file`,
     waiting: "starting…",
     transferring: `${percent}%`,
-    done: t.direction === "sending" ? "sent, 100%" : "received, 100%",
+    done: t.direction === "sending" ? "sent, 100%" : t.savedAs ? `received, saved as ${t.savedAs}` : "received, 100%",
     failed: `failed: ${t.reason ?? ""}`,
     cancelled: `cancelled: ${t.reason ?? ""}`,
   };
