@@ -27,6 +27,16 @@ import {
 } from "../browser/harness.mjs";
 import { appNotes, launchApp } from "./app.mjs";
 
+/** Whether the notes show `name`'s caret after `at` characters of its line. Runs in the page. */
+function caretAt({ name, at }) {
+  const caret = [...document.querySelectorAll(".cm-remote-caret")].find((c) => c.textContent === name);
+  if (!caret) return false;
+  const before = document.createRange();
+  before.setStart(caret.closest(".cm-line"), 0);
+  before.setEndBefore(caret);
+  return before.toString().length === at;
+}
+
 test("a meeting started in the desktop app is joined from a browser: chat, notes and files both ways", async (t) => {
   const app = await launchApp(t);
   const link = await app.newMeeting("Desk");
@@ -60,6 +70,13 @@ test("a meeting started in the desktop app is joined from a browser: chat, notes
     "the browser's notes",
   );
   assert.equal(await appNotes(app), "Agenda from the app and more from the browser");
+
+  // Each sees the other's caret, named, where it is: the browser's at the start, the app's at
+  // the end.
+  await page.keyboard.press("Control+Home");
+  await app.waitFor(caretAt, "the browser's caret at the start", { name: "Browsa", at: 0 });
+  await app.type('.cm-content[aria-label="Notes"]', "\uE010");
+  await page.waitForFunction(caretAt, { name: "Desk", at: 45 }, { timeout: WAIT_MS });
 
   // A file chosen in the app (larger than one of the parts it crosses the IPC in): the browser
   // accepts it and saves the same bytes.

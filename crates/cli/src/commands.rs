@@ -62,6 +62,7 @@ pub fn parse_human(line: &str) -> Result<Option<Command>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use confab_core::api::NotesSelection;
 
     #[test]
     fn json_commands_as_the_issue_spells_them() {
@@ -72,6 +73,11 @@ mod tests {
                 Command::NotesInsert { pos: 3, text: "x".into() },
             ),
             (r#"{"cmd":"notes_delete","pos":0,"len":2}"#, Command::NotesDelete { pos: 0, len: 2 }),
+            (
+                r#"{"cmd":"cursor","selection":{"anchor":1,"head":4}}"#,
+                Command::Cursor { selection: Some(NotesSelection { anchor: 1, head: 4 }) },
+            ),
+            (r#"{"cmd":"cursor","selection":null}"#, Command::Cursor { selection: None }),
             (
                 r#"{"cmd":"send_file","path":"/tmp/a b"}"#,
                 Command::SendFile { path: "/tmp/a b".into() },

@@ -16,9 +16,11 @@ pub fn human_event(
         EngineEvent::Reconnecting { retry_in, reason } => {
             format!("* signaling lost ({reason}); retrying in {:.1} s", retry_in.as_secs_f64())
         }
-        EngineEvent::PeerJoined { .. } | EngineEvent::PeerRenamed { .. } | EngineEvent::Stats { .. } => {
-            return None;
-        }
+        // Carets moving in a terminal would be noise.
+        EngineEvent::PeerJoined { .. }
+        | EngineEvent::PeerRenamed { .. }
+        | EngineEvent::Stats { .. }
+        | EngineEvent::Cursors { .. } => return None,
         EngineEvent::PeerConnected { name, .. } => format!("* {name} is here"),
         EngineEvent::PeerLeft { id } => format!("* {} left", who(id)),
         EngineEvent::PeerFailed { id, reason } => format!("* lost {}: {reason}", who(id)),

@@ -159,6 +159,12 @@ pub enum EngineEvent {
         stats: PeerStats,
     },
     File(FileEvent),
+    /// Where the others' selections are in the notes, as positions in the text last reported;
+    /// sent whenever one moves, or the notes change under them. Peers not in the notes are not
+    /// listed.
+    Cursors {
+        cursors: Vec<RemoteCursor>,
+    },
     /// Something went wrong that the user should know of; the meeting goes on.
     Error {
         message: String,
@@ -171,6 +177,22 @@ pub enum EngineEvent {
         #[ts(optional)]
         code: Option<ErrorCode>,
     },
+}
+
+/// A peer's selection in the notes, in UTF-16 units (`anchor` where it started, `head` where the
+/// caret is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct RemoteCursor {
+    pub peer: PeerId,
+    pub anchor: usize,
+    pub head: usize,
+}
+
+/// Our selection in the notes, in UTF-16 units of the text last reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, TS)]
+pub struct NotesSelection {
+    pub anchor: usize,
+    pub head: usize,
 }
 
 /// What a front end asks of the meeting. Any command may carry a `ref` beside `cmd` (the CLI
@@ -200,6 +222,10 @@ pub enum Command {
     },
     Title {
         text: String,
+    },
+    /// Where our selection is in the notes (the others see it), or `null` when we left them.
+    Cursor {
+        selection: Option<NotesSelection>,
     },
     /// Offer a file to everyone connected.
     SendFile {
@@ -239,6 +265,7 @@ impl Command {
             Self::NotesAppend { .. } => "notes_append",
             Self::NotesDelete { .. } => "notes_delete",
             Self::Title { .. } => "title",
+            Self::Cursor { .. } => "cursor",
             Self::SendFile { .. } => "send_file",
             Self::AcceptFile { .. } => "accept_file",
             Self::DeclineFile { .. } => "decline_file",
@@ -299,6 +326,8 @@ pub fn typescript_bindings() -> String {
     declare(MediaState::docs(), MediaState::decl(&cfg));
     declare(PeerStats::docs(), PeerStats::decl(&cfg));
     declare(NotesPatch::docs(), NotesPatch::decl(&cfg));
+    declare(RemoteCursor::docs(), RemoteCursor::decl(&cfg));
+    declare(NotesSelection::docs(), NotesSelection::decl(&cfg));
     declare(FileEvent::docs(), FileEvent::decl(&cfg));
     declare(FileState::docs(), FileState::decl(&cfg));
     declare(Direction::docs(), Direction::decl(&cfg));

@@ -8,7 +8,8 @@
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, PatchAction, ReadDoc, ScalarValue, Value,
+    ActorId, AutoCommit, ChangeHash, Cursor, CursorPosition, ObjId, ObjType, PatchAction, ReadDoc,
+    ScalarValue, Value,
 };
 use confab_proto::document::{
     ChatError, ChatMessage, KEY_CHAT, KEY_NOTES, KEY_SCHEMA, KEY_TITLE, SCHEMA_VERSION,
@@ -33,6 +34,10 @@ impl From<automerge::AutomergeError> for DocError {
         Self::Corrupt(Box::new(e))
     }
 }
+
+/// A cursor's text is a counter, `@` and an actor id (32 hex digits, or up to 128 bytes'
+/// worth): anything longer is not one.
+const MAX_CURSOR_LEN: usize = 300;
 
 /// The actor of the genesis change. No participant ever edits as it.
 const GENESIS_ACTOR: [u8; 16] = *b"confab-genesis-1";
@@ -208,6 +213,28 @@ impl MeetingDoc {
             text: string("text")?,
         };
         msg.validate().ok().map(|()| msg)
+    }
+
+    /// An Automerge cursor (its text form, as the JS library makes it) on character `pos` of the
+    /// notes; at or past the end, the end, which stays the end as others type.
+    pub fn notes_cursor(&self, pos: usize) -> String {
+        let position =
+            if pos >= self.notes_len() { CursorPosition::End } else { CursorPosition::Index(pos) };
+        self.doc
+            .get_cursor(&self.notes, position, None)
+            .map_or_else(|_| "e".to_owned(), |c| c.to_string())
+    }
+
+    /// Where a cursor from a peer (text form) is in the notes now, in characters; `None` for one
+    /// that is malformed, or on a character this replica has not received yet.
+    pub fn notes_cursor_position(&self, cursor: &str) -> Option<usize> {
+        // Automerge slices the text at byte 1 unchecked: only non-empty ASCII (all its cursors
+        // are) may reach it.
+        if cursor.is_empty() || !cursor.is_ascii() || cursor.len() > MAX_CURSOR_LEN {
+            return None;
+        }
+        let cursor = Cursor::try_from(cursor).ok()?;
+        self.doc.get_cursor_position(&self.notes, &cursor, None).ok()
     }
 
     /// Stamps the changes made from now on with this time (Unix seconds) rather than the
@@ -484,6 +511,25 @@ mod tests {
             newcomer.changes_since_last_look().notes,
             [NotesPatch::Insert { pos: 6, text: "!".into() }]
         );
+    }
+
+    #[test]
+    fn a_cursor_stays_on_its_character_while_others_type() {
+        let mut a = MeetingDoc::new(actor(1));
+        a.splice_notes(0, 0, "hello world").unwrap();
+        let on_w = a.notes_cursor(6);
+        let end = a.notes_cursor(11);
+        let mut b = a.clone();
+        b.doc.set_actor(actor(2));
+        b.splice_notes(0, 0, ">> ").unwrap();
+        b.splice_notes(b.notes_len(), 0, "!").unwrap();
+        assert_eq!(b.notes_cursor_position(&on_w), Some(9));
+        assert_eq!(b.notes_cursor_position(&end), Some(15), "the end stays the end");
+        for hostile in
+            ["", "é@ab", "x", "1@zz", "-", &"9".repeat(400), "99@0123456789abcdef0123456789abcdef"]
+        {
+            assert_eq!(b.notes_cursor_position(hostile), None, "{hostile:?}");
+        }
     }
 
     fn chat(text: &str, at: i64) -> ChatMessage {

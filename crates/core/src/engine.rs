@@ -192,6 +192,9 @@ impl Engine {
             }
             C::NotesDelete { pos, len } => applied(self.splice_notes(pos, len, "").await),
             C::Title { text } => applied(self.set_title(&text).await),
+            C::Cursor { selection } => {
+                applied(self.ask(mesh::Command::Cursor(selection)).await.map(drop))
+            }
             C::SendFile { path } => Ok(Answer::Offered { id: self.send_file(&path).await? }),
             C::AcceptFile { id } => applied(self.accept_file(&id).await),
             C::DeclineFile { id } => applied(self.decline_file(&id).await),

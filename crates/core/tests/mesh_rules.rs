@@ -158,3 +158,40 @@ fn last_patches(sim: &Sim, who: usize) -> Option<Vec<NotesPatch>> {
         _ => None,
     })
 }
+
+/// The latest positions `who` was told of the others' selections.
+fn cursors_seen(sim: &Sim, who: usize) -> Vec<(usize, usize)> {
+    let last = sim.parts[who].log.iter().rev().find_map(|e| match e {
+        EngineEvent::Cursors { cursors } => Some(cursors),
+        _ => None,
+    });
+    last.map(|cursors| cursors.iter().map(|c| (c.anchor, c.head)).collect()).unwrap_or_default()
+}
+
+#[test]
+fn a_selection_is_seen_by_the_others_and_moves_with_their_typing() {
+    use confab_core::api::NotesSelection;
+    for seed in 0..5 {
+        let mut sim = meeting(seed, &["Ada", "Bo"]);
+        sim.command(0, Command::Splice { pos: 0, delete: 0, text: "héllo wörld".into() });
+        sim.run_for(1_000);
+        sim.command(0, Command::Cursor(Some(NotesSelection { anchor: 6, head: 11 })));
+        sim.run_for(1_000);
+        assert_eq!(cursors_seen(&sim, 1), [(6, 11)], "seed {seed}: Bo sees Ada's selection");
+
+        // Bo types before it, in UTF-16 units past the BMP: the selection stays on its words.
+        sim.command(1, Command::Splice { pos: 0, delete: 0, text: "🎉 ".into() });
+        sim.run_for(1_000);
+        assert_eq!(cursors_seen(&sim, 1), [(9, 14)], "seed {seed}: it moved with Bo's typing");
+
+        // A selection past the end is refused and changes nothing; leaving the notes takes the
+        // caret away.
+        sim.command(0, Command::Cursor(Some(NotesSelection { anchor: 0, head: 99 })));
+        sim.run_for(1_000);
+        assert_eq!(cursors_seen(&sim, 1), [(9, 14)], "seed {seed}");
+        sim.command(0, Command::Cursor(None));
+        sim.run_for(1_000);
+        assert_eq!(cursors_seen(&sim, 1), [], "seed {seed}: Ada left the notes");
+        assert_eq!(sim.check(), Vec::<String>::new(), "seed {seed}");
+    }
+}

@@ -6,7 +6,7 @@ import type { ChatMessage, ClientKind, ErrorCode, PeerId } from "./protocol";
  * What a front end asks of the meeting. Any command may carry a `ref` beside `cmd` (the CLI
  * echoes it in its answer).
  */
-export type Command = { "cmd": "say", text: string, } | { "cmd": "notes", } | { "cmd": "notes_insert", pos: number, text: string, } | { "cmd": "notes_append", text: string, } | { "cmd": "notes_delete", pos: number, len: number, } | { "cmd": "title", text: string, } | { "cmd": "send_file", path: string, } | { "cmd": "accept_file", id: string, } | { "cmd": "decline_file", id: string, } | { "cmd": "cancel_file", id: string, } | { "cmd": "set_media" } & MediaState | { "cmd": "markdown", } | { "cmd": "export", path: string, } | { "cmd": "quit", };
+export type Command = { "cmd": "say", text: string, } | { "cmd": "notes", } | { "cmd": "notes_insert", pos: number, text: string, } | { "cmd": "notes_append", text: string, } | { "cmd": "notes_delete", pos: number, len: number, } | { "cmd": "title", text: string, } | { "cmd": "cursor", selection: NotesSelection | null, } | { "cmd": "send_file", path: string, } | { "cmd": "accept_file", id: string, } | { "cmd": "decline_file", id: string, } | { "cmd": "cancel_file", id: string, } | { "cmd": "set_media" } & MediaState | { "cmd": "markdown", } | { "cmd": "export", path: string, } | { "cmd": "quit", };
 
 /**
  * What a command that succeeded answers, beside "applied".
@@ -17,7 +17,7 @@ export type EngineEvent = { "event": "joined", you: PeerId, } | { "event": "reco
 /**
  * Media packets the peer reported lost (RTCP); data channels retransmit and lose none.
  */
-packets_lost: number, } | { "event": "file" } & FileEvent | { "event": "error", message: string, } | { "event": "ended", reason: string, code?: ErrorCode, };
+packets_lost: number, } | { "event": "file" } & FileEvent | { "event": "cursors", cursors: Array<RemoteCursor>, } | { "event": "error", message: string, } | { "event": "ended", reason: string, code?: ErrorCode, };
 
 /**
  * What a participant sends, as announced in `ctl` `media`.
@@ -38,6 +38,17 @@ packets_lost: number, };
  * text last reported into the new one.
  */
 export type NotesPatch = { "op": "insert", pos: number, text: string, } | { "op": "delete", pos: number, len: number, };
+
+/**
+ * A peer's selection in the notes, in UTF-16 units (`anchor` where it started, `head` where the
+ * caret is).
+ */
+export type RemoteCursor = { peer: PeerId, anchor: number, head: number, };
+
+/**
+ * Our selection in the notes, in UTF-16 units of the text last reported.
+ */
+export type NotesSelection = { anchor: number, head: number, };
 
 /**
  * One file transfer with one peer moved on.

@@ -2,7 +2,7 @@
 // the front-end API — commands over Tauri commands, events over a Tauri channel. Every screen
 // is the browser's.
 import { Channel, invoke } from "@tauri-apps/api/core";
-import type { Answer, Command, EngineEvent, NotesPatch as ApiPatch } from "../gen/api";
+import type { Answer, Command, EngineEvent, NotesPatch as ApiPatch, RemoteCursor as ApiCursor } from "../gen/api";
 import type { PeerId } from "../gen/protocol";
 import type { NotesPatch } from "./document";
 import type { LinkEvent, MeetingLink, MediaState, Participant, RemoteCursor } from "./meeting-link";
@@ -134,6 +134,8 @@ export class TauriLink implements MeetingLink {
   private wanted: MediaState = { mic: false, cam: false, screen: false };
   private media: MediaState = { mic: false, cam: false, screen: false };
   private readonly notes = new NotesMirror();
+  /** The others' selections, as the engine last told them. */
+  private cursors: ApiCursor[] = [];
   /** Every transfer the engine told of, by key (file id and peer). */
   private readonly transfers = new Map<string, FileTransfer>();
   /** Commands go one at a time, so the engine applies edits in the order they were typed. */
@@ -201,12 +203,16 @@ export class TauriLink implements MeetingLink {
     return answer && "markdown" in answer ? answer.markdown : "";
   }
 
-  setCursor(): void {
-    // Remote cursors are not carried by the engine's API yet.
+  setCursor(selection: { anchor: number; head: number } | null): void {
+    // After the edits typed before it, whose text its positions count in.
+    void this.inOrder({ cmd: "cursor", selection });
   }
 
   cursorsInNotes(): RemoteCursor[] {
-    return [];
+    return this.cursors.flatMap((c) => {
+      const peer = this.peers.get(c.peer);
+      return peer?.status === "connected" ? [{ peer: c.peer, name: peer.name, anchor: c.anchor, head: c.head }] : [];
+    });
   }
 
   async setDevice(kind: "mic" | "cam", on: boolean): Promise<void> {
@@ -287,11 +293,16 @@ export class TauriLink implements MeetingLink {
    * the order they were typed; answers undefined (and reports why) if refused. */
   private send(command: Command): Promise<Answer | undefined> {
     if (this.queued++ === 0) this.emit({ type: "stored", upToDate: false });
-    const sent = this.queue.then(() => this.command(command));
-    this.queue = sent;
-    return sent.finally(() => {
+    return this.inOrder(command).finally(() => {
       if (--this.queued === 0) this.emit({ type: "stored", upToDate: true });
     });
+  }
+
+  /** One command after those sent before it. */
+  private inOrder(command: Command): Promise<Answer | undefined> {
+    const sent = this.queue.then(() => this.command(command));
+    this.queue = sent;
+    return sent;
   }
 
   /** One command now; answers undefined (and reports why) if refused. */
@@ -388,6 +399,10 @@ export class TauriLink implements MeetingLink {
         return;
       case "file":
         return this.onFile(event);
+      case "cursors":
+        this.cursors = event.cursors;
+        // The screen asks where the cursors are whenever the participants change.
+        return this.emitParticipants();
       case "error":
         return this.emit({ type: "error", message: event.message });
       case "ended":

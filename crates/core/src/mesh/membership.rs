@@ -34,6 +34,7 @@ impl Mesh {
             signaling_left: false,
             instance: None,
             remote_fingerprint: None,
+            cursor: None,
         };
         self.links.insert(link, remote.clone());
         if let Some(old) = self.peers.insert(remote.clone(), peer) {
@@ -48,6 +49,7 @@ impl Mesh {
     pub(super) fn peer_gone(&mut self, id: &PeerId, failure: Option<String>) {
         self.drop_connection(id);
         self.fail_transfers_with(id);
+        self.report_cursors();
         if self.shown.remove(id).is_some() {
             self.emit(match failure {
                 Some(reason) => EngineEvent::PeerFailed { id: id.clone(), reason },
@@ -169,6 +171,7 @@ impl Mesh {
         self.shown.remove(&id);
         self.shown.insert(new_id.clone(), true);
         self.emit(EngineEvent::PeerRenamed { old: id, id: new_id });
+        self.report_cursors();
     }
 
     pub(super) fn ready(
@@ -200,6 +203,9 @@ impl Mesh {
         }
         if self.media != MediaState::default() {
             self.tell(link, LinkCommand::SendCtl(media_message(&self.media)));
+        }
+        if self.cursor.is_some() {
+            self.tell(link, LinkCommand::SendCtl(self.cursor_message()));
         }
         self.reconnects.remove(&id);
         // A connection that replaced another one to the same peer is no news.

@@ -23,6 +23,7 @@
 //! - A connection that fails while signaling still lists the peer is made again, from both ends
 //!   (perfect negotiation settles the two offers), at most [`MAX_RECONNECTS`] times in a row.
 
+mod cursors;
 mod files;
 mod membership;
 mod notes;
@@ -37,7 +38,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::api::EngineError;
-use crate::api::{EngineEvent, FileState, MediaState};
+use crate::api::{self, EngineEvent, FileState, MediaState};
 use crate::document::MeetingDoc;
 use crate::peer::PeerEvent;
 use crate::signaling_client::SignalingEvent;
@@ -95,6 +96,8 @@ pub enum Command {
     /// Adds to the end of the notes.
     Append(String),
     SetTitle(String),
+    /// Our selection in the notes moved, or left them.
+    Cursor(Option<api::NotesSelection>),
     /// Offers a file (already inspected) to everyone connected.
     OfferFile(FileInfo),
     AcceptFile(String),
@@ -183,6 +186,8 @@ struct Peer {
     /// The DTLS fingerprint of the peer's first description: an offer with another one is a
     /// new connection from the same peer, not a renegotiation of this one.
     remote_fingerprint: Option<String>,
+    /// The peer's selection in the notes, as Automerge cursors (anchor, head).
+    cursor: Option<(String, String)>,
 }
 
 /// The meeting as one participant sees it.
@@ -211,6 +216,10 @@ pub struct Mesh {
     files: Files,
     chat_seen: BTreeSet<String>,
     notes_seen: String,
+    /// Our selection in the notes, as Automerge cursors (anchor, head).
+    cursor: Option<(String, String)>,
+    /// The others' selections as the front end was last told them.
+    cursors_reported: Vec<crate::api::RemoteCursor>,
     title_seen: String,
     out: Vec<Output>,
     /// The time of the input being handled.
@@ -243,6 +252,8 @@ impl Mesh {
             files: Files::default(),
             chat_seen: BTreeSet::new(),
             notes_seen: String::new(),
+            cursor: None,
+            cursors_reported: Vec::new(),
             title_seen: String::new(),
             out: Vec::new(),
             now_ms: 0,
@@ -414,8 +425,9 @@ impl Mesh {
             }
             // The receiver finishes on the bytes and hash; `file_done` adds nothing for us.
             CtlMessage::FileDone { .. } => {}
-            // Front ends of the engine show no other editors' cursors yet.
-            CtlMessage::Hello { .. } | CtlMessage::Cursor { .. } => {}
+            CtlMessage::Cursor { anchor, head } => self.on_cursor(&id, anchor, head),
+            // Hellos are the connection's to verify; one arriving later changes nothing.
+            CtlMessage::Hello { .. } => {}
         }
     }
 
@@ -445,6 +457,7 @@ impl Mesh {
                 self.edit(|doc| doc.splice_notes(end, 0, &text))
             }
             Command::SetTitle(title) => self.edit(|doc| doc.set_title(&title)),
+            Command::Cursor(selection) => self.set_cursor(selection),
             Command::OfferFile(info) => self.offer_file(info),
             Command::AcceptFile(file) => self.accept_file(&file),
             Command::DeclineFile(file) => {

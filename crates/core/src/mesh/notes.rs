@@ -63,6 +63,7 @@ impl Mesh {
                 let patches = utf16_patches(&self.notes_seen, changes.notes);
                 self.notes_seen.clone_from(&notes);
                 self.emit(EngineEvent::Notes { text: notes, patches });
+                self.report_cursors();
             }
         }
     }
