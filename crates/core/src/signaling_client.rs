@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use confab_proto::limits::{RECONNECT_FIRST_WAIT, RECONNECT_MAX_WAIT};
 use confab_proto::{
     ClientKind, ClientMessage, DisplayName, ErrorCode, IceServer, Join, Limits, MeetingLink,
     PROTOCOL_VERSION, PeerId, PeerInfo, ServerMessage, SignalPayload,
@@ -105,12 +106,12 @@ impl Signaling {
     }
 }
 
-/// The wait before reconnect attempt `attempt` (0-based): 0.5 s doubling to at most 15 s, then
-/// scaled into [50%, 100%] by `jitter` in [0, 1) so that a room whose server restarted does not
-/// come back all at the same instant.
+/// The wait before reconnect attempt `attempt` (0-based): [`RECONNECT_FIRST_WAIT`] doubling to
+/// at most [`RECONNECT_MAX_WAIT`], then scaled into [50%, 100%] by `jitter` in [0, 1) so that a
+/// room whose server restarted does not come back all at the same instant.
 pub fn backoff(attempt: u32, jitter: f64) -> Duration {
-    let base = Duration::from_millis(500).saturating_mul(1u32 << attempt.min(10));
-    base.min(Duration::from_secs(15)).mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
+    let base = RECONNECT_FIRST_WAIT.saturating_mul(1u32 << attempt.min(10));
+    base.min(RECONNECT_MAX_WAIT).mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
 }
 
 /// Starts the client; events arrive on the returned receiver until [`SignalingEvent::Ended`].
@@ -309,8 +310,9 @@ mod tests {
         assert_eq!(secs(0, 0.999_999).round(), 0.0);
         assert!((secs(0, 1.0) - 0.5).abs() < 1e-9);
         assert!((secs(0, 0.0) - 0.25).abs() < 1e-9);
+        assert!((secs(2, 1.0) - 2.0).abs() < 1e-9);
         assert!((secs(3, 1.0) - 4.0).abs() < 1e-9);
-        assert!((secs(10, 1.0) - 15.0).abs() < 1e-9);
-        assert!((secs(u32::MAX, 0.0) - 7.5).abs() < 1e-9, "huge attempts stay capped");
+        assert!((secs(10, 1.0) - 4.0).abs() < 1e-9, "back within 4 s of the server's return");
+        assert!((secs(u32::MAX, 0.0) - 2.0).abs() < 1e-9, "huge attempts stay capped");
     }
 }

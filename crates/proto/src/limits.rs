@@ -78,4 +78,11 @@ limits! {
     /// How long a moved selection rests before its `cursor` message goes out, so a drag sends a
     /// few messages, not hundreds.
     pub const CURSOR_SEND_INTERVAL: Duration = Duration::from_millis(80);
+    /// The first wait before reconnecting to signaling after a drop; each failed attempt
+    /// doubles it, up to [`RECONNECT_MAX_WAIT`]. Every wait is jittered into [50%, 100%] of
+    /// itself, so a room whose server restarted does not come back at one instant.
+    pub const RECONNECT_FIRST_WAIT: Duration = Duration::from_millis(500);
+    /// The longest wait between reconnect attempts: a client is back within this (and its
+    /// connect) of the service returning, however long it was gone.
+    pub const RECONNECT_MAX_WAIT: Duration = Duration::from_secs(4);
 }

@@ -78,6 +78,19 @@ export const MAX_EARLY_FRAMES = 256;
 export const CURSOR_SEND_INTERVAL_MS = 80;
 
 /**
+ * The first wait before reconnecting to signaling after a drop; each failed attempt
+ * doubles it, up to [`RECONNECT_MAX_WAIT`]. Every wait is jittered into [50%, 100%] of
+ * itself, so a room whose server restarted does not come back at one instant.
+ */
+export const RECONNECT_FIRST_WAIT_MS = 500;
+
+/**
+ * The longest wait between reconnect attempts: a client is back within this (and its
+ * connect) of the service returning, however long it was gone.
+ */
+export const RECONNECT_MAX_WAIT_MS = 4000;
+
+/**
  * The `v` a client sends in `join`.
  */
 export const PROTOCOL_VERSION = 1;

@@ -1,7 +1,7 @@
 // The signaling connection (docs/protocol.md §2): joins the room, relays signals, and comes back
 // with backoff when the socket drops. A new join gets a new peer id; peer connections do not depend
 // on this socket and outlive it.
-import { PROTOCOL_VERSION } from "../gen/constants";
+import { PROTOCOL_VERSION, RECONNECT_FIRST_WAIT_MS, RECONNECT_MAX_WAIT_MS } from "../gen/constants";
 import type { ClientMessage, ErrorCode, IceServer, PeerId, PeerInfo, ServerMessage, SignalData } from "../gen/protocol";
 import { type MeetingAddress, signalingUrl } from "./meeting-url";
 
@@ -30,12 +30,10 @@ export function isRefusal(code: ErrorCode, joined: boolean): boolean {
   return FINAL.has(code) || (!joined && !PASSING.has(code));
 }
 
-const FIRST_RETRY_MS = 500;
-const MAX_RETRY_MS = 15_000;
 
 export class Signaling {
   private socket: WebSocket | null = null;
-  private retryMs = FIRST_RETRY_MS;
+  private retryMs = RECONNECT_FIRST_WAIT_MS;
   private retryTimer: number | undefined;
   private stopped = false;
 
@@ -93,7 +91,7 @@ export class Signaling {
       switch (message.type) {
         case "welcome":
           joined = true;
-          this.retryMs = FIRST_RETRY_MS;
+          this.retryMs = RECONNECT_FIRST_WAIT_MS;
           this.onEvent({ kind: "welcome", you: message.you, peers: message.peers, iceServers: message.ice_servers });
           break;
         case "peer_joined":
@@ -123,8 +121,9 @@ export class Signaling {
       if (this.socket !== socket) return;
       this.socket = null;
       if (this.stopped || refused) return;
-      const inMs = this.retryMs;
-      this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+      // Jittered as confab-core's `backoff`: a room whose server restarted comes back spread out.
+      const inMs = Math.round(this.retryMs * (0.5 + Math.random() / 2));
+      this.retryMs = Math.min(this.retryMs * 2, RECONNECT_MAX_WAIT_MS);
       const reason = event.reason || (event.code === 1006 ? "the server cannot be reached" : `closed (${event.code})`);
       this.onEvent({ kind: "reconnecting", inMs, reason });
       this.retryTimer = window.setTimeout(() => this.connect(), inMs);
