@@ -1,6 +1,7 @@
 // The desktop app as a person uses it: start a meeting in the app, have someone join from
 // Chromium by its link, chat and write the notes together both ways, share the screen, see the
 // browser's camera.
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
@@ -278,6 +279,36 @@ async function portClosed(port) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+test("the app killed (kill -9) in a burst of edits keeps every edit it had answered for", async (t) => {
+  const app = await launchApp(t);
+  await app.newMeeting("Desk");
+  // Edits one after another through the window's API, as typing sends them; each is counted
+  // once the engine has answered for it (stored).
+  await app.evaluate(() => {
+    window.__answered = 0;
+    void (async () => {
+      for (let i = 0; ; i++) {
+        await window.__TAURI_INTERNALS__.invoke("meeting_command", { command: { cmd: "notes_append", text: `<${i}>` } });
+        window.__answered = i + 1;
+      }
+    })();
+  });
+  const answered = await app.waitFor(() => window.__answered >= 200 && window.__answered, "200 edits answered");
+  const pid = spawnSync("pgrep", ["-g", String(app.driverPid), "-x", "confab-desktop"], { encoding: "utf8" }).stdout.trim();
+  assert.match(pid, /^\d+$/, "the app's process");
+  process.kill(Number(pid), "SIGKILL");
+  await app.close();
+
+  const again = await launchApp(t, { home: app.home });
+  await again.waitFor(() => document.querySelector('[aria-label="Recent meetings"] button') !== null, "the recent meeting");
+  await again.click('[aria-label="Recent meetings"] button');
+  await again.waitFor((n) => document.querySelector('[aria-label="Notes"]')?.textContent.includes(`<${n - 1}>`), "the last edit answered for", answered);
+  // Kept in order, with nothing missing before the last one stored.
+  const kept = (await appNotes(again)).match(/<\d+>/g);
+  assert.ok(kept.length >= answered, `${kept.length} edits kept of ${answered} answered for`);
+  assert.deepEqual(kept, kept.map((_, i) => `<${i}>`));
+});
 
 test("a confab:// link opens its meeting in the app already running", async (t) => {
   const server = await startServer(t);
