@@ -185,6 +185,40 @@ test("a reload mid-meeting keeps the notes and rejoins", async (t) => {
   assert.equal(await notesText(bo), "Kept in this browser");
 });
 
+test("a tab closed in the middle of typing keeps every keystroke it had shown saved", async (t) => {
+  const link = await newMeeting(await startServer(t));
+  const browser = await launchBrowser(t);
+  const ada = await newPage(browser);
+  await joinAs(ada, link, "Ada");
+  // The notes' length each time the page says everything is saved.
+  await ada.evaluate(() => {
+    window.__savedLengths = [];
+    const saved = document.querySelector(".saved");
+    new MutationObserver(() => {
+      if (saved.textContent.startsWith("Saved")) window.__savedLengths.push(document.querySelector('[aria-label="Notes"]').textContent.length);
+    }).observe(saved, { childList: true, characterData: true, subtree: true });
+  });
+  await ada.getByRole("textbox", { name: "Notes" }).click();
+  // A fast typist: a key every 5 ms, for longer than the test waits.
+  const typing = ada.keyboard.type("k".repeat(2000), { delay: 5 }).catch(() => undefined);
+  await ada.waitForFunction(() => document.querySelector('[aria-label="Notes"]').textContent.length >= 300, null, { timeout: WAIT_MS });
+  const { saved, shown } = await ada.evaluate(() => ({
+    saved: window.__savedLengths.at(-1) ?? 0,
+    shown: document.querySelector('[aria-label="Notes"]').textContent.length,
+  }));
+  await ada.close({ runBeforeUnload: false });
+  await typing;
+
+  // Opened again in the same browser (its storage), alone in the meeting: only what the tab
+  // stored can be there.
+  const again = await ada.context().newPage();
+  await joinAs(again, link, "Ada");
+  await again.waitForFunction((n) => document.querySelector('[aria-label="Notes"]').textContent.length >= n, saved, { timeout: WAIT_MS });
+  const kept = (await notesText(again)).length;
+  assert.equal(await notesText(again), "k".repeat(kept));
+  t.diagnostic(`${shown} keystrokes shown, ${saved} shown saved, ${kept} kept: ${Math.max(0, shown - kept)} lost with the tab`);
+});
+
 test("a shared screen is shown large at the other end", async (t) => {
   const server = await startServer(t);
   const link = await newMeeting(server, "BBBBBBBBBBBBBBBBBBBBBA");

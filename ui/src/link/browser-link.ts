@@ -397,7 +397,7 @@ export class BrowserLink implements MeetingLink {
     this.peers.clear();
     this.signaling?.stop();
     this.releaseDevices();
-    await this.store?.save(this.doc).catch(() => undefined); // already reported as an error
+    await this.store?.save(() => this.doc).catch(() => undefined); // already reported as an error
     this.setState({ phase: "left" });
   }
 
@@ -441,7 +441,7 @@ export class BrowserLink implements MeetingLink {
   private persist(): void {
     if (!this.store) return;
     if (this.savesUnderWay++ === 0) this.emit({ type: "stored", upToDate: false });
-    this.store.save(this.doc).then(
+    this.store.save(() => this.doc).then(
       () => {
         if (--this.savesUnderWay === 0) this.emit({ type: "stored", upToDate: true });
       },

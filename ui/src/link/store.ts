@@ -39,8 +39,14 @@ export class RoomStore {
   private hasSnapshot = false;
   /** Keys of records whose content this tab holds, to delete at the next compaction. */
   private held: { snapshots: IDBValidKey[]; changes: IDBValidKey[] } = { snapshots: [], changes: [] };
-  /** Saves run one after another, in the order the edits were made. */
-  private queue: Promise<void> = Promise.resolve();
+  /** Reads the page's document as it is now (a document object is outdated once the next
+   * change or sync message is applied), and whether it has changes not written yet. */
+  private current: (() => Doc) | null = null;
+  private dirty = false;
+  /** The writes under way: one transaction at a time, each taking every change made before it
+   * starts. A burst of keystrokes is then a few transactions, not one queued per key (those
+   * still queued when a tab closes are lost). */
+  private writing: Promise<void> | null = null;
 
   private constructor(
     private readonly db: IDBDatabase,
@@ -92,37 +98,51 @@ export class RoomStore {
     return doc;
   }
 
-  /** Stores what `doc` holds beyond what was stored before; resolves once it is on disk. */
-  save(doc: Doc): Promise<void> {
+  /** Stores what the document (`current()` as it is when the write starts) holds beyond what
+   * was stored before; resolves once it is on disk, or rejects if a write failed (a full disk;
+   * the next save tries again). */
+  save(current: () => Doc): Promise<void> {
+    this.current = current;
+    this.dirty = true;
+    this.writing ??= this.writeAll().finally(() => (this.writing = null));
+    return this.writing;
+  }
+
+  private async writeAll(): Promise<void> {
+    let failed: unknown = null;
+    while (this.dirty && this.current) {
+      this.dirty = false;
+      await this.write(this.current()).catch((e: unknown) => {
+        failed ??= e;
+        // What that write held is past `saveIncremental` now: the next write is a whole snapshot.
+        this.pending = COMPACT_AFTER;
+      });
+    }
+    if (failed !== null) throw failed;
+  }
+
+  /** One transaction: everything `doc` holds beyond the last write. */
+  private async write(doc: Doc): Promise<void> {
     const compact = !this.hasSnapshot || this.pending >= COMPACT_AFTER;
-    const whole = compact ? A.save(doc) : null;
-    const bytes = compact ? null : A.saveIncremental(doc);
-    if (bytes?.length === 0) return this.queue;
     if (compact) {
+      const whole = A.save(doc);
+      // The new snapshot holds everything this tab holds: its older records can go.
+      const tx = this.db.transaction([SNAPSHOTS, CHANGES], "readwrite");
+      const key = await request(tx.objectStore(SNAPSHOTS).add({ room: this.room, bytes: whole }));
+      for (const old of this.held.snapshots) tx.objectStore(SNAPSHOTS).delete(old);
+      for (const old of this.held.changes) tx.objectStore(CHANGES).delete(old);
+      await done(tx);
+      this.held = { snapshots: [key], changes: [] };
       this.pending = 0;
       this.hasSnapshot = true;
-    } else {
-      this.pending++;
+      return;
     }
-    // One failed save (a full disk) must not fail every later one.
-    this.queue = this.queue
-      .catch(() => undefined)
-      .then(async () => {
-        if (whole) {
-          // The new snapshot holds everything this tab holds: its older records can go.
-          const tx = this.db.transaction([SNAPSHOTS, CHANGES], "readwrite");
-          const key = await request(tx.objectStore(SNAPSHOTS).add({ room: this.room, bytes: whole }));
-          for (const old of this.held.snapshots) tx.objectStore(SNAPSHOTS).delete(old);
-          for (const old of this.held.changes) tx.objectStore(CHANGES).delete(old);
-          await done(tx);
-          this.held = { snapshots: [key], changes: [] };
-        } else if (bytes) {
-          const tx = this.db.transaction(CHANGES, "readwrite");
-          const key = await request(tx.objectStore(CHANGES).add({ room: this.room, bytes }));
-          await done(tx);
-          this.held.changes.push(key);
-        }
-      });
-    return this.queue;
+    const bytes = A.saveIncremental(doc);
+    if (bytes.length === 0) return;
+    const tx = this.db.transaction(CHANGES, "readwrite");
+    const key = await request(tx.objectStore(CHANGES).add({ room: this.room, bytes }));
+    await done(tx);
+    this.held.changes.push(key);
+    this.pending++;
   }
 }
