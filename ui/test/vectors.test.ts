@@ -2,13 +2,14 @@
 // the browser's implementation must give Rust's answers.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { spliceNotes, genesis, newActor, notesOf } from "../src/link/document";
+import * as A from "@automerge/automerge";
+import { spliceNotes, genesis, newActor, notesCursorPosition, notesOf } from "../src/link/document";
 import { validateFileOffer } from "../src/link/files";
 import { fpMac, importMeetingKey, verifyFpMac } from "../src/link/fp-mac";
 import { parseMeetingLink, signalingUrl } from "../src/link/meeting-url";
-import { SnapshotAssembly, SyncError, decodeSyncFrame, snapshotFrames } from "../src/link/sync";
+import { PeerSync, SnapshotAssembly, SyncError, decodeSyncFrame, snapshotFrames } from "../src/link/sync";
 import { checkDisplayName } from "../src/link/text";
-import { hex, payload, sha256, vectors } from "./support";
+import { fromHex, hex, payload, sha256, vectors } from "./support";
 
 type Why = { why: string };
 
@@ -138,4 +139,19 @@ test("UTF-16 positions: an edit in the browser's notes lands where Rust puts it"
     const step = c.insert !== undefined ? { pos: c.pos, insert: c.insert } : { pos: c.pos, delete: c.delete ?? 0 };
     assert.equal(notesOf(spliceNotes(start, [step])), c.result, c.why);
   }
+});
+
+test("hostile frames and cursors are refused without a change, as confab-core refuses them", () => {
+  const file = vectors<{ sync_frames: (Why & { frames: string[] })[]; cursors: (Why & { cursor: string })[] }>("hostile.json");
+  const agenda = spliceNotes(genesis(newActor()), [{ pos: 0, insert: "agenda" }]);
+  for (const c of file.sync_frames) {
+    const sync = new PeerSync(false);
+    let doc = agenda;
+    // The browser gives up on a peer whose frame throws, whatever the error (BrowserLink).
+    assert.throws(() => {
+      for (const frame of c.frames) doc = sync.receive(doc, fromHex(frame));
+    }, c.why);
+    assert.deepEqual(A.getHeads(doc), A.getHeads(agenda), `${c.why}: nothing changed`);
+  }
+  for (const c of file.cursors) assert.equal(notesCursorPosition(agenda, c.cursor), null, c.why);
 });

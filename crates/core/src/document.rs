@@ -14,6 +14,7 @@ use automerge::{
 use confab_proto::document::{
     ChatError, ChatMessage, KEY_CHAT, KEY_NOTES, KEY_SCHEMA, KEY_TITLE, SCHEMA_VERSION,
 };
+use confab_proto::limits::MAX_CURSOR_BYTES;
 
 /// Why a document operation was refused. None of these changes the document.
 #[derive(Debug, thiserror::Error)]
@@ -34,10 +35,6 @@ impl From<automerge::AutomergeError> for DocError {
         Self::Corrupt(Box::new(e))
     }
 }
-
-/// A cursor's text is a counter, `@` and an actor id (32 hex digits, or up to 128 bytes'
-/// worth): anything longer is not one.
-const MAX_CURSOR_LEN: usize = 300;
 
 /// The actor of the genesis change. No participant ever edits as it.
 const GENESIS_ACTOR: [u8; 16] = *b"confab-genesis-1";
@@ -230,7 +227,7 @@ impl MeetingDoc {
     pub fn notes_cursor_position(&self, cursor: &str) -> Option<usize> {
         // Automerge slices the text at byte 1 unchecked: only non-empty ASCII (all its cursors
         // are) may reach it.
-        if cursor.is_empty() || !cursor.is_ascii() || cursor.len() > MAX_CURSOR_LEN {
+        if cursor.is_empty() || !cursor.is_ascii() || cursor.len() > MAX_CURSOR_BYTES {
             return None;
         }
         let cursor = Cursor::try_from(cursor).ok()?;

@@ -78,6 +78,10 @@ limits! {
     /// How long a moved selection rests before its `cursor` message goes out, so a drag sends a
     /// few messages, not hundreds.
     pub const CURSOR_SEND_INTERVAL: Duration = Duration::from_millis(80);
+    /// The longest `cursor` text taken from a peer (a counter, `@`, an actor id); longer, empty
+    /// or non-ASCII ones are ignored before Automerge parses them (its parser panics on the
+    /// last two).
+    pub const MAX_CURSOR_BYTES: usize = 300;
     /// The first wait before reconnecting to signaling after a drop; each failed attempt
     /// doubles it, up to [`RECONNECT_MAX_WAIT`]. Every wait is jittered into [50%, 100%] of
     /// itself, so a room whose server restarted does not come back at one instant.

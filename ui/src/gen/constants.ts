@@ -78,6 +78,13 @@ export const MAX_EARLY_FRAMES = 256;
 export const CURSOR_SEND_INTERVAL_MS = 80;
 
 /**
+ * The longest `cursor` text taken from a peer (a counter, `@`, an actor id); longer, empty
+ * or non-ASCII ones are ignored before Automerge parses them (its parser panics on the
+ * last two).
+ */
+export const MAX_CURSOR_BYTES = 300;
+
+/**
  * The first wait before reconnecting to signaling after a drop; each failed attempt
  * doubles it, up to [`RECONNECT_MAX_WAIT`]. Every wait is jittered into [50%, 100%] of
  * itself, so a room whose server restarted does not come back at one instant.

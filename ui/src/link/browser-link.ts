@@ -9,6 +9,7 @@ import {
   type NotesPatch,
   chatMessages,
   genesis,
+  notesCursorPosition,
   notesOf,
   titleOf,
   newActor,
@@ -210,12 +211,10 @@ export class BrowserLink implements MeetingLink {
     const out: RemoteCursor[] = [];
     for (const [peer, { info }] of this.peers) {
       if (!info.cursor || info.status !== "connected") continue;
-      try {
-        const at = (c: string) => A.getCursorPosition(this.doc, ["notes"], c);
-        out.push({ peer, name: info.name, anchor: at(info.cursor.anchor), head: at(info.cursor.head) });
-      } catch {
-        // A cursor into text we do not hold yet: shown once sync brings it.
-      }
+      // A cursor into text we do not hold yet is shown once sync brings it.
+      const anchor = notesCursorPosition(this.doc, info.cursor.anchor);
+      const head = notesCursorPosition(this.doc, info.cursor.head);
+      if (anchor !== null && head !== null) out.push({ peer, name: info.name, anchor, head });
     }
     return out;
   }

@@ -3,7 +3,7 @@
 // hash and object ids are identical in Rust and in the browser: two people who open a meeting
 // apart edit the same `notes` object.
 import * as A from "@automerge/automerge/slim";
-import { MAX_CHAT_CHARS } from "../gen/constants";
+import { MAX_CHAT_CHARS, MAX_CURSOR_BYTES } from "../gen/constants";
 import type { ChatMessage } from "../gen/protocol";
 import { trimWhiteSpace } from "./text";
 
@@ -111,6 +111,18 @@ export function notesPatchesSince(doc: Doc, before: A.Heads): NotesPatch[] {
     else if (patch.action === "del") steps.push({ pos, delete: patch.length ?? 1 });
   }
   return steps;
+}
+
+/** Where a peer's cursor (its text) is in the notes now, or null for one that is malformed or on
+ * text not received yet. Only non-empty ASCII of at most MAX_CURSOR_BYTES reaches Automerge, as
+ * in confab-core: its parser panics on the rest. */
+export function notesCursorPosition(doc: Doc, cursor: string): number | null {
+  if (cursor === "" || cursor.length > MAX_CURSOR_BYTES || !/^[\x00-\x7f]*$/.test(cursor)) return null;
+  try {
+    return A.getCursorPosition(doc, ["notes"], cursor);
+  } catch {
+    return null;
+  }
 }
 
 export function toMarkdown(doc: Doc): string {
