@@ -107,6 +107,14 @@ async fn the_ui_is_served_safely() {
     assert_eq!(asset.header("content-type").as_deref(), Some("text/javascript; charset=utf-8"));
     assert!(asset.header("cache-control").unwrap().contains("immutable"));
     assert_eq!(asset.header("x-content-type-options").as_deref(), Some("nosniff"));
+    // The page loads nothing from elsewhere, cannot be framed, and never sends its room id on.
+    let csp = home.header("content-security-policy").expect("a CSP on the page");
+    for rule in
+        ["default-src 'self'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"]
+    {
+        assert!(csp.contains(rule), "the CSP lacks {rule}: {csp}");
+    }
+    assert_eq!(home.header("referrer-policy").as_deref(), Some("no-referrer"));
     for bad in ["/.env", "/assets/../.env", "/%2e%2e/etc/passwd", "/assets/nope.js", "/assets"] {
         let resp = http(server.addr, "GET", bad, &[], b"").await;
         assert_eq!(resp.status, 404, "{bad}");

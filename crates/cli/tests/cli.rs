@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Confab, PulseAudio, is};
+use common::{Confab, PulseAudio, is, participant_args};
 use confab_media::tone_share;
 use serde_json::{Value, json};
 
@@ -315,4 +315,42 @@ async fn beeps_from_one_cli_are_heard_by_another_at_their_start() {
     let delays = beeps_heard(&bo);
     assert!(delays.iter().all(|d| (0.0..250.0).contains(d)), "beeps heard at {delays:?} ms");
     assert_eq!(bo.events().iter().filter(|e| is(e, "track") && e["errors"] != 0).count(), 0);
+}
+
+/// What the apps log, with our crates at their most verbose: no address of this machine or of a
+/// peer, and no ICE candidate, in plain text (the server's logs are checked in
+/// signaling/tests/http.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_at_the_most_verbose_level_hold_no_address_and_no_candidate() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = [dir.path().join("host.log"), dir.path().join("ada.log")];
+    let host_args =
+        participant_args(&["host", "--listen", "127.0.0.1:0"], "Host", &dir.path().join("host"));
+    let mut host = Confab::spawn_logging("Host", &host_args, &logs[0]);
+    let link = host.next_line().await;
+    let mut ada = Confab::spawn_logging(
+        "Ada",
+        &participant_args(&["join", &link], "Ada", &dir.path().join("ada")),
+        &logs[1],
+    );
+    ada.wait_for("connected", |e| is(e, "peer_connected")).await;
+    host.wait_for("connected", |e| is(e, "peer_connected")).await;
+    ada.send(json!({"cmd": "say", "text": "hello"})).await;
+    host.wait_for("the chat", |e| is(e, "chat") && e["text"] == "hello").await;
+    host.kill().await;
+    ada.kill().await;
+
+    // The address ICE gathers on here, what every peer offers the other.
+    let own = confab_core::peer::own_address().expect("a non-loopback address").to_string();
+    for log in &logs {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(
+            text.contains("TRACE") || text.contains("DEBUG"),
+            "the test must see the logs: {}",
+            log.display()
+        );
+        for secret in [own.as_str(), "127.0.0.1", "candidate:", "typ host"] {
+            assert!(!text.contains(secret), "{} holds {secret}:\n{text}", log.display());
+        }
+    }
 }

@@ -34,12 +34,28 @@ impl Confab {
         args: &[S],
         env: &[(String, String)],
     ) -> Self {
+        Self::spawn_inner(name, args, env, Stdio::inherit())
+    }
+
+    /// `confab ARGS` with our crates logging at their most verbose level into the file `log`.
+    pub fn spawn_logging<S: AsRef<std::ffi::OsStr>>(name: &str, args: &[S], log: &Path) -> Self {
+        let filter = "confab=trace,confab_core=trace,confab_signaling=trace,confab_media=trace";
+        let env = [("CONFAB_LOG".to_owned(), filter.to_owned())];
+        Self::spawn_inner(name, args, &env, std::fs::File::create(log).unwrap().into())
+    }
+
+    fn spawn_inner<S: AsRef<std::ffi::OsStr>>(
+        name: &str,
+        args: &[S],
+        env: &[(String, String)],
+        stderr: Stdio,
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .unwrap();
@@ -206,7 +222,7 @@ impl Confab {
     }
 }
 
-fn participant_args(mode: &[&str], name: &str, dir: &Path) -> Vec<String> {
+pub fn participant_args(mode: &[&str], name: &str, dir: &Path) -> Vec<String> {
     let mut args: Vec<String> = mode.iter().map(|s| s.to_string()).collect();
     let data = dir.join("data");
     let downloads = dir.join("downloads");
