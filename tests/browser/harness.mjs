@@ -275,8 +275,9 @@ export async function waitConnected(page, peerName) {
 }
 
 /** The notes as the editor in `page` shows them: its lines, joined (every line of a short text
- * is rendered). Self-contained, as it runs in the page. */
-function notesMatch({ expected, containing }) {
+ * is rendered), without others' carets. Self-contained, as it runs in the page (the browser's,
+ * or the desktop app's). */
+export function notesMatch({ expected, containing }) {
   // Widgets (others' carets with their names) are not part of the text.
   const lineText = (line) => {
     const copy = line.cloneNode(true);

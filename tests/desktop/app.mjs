@@ -4,7 +4,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { ROOT, SCREENSHOTS, WAIT_MS, bin, ensureBuilt, screenLuma, startXvfb, tempDir } from "../browser/harness.mjs";
+import { ROOT, SCREENSHOTS, WAIT_MS, bin, ensureBuilt, notesMatch, screenLuma, startXvfb, tempDir } from "../browser/harness.mjs";
 
 /** The app under test: the one cargo built, or another (`make bench-desktop` runs the one in the
  * `.deb`). */
@@ -257,7 +257,7 @@ export class App {
   }
 }
 
-/** The notes as the app's editor shows them (widgets aside). */
+/** The notes as the app's editor shows them (others' carets aside). */
 export function appNotes(app) {
-  return app.evaluate(() => Array.from(document.querySelectorAll('[aria-label="Notes"] .cm-line'), (line) => line.textContent).join("\n"));
+  return app.evaluate(notesMatch, {});
 }

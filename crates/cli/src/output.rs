@@ -23,6 +23,10 @@ pub fn human_event(
         | EngineEvent::Cursors { .. } => return None,
         EngineEvent::PeerConnected { name, .. } => format!("* {name} is here"),
         EngineEvent::PeerLeft { id } => format!("* {} left", who(id)),
+        EngineEvent::PeerConnection { id, up: false } => {
+            format!("* lost the path to {}; reconnecting", who(id))
+        }
+        EngineEvent::PeerConnection { id, up: true } => format!("* {} is back", who(id)),
         EngineEvent::PeerFailed { id, reason } => format!("* lost {}: {reason}", who(id)),
         EngineEvent::Intercepted { .. } => {
             "! a peer without the meeting key tried to connect (someone may be listening in); it was disconnected".into()

@@ -123,6 +123,12 @@ pub enum EngineEvent {
     PeerLeft {
         id: PeerId,
     },
+    /// A connected peer's connection lost its path (`up: false`: the stack is trying to get it
+    /// back, and nothing reaches that peer meanwhile), or has it again (`up: true`).
+    PeerConnection {
+        id: PeerId,
+        up: bool,
+    },
     /// A connected peer rejoined signaling: the same connection and person, now under `id`.
     PeerRenamed {
         old: PeerId,

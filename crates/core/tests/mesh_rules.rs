@@ -131,6 +131,31 @@ fn a_connection_that_fails_while_both_stay_is_made_again() {
     }
 }
 
+#[test]
+fn a_connection_that_loses_its_path_for_a_moment_says_so_and_comes_back() {
+    for seed in 0..20 {
+        let mut sim = meeting(seed, &["Ada", "Bo"]);
+        sim.partition(&[0]);
+        // Past the moment a connection notices, short of the moment it fails.
+        sim.run_for(8_000);
+        let path = |sim: &Sim, who, up| {
+            count(sim, who, |e| matches!(e, EngineEvent::PeerConnection { up: u, .. } if *u == up))
+        };
+        assert_eq!((path(&sim, 0, false), path(&sim, 1, false)), (1, 1), "seed {seed}: both told");
+        sim.heal();
+        sim.run_for(2_000);
+        assert_eq!((path(&sim, 0, true), path(&sim, 1, true)), (1, 1), "seed {seed}: both back");
+        sim.command(0, Command::Say("still here".into()));
+        sim.run_for(2_000);
+        assert_eq!(sim.check(), Vec::<String>::new(), "seed {seed}");
+        for who in 0..2 {
+            // The same connection all along: never failed, never made anew.
+            assert_eq!(count(&sim, who, |e| matches!(e, EngineEvent::PeerFailed { .. })), 0);
+            assert_eq!(connected_count(&sim, who), 1, "seed {seed}");
+        }
+    }
+}
+
 /// Front ends count notes positions in UTF-16 units, as editors do; so do the patches they get.
 #[test]
 fn notes_positions_are_utf16_units_both_ways() {

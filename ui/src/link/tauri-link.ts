@@ -358,6 +358,9 @@ export class TauriLink implements MeetingLink {
         for (const video of this.videos.values()) if (video.peer === event.old) video.peer = event.id;
         return this.emitParticipants();
       }
+      case "peer_connection":
+        this.updatePeer(event.id, (p) => ({ ...p, status: event.up ? "connected" : "reconnecting" }));
+        return;
       case "peer_left":
         this.peers.delete(event.id);
         this.dropVideosOf(event.id);

@@ -378,9 +378,12 @@ impl Mesh {
             PeerEvent::Ctl(msg) => self.on_ctl(id, msg),
             PeerEvent::Connection(up) => {
                 let Some(peer) = self.peers.get_mut(&id) else { return };
+                let changed = peer.connected != up;
                 peer.connected = up;
                 if !up && peer.signaling_left {
                     self.peer_gone(&id, None);
+                } else if changed && peer.ready && self.shown.contains_key(&id) {
+                    self.emit(EngineEvent::PeerConnection { id, up });
                 }
             }
             PeerEvent::Stats(stats) => self.emit(EngineEvent::Stats { id, stats }),
