@@ -11,7 +11,8 @@ apt_install() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 # True when version $1 is at least $2 (dotted numbers).
 at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 
-# Debian packages. coturn is for the TURN credential tests (they start their own turnserver).
+# Debian packages. coturn is for the TURN tests (they start their own turnserver); iproute2's
+# `ip` makes the network namespaces of the relay-only test.
 # chromium runs the browser tests (driven by playwright-core; no browser download).
 # libvpx-dev is the VP8 codec confab-media links (its Rust bindings match Debian 12's 1.12);
 # libopus-dev its Opus codec (found with pkg-config). ffmpeg gives the tests ffprobe, which reads
@@ -26,7 +27,7 @@ at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 # (webkit2gtk-driver) inside a private D-Bus session (dbus-daemon's dbus-run-session); its
 # keyring tests use gnome-keyring (the Secret Service) and keyutils' keyctl.
 APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn chromium libvpx-dev libopus-dev ffmpeg xvfb imagemagick libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins libclang-dev
-  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev webkit2gtk-driver dbus-daemon gnome-keyring keyutils)
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev webkit2gtk-driver dbus-daemon gnome-keyring keyutils iproute2)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -459,6 +459,7 @@ impl Desktop {
             // Offline (no route anywhere), the notes still open; connections wait for a network.
             bind: confab_core::peer::own_address()
                 .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            relay_only: false,
             tracks: TrackSet::new(),
             sources: Arc::new(sources),
             incoming: Some(Arc::new(media)),

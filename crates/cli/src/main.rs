@@ -87,6 +87,10 @@ struct ParticipantArgs {
     /// The local address for peer connections [default: this machine's own address].
     #[arg(long)]
     ice_address: Option<IpAddr>,
+    /// Connect to peers only through the TURN relays the server hands out, never directly (the
+    /// peers never learn each other's addresses).
+    #[arg(long)]
+    relay_only: bool,
     /// Send a synthetic camera (a moving test pattern with a frame counter) to every peer:
     /// 640×360, or with `=WIDTHxHEIGHT` another size (e.g. `=1920x1080`).
     #[arg(long, value_name = "SIZE", num_args = 0..=1, require_equals = true, default_missing_value = "",

@@ -139,6 +139,7 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         work_offline: false,
         author_id,
         bind,
+        relay_only: args.relay_only,
         tracks,
         // `set_media` turns on the synthetic twins: the flags choose real devices. The peers'
         // tracks are declined, or, when asked, played, decoded and reported.

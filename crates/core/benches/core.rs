@@ -271,6 +271,7 @@ fn start_engine(
         work_offline: false,
         author_id: format!("bench-{name}"),
         bind: peer::own_address().unwrap(),
+        relay_only: false,
         tracks: confab_core::TrackSet::new(),
         sources: std::sync::Arc::new(confab_core::tracks::NoSources),
         incoming: None,

@@ -55,6 +55,9 @@ pub struct EngineConfig {
     pub author_id: String,
     /// The local address ICE binds to.
     pub bind: IpAddr,
+    /// Connect only through the TURN relays signaling hands out, never directly: the peers
+    /// then never learn each other's addresses (and a network that allows nothing else works).
+    pub relay_only: bool,
     /// The tracks sent from the start (the rest are turned on later, see [`Engine::set_media`]
     /// and [`Engine::set_track`]).
     pub tracks: TrackSet,
@@ -486,6 +489,7 @@ impl Driver {
                 app_version: self.config.app_version.clone(),
                 ice_servers: setup.ice_servers,
                 bind: self.config.bind,
+                relay_only: self.config.relay_only,
                 offerer: setup.offerer,
                 want_snapshot: setup.want_snapshot,
                 instance: setup.instance,

@@ -25,6 +25,7 @@ fn setup(me: &PeerId, remote: &PeerId, key: &MeetingKey, offerer: bool, name: &s
         app_version: "test".into(),
         ice_servers: vec![],
         bind: peer::own_address().unwrap(),
+        relay_only: false,
         offerer,
         want_snapshot: offerer,
         instance: format!("run-{name}"),

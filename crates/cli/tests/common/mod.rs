@@ -44,14 +44,30 @@ impl Confab {
         Self::spawn_inner(name, args, &env, std::fs::File::create(log).unwrap().into())
     }
 
+    /// `confab ARGS` inside the network namespace `namespace` (as root, by `ip netns exec`).
+    pub fn spawn_in_namespace<S: AsRef<std::ffi::OsStr>>(
+        namespace: &str,
+        name: &str,
+        args: &[S],
+    ) -> Self {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", namespace, env!("CARGO_BIN_EXE_confab")]).args(args);
+        Self::start(name, command, &[], Stdio::inherit())
+    }
+
     fn spawn_inner<S: AsRef<std::ffi::OsStr>>(
         name: &str,
         args: &[S],
         env: &[(String, String)],
         stderr: Stdio,
     ) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-            .args(args)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_confab"));
+        command.args(args);
+        Self::start(name, command, env, stderr)
+    }
+
+    fn start(name: &str, mut command: Command, env: &[(String, String)], stderr: Stdio) -> Self {
+        let mut child = command
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

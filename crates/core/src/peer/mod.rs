@@ -14,7 +14,7 @@
 //! [`PeerSetup::incoming`], or, with none, are declined in our answers so they cost nothing.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,14 +26,16 @@ use confab_proto::{
     ClientKind, CtlMessage, IceCandidateInit, IceServer, MeetingKey, PeerId, SdpType,
     SessionDescription, SignalData,
 };
+use rtc::ice::mdns::MulticastDnsMode;
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 use tracing::{Instrument, debug};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder, StatsSelector,
+    RTCIceCandidateInit, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder,
+    StatsSelector,
 };
 
 use rtc::peer_connection::transport::RTCDtlsRole;
@@ -87,6 +89,8 @@ pub struct PeerSetup {
     pub ice_servers: Vec<IceServer>,
     /// The local address ICE binds to (a concrete address: a wildcard bind skips loopback).
     pub bind: IpAddr,
+    /// Only relayed candidates (TURN), never a direct path.
+    pub relay_only: bool,
     /// The newcomer offers; peers already in the room wait for the offer.
     pub offerer: bool,
     pub want_snapshot: bool,
@@ -245,7 +249,14 @@ async fn run(
             .with_media_engine(media_engine)
             .with_interceptor_registry(interceptors)
             .with_configuration(
-                RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build(),
+                RTCConfigurationBuilder::new()
+                    .with_ice_servers(ice_servers)
+                    .with_ice_transport_policy(if setup.relay_only {
+                        RTCIceTransportPolicy::Relay
+                    } else {
+                        RTCIceTransportPolicy::All
+                    })
+                    .build(),
             )
             .with_handler(Arc::new(handler))
             .with_setting_engine(
@@ -257,6 +268,7 @@ async fn run(
                     // later offers (which add its camera or screen); the default `active`
                     // conflicts with the first answer and the browser drops the connection.
                     .with_answering_dtls_role(RTCDtlsRole::Server)
+                    .with_multicast_dns_mode(mdns_mode())
                     .build(),
             )
             .with_runtime(udp_runtime::runtime())
@@ -589,6 +601,17 @@ async fn read_stats(pc: &Arc<dyn PeerConnection>) -> PeerStats {
         }
     }
     stats
+}
+
+/// Browsers hide their host addresses behind mDNS names, which we resolve where this machine
+/// can join the mDNS group. Where it cannot (a network namespace, or a host with no default
+/// route), opening the mDNS socket would fail the whole connection: then names from browsers are
+/// dropped and every other candidate still works.
+fn mdns_mode() -> MulticastDnsMode {
+    const MDNS_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 251);
+    let joins = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|socket| socket.join_multicast_v4(&MDNS_GROUP, &Ipv4Addr::UNSPECIFIED));
+    if joins.is_ok() { MulticastDnsMode::QueryOnly } else { MulticastDnsMode::Disabled }
 }
 
 /// This machine's own non-loopback IPv4 address, to bind ICE to (loopback is skipped by ICE,

@@ -209,6 +209,7 @@ impl Node {
             work_offline: options.work_offline,
             author_id: format!("install-{name}"),
             bind: peer::own_address().unwrap(),
+            relay_only: false,
             tracks: options.tracks,
             sources: Arc::new(SyntheticSources),
             incoming: options.incoming,
