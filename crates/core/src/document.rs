@@ -265,9 +265,10 @@ impl MeetingDoc {
         self.looked_at = heads;
 
         let mut changes = DocChanges::default();
-        let mut messages: Vec<ObjId> = Vec::new();
+        // In the order first touched, each once (a first look may touch thousands).
+        let (mut messages, mut touched) = (Vec::new(), std::collections::HashSet::new());
         let mut touch = |map: &ObjId| {
-            if !messages.contains(map) {
+            if touched.insert(map.clone()) {
                 messages.push(map.clone());
             }
         };
