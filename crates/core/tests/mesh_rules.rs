@@ -156,6 +156,32 @@ fn a_connection_that_loses_its_path_for_a_moment_says_so_and_comes_back() {
     }
 }
 
+#[test]
+fn a_flooding_peer_is_disconnected_and_the_others_carry_on() {
+    use confab_proto::limits::PEER_MESSAGE_BURST;
+    for seed in 0..5 {
+        let mut sim = meeting(seed, &["Ada", "Bo", "Cy"]);
+        let cy = sim.ids()[&2].clone();
+        // Cy sends Ada far more at once than any meeting needs.
+        sim.flood(2, 0, 2 * PEER_MESSAGE_BURST as usize);
+        sim.run_for(SETTLE_MS);
+        let flooded = |e: &EngineEvent| matches!(e, EngineEvent::PeerFailed { id, reason } if *id == cy && reason.contains("far more"));
+        assert_eq!(count(&sim, 0, flooded), 1, "seed {seed}: Ada says why Cy went");
+        assert!(!sim.parts[0].view.connected.contains_key(&cy), "seed {seed}: not made again");
+        // Ada and Bo carry on, and so do Bo and Cy.
+        sim.command(1, Command::Say("still here".into()));
+        sim.run_for(2_000);
+        for who in 0..3 {
+            assert_eq!(
+                sim.parts[who].view.chat_ids.len(),
+                1,
+                "seed {seed}: {}",
+                sim.parts[who].name
+            );
+        }
+    }
+}
+
 /// Front ends count notes positions in UTF-16 units, as editors do; so do the patches they get.
 #[test]
 fn notes_positions_are_utf16_units_both_ways() {

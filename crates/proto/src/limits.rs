@@ -82,6 +82,17 @@ limits! {
     /// or non-ASCII ones are ignored before Automerge parses them (its parser panics on the
     /// last two).
     pub const MAX_CURSOR_BYTES: usize = 300;
+    /// Messages (`sync` frames and `ctl` messages together) a peer may send us per second,
+    /// sustained; typing sends a few dozen at most.
+    pub const PEER_MESSAGES_PER_SECOND: u32 = 300;
+    /// Messages a peer may send at once above the sustained rate (a late joiner's snapshot is a
+    /// thousand chunks); one more and it is disconnected as flooding.
+    pub const PEER_MESSAGE_BURST: u32 = 3000;
+    /// Bytes a peer may send us per second on `sync` and `ctl`, sustained.
+    pub const PEER_BYTES_PER_SECOND: u64 = 16 * 1024 * 1024;
+    /// Bytes a peer may send at once above the sustained rate: the largest snapshot, and a
+    /// little.
+    pub const PEER_BYTE_BURST: u64 = 80 * 1024 * 1024;
     /// The first wait before reconnecting to signaling after a drop; each failed attempt
     /// doubles it, up to [`RECONNECT_MAX_WAIT`]. Every wait is jittered into [50%, 100%] of
     /// itself, so a room whose server restarted does not come back at one instant.

@@ -85,6 +85,29 @@ export const CURSOR_SEND_INTERVAL_MS = 80;
 export const MAX_CURSOR_BYTES = 300;
 
 /**
+ * Messages (`sync` frames and `ctl` messages together) a peer may send us per second,
+ * sustained; typing sends a few dozen at most.
+ */
+export const PEER_MESSAGES_PER_SECOND = 300;
+
+/**
+ * Messages a peer may send at once above the sustained rate (a late joiner's snapshot is a
+ * thousand chunks); one more and it is disconnected as flooding.
+ */
+export const PEER_MESSAGE_BURST = 3000;
+
+/**
+ * Bytes a peer may send us per second on `sync` and `ctl`, sustained.
+ */
+export const PEER_BYTES_PER_SECOND = 16777216;
+
+/**
+ * Bytes a peer may send at once above the sustained rate: the largest snapshot, and a
+ * little.
+ */
+export const PEER_BYTE_BURST = 83886080;
+
+/**
  * The first wait before reconnecting to signaling after a drop; each failed attempt
  * doubles it, up to [`RECONNECT_MAX_WAIT`]. Every wait is jittered into [50%, 100%] of
  * itself, so a room whose server restarted does not come back at one instant.

@@ -25,6 +25,7 @@ import type { MeetingAddress } from "./meeting-url";
 import { lostPeerNotice, onRejoin, opensConnection } from "./mesh";
 import { type LocalTrack, type PeerEvent, PeerSession } from "./peer";
 import { Signaling, type SignalingEvent } from "./signaling";
+import { FLOODING, Intake } from "./intake";
 import { RoomStore } from "./store";
 import { streamView } from "./stream-view";
 import { stripHidden, trimWhiteSpace } from "./text";
@@ -62,6 +63,8 @@ interface Peer {
   instance?: string;
   /** Its current signaling id, as the session's events look it up. */
   ref: { id: PeerId };
+  /** How much more it may send us now. */
+  intake: Intake;
 }
 
 export interface Identity {
@@ -75,6 +78,8 @@ export class BrowserLink implements MeetingLink {
   private readonly peers = new Map<PeerId, Peer>();
   /** Who signaling says is in the room (a connection is made on their offer). */
   private readonly joined = new Map<PeerId, PeerInfo>();
+  /** Peers disconnected for flooding: no connection is made with them again under that id. */
+  private readonly flooders = new Set<PeerId>();
   private doc: Doc;
   private heads: A.Heads;
   /** The notes as the front end shows them. */
@@ -518,6 +523,7 @@ export class BrowserLink implements MeetingLink {
         break;
       }
       case "signal": {
+        if (this.flooders.has(event.from)) break;
         const existing = this.peers.get(event.from);
         if (existing && "sdp" in event.data && existing.session.isNewConnection(event.data.sdp)) {
           // Both of us rejoined signaling and the peer, not knowing us under our new id, started
@@ -574,6 +580,7 @@ export class BrowserLink implements MeetingLink {
       sync: new PeerSync(wantSnapshot),
       leftSignaling: false,
       ref,
+      intake: new Intake(performance.now()),
     });
   }
 
@@ -598,6 +605,11 @@ export class BrowserLink implements MeetingLink {
     this.removePeer(id);
     if (cause.kind === "intercepted") this.emit({ type: "error", message: notice });
     else console.warn(notice);
+  }
+
+  private flooded(id: PeerId): void {
+    this.flooders.add(id);
+    this.giveUp(id, { kind: "failed", reason: FLOODING });
   }
 
   /** Transfers with a peer that is gone cannot finish: say so rather than wait forever. */
@@ -639,6 +651,7 @@ export class BrowserLink implements MeetingLink {
         this.flush(id);
         break;
       case "sync":
+        if (!peer.intake.take(performance.now(), event.frame.byteLength)) return this.flooded(id);
         try {
           const next = peer.sync.receive(this.doc, event.frame);
           // Every sync message makes a new document object (the old one is outdated after it),
@@ -678,6 +691,7 @@ export class BrowserLink implements MeetingLink {
         this.removePeer(id);
         break;
       case "ctl":
+        if (!peer.intake.take(performance.now(), JSON.stringify(event.message).length)) return this.flooded(id);
         if (event.message.type === "cursor") {
           const { anchor, head } = event.message;
           peer.info = { ...peer.info, ...(anchor && head ? { cursor: { anchor, head } } : { cursor: undefined }) };

@@ -35,6 +35,7 @@ impl Mesh {
             instance: None,
             remote_fingerprint: None,
             cursor: None,
+            intake: super::intake::Intake::new(self.now_ms),
         };
         self.links.insert(link, remote.clone());
         if let Some(old) = self.peers.insert(remote.clone(), peer) {
@@ -66,7 +67,11 @@ impl Mesh {
     pub(super) fn connect_again(&mut self, id: &PeerId) {
         let tries = self.reconnects.entry(id.clone()).or_default();
         *tries += 1;
-        if *tries <= MAX_RECONNECTS && self.members.contains(id) && !self.peers.contains_key(id) {
+        if *tries <= MAX_RECONNECTS
+            && self.members.contains(id)
+            && !self.peers.contains_key(id)
+            && !self.flooders.contains(id)
+        {
             self.connect(id.clone(), true);
         }
     }
@@ -128,6 +133,9 @@ impl Mesh {
         if is_offer && !self.peers.contains_key(&from) && !self.members.contains(&from) {
             // Signaling relays only within the room, and announces everyone before relaying
             // for them: an offer from someone it never announced is not to be trusted.
+            return;
+        }
+        if self.flooders.contains(&from) {
             return;
         }
         let new_connection = is_offer

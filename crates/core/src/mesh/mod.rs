@@ -25,6 +25,7 @@
 
 mod cursors;
 mod files;
+mod intake;
 mod membership;
 mod notes;
 
@@ -188,6 +189,8 @@ struct Peer {
     remote_fingerprint: Option<String>,
     /// The peer's selection in the notes, as Automerge cursors (anchor, head).
     cursor: Option<(String, String)>,
+    /// How much more the peer may send us now.
+    intake: intake::Intake,
 }
 
 /// The meeting as one participant sees it.
@@ -220,6 +223,8 @@ pub struct Mesh {
     cursor: Option<(String, String)>,
     /// The others' selections as the front end was last told them.
     cursors_reported: Vec<crate::api::RemoteCursor>,
+    /// Peers disconnected for flooding: no connection is made with them again under that id.
+    flooders: BTreeSet<PeerId>,
     title_seen: String,
     out: Vec<Output>,
     /// The time of the input being handled.
@@ -254,6 +259,7 @@ impl Mesh {
             notes_seen: String::new(),
             cursor: None,
             cursors_reported: Vec::new(),
+            flooders: BTreeSet::new(),
             title_seen: String::new(),
             out: Vec::new(),
             now_ms: 0,
@@ -374,8 +380,16 @@ impl Mesh {
             PeerEvent::Ready { name, want_snapshot, instance, .. } => {
                 self.ready(id, name, want_snapshot, instance)
             }
-            PeerEvent::Sync(frame) => self.on_sync(id, &frame),
-            PeerEvent::Ctl(msg) => self.on_ctl(id, msg),
+            PeerEvent::Sync(frame) => {
+                if self.admit(&id, frame.len()) {
+                    self.on_sync(id, &frame);
+                }
+            }
+            PeerEvent::Ctl(msg) => {
+                if self.admit(&id, msg.encode().len()) {
+                    self.on_ctl(id, msg);
+                }
+            }
             PeerEvent::Connection(up) => {
                 let Some(peer) = self.peers.get_mut(&id) else { return };
                 let changed = peer.connected != up;
@@ -403,6 +417,20 @@ impl Mesh {
                 self.links.remove(&link);
             }
         }
+    }
+
+    /// Whether a message of `bytes` from peer `id` is within what it may send; a flooding peer
+    /// is disconnected, and the others carry on.
+    fn admit(&mut self, id: &PeerId, bytes: usize) -> bool {
+        let now = self.now_ms;
+        let Some(peer) = self.peers.get_mut(id) else { return false };
+        if peer.intake.take(now, bytes) {
+            return true;
+        }
+        self.flooders.insert(id.clone());
+        let why = "it sent far more than a meeting needs, and was disconnected";
+        self.peer_gone(id, Some(why.into()));
+        false
     }
 
     fn on_ctl(&mut self, id: PeerId, msg: CtlMessage) {

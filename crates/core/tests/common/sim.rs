@@ -317,6 +317,19 @@ impl Sim {
         self.carry(who, outputs);
     }
 
+    /// `from` sends `to` `count` `ctl` messages at once, as a flooding peer would.
+    pub fn flood(&mut self, from: usize, to: usize, count: usize) {
+        self.note(format!("{from} floods {to} with {count} messages"));
+        let link = self.links.iter().find(|(key, l)| {
+            key.0 == from && l.up && !l.closed && l.peer.is_some_and(|peer| peer.0 == to)
+        });
+        let Some((&key, _)) = link else { return };
+        for i in 0..count {
+            let anchor = Some(format!("{i}@00"));
+            self.send(key, Frame::Ctl(CtlMessage::Cursor { anchor, head: None }));
+        }
+    }
+
     pub fn restart_server(&mut self) {
         self.note("the signaling server restarts".into());
         self.hub = Hub::new(8);
