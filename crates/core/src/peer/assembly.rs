@@ -347,4 +347,56 @@ mod tests {
         assert_eq!(data(&frames), [vec![3], vec![4]]);
         assert_eq!(frames[0].lost_before, 1);
     }
+
+    /// What a hostile or broken sender can do: any sequence numbers (wrapping, repeated,
+    /// jumping), timestamps, markers and payloads, arriving at any pace.
+    fn any_packets()
+    -> impl proptest::strategy::Strategy<Value = Vec<(u16, u32, bool, Vec<u8>, u64)>> {
+        use proptest::prelude::*;
+        prop::collection::vec(
+            (
+                any::<u16>(),
+                0u32..8,
+                any::<bool>(),
+                prop::collection::vec(any::<u8>(), 0..24),
+                0u64..200,
+            ),
+            0..1200,
+        )
+    }
+
+    /// Pushes `packets`; the assembler never holds more than its limit, and never releases more
+    /// bytes than it was given.
+    fn survives<D: Depacketizer>(
+        mut a: FrameAssembler<D>,
+        packets: Vec<(u16, u32, bool, Vec<u8>, u64)>,
+    ) {
+        let t0 = Instant::now();
+        let (mut given, mut released, mut at) = (0, 0, t0);
+        for (seq, ts, marker, payload, after_ms) in packets {
+            at += Duration::from_millis(after_ms);
+            given += payload.len();
+            let header =
+                Header { sequence_number: seq, timestamp: ts * 3000, marker, ..Header::default() };
+            for frame in a.push(at, Packet { header, payload: Bytes::from(payload) }) {
+                released += frame.data.len();
+            }
+            assert!(a.held.len() <= MAX_HELD_PACKETS + 1, "held {}", a.held.len());
+        }
+        assert!(released <= given, "released {released} bytes of {given}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn any_vp8_packets_are_taken_without_a_panic_or_unbounded_holding(packets in any_packets()) {
+            survives(assembler(), packets);
+        }
+
+        #[test]
+        fn any_opus_packets_are_taken_without_a_panic_or_unbounded_holding(packets in any_packets()) {
+            survives(FrameAssembler::new(OpusPacket, 48_000, Duration::from_millis(60), |_| true), packets);
+        }
+    }
 }
