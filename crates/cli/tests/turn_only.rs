@@ -7,11 +7,11 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::Ipv4Addr;
+use std::process::Command;
 
-use common::{Confab, WAIT, is, participant_args};
+use common::relay::{free_port, start_coturn, start_signaling};
+use common::{Confab, is, participant_args};
 use confab_proto::{MeetingKey, RoomId};
 use serde_json::{Value, json};
 
@@ -74,78 +74,6 @@ impl Drop for Namespaces {
     }
 }
 
-/// A child process killed on drop.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port(on: Ipv4Addr) -> u16 {
-    UdpSocket::bind((on, 0)).unwrap().local_addr().unwrap().port()
-}
-
-/// coturn on this machine, listening towards both namespaces and relaying between them.
-fn start_coturn(listen: [Ipv4Addr; 2], port: u16, secret: &str, dir: &std::path::Path) -> Process {
-    let relay_base = 45_000 + port % 10_000;
-    let mut child = Command::new("turnserver")
-        .args([
-            "-n",
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-            "--use-auth-secret",
-            "--realm=confab.test",
-        ])
-        .arg(format!("--static-auth-secret={secret}"))
-        .arg(format!("--listening-ip={}", listen[0]))
-        .arg(format!("--listening-ip={}", listen[1]))
-        .arg(format!("--relay-ip={}", listen[0]))
-        .arg(format!("--listening-port={port}"))
-        .arg(format!("--min-port={relay_base}"))
-        .arg(format!("--max-port={}", relay_base + 200))
-        .arg(format!("--db={}", dir.join("turndb").display()))
-        .arg(format!("--pidfile={}", dir.join("turn.pid").display()))
-        .arg("--log-file=stdout")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("turnserver not found: scripts/setup.sh installs coturn");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("Total General servers") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(WAIT).expect("coturn did not start");
-    Process(child)
-}
-
-/// `confab serve` on every address of this machine, handing out TURN credentials for both
-/// of coturn's addresses; waits until it accepts connections.
-fn start_signaling(port: u16, turn: [String; 2], secret: &str) -> Process {
-    let child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
-        .args(["--turn-url", &turn[0], "--turn-url", &turn[1], "--turn-secret", secret])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + WAIT;
-    while TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).is_err() {
-        assert!(Instant::now() < deadline, "the signaling service did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Process(child)
-}
-
 /// A peer's report of a track it receives, once it is playing as asked.
 fn playing(e: &Value, audio: bool, at_least: u64) -> bool {
     is(e, "track")
@@ -161,10 +89,10 @@ async fn peers_whose_only_way_to_each_other_is_coturn_talk_share_video_and_sound
     let dir = tempfile::tempdir().unwrap();
     let secret = "turn-test-secret";
     let turn_port = free_port(Ipv4Addr::UNSPECIFIED);
-    let _coturn = start_coturn(net.host, turn_port, secret, dir.path());
+    let _coturn = start_coturn(&net.host, net.host[0], turn_port, secret, dir.path());
     let turn = net.host.map(|host| format!("turn:{host}:{turn_port}?transport=udp"));
     let port = free_port(Ipv4Addr::UNSPECIFIED);
-    let _signaling = start_signaling(port, turn, secret);
+    let _signaling = start_signaling(port, &turn, secret);
 
     // One meeting, reached by each namespace at this machine's address on its own link.
     let (room, key) = (RoomId::random(), MeetingKey::random());

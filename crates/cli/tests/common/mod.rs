@@ -2,6 +2,9 @@
 //! and read through its stdout, with a generous deadline on every wait.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod impair;
+pub mod relay;
+
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;

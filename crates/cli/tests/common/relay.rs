@@ -1,0 +1,86 @@
+//! The relay the TURN tests put between peers: Debian's coturn (`use-auth-secret`) and `confab
+//! serve` handing out its credentials.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::WAIT;
+
+/// A child process killed on drop.
+pub struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port(on: Ipv4Addr) -> u16 {
+    UdpSocket::bind((on, 0)).unwrap().local_addr().unwrap().port()
+}
+
+/// coturn on this machine, listening on each of `listen` and relaying on `relay`.
+pub fn start_coturn(
+    listen: &[Ipv4Addr],
+    relay: Ipv4Addr,
+    port: u16,
+    secret: &str,
+    dir: &std::path::Path,
+) -> Process {
+    let relay_base = 45_000 + port % 10_000;
+    let mut child = Command::new("turnserver")
+        .args([
+            "-n",
+            "--no-tls",
+            "--no-dtls",
+            "--no-cli",
+            "--use-auth-secret",
+            "--realm=confab.test",
+        ])
+        .arg(format!("--static-auth-secret={secret}"))
+        .args(listen.iter().map(|ip| format!("--listening-ip={ip}")))
+        .arg(format!("--relay-ip={relay}"))
+        .arg(format!("--listening-port={port}"))
+        .arg(format!("--min-port={relay_base}"))
+        .arg(format!("--max-port={}", relay_base + 200))
+        .arg(format!("--db={}", dir.join("turndb").display()))
+        .arg(format!("--pidfile={}", dir.join("turn.pid").display()))
+        .arg("--log-file=stdout")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("turnserver not found: scripts/setup.sh installs coturn");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("Total General servers") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(WAIT).expect("coturn did not start");
+    Process(child)
+}
+
+/// `confab serve` on every address of this machine, handing out credentials for the TURN
+/// servers `turn`; waits until it accepts connections.
+pub fn start_signaling(port: u16, turn: &[String], secret: &str) -> Process {
+    let child = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
+        .args(turn.iter().flat_map(|url| ["--turn-url", url.as_str()]))
+        .args(["--turn-secret", secret])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).is_err() {
+        assert!(Instant::now() < deadline, "the signaling service did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Process(child)
+}
