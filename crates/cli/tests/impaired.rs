@@ -174,11 +174,12 @@ async fn a_meeting_at_ten_percent_loss_and_100_ms_delay_keeps_going() {
     println!("impaired proxy: {forwarded} datagrams forwarded, {dropped} dropped");
 }
 
-/// Fails today: behind the link the senders' traffic grows instead (1.1 Mbit/s became 16 Mbit/s
-/// in one run) and the video freezes. Retransmissions fill the receivers' gaps, so their
-/// reports show no loss, and the loss-based rate never comes down.
+/// Fails today: behind the link the senders still send about 1.5 Mbit/s (16 Mbit/s before a
+/// missing packet was asked for at most twice) and the video freezes. The loss-based rate does
+/// come down, to its floor of 100 kbit/s a peer, but six voices take half the link, and each
+/// keyframe the receivers ask for overflows its queue, so they ask for the next.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a bandwidth cap freezes the video: the loss-based rate sees no loss behind retransmissions (issue 13)"]
+#[ignore = "behind a 500 kbit/s link the video freezes: keyframes overflow the link (issue 13)"]
 async fn behind_a_500_kbit_link_the_senders_come_down_and_video_goes_on() {
     let Meeting { proxy, mut peers, ada, _relay, _dir } = meeting().await;
     // A 500 kbit/s link that every peer's traffic shares: they send more than that, and must
@@ -200,10 +201,10 @@ async fn behind_a_500_kbit_link_the_senders_come_down_and_video_goes_on() {
         uncapped > 700.0,
         "the test needs more traffic than the link carries ({uncapped:.0} kbit/s)"
     );
-    assert!(capped < 650.0, "the senders did not come down: {capped:.0} kbit/s behind 500");
     for peer in &peers[1..] {
         let shown = fps(peer, &ada, 5);
         println!("{} shows Ada's video at {shown:.1} fps behind the link", peer.name);
         assert!(shown >= 5.0, "{} shows Ada's video at {shown:.1} fps behind the link", peer.name);
     }
+    assert!(capped < 650.0, "the senders did not come down: {capped:.0} kbit/s behind 500");
 }

@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rtc::interceptor::{Registry, Slot};
+use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::rtp_transceiver::PayloadType;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -38,6 +40,10 @@ use crate::tracks::{TrackKind, TrackSet};
 const NEGOTIATION_CHECK_EVERY: Duration = Duration::from_millis(100);
 /// Where [`Feedback`] sits in the interceptor chain: after all of webrtc's own.
 const FEEDBACK_SLOT: usize = 14_000;
+/// How many times a receiver asks for a missing packet, 100 ms apart: a retransmission lost
+/// once may come on the second asking, and a packet still missing after that belongs to a
+/// picture the receiver will ask a keyframe for.
+const MAX_NACKS_PER_PACKET: u16 = 2;
 
 /// Every codec a feed may be in, with NACK and picture-loss feedback and the RTCP reports; ids
 /// as Chromium numbers them, though the answer decides (the sender looks the payload type up
@@ -50,10 +56,25 @@ pub(super) fn media_engine() -> Result<(MediaEngine, Registry), PeerError> {
             .register_codec(parameters, media_kind(codec))
             .map_err(PeerError::stack("register a codec"))?;
     }
-    let interceptors = register_default_interceptors(Registry::new(), &mut media_engine)
-        .map_err(PeerError::stack("set up RTCP"))?
-        // Last, after every interceptor that reads RTCP.
-        .with(Slot::from(FEEDBACK_SLOT), Feedback::default());
+    // What `register_default_interceptors` sets up, except that a missing packet is asked for
+    // again at most MAX_NACKS_PER_PACKET times, not every 100 ms for as long as it is missing:
+    // behind a full link every retransmission is lost too, and a sender's traffic grew tenfold
+    // while its video froze (crates/cli/tests/impaired.rs).
+    for parameter in ["", "pli"] {
+        let nack = RTCPFeedback { typ: "nack".to_owned(), parameter: parameter.to_owned() };
+        media_engine.register_feedback(nack, RtpCodecKind::Video);
+    }
+    configure_simulcast_extension_headers(&mut media_engine)
+        .map_err(PeerError::stack("set up RTP header extensions"))?;
+    let generator = NackGeneratorBuilder::new().with_max_nacks_per_packet(MAX_NACKS_PER_PACKET);
+    let registry = Registry::new()
+        .with(Slot::NackResponder, NackResponderBuilder::new().build())
+        .with(Slot::NackGenerator, generator.build());
+    let registry = configure_twcc_receiver_only(registry, &mut media_engine)
+        .map_err(PeerError::stack("set up RTCP"))?;
+    // Last, after every interceptor that reads RTCP.
+    let interceptors =
+        configure_rtcp_reports(registry).with(Slot::from(FEEDBACK_SLOT), Feedback::default());
     Ok((media_engine, interceptors))
 }
 
