@@ -104,7 +104,7 @@ export class RoomStore {
   save(current: () => Doc): Promise<void> {
     this.current = current;
     this.dirty = true;
-    this.writing ??= this.writeAll().finally(() => (this.writing = null));
+    this.writing ??= this.writeAll();
     return this.writing;
   }
 
@@ -118,6 +118,8 @@ export class RoomStore {
         this.pending = COMPACT_AFTER;
       });
     }
+    // In the same step as the last look at `dirty`: a save from now on starts writing again.
+    this.writing = null;
     if (failed !== null) throw failed;
   }
 
