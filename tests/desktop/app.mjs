@@ -4,7 +4,21 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { ROOT, SCREENSHOTS, WAIT_MS, bin, ensureBuilt, notesMatch, screenLuma, startXvfb, tempDir } from "../browser/harness.mjs";
+import {
+  ROOT,
+  SCREENSHOTS,
+  WAIT_MS,
+  bin,
+  ensureBuilt,
+  joinAs,
+  launchBrowser,
+  newPage,
+  notesMatch,
+  screenLuma,
+  startXvfb,
+  tempDir,
+  waitConnected,
+} from "../browser/harness.mjs";
 
 /** The app under test: the one cargo built, or another (`make bench-desktop` runs the one in the
  * `.deb`). */
@@ -255,6 +269,18 @@ export class App {
     });
     if (result.status !== 0) throw new Error(`import failed: ${result.stderr}`);
   }
+}
+
+/** The app joins the meeting at `link` as "Desk" and a browser joins it as "Browsa"; answers
+ * both once the browser shows the app connected. */
+export async function appAndBrowserIn(t, link) {
+  const app = await launchApp(t);
+  await app.joinByLink("Desk", link);
+  const browser = await launchBrowser(t);
+  const page = await newPage(browser);
+  await joinAs(page, link, "Browsa");
+  await waitConnected(page, "Desk");
+  return { app, page };
 }
 
 /** The notes as the app's editor shows them (others' carets aside). */

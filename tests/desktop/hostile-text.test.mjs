@@ -8,17 +8,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   WAIT_MS,
-  joinAs,
-  launchBrowser,
   newMeeting,
-  newPage,
   startCli,
   startServer,
   tempDir,
   waitConnected,
   waitForNotesContaining,
 } from "../browser/harness.mjs";
-import { launchApp } from "./app.mjs";
+import { appAndBrowserIn } from "./app.mjs";
 
 const NAME = "<img src=x onerror=window.__pwned=1>";
 const CHAT = "<script>window.__pwned=1</script> javascript:window.__pwned=1";
@@ -59,12 +56,7 @@ function textHolding({ css, part }) {
 test("names, chat, notes, titles and file names of markup and script are shown as text, in the browser and the app", async (t) => {
   // A server of its own (the CLI does not take the certificate of a meeting hosted in the app).
   const link = await newMeeting(await startServer(t));
-  const app = await launchApp(t);
-  await app.joinByLink("Desk", link);
-  const browser = await launchBrowser(t);
-  const page = await newPage(browser);
-  await joinAs(page, link, "Browsa");
-  await waitConnected(page, "Desk");
+  const { app, page } = await appAndBrowserIn(t, link);
 
   const files = tempDir(t, "hostile-file");
   const path = join(files, FILE);

@@ -5,16 +5,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   WAIT_MS,
-  joinAs,
-  launchBrowser,
   newMeeting,
-  newPage,
   startServer,
   startStoppableServer,
   waitConnected,
   waitForNotesContaining,
 } from "../browser/harness.mjs";
-import { launchApp } from "./app.mjs";
+import { appAndBrowserIn } from "./app.mjs";
 
 /** Long enough for every client's wait between attempts to reach its cap. */
 const OUTAGE_MS = 10_000;
@@ -41,12 +38,7 @@ function othersListed() {
 test("a signaling outage: the app and a browser keep the meeting, and are back in the room within 5 s", async (t) => {
   const server = await startStoppableServer(t);
   const link = await newMeeting(server.url);
-  const app = await launchApp(t);
-  await app.joinByLink("Desk", link);
-  const browser = await launchBrowser(t);
-  const page = await newPage(browser);
-  await joinAs(page, link, "Browsa");
-  await waitConnected(page, "Desk");
+  const { app, page } = await appAndBrowserIn(t, link);
 
   await server.stop();
   const down = Date.now();

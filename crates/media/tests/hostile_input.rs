@@ -63,26 +63,19 @@ fn video_survives(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(400))]
 
     #[test]
-    fn vp8_takes_garbage_and_damaged_frames(
+    fn vp8_and_vp9_take_garbage_and_damaged_frames(
+        codec in prop_oneof![Just(VideoCodec::Vp8), Just(VideoCodec::Vp9)],
         garbage in prop::collection::vec(any::<u8>(), 0..2048),
         flips in prop::collection::vec((any::<usize>(), 1u8..), 1..16),
         keep in 0.0f64..=1.0,
     ) {
-        thread_local!(static FRAMES: Vec<Vec<u8>> = real_frames(VideoCodec::Vp8));
-        FRAMES.with(|frames| video_survives(VideoCodec::Vp8, frames, &garbage, &flips, keep));
-    }
-
-    #[test]
-    fn vp9_takes_garbage_and_damaged_frames(
-        garbage in prop::collection::vec(any::<u8>(), 0..2048),
-        flips in prop::collection::vec((any::<usize>(), 1u8..), 1..16),
-        keep in 0.0f64..=1.0,
-    ) {
-        thread_local!(static FRAMES: Vec<Vec<u8>> = real_frames(VideoCodec::Vp9));
-        FRAMES.with(|frames| video_survives(VideoCodec::Vp9, frames, &garbage, &flips, keep));
+        thread_local!(static FRAMES: [Vec<Vec<u8>>; 2] =
+            [real_frames(VideoCodec::Vp8), real_frames(VideoCodec::Vp9)]);
+        let which = usize::from(codec == VideoCodec::Vp9);
+        FRAMES.with(|frames| video_survives(codec, &frames[which], &garbage, &flips, keep));
     }
 
     #[test]
