@@ -456,9 +456,8 @@ impl Desktop {
             // The notes open and take edits even with the server down.
             work_offline: true,
             author_id,
-            // Offline (no route anywhere), the notes still open; connections wait for a network.
-            bind: confab_core::peer::own_address()
-                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            // Every address, as they change: connections restart ICE on a new network.
+            bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             relay_only: false,
             tracks: TrackSet::new(),
             sources: Arc::new(sources),

@@ -59,17 +59,18 @@ function waitForLine(stream, pattern, what) {
 }
 
 /** `confab-signaling` on a free loopback port (or `port`), serving ui/dist; stopped after the
- * test. */
-export async function startServer(t, extraArgs = [], { port = 0 } = {}) {
-  return (await startStoppableServer(t, extraArgs, { port })).url;
+ * test. `everywhere`: listening on every address, for peers in network namespaces. */
+export async function startServer(t, extraArgs = [], { port = 0, everywhere = false } = {}) {
+  return (await startStoppableServer(t, extraArgs, { port, everywhere })).url;
 }
 
 /** Like `startServer`, with `stop()` to take the service away mid-test. */
-export async function startStoppableServer(t, extraArgs = [], { port = 0 } = {}) {
+export async function startStoppableServer(t, extraArgs = [], { port = 0, everywhere = false } = {}) {
   ensureBuilt();
+  const listen = `${everywhere ? "0.0.0.0" : "127.0.0.1"}:${port}`;
   const server = spawn(
     bin("confab-signaling"),
-    ["--listen", `127.0.0.1:${port}`, "--ui-dir", join(ROOT, "ui/dist"), ...extraArgs],
+    ["--listen", listen, "--ui-dir", join(ROOT, "ui/dist"), ...extraArgs],
     { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "info" } },
   );
   const exited = new Promise((resolve) => server.once("exit", resolve));
@@ -359,12 +360,15 @@ export async function waitTransferDone(page, name) {
 
 /** A `confab join --json` process (with extra `args`, e.g. `--synthetic-camera`): send commands,
  * wait for events. Killed after the test. */
-export function startCli(t, link, name, { args = [], env = {} } = {}) {
+export function startCli(t, link, name, { args = [], env = {}, namespace = null } = {}) {
   ensureBuilt();
   const dataDir = tempDir(t, "cli");
+  // In a network namespace (see `NetworkNamespace`), through `ip netns exec`.
+  const [program, ...prefix] = namespace ? ["ip", "netns", "exec", namespace, bin("confab")] : [bin("confab")];
   const child = spawn(
-    bin("confab"),
+    program,
     [
+      ...prefix,
       "join",
       link,
       "--name",
@@ -588,4 +592,43 @@ export async function stampDelays(page, label, ms) {
       }),
     ms,
   );
+}
+
+/** Runs `ip ARGS`, which must succeed. */
+function ip(...args) {
+  const result = spawnSync("ip", args, { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`ip ${args.join(" ")}: ${result.stderr || result.error}`);
+}
+
+/** A network namespace joined to this machine by a veth pair: this machine is `198.18.TAG.1`,
+ * the namespace `198.18.TAG.2` (RFC 2544's range for network tests). Removed after the test.
+ * Needs root, as CI has: without it the test fails, saying so. */
+export function networkNamespace(t, tag) {
+  assert.equal(process.getuid(), 0, "this test makes a network namespace, which needs root (CI runs as root)");
+  const name = `cfbrowser${tag}`;
+  const [outer, inner] = [`cfb${tag}h`, `cfb${tag}n`];
+  spawnSync("ip", ["netns", "del", name]); // left over from a run that was killed
+  ip("netns", "add", name);
+  t.after(() => spawnSync("ip", ["netns", "del", name]));
+  ip("link", "add", outer, "type", "veth", "peer", "name", inner);
+  ip("link", "set", inner, "netns", name);
+  ip("addr", "add", `198.18.${tag}.1/24`, "dev", outer);
+  ip("link", "set", outer, "up");
+  ip("-n", name, "addr", "add", `198.18.${tag}.2/24`, "dev", inner);
+  ip("-n", name, "link", "set", inner, "up");
+  ip("-n", name, "link", "set", "lo", "up");
+  // Removing the subnet's first address must not take a second one with it (see `readdress`).
+  ip("netns", "exec", name, "sysctl", "-qw", `net.ipv4.conf.${inner}.promote_secondaries=1`);
+  let address = `198.18.${tag}.2`;
+  return {
+    name,
+    host: `198.18.${tag}.1`,
+    /** Moves the namespace to `198.18.TAG.last`, as a network handover would. */
+    readdress(last) {
+      const next = `198.18.${tag}.${last}`;
+      ip("-n", name, "addr", "add", `${next}/24`, "dev", inner);
+      ip("-n", name, "addr", "del", `${address}/24`, "dev", inner);
+      address = next;
+    },
+  };
 }

@@ -7,6 +7,7 @@ import { spliceNotes, genesis, newActor, notesCursorPosition, notesOf } from "..
 import { validateFileOffer } from "../src/link/files";
 import { fpMac, importMeetingKey, verifyFpMac } from "../src/link/fp-mac";
 import { parseMeetingLink, signalingUrl } from "../src/link/meeting-url";
+import { Recovery, type RecoveryAction, type RecoveryInput } from "../src/link/recovery";
 import { PeerSync, SnapshotAssembly, SyncError, decodeSyncFrame, snapshotFrames } from "../src/link/sync";
 import { checkDisplayName } from "../src/link/text";
 import { fromHex, hex, payload, sha256, vectors } from "./support";
@@ -154,4 +155,27 @@ test("hostile frames and cursors are refused without a change, as confab-core re
     assert.deepEqual(A.getHeads(doc), A.getHeads(agenda), `${c.why}: nothing changed`);
   }
   for (const c of file.cursors) assert.equal(notesCursorPosition(agenda, c.cursor), null, c.why);
+});
+
+test("recovery: ICE restarts and giving up at the times Rust decides them", () => {
+  type Step =
+    | { at: number; input: RecoveryInput; expect?: RecoveryAction }
+    | { ticks: [number, number]; expect: [number, RecoveryAction][] }
+    | { reconnecting: boolean };
+  const file = vectors<{ cases: (Why & { steps: Step[] })[] }>("recovery.json");
+  for (const c of file.cases) {
+    const recovery = new Recovery();
+    for (const step of c.steps) {
+      const where = `${c.why}: ${JSON.stringify(step)}`;
+      if ("reconnecting" in step) assert.equal(recovery.reconnecting, step.reconnecting, where);
+      else if ("ticks" in step) {
+        const got: [number, RecoveryAction][] = [];
+        for (let ms = step.ticks[0]; ms <= step.ticks[1]; ms += 100) {
+          const action = recovery.handle(ms, "tick");
+          if (action) got.push([ms, action]);
+        }
+        assert.deepEqual(got, step.expect, where);
+      } else assert.equal(recovery.handle(step.at, step.input), step.expect ?? null, where);
+    }
+  }
 });

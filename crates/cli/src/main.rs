@@ -84,7 +84,8 @@ struct ParticipantArgs {
     /// Largest file sent or accepted, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_FILE_BYTES)]
     max_file_bytes: u64,
-    /// The local address for peer connections [default: this machine's own address].
+    /// The only local address for peer connections [default: every address this machine has,
+    /// followed as they change].
     #[arg(long)]
     ice_address: Option<IpAddr>,
     /// Connect to peers only through the TURN relays the server hands out, never directly (the

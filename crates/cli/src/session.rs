@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,10 +46,7 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
             return fail(1, &format!("cannot use the data directory {}: {e}", data_dir.display()));
         }
     };
-    let bind = match args.ice_address.map_or_else(confab_core::peer::own_address, Ok) {
-        Ok(ip) => ip,
-        Err(e) => return fail(1, &format!("cannot find this machine's address: {e}")),
-    };
+    let bind = args.ice_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let mut tracks = TrackSet::new();
     if let Some(CameraSize(size)) = args.synthetic_camera {
         let camera = match size {

@@ -346,7 +346,7 @@ async fn logs_at_the_most_verbose_level_hold_no_address_and_no_candidate() {
         let text = std::fs::read_to_string(log).unwrap();
         assert!(
             text.contains("TRACE") || text.contains("DEBUG"),
-            "the test must see the logs: {}",
+            "the test must see the logs: {}\n{text}",
             log.display()
         );
         for secret in [own.as_str(), "127.0.0.1", "candidate:", "typ host"] {

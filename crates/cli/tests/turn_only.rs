@@ -1,8 +1,9 @@
 //! TURN as the only way through: two peers in two network namespaces, each with a link to this
 //! machine and no route to the other, meet through the signaling service and a coturn relay on
 //! this machine (`use-auth-secret`, Debian's coturn), under a relay-only policy. Chat, notes,
-//! video and sound flow. It needs root (network namespaces) and coturn: without them it fails,
-//! saying so, rather than passing.
+//! video and sound flow. Then one peer's address changes under it, as on a network handover, and
+//! the meeting carries on over the new one. These need root (network namespaces) and coturn:
+//! without them they fail, saying so, rather than passing.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -35,18 +36,40 @@ struct Namespaces {
     /// This machine's address on each link, and the namespace's.
     host: [Ipv4Addr; 2],
     inside: [Ipv4Addr; 2],
+    /// The namespace's end of each veth.
+    inner_links: [String; 2],
+    /// The third number of every address here.
+    tag: u32,
 }
 
 impl Namespaces {
+    /// Moves namespace `i` from its address to `new` (on the same link), as a handover would.
+    fn readdress(&mut self, i: usize, new: Ipv4Addr) {
+        let ns = &self.names[i];
+        let link = self.inner_links[i].clone();
+        // Without this, removing the subnet's first address takes the second with it.
+        let promote = format!("net.ipv4.conf.{link}.promote_secondaries=1");
+        let sysctl =
+            Command::new("ip").args(["netns", "exec", ns, "sysctl", "-qw", &promote]).status();
+        assert!(sysctl.is_ok_and(|s| s.success()), "sysctl {promote} in {ns}");
+        ip(&["-n", ns, "addr", "add", &format!("{new}/24"), "dev", &link]);
+        ip(&["-n", ns, "addr", "del", &format!("{}/24", self.inside[i]), "dev", &link]);
+        self.inside[i] = new;
+    }
+
     fn new() -> Self {
         let uid = Command::new("id").arg("-u").output().expect("id");
         assert!(
             uid.stdout.starts_with(b"0\n"),
             "this test makes network namespaces, which needs root (CI runs as root)"
         );
-        let tag = std::process::id() % 250;
+        // Apart from other runs, and from the other test of this run.
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag = std::process::id() % 120 * 2 + made % 2;
         let names = [format!("cfturn{tag}a"), format!("cfturn{tag}b")];
         let (mut host, mut inside) = ([Ipv4Addr::UNSPECIFIED; 2], [Ipv4Addr::UNSPECIFIED; 2]);
+        let mut inner_links = [String::new(), String::new()];
         for (i, ns) in names.iter().enumerate() {
             let (outer_link, inner_link) = (format!("cft{tag}h{i}"), format!("cft{tag}n{i}"));
             let subnet = 18 + i;
@@ -60,8 +83,9 @@ impl Namespaces {
             ip(&["-n", ns, "link", "set", "lo", "up"]);
             host[i] = format!("198.{subnet}.{tag}.1").parse().unwrap();
             inside[i] = format!("198.{subnet}.{tag}.2").parse().unwrap();
+            inner_links[i] = inner_link;
         }
-        Self { names, host, inside }
+        Self { names, host, inside, inner_links, tag }
     }
 }
 
@@ -123,4 +147,59 @@ async fn peers_whose_only_way_to_each_other_is_coturn_talk_share_video_and_sound
         peer.wait_for(&format!("video at {who}"), |e| playing(e, false, 30)).await;
         peer.wait_for(&format!("sound at {who}"), |e| playing(e, true, 50)).await;
     }
+}
+
+/// Ada's address changes mid-meeting (a handover: the old address is gone, a new one is there).
+/// Her engine sees it, restarts ICE on the new address with a new relay, rejoins signaling from
+/// it, and the meeting goes on: Bo shows her reconnecting, then back, the same connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_address_changes_comes_back_on_its_new_one() {
+    let mut net = Namespaces::new();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "handover-secret";
+    let turn_port = free_port(Ipv4Addr::UNSPECIFIED);
+    let _coturn = start_coturn(&net.host, net.host[0], turn_port, secret, dir.path());
+    let turn = net.host.map(|host| format!("turn:{host}:{turn_port}?transport=udp"));
+    let port = free_port(Ipv4Addr::UNSPECIFIED);
+    let _signaling = start_signaling(port, &turn, secret);
+    let (room, key) = (RoomId::random(), MeetingKey::random());
+    let link =
+        |host: Ipv4Addr| format!("http://{host}:{port}/m/{}#k={}", room.as_str(), key.as_str());
+    // No address given: each binds to whatever its namespace has, as it changes.
+    let peer = |i: usize, name: &str| {
+        let mut args =
+            participant_args(&["join", &link(net.host[i])], name, &dir.path().join(name));
+        args.extend(["--relay-only", "--synthetic-camera", "--receive-media"].map(String::from));
+        Confab::spawn_in_namespace(&net.names[i], name, &args)
+    };
+    let mut ada = peer(0, "Ada");
+    let mut bo = peer(1, "Bo");
+    ada.wait_for("Bo connected", |e| is(e, "peer_connected")).await;
+    bo.wait_for("Ada connected", |e| is(e, "peer_connected")).await;
+    bo.wait_for("Ada's video", |e| playing(e, false, 30)).await;
+    let before = bo.events().len();
+
+    let new_address = format!("198.18.{}.3", net.tag).parse().unwrap();
+    net.readdress(0, new_address);
+    let moved = std::time::Instant::now();
+    ada.send(json!({"cmd": "say", "text": "from my new address"})).await;
+
+    bo.wait_for("Ada reconnecting", |e| is(e, "peer_connection") && e["up"] == false).await;
+    bo.wait_for("Ada back", |e| is(e, "peer_connection") && e["up"] == true).await;
+    println!("Ada was back {:?} after her address changed", moved.elapsed());
+    bo.wait_for("Ada's chat", |e| is(e, "chat") && e["text"] == "from my new address").await;
+    bo.send(json!({"cmd": "notes_append", "text": "seen at your new address"})).await;
+    ada.wait_notes("Bo's notes", |t| t.contains("seen at your new address")).await;
+    // The video comes through the new relay: more frames than before the move.
+    let decoded = |events: &[Value]| {
+        let last = events.iter().rev().find(|e| playing(e, false, 0));
+        last.map_or(0, |e| e["frames_decoded"].as_u64().unwrap())
+    };
+    let at_move = decoded(&bo.events()[..before]);
+    bo.wait_for("Ada's video again", |e| playing(e, false, at_move + 30)).await;
+    let churn: Vec<Value> = (bo.events()[before..].iter())
+        .filter(|e| is(e, "peer_failed") || is(e, "peer_connected"))
+        .cloned()
+        .collect();
+    assert!(churn.is_empty(), "the same connection came back, not a new one: {churn:?}");
 }

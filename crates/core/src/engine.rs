@@ -53,7 +53,8 @@ pub struct EngineConfig {
     pub work_offline: bool,
     /// Stable per-install id written as the author of chat messages.
     pub author_id: String,
-    /// The local address ICE binds to.
+    /// The local address ICE binds to: the wildcard for every address this machine has, as
+    /// they change (see [`crate::peer::PeerSetup::bind`]).
     pub bind: IpAddr,
     /// Connect only through the TURN relays signaling hands out, never directly: the peers
     /// then never learn each other's addresses (and a network that allows nothing else works).
@@ -342,6 +343,7 @@ async fn run(
         trusted_certificate: config.trusted_certificate.clone(),
     });
     let (link_events, mut link_rx) = mpsc::unbounded_channel();
+    let mut network = crate::network::watch();
     let mut driver = Driver {
         config,
         mesh,
@@ -382,6 +384,11 @@ async fn run(
                     let _ = driver.carry(outputs, AfterStoreError::GoOn).await;
                 }
             },
+            Some(()) = network.recv() => {
+                driver.signaling.check_alive();
+                let outputs = driver.mesh.handle(now_ms(), Input::NetworkChanged);
+                let _ = driver.carry(outputs, AfterStoreError::GoOn).await;
+            }
             Some((link, event)) = link_rx.recv() => {
                 if matches!(event, PeerEvent::Closed | PeerEvent::Failed(_) | PeerEvent::Intercepted) {
                     // The connection's task has ended.

@@ -19,9 +19,10 @@
 //!   two for callers that edit and store in one place.
 //! - [`sync`]: [`PeerSync`], the `sync` data channel towards one peer as a pure state machine.
 //! - [`signaling_client`]: one WebSocket to the signaling service, kept joined across drops.
-//! - [`peer`]: one WebRTC peer connection with its `sync` and `ctl` channels, around two pure
-//!   state machines: the hello gate ([`peer::hello`]) and perfect negotiation
-//!   ([`peer::negotiation`]).
+//! - [`peer`]: one WebRTC peer connection with its `sync` and `ctl` channels, around three pure
+//!   state machines: the hello gate ([`peer::hello`]), perfect negotiation
+//!   ([`peer::negotiation`]) and ICE restarts ([`peer::recovery`]). `network` tells the engine
+//!   when this machine's addresses change.
 //! - [`transfer`]: moving one file over a `file:ID` channel, hashed, verified, and saved only
 //!   inside the download directory.
 //! - [`tracks`]: media as a set — the local tracks we send ([`tracks::TrackSet`]), where they
@@ -48,6 +49,7 @@ pub mod engine;
 pub mod feed;
 mod feedback;
 pub mod mesh;
+mod network;
 pub mod peer;
 pub mod setup;
 pub mod signaling_client;

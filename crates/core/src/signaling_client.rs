@@ -8,9 +8,9 @@
 //! unsupported protocol version.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use confab_proto::limits::{RECONNECT_FIRST_WAIT, RECONNECT_MAX_WAIT};
+use confab_proto::limits::{RECONNECT_FIRST_WAIT, RECONNECT_MAX_WAIT, SIGNALING_SILENCE};
 use confab_proto::{
     ClientKind, ClientMessage, DisplayName, ErrorCode, IceServer, Join, Limits, MeetingLink,
     PROTOCOL_VERSION, PeerId, PeerInfo, ServerMessage, SignalPayload,
@@ -26,6 +26,9 @@ use tracing::{Instrument, debug, info};
 /// Largest frame we accept from the server (its own limit is 64 KiB).
 const MAX_FRAME: usize = 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// After this machine's addresses change, how long the server has to answer a ping before the
+/// connection is taken as gone with the old address.
+const NETWORK_CHECK_WAIT: Duration = Duration::from_secs(2);
 
 /// Who joins which meeting.
 #[derive(Debug, Clone)]
@@ -76,7 +79,12 @@ pub enum SignalingEvent {
 }
 
 enum Command {
-    Signal { to: PeerId, data: SignalPayload },
+    Signal {
+        to: PeerId,
+        data: SignalPayload,
+    },
+    /// The network changed: make sure the connection still stands.
+    CheckAlive,
     Leave,
 }
 
@@ -90,6 +98,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Signal { to, .. } => write!(f, "Signal(to {to})"),
+            Self::CheckAlive => f.write_str("CheckAlive"),
             Self::Leave => f.write_str("Leave"),
         }
     }
@@ -99,6 +108,12 @@ impl Signaling {
     /// Relays `data` to peer `to` (dropped if the connection is down; the mesh renegotiates).
     pub fn signal(&self, to: PeerId, data: SignalPayload) {
         let _ = self.commands.send(Command::Signal { to, data });
+    }
+
+    /// This machine's addresses changed: a connection from an address that is gone hears
+    /// nothing, and is replaced at once rather than after the usual silence.
+    pub fn check_alive(&self) {
+        let _ = self.commands.send(Command::CheckAlive);
     }
 
     pub fn leave(&self) {
@@ -168,7 +183,8 @@ async fn run(
                         let _ = events.send(SignalingEvent::Ended { reason, code: None });
                         return;
                     }
-                    Some(Command::Signal { .. }) => {} // nowhere to send it
+                    // Nowhere to send it; not connected, so nothing to check.
+                    Some(Command::Signal { .. } | Command::CheckAlive) => {}
                 },
             }
         }
@@ -239,8 +255,29 @@ async fn session(
     let dropped = |closing: &Option<String>, what: String| {
         Outcome::Dropped(closing.as_ref().map_or(what.clone(), |why| format!("{why} ({what})")))
     };
+    // A connection that went quiet is dead (its network is gone) even if TCP has not noticed:
+    // we ping, and anything at all from the server proves it alive.
+    let mut heard = Instant::now();
+    let mut ping = tokio::time::interval(SIGNALING_SILENCE / 3);
+    // Since when an answer to our check is awaited.
+    let mut checking: Option<Instant> = None;
     loop {
+        let check_due = checking.map(|since| since + NETWORK_CHECK_WAIT);
         tokio::select! {
+            _ = tokio::time::sleep_until(check_due.unwrap_or_else(Instant::now).into()), if check_due.is_some() => {
+                if checking.is_some_and(|since| heard < since) {
+                    return dropped(&closing, "no answer from the server after a network change".into());
+                }
+                checking = None;
+            }
+            _ = ping.tick() => {
+                if heard.elapsed() >= SIGNALING_SILENCE {
+                    return dropped(&closing, "the server went silent".into());
+                }
+                if let Err(e) = ws.send(Message::Ping(Default::default())).await {
+                    return Outcome::Dropped(format!("sending failed: {e}"));
+                }
+            }
             cmd = commands.recv() => match cmd {
                 None | Some(Command::Leave) => {
                     let _ = ws.send(Message::text(ClientMessage::Leave.encode())).await;
@@ -253,8 +290,15 @@ async fn session(
                         return Outcome::Dropped(format!("sending failed: {e}"));
                     }
                 }
+                Some(Command::CheckAlive) => {
+                    checking.get_or_insert_with(Instant::now);
+                    if let Err(e) = ws.send(Message::Ping(Default::default())).await {
+                        return Outcome::Dropped(format!("sending failed: {e}"));
+                    }
+                }
             },
             frame = ws.next() => {
+                heard = Instant::now();
                 let text = match frame {
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Close(frame))) => {

@@ -50,6 +50,33 @@ fn after_a_server_restart_everyone_is_there_once() {
     }
 }
 
+/// Cy's signaling connection dies without the server noticing (its address went away), and Cy
+/// joins again while the server still seats its old id: Cy must not take its own old seat for
+/// someone else, and nobody shows anyone twice.
+#[test]
+fn a_rejoin_while_the_server_still_seats_our_old_id_makes_no_ghost() {
+    for seed in 0..20 {
+        let mut sim = meeting(seed, &["Ada", "Bo", "Cy"]);
+        let cy_first = sim.ids()[&2].clone();
+        sim.lose_signaling_unnoticed(2);
+        sim.run_for(10_000);
+        sim.server_notices_dead_connections();
+        sim.run_for(SETTLE_MS);
+        assert_eq!(sim.check(), Vec::<String>::new(), "seed {seed}");
+        let ghost = count(&sim, 2, |e| match e {
+            EngineEvent::PeerJoined { id, .. } | EngineEvent::PeerConnected { id, .. } => {
+                *id == cy_first
+            }
+            _ => false,
+        });
+        assert_eq!(ghost, 0, "seed {seed}: Cy showed its own old seat as someone else");
+        for who in 0..3 {
+            let part = &sim.parts[who];
+            assert_eq!(part.view.most_shown, 2, "seed {seed}: {} showed too many", part.name);
+        }
+    }
+}
+
 #[test]
 fn a_peer_that_rejoins_signaling_alone_keeps_its_connections() {
     for seed in 0..20 {

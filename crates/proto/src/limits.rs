@@ -100,4 +100,18 @@ limits! {
     /// The longest wait between reconnect attempts: a client is back within this (and its
     /// connect) of the service returning, however long it was gone.
     pub const RECONNECT_MAX_WAIT: Duration = Duration::from_secs(4);
+    /// A verified connection that stays `disconnected` this long restarts ICE: most drops that
+    /// heal by themselves do so within it, and one that does not is not waited out to `failed`
+    /// (which takes half a minute).
+    pub const ICE_RESTART_AFTER: Duration = Duration::from_secs(2);
+    /// While a connection is down, ICE is restarted again this often: the last restart's offer
+    /// may have been lost with signaling, or gathered on a network that has changed since.
+    pub const ICE_RESTART_EVERY: Duration = Duration::from_secs(5);
+    /// A connection down this long, restarts and all, has failed: it is closed and the peer is
+    /// connected again from scratch (see "Failed connections").
+    pub const ICE_RESTART_GIVE_UP: Duration = Duration::from_secs(30);
+    /// A signaling connection that hears nothing (not even a pong to our ping) for this long is
+    /// dead and is replaced. Pings go at a third of it. A TCP connection whose local address has
+    /// gone (a network change) would otherwise wait out the kernel's retransmissions for minutes.
+    pub const SIGNALING_SILENCE: Duration = Duration::from_secs(6);
 }

@@ -121,6 +121,32 @@ export const RECONNECT_FIRST_WAIT_MS = 500;
 export const RECONNECT_MAX_WAIT_MS = 4000;
 
 /**
+ * A verified connection that stays `disconnected` this long restarts ICE: most drops that
+ * heal by themselves do so within it, and one that does not is not waited out to `failed`
+ * (which takes half a minute).
+ */
+export const ICE_RESTART_AFTER_MS = 2000;
+
+/**
+ * While a connection is down, ICE is restarted again this often: the last restart's offer
+ * may have been lost with signaling, or gathered on a network that has changed since.
+ */
+export const ICE_RESTART_EVERY_MS = 5000;
+
+/**
+ * A connection down this long, restarts and all, has failed: it is closed and the peer is
+ * connected again from scratch (see "Failed connections").
+ */
+export const ICE_RESTART_GIVE_UP_MS = 30000;
+
+/**
+ * A signaling connection that hears nothing (not even a pong to our ping) for this long is
+ * dead and is replaced. Pings go at a third of it. A TCP connection whose local address has
+ * gone (a network change) would otherwise wait out the kernel's retransmissions for minutes.
+ */
+export const SIGNALING_SILENCE_MS = 6000;
+
+/**
  * The `v` a client sends in `join`.
  */
 export const PROTOCOL_VERSION = 1;

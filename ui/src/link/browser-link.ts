@@ -90,6 +90,8 @@ export class BrowserLink implements MeetingLink {
   private signaling: Signaling | null = null;
   private key: CryptoKey | null = null;
   private you: PeerId | null = null;
+  /** Our earlier signaling ids (see the welcome). */
+  private readonly formerIds = new Set<PeerId>();
   private iceServers: RTCIceServer[] = [];
   private askedSnapshot = false;
   private savesUnderWay = 0;
@@ -491,6 +493,7 @@ export class BrowserLink implements MeetingLink {
   private onSignaling(event: SignalingEvent): void {
     switch (event.kind) {
       case "welcome": {
+        if (this.you) this.formerIds.add(this.you);
         this.you = event.you;
         this.iceServers = event.iceServers.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
         this.setState({ phase: "joined", you: event.you });
@@ -500,6 +503,8 @@ export class BrowserLink implements MeetingLink {
         this.joined.clear();
         // The newcomer offers to every peer; after a rejoin, only to those it has no connection to.
         for (const info of event.peers) {
+          // Our own old seat, on a server that has not noticed its connection died, is nobody.
+          if (this.formerIds.has(info.id)) continue;
           this.joined.set(info.id, info);
           this.addPeer(info, true);
         }
@@ -510,6 +515,7 @@ export class BrowserLink implements MeetingLink {
         break;
       }
       case "peer_joined":
+        if (this.formerIds.has(event.peer.id)) break;
         // It offers; its connection is made when the offer arrives. (A peer that rejoined
         // signaling while connected to us never offers again: no ghost waits for it.)
         this.joined.set(event.peer.id, event.peer);
@@ -530,6 +536,16 @@ export class BrowserLink implements MeetingLink {
           // a new connection: it replaces this one.
           existing.session.close();
           this.peers.delete(event.from);
+        }
+        if (!existing && "sdp" in event.data) {
+          // A peer that rejoined signaling and restarts ICE before its re-keying hello reached
+          // us offers under its new id on the connection it proved: file it under that id.
+          const sdp = event.data.sdp;
+          const same = [...this.peers].find(([, p]) => p.session.isThisConnection(sdp));
+          if (same) {
+            this.refile(same[0], event.from);
+            same[1].session.peerRejoined();
+          }
         }
         const info = this.joined.get(event.from);
         if (opensConnection(event.data, info !== undefined, this.peers.has(event.from)) && info) {
@@ -597,6 +613,19 @@ export class BrowserLink implements MeetingLink {
    * A possible interception is put in front of the person; a failure is only logged, because
    * it is often the old half of a connection that a newer one replaced (both ends rejoined
    * signaling), and the peer is back in the list as soon as the newer one is up. */
+  /** The same connection, under the peer's new signaling id. */
+  private refile(id: PeerId, newId: PeerId): void {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    this.peers.delete(id);
+    peer.ref.id = newId;
+    peer.leftSignaling = false;
+    peer.info = { ...peer.info, id: newId };
+    this.peers.set(newId, peer);
+    for (const transfer of this.transfers.values()) if (transfer.peer === id) transfer.peer = newId;
+    this.emitParticipants();
+  }
+
   private giveUp(id: PeerId, cause: Parameters<typeof lostPeerNotice>[1]): void {
     const peer = this.peers.get(id);
     if (!peer) return;
@@ -719,22 +748,16 @@ export class BrowserLink implements MeetingLink {
         this.emitParticipants();
         break;
       }
-      case "rekeyed": {
+      case "rekeyed":
+        // Its offer under the new id may have told us first.
+        if (event.id === id) break;
         if (this.peers.has(event.id)) {
           // A newer connection to the same peer is already under way (both rejoined): it wins.
           this.removePeer(id);
           break;
         }
-        // Same connection, new signaling id: file it under the new one.
-        this.peers.delete(id);
-        peer.ref.id = event.id;
-        peer.leftSignaling = false;
-        peer.info = { ...peer.info, id: event.id };
-        this.peers.set(event.id, peer);
-        for (const transfer of this.transfers.values()) if (transfer.peer === id) transfer.peer = event.id;
-        this.emitParticipants();
+        this.refile(id, event.id);
         break;
-      }
       case "file_channel":
         this.onFileChannel(id, event.id, event.channel);
         break;

@@ -4,10 +4,13 @@
 import { CONNECT_TIMEOUT_MS, HELLO_REPEAT_MS, MAX_CHANNEL_FRAME_BYTES, MAX_EARLY_FRAMES } from "../gen/constants";
 import type { ClientKind, CtlMessage, PeerId, SignalData } from "../gen/protocol";
 import { fpMac, sdpFingerprint, verifyFpMac } from "./fp-mac";
+import { Recovery, type RecoveryInput } from "./recovery";
 
 /** How long closing waits for a last message (our hello, to a refused peer) to leave. */
 const FLUSH_TIMEOUT_MS = 1000;
 const STATS_EVERY_MS = 2000;
+/** How often recovery is asked whether an ICE restart is due. */
+const RECOVERY_TICK_MS = 250;
 
 export interface PeerStats {
   rttMs: number | null;
@@ -76,6 +79,8 @@ export class PeerSession {
   /** Negotiation was needed before the first offer was ours to make. */
   private negotiationPending = false;
   private readonly senders = new Map<MediaStreamTrack, RTCRtpSender>();
+  private readonly recovery = new Recovery();
+  private readonly onOnline: () => void;
   /** A hello that arrived before we knew the fingerprints to check it against. */
   private heldHello: string | null = null;
   private ownFp: string | null = null;
@@ -97,9 +102,17 @@ export class PeerSession {
     };
     this.pc.onconnectionstatechange = () => {
       const state = this.pc.connectionState;
-      if (state === "connected") this.emit({ kind: "connection", up: true });
-      else if (state === "disconnected") this.emit({ kind: "connection", up: false });
-      else if (state === "failed") this.fail("the connection failed");
+      if (state === "connected") {
+        this.recover("up");
+        this.emit({ kind: "connection", up: true });
+      } else if (state === "disconnected" || state === "connecting") {
+        // `connecting` again is a restart under way, whose offer may yet be lost.
+        this.recover("down");
+        if (this.recovery.reconnecting) this.emit({ kind: "connection", up: false });
+      } else if (state === "failed") {
+        this.emit({ kind: "connection", up: false });
+        this.recover("failed");
+      }
     };
     this.pc.ontrack = ({ track, streams }) => this.emit({ kind: "track", track, streams });
     // The answerer opens its channels and adds its tracks once the offer is in: they then ride
@@ -116,7 +129,13 @@ export class PeerSession {
         if (!this.verified && this.ourHello) this.sendCtlText(this.ourHello);
       }, HELLO_REPEAT_MS),
       window.setInterval(() => void this.readStats(), STATS_EVERY_MS),
+      window.setInterval(() => {
+        if (this.recovery.reconnecting) this.recover("tick");
+      }, RECOVERY_TICK_MS),
     );
+    // The browser says when it is back on a network; its addresses may have changed.
+    this.onOnline = () => this.recover("network_changed");
+    window.addEventListener("online", this.onOnline);
   }
 
   get isReady(): boolean {
@@ -170,6 +189,24 @@ export class PeerSession {
     this.sendCtlText(JSON.stringify(message));
   }
 
+  /** Whether `description` is an offer on this connection, whatever signaling id it came from:
+   * its DTLS fingerprint is the one the peer proved with its hello. */
+  isThisConnection(description: { type: string; sdp: string }): boolean {
+    return this.verified && this.peerFp !== null && sdpFingerprint(description.sdp) === this.peerFp;
+  }
+
+  /** The peer rejoined signaling before re-keying this connection: an offer of ours sent to
+   * its old id will never be answered. It is rolled back (before any signal from the new id
+   * is applied), so the peer's own offer is taken rather than refused as a collision, and
+   * negotiation runs again afterwards if something still needs it. */
+  peerRejoined(): void {
+    this.signals = this.signals
+      .then(async () => {
+        if (this.pc.signalingState === "have-local-offer") await this.pc.setLocalDescription({ type: "rollback" });
+      })
+      .catch((e) => console.debug("rolling back an offer to a peer that rejoined", e));
+  }
+
   /** Whether `description` is an offer from another connection of the peer's (its DTLS
    * fingerprint differs from this one's), not a renegotiation of this one. */
   isNewConnection(description: { type: string; sdp: string }): boolean {
@@ -183,6 +220,8 @@ export class PeerSession {
     this.ourHello = null;
     this.helloSending = null;
     void this.sendHelloWhenReady();
+    // An ICE restart offered while signaling was away went nowhere.
+    this.recover("signaling_back");
   }
 
   /** Starts sending `local.track` (renegotiating as needed). */
@@ -229,6 +268,26 @@ export class PeerSession {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
+    window.removeEventListener("online", this.onOnline);
+  }
+
+  /** Carries out what recovery decides (see recovery.ts). */
+  private recover(input: RecoveryInput): void {
+    if (this.closed) return;
+    const action = this.recovery.handle(performance.now(), input);
+    if (action === "give_up") this.fail("the connection was lost");
+    else if (action === "restart") void this.restartIce();
+  }
+
+  /** Offers with fresh ICE credentials. An offer of ours still unanswered (lost with
+   * signaling, say) is rolled back first, or the restart would wait for its answer. */
+  private async restartIce(): Promise<void> {
+    try {
+      if (this.pc.signalingState === "have-local-offer") await this.pc.setLocalDescription({ type: "rollback" });
+      this.pc.restartIce(); // negotiationneeded follows, and makes the offer
+    } catch (e) {
+      console.debug("an ICE restart could not start", e);
+    }
   }
 
   private async offer(): Promise<void> {

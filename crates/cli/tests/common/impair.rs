@@ -3,7 +3,9 @@
 //! impairs what clients send: loss, delay, jitter (and so reordering), duplication, and a
 //! bandwidth cap (one link that all share) with a short queue. What the server sends back passes untouched, so a path
 //! from one peer through a relay to another is impaired exactly once. Its settings change while
-//! it runs; its randomness comes from a seed.
+//! it runs; its randomness comes from a seed. It can also forget its mappings, as a NAT does
+//! when it reboots or a phone changes network: each client then reaches the server from a new
+//! address, and state the server kept for the old one (a TURN allocation) is lost.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -40,6 +42,8 @@ struct State {
     dropped: u64,
     /// Bytes each client sent, whatever became of them.
     offered: HashMap<SocketAddr, u64>,
+    /// How many times the mappings were forgotten.
+    rebinds: u64,
 }
 
 impl State {
@@ -103,6 +107,12 @@ impl ImpairedUdp {
         self.state.lock().unwrap().impairment = impairment;
     }
 
+    /// Forgets every client's mapping: from the next datagram on, each reaches the server from
+    /// a new port, and what the server sends to the old ones goes nowhere.
+    pub fn rebind(&self) {
+        self.state.lock().unwrap().rebinds += 1;
+    }
+
     /// The bytes the clients have sent so far, together, whatever became of them.
     pub fn offered(&self) -> u64 {
         self.state.lock().unwrap().offered.values().sum()
@@ -115,20 +125,38 @@ impl ImpairedUdp {
     }
 }
 
+/// A client's own socket towards the server, and the task carrying the server's answers back.
+struct Upstream {
+    socket: Arc<UdpSocket>,
+    back: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.back.abort();
+    }
+}
+
 async fn forward(front: Arc<UdpSocket>, server: SocketAddr, state: Arc<Mutex<State>>) {
-    let mut upstreams: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    let mut upstreams: HashMap<SocketAddr, Upstream> = HashMap::new();
+    let mut rebinds = 0;
     let mut buf = vec![0u8; 65_536];
     loop {
         let Ok((len, client)) = front.recv_from(&mut buf).await else { return };
+        let now_rebinds = state.lock().unwrap().rebinds;
+        if now_rebinds != rebinds {
+            rebinds = now_rebinds;
+            upstreams.clear();
+        }
         let upstream = match upstreams.get(&client) {
-            Some(socket) => socket.clone(),
+            Some(upstream) => upstream.socket.clone(),
             None => {
                 // A socket of the client's own, so the server sees one client per client.
                 let socket = UdpSocket::bind((front.local_addr().unwrap().ip(), 0)).await.unwrap();
                 socket.connect(server).await.unwrap();
                 let socket = Arc::new(socket);
-                tokio::spawn(back(socket.clone(), front.clone(), client));
-                upstreams.insert(client, socket.clone());
+                let back = tokio::spawn(back(socket.clone(), front.clone(), client));
+                upstreams.insert(client, Upstream { socket: socket.clone(), back });
                 socket
             }
         };

@@ -89,7 +89,9 @@ impl Mesh {
         peers: Vec<PeerInfo>,
         ice_servers: Vec<IceServer>,
     ) {
-        self.me = Some(you.clone());
+        self.former_ids.extend(self.me.replace(you.clone()));
+        let peers: Vec<PeerInfo> =
+            peers.into_iter().filter(|p| !self.former_ids.contains(&p.id)).collect();
         self.ice_servers = ice_servers;
         self.members = peers.iter().map(|p| p.id.clone()).collect();
         self.emit(EngineEvent::Joined { you: you.clone() });
@@ -138,6 +140,23 @@ impl Mesh {
         if self.flooders.contains(&from) {
             return;
         }
+        if is_offer && !self.peers.contains_key(&from) {
+            // A peer that rejoined signaling, and restarts ICE on our connection before its
+            // re-keying hello could reach us over it, offers under its new id with the
+            // fingerprint we already verified. Only the holder of that certificate can carry the
+            // connection on, so the offer is that connection's.
+            let same_connection = (self.peers.iter())
+                .find(|(_, p)| {
+                    p.ready && fingerprint.is_some() && p.remote_fingerprint == fingerprint
+                })
+                .map(|(id, _)| id.clone());
+            if let Some(old) = same_connection {
+                self.rekeyed(old, from.clone());
+                if let Some(peer) = self.peers.get(&from) {
+                    self.tell(peer.link, LinkCommand::PeerRejoined);
+                }
+            }
+        }
         let new_connection = is_offer
             && self.peers.get(&from).is_some_and(|p| {
                 p.remote_fingerprint.is_some()
@@ -165,6 +184,10 @@ impl Mesh {
     }
 
     pub(super) fn rekeyed(&mut self, id: PeerId, new_id: PeerId) {
+        if id == new_id {
+            // Its offer under the new id told us first.
+            return;
+        }
         if self.peers.contains_key(&new_id) {
             // A newer connection to the same peer is already under way (both of us rejoined):
             // it wins.

@@ -81,6 +81,8 @@ pub enum Input {
         link: LinkId,
         event: PeerEvent,
     },
+    /// This machine's network addresses changed.
+    NetworkChanged,
 }
 
 /// What a front end asks.
@@ -156,6 +158,11 @@ pub enum LinkCommand {
     CancelFile(String),
     /// We rejoined signaling under this id: tell the peer in a fresh hello.
     Rekey(PeerId),
+    /// This machine's addresses changed: restart ICE on the ones it has now.
+    NetworkChanged,
+    /// The peer rejoined signaling before re-keying this connection: what we signalled its old
+    /// id is lost.
+    PeerRejoined,
     /// Say `bye`, then close.
     Leave,
     Close,
@@ -225,6 +232,9 @@ pub struct Mesh {
     cursors_reported: Vec<crate::api::RemoteCursor>,
     /// Peers disconnected for flooding: no connection is made with them again under that id.
     flooders: BTreeSet<PeerId>,
+    /// Our own earlier signaling ids: a server that has not yet noticed our old connection died
+    /// still lists it, and it is not someone else.
+    former_ids: BTreeSet<PeerId>,
     title_seen: String,
     out: Vec<Output>,
     /// The time of the input being handled.
@@ -260,6 +270,7 @@ impl Mesh {
             cursor: None,
             cursors_reported: Vec::new(),
             flooders: BTreeSet::new(),
+            former_ids: BTreeSet::new(),
             title_seen: String::new(),
             out: Vec::new(),
             now_ms: 0,
@@ -300,6 +311,12 @@ impl Mesh {
         match input {
             Input::Signaling(event) => self.on_signaling(event),
             Input::Link { link, event } => self.on_link(link, event),
+            Input::NetworkChanged => {
+                let links: Vec<LinkId> = self.links.keys().copied().collect();
+                for link in links {
+                    self.tell(link, LinkCommand::NetworkChanged);
+                }
+            }
         }
         std::mem::take(&mut self.out)
     }
@@ -344,6 +361,7 @@ impl Mesh {
             SignalingEvent::Joined { you, peers, ice_servers, .. } => {
                 self.joined(you, peers, ice_servers)
             }
+            SignalingEvent::PeerJoined(p) if self.former_ids.contains(&p.id) => {}
             SignalingEvent::PeerJoined(p) => {
                 // It offers; its connection is made when the offer arrives.
                 self.members.insert(p.id.clone());

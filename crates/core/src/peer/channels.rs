@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use confab_proto::datachannel::{fp_mac, verify_fp_mac};
 use confab_proto::{CtlMessage, PeerId, SignalData};
+use rtc::peer_connection::configuration::RTCOfferOptions;
 use tokio::sync::mpsc;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::PeerConnection;
@@ -72,12 +73,15 @@ pub(super) async fn open_channel(
     Ok(channel)
 }
 
-/// Makes, sets and sends an offer; returns its first mid.
+/// Makes, sets and sends an offer (with fresh ICE credentials to restart ICE); returns its first
+/// mid.
 pub(super) async fn send_offer(
     pc: &Arc<dyn PeerConnection>,
     emit: &impl Fn(PeerEvent) -> bool,
+    restart_ice: bool,
 ) -> Result<Option<String>, PeerError> {
-    let offer = pc.create_offer(None).await.map_err(PeerError::stack("create an offer"))?;
+    let options = restart_ice.then_some(RTCOfferOptions { ice_restart: true });
+    let offer = pc.create_offer(options).await.map_err(PeerError::stack("create an offer"))?;
     pc.set_local_description(offer.clone()).await.map_err(PeerError::stack("set our offer"))?;
     emit(PeerEvent::Signal(SignalData::Sdp { sdp: convert("description", &offer)? }));
     Ok(first_mid(&offer.sdp))

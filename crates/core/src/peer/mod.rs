@@ -47,6 +47,7 @@ mod error;
 pub mod hello;
 pub mod negotiation;
 mod receiving;
+pub mod recovery;
 mod sending;
 
 // A connection takes the mesh's commands for it as they are.
@@ -61,6 +62,7 @@ use channels::{
 pub use error::PeerError;
 use hello::{GateInput, GateOutput, HelloGate, PeerHello};
 use negotiation::{Negotiation, Step};
+use recovery::Recovery;
 
 /// How often a connected peer's stats are reported.
 const STATS_EVERY: Duration = Duration::from_secs(2);
@@ -75,6 +77,8 @@ const SEND_BUFFER_LIMIT: usize = 1024 * 1024;
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// Checks per candidate pair: as long a window (1.4 s) as webrtc's default 7 × 200 ms.
 const ICE_CHECKS: u16 = 28;
+/// How often a connection's recovery is asked whether a restart is due.
+const RECOVERY_TICK: Duration = Duration::from_millis(250);
 
 /// Who we are and how to reach the peer.
 #[derive(Debug, Clone)]
@@ -87,7 +91,8 @@ pub struct PeerSetup {
     pub client: ClientKind,
     pub app_version: String,
     pub ice_servers: Vec<IceServer>,
-    /// The local address ICE binds to (a concrete address: a wildcard bind skips loopback).
+    /// The local address ICE binds to. The wildcard gathers on every interface there is at each
+    /// (re)start, so a restart follows a network change; a concrete address stays on it.
     pub bind: IpAddr,
     /// Only relayed candidates (TURN), never a direct path.
     pub relay_only: bool,
@@ -269,6 +274,9 @@ async fn run(
                     // conflicts with the first answer and the browser drops the connection.
                     .with_answering_dtls_role(RTCDtlsRole::Server)
                     .with_multicast_dns_mode(mdns_mode())
+                    // An ICE restart binds new sockets and gathers again: the addresses the old
+                    // ones had may be gone (a network change), and so may their relays.
+                    .with_discard_local_candidates_during_ice_restart(true)
                     .build(),
             )
             .with_runtime(udp_runtime::runtime())
@@ -350,7 +358,7 @@ async fn negotiate_and_carry(
     local.apply(pc, &wanted).await?;
     let mut tracks_open = true;
     if setup.offerer {
-        mid = send_offer(pc, emit).await?;
+        mid = send_offer(pc, emit, false).await?;
         negotiation.offered();
     }
 
@@ -360,6 +368,8 @@ async fn negotiate_and_carry(
     let mut gate = HelloGate::new(Instant::now(), setup.remote.clone());
     let mut repeat = tokio::time::interval(HELLO_REPEAT);
     let mut stats = tokio::time::interval(STATS_EVERY);
+    let mut recovery = Recovery::default();
+    let mut recovery_tick = tokio::time::interval(RECOVERY_TICK);
     // Carries out what the gate decided; `Some` when the connection ends.
     let pass = async |gate: &mut HelloGate,
                       me: &PeerId,
@@ -379,8 +389,30 @@ async fn negotiate_and_carry(
         }
         Ok(None)
     };
+    // Carries out what recovery decided; `Some` when the connection is given up.
+    let recover = async |recovery: &mut Recovery,
+                         negotiation: &mut Negotiation,
+                         input: recovery::Input|
+           -> Result<Option<PeerEvent>, PeerError> {
+        match recovery.handle(Instant::now(), input) {
+            None => Ok(None),
+            Some(recovery::Action::GiveUp) => Ok(Some(PeerEvent::Failed(PeerError::NoPath))),
+            Some(recovery::Action::Restart) => {
+                debug!(peer = %setup.remote, ?input, "restarting ICE");
+                // An offer of ours still unanswered (lost with signaling, say) is replaced.
+                send_offer(pc, emit, true).await?;
+                negotiation.offered();
+                Ok(None)
+            }
+        }
+    };
     loop {
         tokio::select! {
+            _ = recovery_tick.tick(), if recovery.reconnecting() => {
+                if let Some(end) = recover(&mut recovery, &mut negotiation, recovery::Input::Tick).await? {
+                    return Ok(end);
+                }
+            }
             _ = repeat.tick(), if !gate.verified() => {
                 if let Some(end) = pass(&mut gate, &me, GateInput::Tick).await? {
                     return Ok(end);
@@ -400,7 +432,7 @@ async fn negotiate_and_carry(
                 // or follow our answer.
                 let described = setup.offerer || pc.remote_description().await.is_some();
                 if local.apply(pc, &wanted).await? && described && negotiation.wants_offer() {
-                    mid = send_offer(pc, emit).await?;
+                    mid = send_offer(pc, emit, false).await?;
                     negotiation.offered();
                 }
             }
@@ -417,6 +449,20 @@ async fn negotiate_and_carry(
                 Some(Command::Rekey(new_me)) => {
                     me = new_me;
                     if let Some(end) = pass(&mut gate, &me, GateInput::Rekeyed).await? {
+                        return Ok(end);
+                    }
+                    if let Some(end) = recover(&mut recovery, &mut negotiation, recovery::Input::SignalingBack).await? {
+                        return Ok(end);
+                    }
+                }
+                Some(Command::PeerRejoined) => {
+                    if negotiation.offer_lost() {
+                        let rollback = RTCSessionDescription::rollback(None).map_err(PeerError::stack("roll back our offer"))?;
+                        pc.set_local_description(rollback).await.map_err(PeerError::stack("roll back our offer"))?;
+                    }
+                }
+                Some(Command::NetworkChanged) => {
+                    if let Some(end) = recover(&mut recovery, &mut negotiation, recovery::Input::NetworkChanged).await? {
                         return Ok(end);
                     }
                 }
@@ -454,7 +500,7 @@ async fn negotiate_and_carry(
                     // it), so this stops.
                     let due = negotiation.offer_due();
                     if due || (offer && local.unnegotiated().await) {
-                        send_offer(pc, emit).await?;
+                        send_offer(pc, emit, false).await?;
                         negotiation.offered();
                     }
                 }
@@ -507,11 +553,25 @@ async fn negotiate_and_carry(
                     emit(PeerEvent::Signal(SignalData::Candidate { candidate: Some(candidate) }));
                 }
                 Net::State(RTCPeerConnectionState::Failed) => {
-                    return Ok(PeerEvent::Failed(PeerError::NoPath));
+                    emit(PeerEvent::Connection(false));
+                    if let Some(end) = recover(&mut recovery, &mut negotiation, recovery::Input::Failed).await? {
+                        return Ok(end);
+                    }
                 }
                 Net::State(RTCPeerConnectionState::Closed) => return Ok(PeerEvent::Failed(PeerError::ConnectionClosed)),
-                Net::State(RTCPeerConnectionState::Connected) => { emit(PeerEvent::Connection(true)); }
-                Net::State(RTCPeerConnectionState::Disconnected) => { emit(PeerEvent::Connection(false)); }
+                Net::State(RTCPeerConnectionState::Connected) => {
+                    debug!(peer = %setup.remote, "connection up");
+                    recovery.handle(Instant::now(), recovery::Input::Up);
+                    emit(PeerEvent::Connection(true));
+                }
+                // `connecting` again is a restart under way, whose offer may yet be lost.
+                Net::State(state @ (RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Connecting)) => {
+                    debug!(peer = %setup.remote, ?state, "connection state");
+                    recovery.handle(Instant::now(), recovery::Input::Down);
+                    if recovery.reconnecting() {
+                        emit(PeerEvent::Connection(false));
+                    }
+                }
                 Net::State(state) => debug!(peer = %setup.remote, ?state, "connection state"),
                 Net::Channel(channel) => {
                     let label = channel.label().await.unwrap_or_default();

@@ -71,6 +71,16 @@ impl Negotiation {
         due
     }
 
+    /// The peer rejoined signaling, so an offer of ours sent to its old id will never be
+    /// answered: whether one was out (then roll it back; it is offered again once the next
+    /// exchange ends).
+    pub fn offer_lost(&mut self) -> bool {
+        let lost = self.awaiting_answer;
+        self.awaiting_answer = false;
+        self.offer_pending |= lost;
+        lost
+    }
+
     /// A description of `kind` arrived from the peer.
     pub fn remote(&mut self, kind: SdpType) -> Step {
         match (kind, self.awaiting_answer) {
@@ -134,6 +144,20 @@ mod tests {
         assert_eq!(n.remote(SdpType::Answer), Step::Apply { rollback_first: false });
         // A second answer to the same offer is a stray.
         assert!(matches!(n.remote(SdpType::Answer), Step::Ignore(_)));
+    }
+
+    /// The peer rejoined signaling while our offer was out, and offers itself: we, impolite,
+    /// would ignore its offer while waiting for an answer that cannot come. Instead ours is
+    /// dropped, theirs taken, and ours made again afterwards.
+    #[test]
+    fn an_offer_to_a_peer_that_rejoined_is_dropped_and_made_again() {
+        let (small, large) = ids();
+        let mut impolite = Negotiation::new(&large, &small);
+        assert!(!impolite.offer_lost(), "nothing was out");
+        impolite.offered();
+        assert!(impolite.offer_lost());
+        assert_eq!(impolite.remote(SdpType::Offer), Step::Apply { rollback_first: false });
+        assert!(impolite.offer_due());
     }
 
     /// A track added while our offer is out waits for the answer, then goes in one offer.

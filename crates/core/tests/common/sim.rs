@@ -182,6 +182,8 @@ pub struct Sim {
     room: RoomId,
     /// Which participant and connection each server-side id belongs to.
     server_ids: HashMap<PeerId, (usize, u64)>,
+    /// Seats whose connection died without the server noticing yet.
+    unnoticed: Vec<PeerId>,
     next_conn: u64,
     pub parts: Vec<Participant>,
     links: BTreeMap<LinkKey, SimLink>,
@@ -211,6 +213,7 @@ impl Sim {
             hub: Hub::new(8),
             room,
             server_ids: HashMap::new(),
+            unnoticed: Vec::new(),
             next_conn: 0,
             parts: Vec::new(),
             links: BTreeMap::new(),
@@ -336,6 +339,28 @@ impl Sim {
         self.server_ids.clear();
         for who in 0..self.parts.len() {
             self.drop_signaling(who, true);
+        }
+    }
+
+    /// `who`'s signaling connection dies without the server noticing (its address went away):
+    /// `who` reconnects under a new id while the server still seats the old one, until
+    /// [`Sim::server_notices_dead_connections`].
+    pub fn lose_signaling_unnoticed(&mut self, who: usize) {
+        self.note(format!("{} loses signaling, unnoticed by the server", self.parts[who].name));
+        let Some((_, id)) = self.parts[who].conn.take() else { return };
+        self.unnoticed.extend(id);
+        let retry_in = Duration::from_millis(500);
+        let event = SignalingEvent::Reconnecting { retry_in, reason: "silent".into() };
+        self.input(who, Input::Signaling(event));
+        self.schedule_reconnect(who);
+    }
+
+    /// The server's idle timeout ends the connections that died unnoticed.
+    pub fn server_notices_dead_connections(&mut self) {
+        for id in std::mem::take(&mut self.unnoticed) {
+            self.server_ids.remove(&id);
+            let outputs = self.hub.handle(hub::Input::Leave { id });
+            self.carry_hub(outputs);
         }
     }
 
@@ -684,6 +709,13 @@ impl Sim {
                 l.me = me;
                 if l.hello_sent {
                     self.send_hello(key);
+                }
+            }
+            // The simulation's paths do not depend on addresses, so no restart is needed.
+            LinkCommand::NetworkChanged => {}
+            LinkCommand::PeerRejoined => {
+                if let Some(l) = self.links.get_mut(&key) {
+                    l.negotiation.offer_lost();
                 }
             }
             // No files move in the simulation.
