@@ -25,6 +25,10 @@ pub struct Config {
     /// Sustained messages per second per connection (0: no limit), and the burst allowed above it.
     pub messages_per_second: u32,
     pub burst_messages: u32,
+    /// Joins, and meetings made, per minute from one client address (0: no limit; loopback is
+    /// never limited).
+    pub joins_per_minute: u32,
+    pub meetings_per_minute: u32,
     /// The first message (`join`) must arrive within this.
     pub join_timeout: Duration,
     pub ping_interval: Duration,
@@ -72,6 +76,8 @@ impl Default for Config {
             max_message_bytes: 64 * 1024,
             messages_per_second: 50,
             burst_messages: 200,
+            joins_per_minute: 60,
+            meetings_per_minute: 20,
             join_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
@@ -143,6 +149,13 @@ pub struct ServeArgs {
     /// Sustained signaling messages per second per connection (0: no limit).
     #[arg(long, env = "CONFAB_MAX_MESSAGE_RATE", default_value_t = 50)]
     pub max_message_rate: u32,
+    /// Joins per minute from one client address, in bursts of as many (0: no limit). Loopback
+    /// is never limited: behind a reverse proxy, limit in the proxy.
+    #[arg(long, env = "CONFAB_JOINS_PER_MINUTE", default_value_t = 60)]
+    pub joins_per_minute: u32,
+    /// Meetings made (`POST /api/meetings`) per minute from one client address (0: no limit).
+    #[arg(long, env = "CONFAB_MEETINGS_PER_MINUTE", default_value_t = 20)]
+    pub meetings_per_minute: u32,
     /// Largest signaling frame, in bytes; a larger one closes the socket with 1009.
     #[arg(long, env = "CONFAB_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024,
           value_parser = clap::value_parser!(u32).range(1024..=1024 * 1024))]
@@ -205,6 +218,8 @@ impl ServeArgs {
             max_connections: self.max_connections,
             messages_per_second: self.max_message_rate,
             burst_messages: self.max_message_rate.saturating_mul(4),
+            joins_per_minute: self.joins_per_minute,
+            meetings_per_minute: self.meetings_per_minute,
             max_message_bytes: self.max_message_bytes as usize,
             join_timeout: Duration::from_secs(self.join_timeout),
             ping_interval: Duration::from_secs(self.ping_interval),

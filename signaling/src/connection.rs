@@ -3,6 +3,7 @@
 //! has a deadline, so a client that stops reading cannot hold the task forever.
 
 use std::future::Future as _;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
@@ -51,6 +52,8 @@ struct Connection<S> {
     session: Session,
     mailbox: Mailbox,
     member: Option<Membership>,
+    /// The client's address: a key for the join limit, never logged.
+    address: IpAddr,
 }
 
 /// This connection's seat in a room. Dropping it leaves the room, so a task that ends in any
@@ -72,7 +75,7 @@ fn now() -> Instant {
 }
 
 /// Serves one upgraded signaling socket until it ends.
-pub async fn serve<S>(ws: WebSocketStream<S>, state: Arc<State>)
+pub async fn serve<S>(ws: WebSocketStream<S>, address: IpAddr, state: Arc<State>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -88,6 +91,7 @@ where
         ws,
         state: state.clone(),
         member: None,
+        address,
     };
     // These wait across loop turns instead of being made anew per message: ten thousand sockets
     // re-registering with the one shutdown channel on every frame would contend on its lock.
@@ -237,6 +241,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     async fn join(&mut self, join: confab_proto::Join) -> Step {
+        let joins = &self.state.joins;
+        let allowed = joins.lock().unwrap_or_else(|e| e.into_inner()).allow(now(), self.address);
+        if !allowed {
+            self.state.metrics.rejected(ErrorCode::RateLimited);
+            let message = "too many joins from your address; try again in a minute";
+            return Step::End(Ending::error(ErrorCode::RateLimited, message, CloseCode::Policy));
+        }
         let id = PeerId::random();
         let room = join.room.clone();
         let client = join.client;

@@ -2,10 +2,11 @@
 //! web UI (`/`, `/m/ROOM`, its assets).
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use confab_proto::RoomId;
+use confab_proto::{ErrorCode, RoomId};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
@@ -27,6 +28,7 @@ const DESKTOP_ORIGINS: [&str; 3] =
 
 pub async fn route(
     req: Request<Incoming>,
+    address: IpAddr,
     state: Arc<State>,
     permit: Option<Arc<OwnedSemaphorePermit>>,
 ) -> Result<Response<Body>, Infallible> {
@@ -41,7 +43,7 @@ pub async fn route(
     };
     let get = matches!(*req.method(), Method::GET | Method::HEAD);
     let mut resp = match req.uri().path() {
-        "/ws" => websocket(req, state, permit),
+        "/ws" => websocket(req, address, state, permit),
         "/healthz" if get => text(StatusCode::OK, "ok\n"),
         "/metrics" if get => {
             let (rooms, peers) = state.relay.counts();
@@ -52,7 +54,9 @@ pub async fn route(
             );
             resp
         }
-        "/api/meetings" if req.method() == Method::POST => create_meeting(req.headers(), &state),
+        "/api/meetings" if req.method() == Method::POST => {
+            create_meeting(req.headers(), address, &state)
+        }
         "/api/meetings" | "/healthz" | "/metrics" => {
             method_not_allowed(if get { "POST" } else { "GET, HEAD" })
         }
@@ -130,6 +134,7 @@ fn public_origin(url: &str) -> Option<String> {
 
 fn websocket(
     req: Request<Incoming>,
+    address: IpAddr,
     state: Arc<State>,
     permit: Arc<OwnedSemaphorePermit>,
 ) -> Response<Body> {
@@ -176,7 +181,7 @@ fn websocket(
             Ok(upgraded) => {
                 let io = TokioIo::new(upgraded);
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
-                connection::serve(ws, state).await;
+                connection::serve(ws, address, state).await;
             }
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),
         }
@@ -194,7 +199,22 @@ fn websocket(
 
 /// `POST /api/meetings`: a fresh room id and its link (without the key, which the client makes
 /// and appends to the fragment).
-fn create_meeting(headers: &HeaderMap, state: &State) -> Response<Body> {
+fn create_meeting(headers: &HeaderMap, address: IpAddr, state: &State) -> Response<Body> {
+    let mut meetings = state.meetings.lock().unwrap_or_else(|e| e.into_inner());
+    if !meetings.allow(std::time::Instant::now(), address) {
+        let wait = meetings.retry_after().as_secs().max(1);
+        drop(meetings);
+        state.metrics.rejected(ErrorCode::RateLimited);
+        let mut resp = text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many meetings made from your address; try again in a minute\n",
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
+    drop(meetings);
     let base = match (&state.config.public_url, request_host(headers)) {
         (Some(public), _) => public.trim_end_matches('/').to_owned(),
         (None, Some(host)) => format!("{}://{host}", if state.secure { "https" } else { "http" }),

@@ -27,7 +27,8 @@
 //!   so that other crates can test against the real room rules in virtual time.
 //! - `session`: one connection's join deadline, pings, idle drop and rate limit, pure too.
 //! - `relay`, `connection`, `http`, `ui`, `server`, `tls`: the I/O around them.
-//! - `turn`: TURN credentials; `metrics`: Prometheus counters.
+//! - `turn`: TURN credentials; `metrics`: Prometheus counters; `admission`: how often one client
+//!   address may join or make meetings (pure).
 //!
 //! ## Limits and what it refuses
 //! Every limit is in [`Config`] and reported to clients in `welcome`: frame size (bigger closes
@@ -41,6 +42,7 @@
 //! fragment), and never logs an IP address: it does not even read the peer's address. It depends
 //! on `confab-proto` only, never on `confab-core`.
 
+mod admission;
 mod config;
 mod connection;
 mod http;

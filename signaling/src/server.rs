@@ -2,7 +2,8 @@
 //! shutdown that closes every socket with 1001 and waits for the tasks to finish.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -14,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
+use crate::admission::AddressLimit;
 use crate::metrics::Metrics;
 use crate::relay::Relay;
 use crate::{Config, Error, http, tls};
@@ -32,6 +34,9 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 #[derive(Debug)]
 pub struct State {
     pub config: Config,
+    /// Per client address; the lock is held for a lookup only.
+    pub joins: Mutex<AddressLimit>,
+    pub meetings: Mutex<AddressLimit>,
     pub relay: Relay,
     pub metrics: Metrics,
     /// Becomes `true` when the server shuts down.
@@ -55,6 +60,8 @@ pub async fn run(
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSAL_SLOTS));
     let state = Arc::new(State {
+        joins: Mutex::new(AddressLimit::per_minute(config.joins_per_minute)),
+        meetings: Mutex::new(AddressLimit::per_minute(config.meetings_per_minute)),
         relay: Relay::new(config.max_peers, config.send_queue_bytes),
         metrics: Metrics::default(),
         shutdown: stopped,
@@ -69,8 +76,8 @@ pub async fn run(
             _ = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _peer_addr)) => stream,
+        let (stream, address) = match accepted {
+            Ok((stream, peer)) => (stream, peer.ip()),
             Err(e) => {
                 // Out of file descriptors, most likely: back off instead of spinning.
                 warn!(error = %e, "accept failed");
@@ -86,7 +93,7 @@ pub async fn run(
                 Ok(slot) => {
                     let (state, acceptor) = (state.clone(), acceptor.clone());
                     tokio::spawn(async move {
-                        let refuse = serve_tcp(stream, acceptor, state, None);
+                        let refuse = serve_tcp(stream, address, acceptor, state, None);
                         let _ = tokio::time::timeout(HEADER_TIMEOUT, refuse).await;
                         drop(slot);
                     });
@@ -96,7 +103,7 @@ pub async fn run(
                 Err(_) => continue,
             },
         };
-        tokio::spawn(serve_tcp(stream, acceptor.clone(), state.clone(), permit));
+        tokio::spawn(serve_tcp(stream, address, acceptor.clone(), state.clone(), permit));
     }
 
     drop(listener);
@@ -119,23 +126,28 @@ fn permits_u32(n: usize) -> u32 {
 /// Serves one TCP connection. Without a `permit` every request is answered 503.
 async fn serve_tcp(
     stream: tokio::net::TcpStream,
+    address: IpAddr,
     acceptor: Option<TlsAcceptor>,
     state: Arc<State>,
     permit: Option<OwnedSemaphorePermit>,
 ) {
     match acceptor {
-        None => serve_io(stream, state, permit).await,
+        None => serve_io(stream, address, state, permit).await,
         Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
         {
-            Ok(Ok(tls)) => serve_io(tls, state, permit).await,
+            Ok(Ok(tls)) => serve_io(tls, address, state, permit).await,
             Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!("TLS handshake timed out"),
         },
     }
 }
 
-async fn serve_io<I>(io: I, state: Arc<State>, permit: Option<OwnedSemaphorePermit>)
-where
+async fn serve_io<I>(
+    io: I,
+    address: IpAddr,
+    state: Arc<State>,
+    permit: Option<OwnedSemaphorePermit>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let _gauge = state.metrics.connection();
@@ -144,7 +156,7 @@ where
     let permit = permit.map(Arc::new);
     let service = {
         let state = state.clone();
-        service_fn(move |req| http::route(req, state.clone(), permit.clone()))
+        service_fn(move |req| http::route(req, address, state.clone(), permit.clone()))
     };
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())

@@ -6,8 +6,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use confab_proto::{MeetingKey, MeetingLink, RoomId, ServerMessage};
+use confab_proto::{ErrorCode, MeetingKey, MeetingLink, RoomId, ServerMessage};
 use confab_signaling::{Config, TlsFiles};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 fn ui_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -256,4 +257,48 @@ async fn logs_never_hold_addresses_or_candidates() {
     for secret in ["127.0.0.1", "198.51.100.7", "203.0.113.9", "candidate:"] {
         assert!(!logs.contains(secret), "logs contain {secret}:\n{logs}");
     }
+}
+
+/// This machine's address towards the rest of the world (connecting a UDP socket sends nothing).
+fn own_address() -> std::net::IpAddr {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    socket.connect("192.0.2.1:9").unwrap();
+    socket.local_addr().unwrap().ip()
+}
+
+/// One client address may make and join only so many meetings a minute: past the limit a join
+/// is refused with `rate_limited` and closed, a meeting with 429. Another address (loopback,
+/// here: this machine itself) is not affected.
+#[tokio::test]
+async fn one_address_may_make_and_join_only_so_many_meetings_a_minute() {
+    let config = Config { joins_per_minute: 3, meetings_per_minute: 2, ..Config::default() };
+    let server = TestServer::start_on(config, std::net::Ipv4Addr::UNSPECIFIED.into()).await;
+    let port = server.addr.port();
+    let own = std::net::SocketAddr::new(own_address(), port);
+    let local = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+
+    for _ in 0..2 {
+        assert_eq!(http(own, "POST", "/api/meetings", &[], b"").await.status, 200);
+    }
+    let refused = http(own, "POST", "/api/meetings", &[], b"").await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.header("retry-after").as_deref(), Some("30"));
+    assert_eq!(http(local, "POST", "/api/meetings", &[], b"").await.status, 200);
+
+    let room = RoomId::random();
+    let mut joined = Vec::new();
+    for n in 0..3 {
+        let mut client =
+            Client::connect_url(&format!("ws://{own}/ws"), &format!("p{n}"), None).await;
+        client.join(&room).await;
+        joined.push(client);
+    }
+    let mut fourth = Client::connect_url(&format!("ws://{own}/ws"), "p3", None).await;
+    fourth.send_json(join_msg(&room, "p3")).await;
+    fourth.expect_error_and_close(ErrorCode::RateLimited, CloseCode::Policy).await;
+    let mut from_here = Client::connect_url(&format!("ws://{local}/ws"), "here", None).await;
+    from_here.join(&room).await;
+    let metrics = server.metrics().await;
+    let counted = "confab_messages_rejected_total{reason=\"rate_limited\"} 2";
+    assert!(metrics.contains(counted), "the two refusals are counted:\n{metrics}");
 }

@@ -41,8 +41,13 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> Self {
+        Self::start_on(config, std::net::Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// The same, listening on `ip` (the wildcard: reached from this machine's own address too).
+    pub async fn start_on(config: Config, ip: std::net::IpAddr) -> Self {
         init_logs();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(
@@ -116,7 +121,12 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(server: &TestServer, name: &str, origin: Option<&str>) -> Self {
-        let mut req = server.ws_url().into_client_request().unwrap();
+        Self::connect_url(&server.ws_url(), name, origin).await
+    }
+
+    /// The same, to the WebSocket at `url`.
+    pub async fn connect_url(url: &str, name: &str, origin: Option<&str>) -> Self {
+        let mut req = url.into_client_request().unwrap();
         if let Some(origin) = origin {
             req.headers_mut().insert("origin", origin.parse().unwrap());
         }
