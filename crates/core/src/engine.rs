@@ -323,6 +323,8 @@ struct Driver {
     events: mpsc::UnboundedSender<EngineEvent>,
     /// What each new connection is to send.
     tracks: watch::Receiver<TrackSet>,
+    /// When the mesh wants [`Input::Flush`] (Unix ms).
+    flush_at: Option<i64>,
 }
 
 async fn run(
@@ -353,6 +355,7 @@ async fn run(
         link_events,
         events,
         tracks,
+        flush_at: None,
     };
     let _ = driver.carry(first, AfterStoreError::GoOn).await;
     loop {
@@ -384,6 +387,11 @@ async fn run(
                     let _ = driver.carry(outputs, AfterStoreError::GoOn).await;
                 }
             },
+            _ = sleep_until_ms(driver.flush_at), if driver.flush_at.is_some() => {
+                driver.flush_at = None;
+                let outputs = driver.mesh.handle(now_ms(), Input::Flush);
+                let _ = driver.carry(outputs, AfterStoreError::GoOn).await;
+            }
             Some(()) = network.recv() => {
                 driver.signaling.check_alive();
                 let outputs = driver.mesh.handle(now_ms(), Input::NetworkChanged);
@@ -450,6 +458,9 @@ impl Driver {
                 Output::Signal { to, data } => self.signaling.signal(to, data.into()),
                 Output::Link { link, command } => self.tell(link, command),
                 Output::Event(event) => self.emit(event),
+                Output::FlushAt(at) => {
+                    self.flush_at = Some(self.flush_at.map_or(at, |t| t.min(at)))
+                }
             }
         }
         stored
@@ -520,6 +531,17 @@ impl Driver {
 /// A random UUID v4 in its usual text form.
 pub fn new_uuid() -> String {
     mesh::uuid_v4(&mut rand::rng())
+}
+
+/// Sleeps until `at` (Unix ms); with none, forever.
+async fn sleep_until_ms(at: Option<i64>) {
+    match at {
+        Some(at) => {
+            let wait = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 fn now_ms() -> i64 {

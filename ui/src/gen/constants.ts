@@ -108,6 +108,13 @@ export const PEER_BYTES_PER_SECOND = 16777216;
 export const PEER_BYTE_BURST = 83886080;
 
 /**
+ * A peer sends each other peer at most one sync message per this interval; what changes
+ * meanwhile goes in the next one. Far under PEER_MESSAGES_PER_SECOND, so a peer that
+ * passes on a third's burst of changes is never taken for a flooder itself.
+ */
+export const SYNC_PACE_MS = 10;
+
+/**
  * The first wait before reconnecting to signaling after a drop; each failed attempt
  * doubles it, up to [`RECONNECT_MAX_WAIT`]. Every wait is jittered into [50%, 100%] of
  * itself, so a room whose server restarted does not come back at one instant.

@@ -2,7 +2,7 @@
 // peer, and the document in @automerge/automerge, kept in IndexedDB per room. It speaks exactly
 // what confab-core speaks, so browsers, the CLI and the desktop app meet in one mesh.
 import * as A from "@automerge/automerge/slim";
-import { BROWSER_MAX_FILE_BYTES, MAX_NAME_CHARS } from "../gen/constants";
+import { BROWSER_MAX_FILE_BYTES, MAX_NAME_CHARS, SYNC_PACE_MS } from "../gen/constants";
 import type { ChatMessage, CtlMessage, PeerId, PeerInfo } from "../gen/protocol";
 import {
   type Doc,
@@ -65,6 +65,8 @@ interface Peer {
   ref: { id: PeerId };
   /** How much more it may send us now. */
   intake: Intake;
+  /** When we last sent it a sync message (see `flush`). */
+  lastSyncMs: number;
 }
 
 export interface Identity {
@@ -90,6 +92,8 @@ export class BrowserLink implements MeetingLink {
   private signaling: Signaling | null = null;
   private key: CryptoKey | null = null;
   private you: PeerId | null = null;
+  /** The deferred `flush` waiting for the pace, if any. */
+  private flushTimer: number | null = null;
   /** Our earlier signaling ids (see the welcome). */
   private readonly formerIds = new Set<PeerId>();
   private iceServers: RTCIceServer[] = [];
@@ -483,10 +487,29 @@ export class BrowserLink implements MeetingLink {
   }
 
   /** Sends every ready peer what it is missing. */
+  /** At most one sync message per peer per SYNC_PACE, as confab-core paces them: a burst of
+   * changes (a paste, a third peer's flood passed on) goes out as one message per pace, so
+   * passing one on never makes us look like a flooder ourselves. */
   private flush(only?: PeerId): void {
+    const now = performance.now();
+    let wake: number | null = null;
     for (const [id, peer] of this.peers) {
       if ((only && id !== only) || !peer.session.isReady) continue;
-      for (const frame of peer.sync.poll(this.doc)) peer.session.sendSync(frame as Uint8Array<ArrayBuffer>);
+      const due = peer.lastSyncMs + SYNC_PACE_MS;
+      if (now < due) {
+        wake = Math.min(wake ?? due, due);
+        continue;
+      }
+      for (const frame of peer.sync.poll(this.doc)) {
+        peer.lastSyncMs = now;
+        peer.session.sendSync(frame as Uint8Array<ArrayBuffer>);
+      }
+    }
+    if (wake !== null && this.flushTimer === null) {
+      this.flushTimer = window.setTimeout(() => {
+        this.flushTimer = null;
+        this.flush();
+      }, wake - now);
     }
   }
 
@@ -597,6 +620,7 @@ export class BrowserLink implements MeetingLink {
       leftSignaling: false,
       ref,
       intake: new Intake(performance.now()),
+      lastSyncMs: -Infinity,
     });
   }
 

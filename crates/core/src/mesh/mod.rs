@@ -83,6 +83,8 @@ pub enum Input {
     },
     /// This machine's network addresses changed.
     NetworkChanged,
+    /// The time a [`Output::FlushAt`] asked for has come.
+    Flush,
 }
 
 /// What a front end asks.
@@ -133,6 +135,8 @@ pub enum Output {
         command: LinkCommand,
     },
     Event(EngineEvent),
+    /// Give the mesh [`Input::Flush`] at this time (Unix ms): sync messages wait for the pace.
+    FlushAt(i64),
 }
 
 /// What a connection is told to do.
@@ -198,6 +202,8 @@ struct Peer {
     cursor: Option<(String, String)>,
     /// How much more the peer may send us now.
     intake: intake::Intake,
+    /// When we last sent it a sync message (see `SYNC_PACE`).
+    last_sync_ms: i64,
 }
 
 /// The meeting as one participant sees it.
@@ -235,6 +241,8 @@ pub struct Mesh {
     /// Our own earlier signaling ids: a server that has not yet noticed our old connection died
     /// still lists it, and it is not someone else.
     former_ids: BTreeSet<PeerId>,
+    /// The [`Output::FlushAt`] outstanding, if any.
+    flush_at: Option<i64>,
     title_seen: String,
     out: Vec<Output>,
     /// The time of the input being handled.
@@ -271,6 +279,7 @@ impl Mesh {
             cursors_reported: Vec::new(),
             flooders: BTreeSet::new(),
             former_ids: BTreeSet::new(),
+            flush_at: None,
             title_seen: String::new(),
             out: Vec::new(),
             now_ms: 0,
@@ -311,6 +320,10 @@ impl Mesh {
         match input {
             Input::Signaling(event) => self.on_signaling(event),
             Input::Link { link, event } => self.on_link(link, event),
+            Input::Flush => {
+                self.flush_at = None;
+                self.flush(None);
+            }
             Input::NetworkChanged => {
                 let links: Vec<LinkId> = self.links.keys().copied().collect();
                 for link in links {

@@ -2,6 +2,7 @@
 //! storing changes before they count, and reporting them to the front end in UTF-16 units.
 
 use confab_proto::PeerId;
+use confab_proto::limits::SYNC_PACE;
 
 use super::{Done, LinkCommand, Mesh, Output};
 use crate::api::{self, EngineError, EngineEvent};
@@ -22,15 +23,32 @@ impl Mesh {
     }
 
     /// Sends each ready peer (or just `only`) whatever it lacks.
+    /// At most one message per peer per `SYNC_PACE`: a burst of changes (a paste, a peer
+    /// passing on a third's) goes out as one message per pace, not one per change.
     pub(super) fn flush(&mut self, only: Option<&PeerId>) {
+        let now = self.now_ms;
+        let pace = i64::try_from(SYNC_PACE.as_millis()).unwrap_or(i64::MAX);
+        let mut wake: Option<i64> = None;
         for (id, peer) in self.peers.iter_mut() {
             if !peer.ready || only.is_some_and(|o| o != id) {
                 continue;
             }
+            let due = peer.last_sync_ms.saturating_add(pace);
+            if now < due {
+                wake = Some(wake.map_or(due, |w| w.min(due)));
+                continue;
+            }
             while let Some(frame) = peer.sync.poll(&mut self.doc) {
+                peer.last_sync_ms = now;
                 let command = LinkCommand::SendSync(frame);
                 self.out.push(Output::Link { link: peer.link, command });
             }
+        }
+        if let Some(at) = wake
+            && self.flush_at.is_none_or(|t| at < t)
+        {
+            self.flush_at = Some(at);
+            self.out.push(Output::FlushAt(at));
         }
     }
 

@@ -89,6 +89,11 @@ enum Ev {
     RemoteClosed {
         link: LinkKey,
     },
+    /// The time a participant's mesh asked to flush has come (if it still runs).
+    Flush {
+        who: usize,
+        run: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -168,6 +173,8 @@ pub struct Participant {
     pub wrong_key: bool,
     /// Problems seen as events arrived (a chat message reported twice, say).
     pub violations: Vec<String>,
+    /// When it sent each sync message, and to whom.
+    pub sync_sent: Vec<(u64, usize)>,
 }
 
 #[derive(Debug)]
@@ -251,6 +258,11 @@ impl Sim {
         self.at(due - self.now, ev);
     }
 
+    /// Virtual milliseconds since the start.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
     /// A new participant with an empty document; it joins at once.
     pub fn add(&mut self, name: &str) -> usize {
         let mut actor = [0u8; 16];
@@ -267,6 +279,7 @@ impl Sim {
             log: Vec::new(),
             wrong_key: false,
             violations: Vec::new(),
+            sync_sent: Vec::new(),
         });
         let who = self.parts.len() - 1;
         self.start(who);
@@ -437,6 +450,11 @@ impl Sim {
                 }
                 self.input(to, Input::Signaling(event));
             }
+            Ev::Flush { who, run } => {
+                if self.parts[who].run == run {
+                    self.input(who, Input::Flush);
+                }
+            }
             Ev::Reconnect { who } => {
                 self.parts[who].reconnect_scheduled = false;
                 self.connect_signaling(who);
@@ -583,6 +601,13 @@ impl Sim {
                 }
                 Output::Link { link, command } => self.link_command(who, link, command),
                 Output::Event(event) => self.absorb(who, event),
+                Output::FlushAt(at) => {
+                    let run = self.parts[who].run;
+                    self.at(
+                        u64::try_from(at).unwrap_or(0).saturating_sub(self.now),
+                        Ev::Flush { who, run },
+                    );
+                }
             }
         }
     }
@@ -702,7 +727,12 @@ impl Sim {
                 self.try_connect(key);
             }
             LinkCommand::Remote(SignalData::Candidate { .. }) => {}
-            LinkCommand::SendSync(frame) => self.send(key, Frame::Sync(frame)),
+            LinkCommand::SendSync(frame) => {
+                if let Some(to) = self.links.get(&key).and_then(|l| l.peer) {
+                    self.parts[who].sync_sent.push((self.now, to.0));
+                }
+                self.send(key, Frame::Sync(frame));
+            }
             LinkCommand::SendCtl(msg) => self.send(key, Frame::Ctl(msg)),
             LinkCommand::Rekey(me) => {
                 let Some(l) = self.links.get_mut(&key) else { return };
