@@ -11,7 +11,8 @@ mod common;
 use std::net::Ipv4Addr;
 use std::process::Command;
 
-use common::relay::{free_port, start_coturn, start_signaling};
+use common::relay::{Process, free_port, start_coturn, start_signaling};
+use common::meeting::current_id;
 use common::{Confab, is, participant_args};
 use confab_proto::{MeetingKey, RoomId};
 use serde_json::{Value, json};
@@ -98,6 +99,35 @@ impl Drop for Namespaces {
     }
 }
 
+/// coturn and the signaling service on this machine, which each namespace reaches at this
+/// machine's address on its own link, and one meeting on them. Stopped on drop.
+struct Relay {
+    _coturn: Process,
+    _signaling: Process,
+    dir: tempfile::TempDir,
+    port: u16,
+    room: RoomId,
+    key: MeetingKey,
+}
+
+impl Relay {
+    fn start(net: &Namespaces, secret: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let turn_port = free_port(Ipv4Addr::UNSPECIFIED);
+        let _coturn = start_coturn(&net.host, net.host[0], turn_port, secret, dir.path());
+        let turn = net.host.map(|host| format!("turn:{host}:{turn_port}?transport=udp"));
+        let port = free_port(Ipv4Addr::UNSPECIFIED);
+        let _signaling = start_signaling(port, &turn, secret);
+        Self { _coturn, _signaling, dir, port, room: RoomId::random(), key: MeetingKey::random() }
+    }
+
+    /// The meeting's link as namespace `i` of `net` reaches it.
+    fn link(&self, net: &Namespaces, i: usize) -> String {
+        let (host, port) = (net.host[i], self.port);
+        format!("http://{host}:{port}/m/{}#k={}", self.room.as_str(), self.key.as_str())
+    }
+}
+
 /// A peer's report of a track it receives, once it is playing as asked.
 fn playing(e: &Value, audio: bool, at_least: u64) -> bool {
     is(e, "track")
@@ -110,22 +140,11 @@ fn playing(e: &Value, audio: bool, at_least: u64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_whose_only_way_to_each_other_is_coturn_talk_share_video_and_sound() {
     let net = Namespaces::new();
-    let dir = tempfile::tempdir().unwrap();
-    let secret = "turn-test-secret";
-    let turn_port = free_port(Ipv4Addr::UNSPECIFIED);
-    let _coturn = start_coturn(&net.host, net.host[0], turn_port, secret, dir.path());
-    let turn = net.host.map(|host| format!("turn:{host}:{turn_port}?transport=udp"));
-    let port = free_port(Ipv4Addr::UNSPECIFIED);
-    let _signaling = start_signaling(port, &turn, secret);
-
-    // One meeting, reached by each namespace at this machine's address on its own link.
-    let (room, key) = (RoomId::random(), MeetingKey::random());
-    let link =
-        |host: Ipv4Addr| format!("http://{host}:{port}/m/{}#k={}", room.as_str(), key.as_str());
+    let relay = Relay::start(&net, "turn-test-secret");
     let media = ["--relay-only", "--synthetic-camera", "--synthetic-audio", "--receive-media"];
     let peer = |i: usize, name: &str| {
         let mut args =
-            participant_args(&["join", &link(net.host[i])], name, &dir.path().join(name));
+            participant_args(&["join", &relay.link(&net, i)], name, &relay.dir.path().join(name));
         args.extend(media.map(String::from));
         // No default route in there to find it by.
         args.extend(["--ice-address".into(), net.inside[i].to_string()]);
@@ -155,20 +174,11 @@ async fn peers_whose_only_way_to_each_other_is_coturn_talk_share_video_and_sound
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_whose_address_changes_comes_back_on_its_new_one() {
     let mut net = Namespaces::new();
-    let dir = tempfile::tempdir().unwrap();
-    let secret = "handover-secret";
-    let turn_port = free_port(Ipv4Addr::UNSPECIFIED);
-    let _coturn = start_coturn(&net.host, net.host[0], turn_port, secret, dir.path());
-    let turn = net.host.map(|host| format!("turn:{host}:{turn_port}?transport=udp"));
-    let port = free_port(Ipv4Addr::UNSPECIFIED);
-    let _signaling = start_signaling(port, &turn, secret);
-    let (room, key) = (RoomId::random(), MeetingKey::random());
-    let link =
-        |host: Ipv4Addr| format!("http://{host}:{port}/m/{}#k={}", room.as_str(), key.as_str());
+    let relay = Relay::start(&net, "handover-secret");
     // No address given: each binds to whatever its namespace has, as it changes.
     let peer = |i: usize, name: &str| {
         let mut args =
-            participant_args(&["join", &link(net.host[i])], name, &dir.path().join(name));
+            participant_args(&["join", &relay.link(&net, i)], name, &relay.dir.path().join(name));
         args.extend(["--relay-only", "--synthetic-camera", "--receive-media"].map(String::from));
         Confab::spawn_in_namespace(&net.names[i], name, &args)
     };
@@ -202,4 +212,19 @@ async fn a_peer_whose_address_changes_comes_back_on_its_new_one() {
         .cloned()
         .collect();
     assert!(churn.is_empty(), "the same connection came back, not a new one: {churn:?}");
+
+    // A track Ada starts now is announced under the id she rejoined with.
+    let (ada_first, ada_now) = (first_id(&ada), current_id(&ada));
+    assert_ne!(ada_first, ada_now, "Ada rejoined signaling from her new address");
+    ada.send(json!({"cmd": "set_media", "mic": false, "cam": false, "screen": true})).await;
+    bo.wait_for("Ada's screen, under her new id", |e| {
+        is(e, "track") && e["id"] == ada_now.as_str() && playing(e, false, 1)
+    })
+    .await;
+}
+
+/// `who`'s first signaling id.
+fn first_id(who: &Confab) -> String {
+    let first = who.events().into_iter().find(|e| is(e, "joined")).unwrap();
+    first["you"].as_str().unwrap().to_owned()
 }

@@ -154,7 +154,7 @@ impl Mesh {
             if let Some(old) = same_connection {
                 self.rekeyed(old, from.clone());
                 if let Some(peer) = self.peers.get(&from) {
-                    self.tell(peer.link, LinkCommand::PeerRejoined);
+                    self.tell(peer.link, LinkCommand::PeerRejoined(from.clone()));
                 }
             }
         }

@@ -164,9 +164,9 @@ pub enum LinkCommand {
     Rekey(PeerId),
     /// This machine's addresses changed: restart ICE on the ones it has now.
     NetworkChanged,
-    /// The peer rejoined signaling before re-keying this connection: what we signalled its old
-    /// id is lost.
-    PeerRejoined,
+    /// The peer rejoined signaling before re-keying this connection, and is now this id: what
+    /// we signalled its old id is lost.
+    PeerRejoined(PeerId),
     /// Say `bye`, then close.
     Leave,
     Close,

@@ -199,7 +199,8 @@ struct Handler {
     net: mpsc::UnboundedSender<Net>,
     /// Whether the connection is up (ICE and DTLS): media written before is lost.
     connected: watch::Sender<bool>,
-    remote: PeerId,
+    /// The peer's signaling id now: its tracks are announced under it.
+    remote: watch::Receiver<PeerId>,
     incoming: Option<Arc<dyn IncomingMedia>>,
 }
 
@@ -218,7 +219,7 @@ impl PeerConnectionEventHandler for Handler {
         let _ = self.net.send(Net::Channel(channel));
     }
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        receiving::receive(track, self.remote.clone(), self.incoming.clone());
+        receiving::receive(track, self.remote.borrow().clone(), self.incoming.clone());
     }
 }
 
@@ -240,15 +241,12 @@ async fn run(
         .collect();
     let (net_tx, mut net) = mpsc::unbounded_channel();
     let (connected_tx, connected) = watch::channel(false);
+    let (remote_tx, remote) = watch::channel(setup.remote.clone());
     // Every codec, always: a track may be turned on at any time. A program that takes no media
     // declines the peer's tracks in its answers instead.
     let (media_engine, interceptors) = sending::media_engine()?;
-    let handler = Handler {
-        net: net_tx,
-        connected: connected_tx,
-        remote: setup.remote.clone(),
-        incoming: setup.incoming.clone(),
-    };
+    let handler =
+        Handler { net: net_tx, connected: connected_tx, remote, incoming: setup.incoming.clone() };
     let pc: Arc<dyn PeerConnection> = Arc::new(
         PeerConnectionBuilder::new()
             .with_media_engine(media_engine)
@@ -287,7 +285,9 @@ async fn run(
             .map_err(PeerError::stack("create the peer connection"))?,
     );
     let mut local = sending::LocalTracks::new(setup.incoming.is_some(), connected);
-    let result = negotiate_and_carry(&setup, &pc, &mut local, &mut commands, &mut net, &emit).await;
+    let result =
+        negotiate_and_carry(&setup, &pc, &mut local, &mut commands, &mut net, &emit, &remote_tx)
+            .await;
     // The tracks' tasks are stopped here, or by their guards if this task is cut short.
     drop(local);
     if matches!(result, Ok(PeerEvent::Intercepted)) {
@@ -339,6 +339,7 @@ async fn negotiate_and_carry(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     net: &mut mpsc::UnboundedReceiver<Net>,
     emit: &impl Fn(PeerEvent) -> bool,
+    remote: &watch::Sender<PeerId>,
 ) -> Result<PeerEvent, PeerError> {
     let mut transfers = Transfers::default();
     let transfers = &mut transfers.0;
@@ -382,6 +383,9 @@ async fn negotiate_and_carry(
                     ctl.send_text(&hello).await.map_err(channel_failed("ctl"))?;
                 }
                 GateOutput::Emit(event) => {
+                    if let PeerEvent::Rekeyed(id) = &event {
+                        remote.send_replace(id.clone());
+                    }
                     emit(event);
                 }
                 GateOutput::End(event) => return Ok(Some(event)),
@@ -455,7 +459,8 @@ async fn negotiate_and_carry(
                         return Ok(end);
                     }
                 }
-                Some(Command::PeerRejoined) => {
+                Some(Command::PeerRejoined(id)) => {
+                    remote.send_replace(id);
                     if negotiation.offer_lost() {
                         let rollback = RTCSessionDescription::rollback(None).map_err(PeerError::stack("roll back our offer"))?;
                         pc.set_local_description(rollback).await.map_err(PeerError::stack("roll back our offer"))?;

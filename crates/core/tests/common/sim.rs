@@ -743,7 +743,7 @@ impl Sim {
             }
             // The simulation's paths do not depend on addresses, so no restart is needed.
             LinkCommand::NetworkChanged => {}
-            LinkCommand::PeerRejoined => {
+            LinkCommand::PeerRejoined(_) => {
                 if let Some(l) = self.links.get_mut(&key) {
                     l.negotiation.offer_lost();
                 }
