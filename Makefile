@@ -1,5 +1,5 @@
 # The commands people type. `make run` and `make test` install what is missing first.
-.PHONY: run test setup ui gen lint package bench-signaling bench-core bench-ui bench-media bench-desktop
+.PHONY: run test setup ui gen lint package bench-signaling bench-core bench-ui bench-media bench-desktop bench-reliability soak
 
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -58,6 +58,17 @@ bench-signaling: setup
 ## The notes document: trace replay against raw automerge and @automerge/automerge, durable edits.
 bench-core: setup
 	$(CARGO) bench -p confab-core --bench core
+
+## Three relay-only CLI peers through a signaling restart, a NAT forgetting every mapping and 10%
+## loss, a flooding peer, garbage to every decoder; writes bench/results/reliability.json.
+bench-reliability: setup
+	$(CARGO) bench -p confab-cli --bench reliability
+
+## The same meeting for MINUTES (30) with a random fault every 20–40 s: divergence, lost and
+## doubled messages, memory and open files; writes bench/results/soak.json. Not part of CI.
+MINUTES ?= 30
+soak: setup
+	CONFAB_SOAK_MINUTES=$(MINUTES) $(CARGO) bench -p confab-cli --bench reliability
 
 ## A meeting link opened in Chromium: time to a verified data channel and to the first remote
 ## video frame, with a browser and with the CLI as the peer; the UI bundle size.

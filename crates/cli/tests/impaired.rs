@@ -7,120 +7,25 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::impair::{ImpairedUdp, Impairment};
-use common::relay::{Process, free_port, start_coturn, start_signaling};
-use common::{Confab, is, participant_args};
-use confab_proto::{MeetingKey, RoomId};
+use common::impair::Impairment;
+use common::is;
+use common::meeting::{Meeting, chat_counts, fps, is_back, notes, run_for};
 use serde_json::{Value, json};
-
-/// Frames decoded per second of the video `who` receives from `from`, over the last `reports`
-/// reports (one a second).
-fn fps(who: &Confab, from: &str, reports: usize) -> f64 {
-    let decoded: Vec<u64> = who
-        .events()
-        .iter()
-        .filter(|e| is(e, "track") && e["id"] == from && e["audio"] == false && e["ended"] != true)
-        .map(|e| e["frames_decoded"].as_u64().unwrap())
-        .collect();
-    assert!(decoded.len() > reports, "{}: too few reports of {from}'s video", who.name);
-    let last = &decoded[decoded.len() - reports - 1..];
-    (last[reports] - last[0]) as f64 / reports as f64
-}
-
-/// Chat messages `who` reported, by id: each must be there once.
-fn chat_counts(who: &Confab) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for e in who.events().iter().filter(|e| is(e, "chat")) {
-        *counts.entry(e["id"].as_str().unwrap().to_owned()).or_default() += 1;
-    }
-    counts
-}
-
-fn notes(who: &Confab) -> String {
-    let last = who.events().into_iter().rev().find(|e| is(e, "notes"));
-    last.map(|e| e["text"].as_str().unwrap().to_owned()).unwrap_or_default()
-}
-
-/// Waits `seconds` of meeting time while the peers' reports come in.
-async fn run_for(peers: &mut [Confab], seconds: u64) {
-    let until = Instant::now() + Duration::from_secs(seconds);
-    while Instant::now() < until {
-        for peer in peers.iter_mut() {
-            peer.drain();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Three peers in a meeting whose every packet passes the proxy, Ada sending 1280×720 video
-/// at 30 fps that the others decode; what runs it goes when the meeting does.
-struct Meeting {
-    _alone: tokio::sync::MutexGuard<'static, ()>,
-    proxy: ImpairedUdp,
-    peers: Vec<Confab>,
-    /// Ada's signaling id.
-    ada: String,
-    _relay: (Process, Process),
-    _dir: tempfile::TempDir,
-}
 
 /// One meeting at a time: two would share two cores, and each measures its frame rate.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn meeting() -> Meeting {
-    let _alone = ONE_AT_A_TIME.lock().await;
-    let IpAddr::V4(own) = confab_core::peer::own_address().unwrap() else { panic!("IPv4") };
-    let dir = tempfile::tempdir().unwrap();
-    let secret = "impaired-secret";
-    let turn_port = free_port(own);
-    let _coturn = start_coturn(&[own], own, turn_port, secret, dir.path());
-    let proxy = ImpairedUdp::start(own.into(), SocketAddr::from((own, turn_port)), 7).await;
-    let port = free_port(Ipv4Addr::UNSPECIFIED);
-    let _signaling = start_signaling(port, &[format!("turn:{}?transport=udp", proxy.addr)], secret);
-    let link = format!(
-        "http://127.0.0.1:{port}/m/{}#k={}",
-        RoomId::random().as_str(),
-        MeetingKey::random().as_str()
-    );
-    let media = ["--relay-only", "--synthetic-audio", "--receive-media"];
-    let mut peers: Vec<Confab> = ["Ada", "Bo", "Cy"]
-        .iter()
-        .map(|name| {
-            let mut args = participant_args(&["join", &link], name, &dir.path().join(name));
-            args.extend(media.map(String::from));
-            if *name == "Ada" {
-                // What she shares: 1280×720 at 30 fps (the synthetic screen twin runs at 15).
-                args.push("--synthetic-camera=1280x720".into());
-            }
-            Confab::spawn(name, &args)
-        })
-        .collect();
-    let joined = peers[0].wait_for("Ada joined", |e| is(e, "joined")).await;
-    let ada = joined["you"].as_str().unwrap().to_owned();
-    for peer in peers.iter_mut() {
-        peer.wait_for_n("both others connected", 2, |e| is(e, "peer_connected")).await;
-    }
-    for peer in peers[1..].iter_mut() {
-        peer.wait_for("Ada's video", |e| {
-            is(e, "track")
-                && e["id"] == ada.as_str()
-                && e["audio"] == false
-                && e["frames_decoded"].as_u64() > Some(30)
-        })
-        .await;
-    }
-    let _relay = (_coturn, _signaling);
-    Meeting { _alone, proxy, peers, ada, _relay, _dir: dir }
+async fn meeting() -> (tokio::sync::MutexGuard<'static, ()>, Meeting) {
+    let alone = ONE_AT_A_TIME.lock().await;
+    (alone, Meeting::start().await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_meeting_at_ten_percent_loss_and_100_ms_delay_keeps_going() {
-    let Meeting { _alone, proxy, mut peers, ada, _relay, _dir } = meeting().await;
-    run_for(&mut peers, 6).await;
+    let (_alone, Meeting { proxy, mut peers, ada, relay: _relay }) = meeting().await;
+    run_for(&mut peers, 6.0).await;
     for peer in &peers[1..] {
         println!("{} shows Ada's video at {:.1} fps before", peer.name, fps(peer, &ada, 5));
     }
@@ -138,7 +43,7 @@ async fn a_meeting_at_ten_percent_loss_and_100_ms_delay_keeps_going() {
             peer.send(json!({"cmd": "notes_append", "text": format!("<{i}.{n}>")})).await;
         }
     }
-    run_for(&mut peers, 8).await;
+    run_for(&mut peers, 8.0).await;
     for peer in &peers[1..] {
         let shown = fps(peer, &ada, 5);
         println!("{} shows Ada's video at {shown:.1} fps at 10% loss", peer.name);
@@ -186,18 +91,18 @@ async fn a_meeting_at_ten_percent_loss_and_100_ms_delay_keeps_going() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "behind a 500 kbit/s link the video freezes: keyframes overflow the link (issue 13)"]
 async fn behind_a_500_kbit_link_the_senders_come_down_and_video_goes_on() {
-    let Meeting { _alone, proxy, mut peers, ada, _relay, _dir } = meeting().await;
+    let (_alone, Meeting { proxy, mut peers, ada, relay: _relay }) = meeting().await;
     // A 500 kbit/s link that every peer's traffic shares: they send more than that, and must
     // come down to it; Ada's video goes on meanwhile.
     let offered_kbps =
         |from: u64, to: u64, seconds: u64| (to - from) as f64 * 8.0 / 1000.0 / seconds as f64;
     let start = proxy.offered();
-    run_for(&mut peers, 3).await;
+    run_for(&mut peers, 3.0).await;
     let uncapped = offered_kbps(start, proxy.offered(), 3);
     proxy.set(Impairment { bits_per_second: Some(500_000), ..Impairment::default() });
-    run_for(&mut peers, 10).await;
+    run_for(&mut peers, 10.0).await;
     let settled = proxy.offered();
-    run_for(&mut peers, 5).await;
+    run_for(&mut peers, 5.0).await;
     let capped = offered_kbps(settled, proxy.offered(), 5);
     println!(
         "the peers send {uncapped:.0} kbit/s together, {capped:.0} kbit/s behind a 500 kbit/s link"
@@ -220,8 +125,8 @@ async fn behind_a_500_kbit_link_the_senders_come_down_and_video_goes_on() {
 /// back by itself, the same people in it, with nothing lost on the way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_every_path_is_lost_ice_restarts_bring_the_meeting_back() {
-    let Meeting { _alone, proxy, mut peers, ada, _relay, _dir } = meeting().await;
-    run_for(&mut peers, 2).await;
+    let (_alone, Meeting { proxy, mut peers, ada, relay: _relay }) = meeting().await;
+    run_for(&mut peers, 2.0).await;
     let before: Vec<usize> = peers.iter().map(|p| p.events().len()).collect();
     proxy.rebind();
     let lost = Instant::now();
@@ -236,8 +141,7 @@ async fn when_every_path_is_lost_ice_restarts_bring_the_meeting_back() {
             is(e, "peer_connection") && e["up"] == false
         })
         .await;
-        peer.wait_for_n("both others back", 2, |e| is(e, "peer_connection") && e["up"] == true)
-            .await;
+        peer.wait_for_n("both others back", 2, is_back).await;
         back_after.push(lost.elapsed());
     }
     println!("back after {back_after:?} (ICE gives a path up as disconnected after 5 s)");
@@ -250,7 +154,7 @@ async fn when_every_path_is_lost_ice_restarts_bring_the_meeting_back() {
         })
         .await;
     }
-    run_for(&mut peers, 3).await;
+    run_for(&mut peers, 3.0).await;
     for (peer, before) in peers.iter().zip(&before) {
         let after = &peer.events()[*before..];
         let churn: Vec<&Value> = after

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod impair;
+pub mod meeting;
 pub mod relay;
 
 use std::path::Path;
@@ -233,6 +234,11 @@ impl Confab {
 
     pub async fn exit_status(&mut self) -> ExitStatus {
         tokio::time::timeout(WAIT, self.child.wait()).await.unwrap().unwrap()
+    }
+
+    /// The process's id while it runs (to read its memory and files in /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// SIGKILL: no chance to flush or say goodbye.

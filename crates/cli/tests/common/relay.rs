@@ -67,12 +67,13 @@ pub fn start_coturn(
 }
 
 /// `confab serve` on every address of this machine, handing out credentials for the TURN
-/// servers `turn`; waits until it accepts connections.
+/// servers `turn` (none: no TURN); waits until it accepts connections.
 pub fn start_signaling(port: u16, turn: &[String], secret: &str) -> Process {
+    let secret = (!turn.is_empty()).then_some(["--turn-secret", secret]);
     let child = Command::new(env!("CARGO_BIN_EXE_confab"))
         .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
         .args(turn.iter().flat_map(|url| ["--turn-url", url.as_str()]))
-        .args(["--turn-secret", secret])
+        .args(secret.into_iter().flatten())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
