@@ -93,10 +93,13 @@ limits! {
     /// Bytes a peer may send at once above the sustained rate: the largest snapshot, and a
     /// little.
     pub const PEER_BYTE_BURST: u64 = 80 * 1024 * 1024;
-    /// A peer sends each other peer at most one sync message per this interval; what changes
-    /// meanwhile goes in the next one. Far under PEER_MESSAGES_PER_SECOND, so a peer that
-    /// passes on a third's burst of changes is never taken for a flooder itself.
-    pub const SYNC_PACE: Duration = Duration::from_millis(10);
+    /// A peer sends each other peer at most this many sync messages a second, above a burst of
+    /// SYNC_MESSAGE_BURST; what changes while it waits goes in the next message. Under
+    /// PEER_MESSAGES_PER_SECOND and its burst, so a peer that passes on a third's flood of
+    /// changes is never taken for a flooder itself, while typing is never held.
+    pub const SYNC_MESSAGES_PER_SECOND: u32 = 200;
+    /// Sync messages a peer sends another at once before SYNC_MESSAGES_PER_SECOND holds.
+    pub const SYNC_MESSAGE_BURST: u32 = 1000;
     /// The first wait before reconnecting to signaling after a drop; each failed attempt
     /// doubles it, up to [`RECONNECT_MAX_WAIT`]. Every wait is jittered into [50%, 100%] of
     /// itself, so a room whose server restarted does not come back at one instant.

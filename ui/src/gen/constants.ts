@@ -108,11 +108,17 @@ export const PEER_BYTES_PER_SECOND = 16777216;
 export const PEER_BYTE_BURST = 83886080;
 
 /**
- * A peer sends each other peer at most one sync message per this interval; what changes
- * meanwhile goes in the next one. Far under PEER_MESSAGES_PER_SECOND, so a peer that
- * passes on a third's burst of changes is never taken for a flooder itself.
+ * A peer sends each other peer at most this many sync messages a second, above a burst of
+ * SYNC_MESSAGE_BURST; what changes while it waits goes in the next message. Under
+ * PEER_MESSAGES_PER_SECOND and its burst, so a peer that passes on a third's flood of
+ * changes is never taken for a flooder itself, while typing is never held.
  */
-export const SYNC_PACE_MS = 10;
+export const SYNC_MESSAGES_PER_SECOND = 200;
+
+/**
+ * Sync messages a peer sends another at once before SYNC_MESSAGES_PER_SECOND holds.
+ */
+export const SYNC_MESSAGE_BURST = 1000;
 
 /**
  * The first wait before reconnecting to signaling after a drop; each failed attempt

@@ -2,7 +2,7 @@
 // peer, and the document in @automerge/automerge, kept in IndexedDB per room. It speaks exactly
 // what confab-core speaks, so browsers, the CLI and the desktop app meet in one mesh.
 import * as A from "@automerge/automerge/slim";
-import { BROWSER_MAX_FILE_BYTES, MAX_NAME_CHARS, SYNC_PACE_MS } from "../gen/constants";
+import { BROWSER_MAX_FILE_BYTES, MAX_NAME_CHARS } from "../gen/constants";
 import type { ChatMessage, CtlMessage, PeerId, PeerInfo } from "../gen/protocol";
 import {
   type Doc,
@@ -25,7 +25,7 @@ import type { MeetingAddress } from "./meeting-url";
 import { lostPeerNotice, onRejoin, opensConnection } from "./mesh";
 import { type LocalTrack, type PeerEvent, PeerSession } from "./peer";
 import { Signaling, type SignalingEvent } from "./signaling";
-import { FLOODING, Intake } from "./intake";
+import { FLOODING, Intake, Pace } from "./intake";
 import { RoomStore } from "./store";
 import { streamView } from "./stream-view";
 import { stripHidden, trimWhiteSpace } from "./text";
@@ -65,8 +65,8 @@ interface Peer {
   ref: { id: PeerId };
   /** How much more it may send us now. */
   intake: Intake;
-  /** When we last sent it a sync message (see `flush`). */
-  lastSyncMs: number;
+  /** How many sync messages we may send it now (see `flush`). */
+  pace: Pace;
 }
 
 export interface Identity {
@@ -487,21 +487,21 @@ export class BrowserLink implements MeetingLink {
   }
 
   /** Sends every ready peer what it is missing. */
-  /** At most one sync message per peer per SYNC_PACE, as confab-core paces them: a burst of
-   * changes (a paste, a third peer's flood passed on) goes out as one message per pace, so
-   * passing one on never makes us look like a flooder ourselves. */
+  /** Paced as confab-core paces it (see intake.ts, `Pace`): past a burst, what changes while a
+   * peer's next message waits goes in that one message, so passing on a third peer's flood
+   * never makes us look like a flooder ourselves. */
   private flush(only?: PeerId): void {
     const now = performance.now();
     let wake: number | null = null;
     for (const [id, peer] of this.peers) {
       if ((only && id !== only) || !peer.session.isReady) continue;
-      const due = peer.lastSyncMs + SYNC_PACE_MS;
-      if (now < due) {
+      const due = peer.pace.due(now);
+      if (due > now) {
         wake = Math.min(wake ?? due, due);
         continue;
       }
       for (const frame of peer.sync.poll(this.doc)) {
-        peer.lastSyncMs = now;
+        peer.pace.sent();
         peer.session.sendSync(frame as Uint8Array<ArrayBuffer>);
       }
     }
@@ -620,7 +620,7 @@ export class BrowserLink implements MeetingLink {
       leftSignaling: false,
       ref,
       intake: new Intake(performance.now()),
-      lastSyncMs: -Infinity,
+      pace: new Pace(performance.now()),
     });
   }
 

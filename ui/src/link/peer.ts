@@ -276,18 +276,19 @@ export class PeerSession {
     if (this.closed) return;
     const action = this.recovery.handle(performance.now(), input);
     if (action === "give_up") this.fail("the connection was lost");
-    else if (action === "restart") void this.restartIce();
+    else if (action === "restart") this.restartIce();
   }
 
   /** Offers with fresh ICE credentials. An offer of ours still unanswered (lost with
-   * signaling, say) is rolled back first, or the restart would wait for its answer. */
-  private async restartIce(): Promise<void> {
-    try {
-      if (this.pc.signalingState === "have-local-offer") await this.pc.setLocalDescription({ type: "rollback" });
-      this.pc.restartIce(); // negotiationneeded follows, and makes the offer
-    } catch (e) {
-      console.debug("an ICE restart could not start", e);
-    }
+   * signaling, say) is rolled back first, or the restart would wait for its answer; in turn
+   * with the signals being applied, so neither sees the other's half-made state. */
+  private restartIce(): void {
+    this.signals = this.signals
+      .then(async () => {
+        if (this.pc.signalingState === "have-local-offer") await this.pc.setLocalDescription({ type: "rollback" });
+        this.pc.restartIce(); // negotiationneeded follows, and makes the offer
+      })
+      .catch((e) => console.debug("an ICE restart could not start", e));
   }
 
   private async offer(): Promise<void> {

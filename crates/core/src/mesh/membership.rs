@@ -36,7 +36,7 @@ impl Mesh {
             remote_fingerprint: None,
             cursor: None,
             intake: super::intake::Intake::new(self.now_ms),
-            last_sync_ms: i64::MIN,
+            pace: super::notes::Pace::new(self.now_ms),
         };
         self.links.insert(link, remote.clone());
         if let Some(old) = self.peers.insert(remote.clone(), peer) {

@@ -202,8 +202,8 @@ struct Peer {
     cursor: Option<(String, String)>,
     /// How much more the peer may send us now.
     intake: intake::Intake,
-    /// When we last sent it a sync message (see `SYNC_PACE`).
-    last_sync_ms: i64,
+    /// How many sync messages we may send it now (see `notes::Pace`).
+    pace: notes::Pace,
 }
 
 /// The meeting as one participant sees it.

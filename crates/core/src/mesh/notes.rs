@@ -2,11 +2,42 @@
 //! storing changes before they count, and reporting them to the front end in UTF-16 units.
 
 use confab_proto::PeerId;
-use confab_proto::limits::SYNC_PACE;
+use confab_proto::limits::{SYNC_MESSAGE_BURST, SYNC_MESSAGES_PER_SECOND};
 
 use super::{Done, LinkCommand, Mesh, Output};
 use crate::api::{self, EngineError, EngineEvent};
 use crate::document::{MeetingDoc, NotesPatch};
+
+/// How many sync messages we may send one peer: `SYNC_MESSAGES_PER_SECOND` above a burst of
+/// `SYNC_MESSAGE_BURST`, below what the peer takes before it calls us a flooder. A flood of a
+/// third peer's changes, passed on, becomes fewer, larger messages; typing never waits.
+#[derive(Debug, Clone)]
+pub(super) struct Pace {
+    tokens: f64,
+    at_ms: i64,
+}
+
+impl Pace {
+    pub(super) fn new(now_ms: i64) -> Self {
+        Self { tokens: f64::from(SYNC_MESSAGE_BURST), at_ms: now_ms }
+    }
+
+    /// `Ok` when a message may go now, else the time (Unix ms) when one may.
+    fn ready(&mut self, now_ms: i64) -> Result<(), i64> {
+        let rate = f64::from(SYNC_MESSAGES_PER_SECOND) / 1000.0;
+        let elapsed = (now_ms - self.at_ms).max(0) as f64;
+        self.at_ms = self.at_ms.max(now_ms);
+        self.tokens = (self.tokens + elapsed * rate).min(f64::from(SYNC_MESSAGE_BURST));
+        if self.tokens >= 1.0 {
+            return Ok(());
+        }
+        Err(self.at_ms + ((1.0 - self.tokens) / rate).ceil() as i64)
+    }
+
+    fn sent(&mut self) {
+        self.tokens -= 1.0;
+    }
+}
 
 impl Mesh {
     pub(super) fn on_sync(&mut self, id: PeerId, frame: &[u8]) {
@@ -23,23 +54,22 @@ impl Mesh {
     }
 
     /// Sends each ready peer (or just `only`) whatever it lacks.
-    /// At most one message per peer per `SYNC_PACE`: a burst of changes (a paste, a peer
-    /// passing on a third's) goes out as one message per pace, not one per change.
+    /// Paced (see [`Pace`]): past a burst, what changes while a peer's next message waits goes
+    /// in that one message, not one message per change.
     pub(super) fn flush(&mut self, only: Option<&PeerId>) {
         let now = self.now_ms;
-        let pace = i64::try_from(SYNC_PACE.as_millis()).unwrap_or(i64::MAX);
         let mut wake: Option<i64> = None;
         for (id, peer) in self.peers.iter_mut() {
             if !peer.ready || only.is_some_and(|o| o != id) {
                 continue;
             }
-            let due = peer.last_sync_ms.saturating_add(pace);
-            if now < due {
-                wake = Some(wake.map_or(due, |w| w.min(due)));
-                continue;
-            }
-            while let Some(frame) = peer.sync.poll(&mut self.doc) {
-                peer.last_sync_ms = now;
+            loop {
+                if let Err(due) = peer.pace.ready(now) {
+                    wake = Some(wake.map_or(due, |w| w.min(due)));
+                    break;
+                }
+                let Some(frame) = peer.sync.poll(&mut self.doc) else { break };
+                peer.pace.sent();
                 let command = LinkCommand::SendSync(frame);
                 self.out.push(Output::Link { link: peer.link, command });
             }
