@@ -126,10 +126,11 @@ fn millis(times: &[Option<Duration>]) -> Vec<f64> {
     times.iter().flatten().map(|d| d.as_secs_f64() * 1000.0).collect()
 }
 
-/// Every peer says `text` (each its own), and the texts go on `said`.
+/// Every peer says something about `what`, each its own text and never one said before (so a
+/// text seen twice is a message doubled), and the texts go on `said`.
 async fn everyone_says(peers: &mut [Confab], said: &mut Vec<String>, what: &str) {
     for (i, peer) in peers.iter_mut().enumerate() {
-        let text = format!("{what} from {i}");
+        let text = format!("{what} from {i} (#{})", said.len());
         peer.send(json!({"cmd": "say", "text": text})).await;
         said.push(text);
     }
