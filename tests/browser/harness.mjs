@@ -618,7 +618,8 @@ export function networkNamespace(t, tag) {
   ip("-n", name, "link", "set", inner, "up");
   ip("-n", name, "link", "set", "lo", "up");
   // Removing the subnet's first address must not take a second one with it (see `readdress`).
-  ip("netns", "exec", name, "sysctl", "-qw", `net.ipv4.conf.${inner}.promote_secondaries=1`);
+  // (Written to /proc directly: a minimal machine may have no `sysctl`.)
+  ip("netns", "exec", name, "sh", "-c", `echo 1 > /proc/sys/net/ipv4/conf/${inner}/promote_secondaries`);
   let address = `198.18.${tag}.2`;
   return {
     name,

@@ -11,8 +11,8 @@ mod common;
 use std::net::Ipv4Addr;
 use std::process::Command;
 
-use common::relay::{Process, free_port, start_coturn, start_signaling};
 use common::meeting::current_id;
+use common::relay::{Process, free_port, start_coturn, start_signaling};
 use common::{Confab, is, participant_args};
 use confab_proto::{MeetingKey, RoomId};
 use serde_json::{Value, json};
@@ -48,11 +48,11 @@ impl Namespaces {
     fn readdress(&mut self, i: usize, new: Ipv4Addr) {
         let ns = &self.names[i];
         let link = self.inner_links[i].clone();
-        // Without this, removing the subnet's first address takes the second with it.
-        let promote = format!("net.ipv4.conf.{link}.promote_secondaries=1");
-        let sysctl =
-            Command::new("ip").args(["netns", "exec", ns, "sysctl", "-qw", &promote]).status();
-        assert!(sysctl.is_ok_and(|s| s.success()), "sysctl {promote} in {ns}");
+        // Without this, removing the subnet's first address takes the second with it. (Written
+        // to /proc directly: a minimal machine may have no `sysctl`.)
+        let promote = format!("echo 1 > /proc/sys/net/ipv4/conf/{link}/promote_secondaries");
+        let set = Command::new("ip").args(["netns", "exec", ns, "sh", "-c", &promote]).status();
+        assert!(set.is_ok_and(|s| s.success()), "{promote} in {ns}");
         ip(&["-n", ns, "addr", "add", &format!("{new}/24"), "dev", &link]);
         ip(&["-n", ns, "addr", "del", &format!("{}/24", self.inside[i]), "dev", &link]);
         self.inside[i] = new;
