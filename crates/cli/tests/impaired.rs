@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::impair::Impairment;
 use common::is;
-use common::meeting::{Meeting, chat_counts, fps, is_back, notes, run_for};
+use common::meeting::{Meeting, chat_counts, fps, is_back, notes, run_for, video_reports};
 use serde_json::{Value, json};
 
 /// One meeting at a time: two would share two cores, and each measures its frame rate.
@@ -25,7 +25,11 @@ async fn meeting() -> (tokio::sync::MutexGuard<'static, ()>, Meeting) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_meeting_at_ten_percent_loss_and_100_ms_delay_keeps_going() {
     let (_alone, Meeting { proxy, mut peers, ada, relay: _relay }) = meeting().await;
-    run_for(&mut peers, 6.0).await;
+    // Six reports (one a second) of her video at each, for a rate over five seconds.
+    for peer in peers[1..].iter_mut() {
+        peer.wait_until("six reports of Ada's video", |events| video_reports(events, &ada) >= 6)
+            .await;
+    }
     for peer in &peers[1..] {
         println!("{} shows Ada's video at {:.1} fps before", peer.name, fps(peer, &ada, 5));
     }

@@ -14,16 +14,30 @@ use super::impair::ImpairedUdp;
 use super::relay::{Process, free_port, start_coturn, start_signaling};
 use super::{Confab, is, participant_args};
 
+/// Whether `e` reports the video `from` sends, still playing.
+fn is_video_from(e: &Value, from: &str) -> bool {
+    is(e, "track") && e["id"] == from && e["audio"] == false && e["ended"] != true
+}
+
+/// How many reports of `from`'s video `events` hold.
+pub fn video_reports(events: &[Value], from: &str) -> usize {
+    events.iter().filter(|e| is_video_from(e, from)).count()
+}
+
 /// Frames decoded per second of the video `who` receives from `from`, over the last `reports`
 /// reports (one a second).
 pub fn fps(who: &Confab, from: &str, reports: usize) -> f64 {
-    let decoded: Vec<u64> = who
-        .events()
-        .iter()
-        .filter(|e| is(e, "track") && e["id"] == from && e["audio"] == false && e["ended"] != true)
+    let events = who.events();
+    let decoded: Vec<u64> = (events.iter())
+        .filter(|e| is_video_from(e, from))
         .map(|e| e["frames_decoded"].as_u64().unwrap())
         .collect();
-    assert!(decoded.len() > reports, "{}: too few reports of {from}'s video", who.name);
+    let tracks: Vec<&Value> = events.iter().filter(|e| is(e, "track")).collect();
+    assert!(
+        decoded.len() > reports,
+        "{}: too few reports of {from}'s video: {tracks:#?}",
+        who.name
+    );
     let last = &decoded[decoded.len() - reports - 1..];
     (last[reports] - last[0]) as f64 / reports as f64
 }
