@@ -1,5 +1,6 @@
 //! The signaling client against a real confab-signaling on 127.0.0.1: joining, relaying,
-//! surviving a server restart, and ending clearly when retrying cannot help.
+//! surviving a server restart, giving up a server gone silent, and ending clearly when retrying
+//! cannot help.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -122,4 +123,38 @@ async fn an_unreachable_server_is_reported_not_retried_forever() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A server that takes the connection and the join, then goes silent without closing (its
+/// machine left the network): the client's pings go unanswered, and it gives the socket up
+/// after SIGNALING_SILENCE instead of waiting out TCP for minutes.
+#[tokio::test]
+async fn a_server_gone_silent_is_given_up_and_reconnected() {
+    use confab_proto::limits::SIGNALING_SILENCE;
+    use futures_util::StreamExt;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let link = common::link_to(listener.local_addr().unwrap());
+    let silent = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+        let _join = ws.next().await;
+        // Never read again, so never answer a ping; never close.
+        std::future::pending::<()>().await;
+        drop(ws);
+    });
+    let start = std::time::Instant::now();
+    let (_c, mut events) = signaling_client::spawn(config(link, "x"));
+    match next(&mut events).await {
+        SignalingEvent::Reconnecting { reason, .. } => {
+            assert!(reason.contains("went silent"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let waited = start.elapsed();
+    assert!(
+        waited >= SIGNALING_SILENCE && waited < SIGNALING_SILENCE * 2,
+        "gave up after {waited:?}"
+    );
+    silent.abort();
 }
