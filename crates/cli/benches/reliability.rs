@@ -21,7 +21,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::impair::Impairment;
-use common::meeting::{Meeting, chat_counts, current_id, fps, is_back, notes, run_for};
+use common::meeting::{
+    Meeting, chat_counts, current_id, fps, is_back, notes, run_for, video_reports,
+};
 use common::relay::{free_port, start_signaling};
 use common::{Confab, is, participant_args};
 use confab_proto::{ClientMessage, CtlMessage, MeetingKey, RoomId, ServerMessage, SyncFrame};
@@ -213,8 +215,7 @@ fn video_fps(who: &Confab) -> f64 {
     let events = who.events();
     let latest = events.iter().rev().find(|e| is(e, "track") && e["audio"] == false);
     let Some(id) = latest.and_then(|e| e["id"].as_str()) else { return 0.0 };
-    let reports = events.iter().filter(|e| is(e, "track") && e["id"] == id && e["audio"] == false);
-    if reports.count() > 5 { fps(who, id, 5) } else { 0.0 }
+    if video_reports(events, id) > 5 { fps(who, id, 5) } else { 0.0 }
 }
 
 /// After the faults: every message said reaches everyone once, and the notes are the same.
@@ -290,7 +291,7 @@ async fn flood() -> Value {
     .await[0]
         .is_some();
     let after = memory_mib(bo_pid, "VmRSS:");
-    let lost: Vec<Value> = (peers[0].events().into_iter())
+    let lost: Vec<Value> = peers[0].events().iter()
         .filter(|e| is(e, "peer_failed") || is(e, "peer_left"))
         .map(|e| json!({"who": if e["id"] == eve.as_str() { "the flooder" } else { "another" }, "why": e["reason"]}))
         .collect();

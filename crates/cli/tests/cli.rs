@@ -78,7 +78,7 @@ async fn a_host_and_two_joiners_chat_edit_share_a_file_and_export() {
     assert!(err["message"].as_str().unwrap().contains("past the end"), "{err}");
 
     // Bo quits: it exits 0 and the others hear that Bo left.
-    let bo_id = bo.events().into_iter().find(|e| is(e, "joined")).unwrap()["you"].clone();
+    let bo_id = bo.events().iter().find(|e| is(e, "joined")).unwrap()["you"].clone();
     bo.send(json!({"cmd": "quit"})).await;
     assert!(bo.exit_status().await.success());
     for p in [&mut host, &mut cy] {
@@ -303,7 +303,7 @@ async fn beeps_from_one_cli_are_heard_by_another_at_their_start() {
     // Two a second: once six are heard, each must have been placed at a beep's start. A wrong
     // clock or a detector firing on noise would scatter them over the whole half second.
     let beeps_heard = |bo: &Confab| -> Vec<f64> {
-        let reports = bo.events().into_iter().filter(|e| is(e, "track") && e["audio"] == true);
+        let reports = bo.events().iter().filter(|e| is(e, "track") && e["audio"] == true);
         reports
             .flat_map(|e| e["beep_delays_ms"].as_array().cloned().unwrap_or_default())
             .filter_map(|d| d.as_f64())

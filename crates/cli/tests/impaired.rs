@@ -54,7 +54,7 @@ async fn a_meeting_at_ten_percent_loss_and_100_ms_delay_keeps_going() {
         assert!(shown >= 15.0, "{} shows Ada's video at {shown:.1} fps at 10% loss", peer.name);
         let heard = peer
             .events()
-            .into_iter()
+            .iter()
             .rev()
             .find(|e| is(e, "track") && e["audio"] == true && e["id"] == ada.as_str());
         let level = heard.and_then(|e| e["audio_level"].as_f64()).unwrap_or(0.0);

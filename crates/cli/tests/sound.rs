@@ -51,7 +51,7 @@ async fn a_speaker_is_heard_by_a_microphone_in_the_room_and_not_by_its_own() {
     // Dee hears Ada's beeps through Bo's speaker and Cy's microphone, each at the same delay.
     let eight_beeps = |events: &[Value]| voice_of(events, &cy_id, 0).1.len() >= 8;
     dee.wait_until("eight beeps through the room", eight_beeps).await;
-    let (_, beeps) = voice_of(&dee.events(), &cy_id, 0);
+    let (_, beeps) = voice_of(dee.events(), &cy_id, 0);
     let spread = beeps.iter().copied().fold(f64::MIN, f64::max)
         - beeps.iter().copied().fold(f64::MAX, f64::min);
     eprintln!("speaker to microphone: beeps heard at {beeps:?} ms past their start");
@@ -65,8 +65,8 @@ async fn a_speaker_is_heard_by_a_microphone_in_the_room_and_not_by_its_own() {
     let five_seconds = |events: &[Value]| voice_of(events, &bo_id, learnt).0.len() >= 5;
     ada.wait_until("Bo's microphone for 13 s", five_seconds).await;
     dee.drain();
-    let (room_levels, room_beeps) = voice_of(&dee.events(), &cy_id, learnt);
-    let (echo_levels, echo_beeps) = voice_of(&ada.events(), &bo_id, learnt);
+    let (room_levels, room_beeps) = voice_of(dee.events(), &cy_id, learnt);
+    let (echo_levels, echo_beeps) = voice_of(ada.events(), &bo_id, learnt);
     let mean = |levels: &[f64]| levels.iter().sum::<f64>() / levels.len().max(1) as f64;
     let (in_room, echo) = (mean(&room_levels), mean(&echo_levels));
     eprintln!(

@@ -225,6 +225,6 @@ async fn a_peer_whose_address_changes_comes_back_on_its_new_one() {
 
 /// `who`'s first signaling id.
 fn first_id(who: &Confab) -> String {
-    let first = who.events().into_iter().find(|e| is(e, "joined")).unwrap();
+    let first = who.events().iter().find(|e| is(e, "joined")).unwrap();
     first["you"].as_str().unwrap().to_owned()
 }

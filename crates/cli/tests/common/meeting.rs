@@ -32,11 +32,11 @@ pub fn fps(who: &Confab, from: &str, reports: usize) -> f64 {
         .filter(|e| is_video_from(e, from))
         .map(|e| e["frames_decoded"].as_u64().unwrap())
         .collect();
-    let tracks: Vec<&Value> = events.iter().filter(|e| is(e, "track")).collect();
     assert!(
         decoded.len() > reports,
-        "{}: too few reports of {from}'s video: {tracks:#?}",
-        who.name
+        "{}: too few reports of {from}'s video: {:#?}",
+        who.name,
+        events.iter().filter(|e| is(e, "track")).collect::<Vec<_>>()
     );
     let last = &decoded[decoded.len() - reports - 1..];
     (last[reports] - last[0]) as f64 / reports as f64
@@ -53,13 +53,13 @@ pub fn chat_counts(who: &Confab) -> HashMap<String, usize> {
 
 /// The notes as `who` last reported them.
 pub fn notes(who: &Confab) -> String {
-    let last = who.events().into_iter().rev().find(|e| is(e, "notes"));
+    let last = who.events().iter().rev().find(|e| is(e, "notes"));
     last.map(|e| e["text"].as_str().unwrap().to_owned()).unwrap_or_default()
 }
 
 /// `who`'s signaling id now (it changes when it rejoins).
 pub fn current_id(who: &Confab) -> String {
-    let last = who.events().into_iter().rev().find(|e| is(e, "joined"));
+    let last = who.events().iter().rev().find(|e| is(e, "joined"));
     last.map(|e| e["you"].as_str().unwrap().to_owned()).unwrap_or_default()
 }
 

@@ -25,6 +25,8 @@ pub struct Confab {
     lines: mpsc::UnboundedReceiver<String>,
     /// Every stdout line so far.
     pub seen: Vec<String>,
+    /// Those of them that are JSON events, parsed once as they arrive.
+    events: Vec<Value>,
 }
 
 impl Confab {
@@ -90,7 +92,7 @@ impl Confab {
             }
         });
         let stdin = child.stdin.take();
-        Self { name: name.into(), child, stdin, lines, seen: vec![] }
+        Self { name: name.into(), child, stdin, lines, seen: vec![], events: vec![] }
     }
 
     /// `confab host --json` as `name`, with its own directories under `dir`; returns it and the
@@ -134,20 +136,26 @@ impl Confab {
             .await
             .unwrap_or_else(|_| panic!("{}: no output in time", self.name))
             .unwrap_or_else(|| panic!("{}: stdout closed", self.name));
-        self.seen.push(line.clone());
+        self.record(line.clone());
         line
     }
 
     /// Takes whatever output is already there without waiting.
     pub fn drain(&mut self) {
         while let Ok(line) = self.lines.try_recv() {
-            self.seen.push(line);
+            self.record(line);
         }
     }
 
+    /// Keeps a line of output, and the event it holds.
+    fn record(&mut self, line: String) {
+        self.events.extend(serde_json::from_str::<Value>(&line).ok());
+        self.seen.push(line);
+    }
+
     /// Every JSON event seen so far.
-    pub fn events(&self) -> Vec<Value> {
-        self.seen.iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    pub fn events(&self) -> &[Value] {
+        &self.events
     }
 
     /// Waits until some event (seen before or arriving now) satisfies `matches`.
@@ -163,7 +171,7 @@ impl Confab {
         matches: impl Fn(&Value) -> bool,
     ) -> Vec<Value> {
         self.wait_until(what, |events| events.iter().filter(|e| matches(e)).count() >= n).await;
-        self.events().into_iter().filter(matches).collect()
+        self.events.iter().filter(|e| matches(e)).cloned().collect()
     }
 
     /// Waits until the events so far (seen before or arriving now) satisfy `done`.
@@ -171,12 +179,12 @@ impl Confab {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             self.drain();
-            if done(&self.events()) {
+            if done(&self.events) {
                 return;
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match tokio::time::timeout(left, self.lines.recv()).await {
-                Ok(Some(line)) => self.seen.push(line),
+                Ok(Some(line)) => self.record(line),
                 Ok(None) => panic!("{}: exited while waiting for {what}", self.name),
                 Err(_) => {
                     panic!("{}: timed out waiting for {what}; saw {:#?}", self.name, self.seen)
@@ -190,7 +198,7 @@ impl Confab {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             self.drain();
-            let latest = self.events().into_iter().rev().find(|e| e["event"] == "notes");
+            let latest = self.events.iter().rev().find(|e| e["event"] == "notes").cloned();
             if let Some(text) = latest.as_ref().and_then(|e| e["text"].as_str())
                 && matches(text)
             {
@@ -198,7 +206,7 @@ impl Confab {
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match tokio::time::timeout(left, self.lines.recv()).await {
-                Ok(Some(line)) => self.seen.push(line),
+                Ok(Some(line)) => self.record(line),
                 Ok(None) => panic!("{}: exited while waiting for {what}", self.name),
                 Err(_) => {
                     panic!("{}: timed out waiting for {what}; last notes {latest:?}", self.name)
@@ -210,7 +218,7 @@ impl Confab {
     /// Reads what is left of stdout once the process is gone.
     pub async fn read_to_end(&mut self) {
         while let Ok(Some(line)) = tokio::time::timeout(WAIT, self.lines.recv()).await {
-            self.seen.push(line);
+            self.record(line);
         }
     }
 
