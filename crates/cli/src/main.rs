@@ -105,8 +105,8 @@ struct ParticipantArgs {
     /// Send a synthetic microphone (a steady 440 Hz tone) to every peer.
     #[arg(long)]
     synthetic_audio: bool,
-    /// Send beeps instead, 100 ms of 440 Hz at every half second of the wall clock: a receiver
-    /// on the same machine (`--receive-media`) reports each beep's delay.
+    /// Send beeps instead, 100 ms of a 440 Hz tone and noise at every half second of the wall
+    /// clock: a receiver on the same machine (`--receive-media`) reports each beep's delay.
     #[arg(long, conflicts_with = "synthetic_audio")]
     synthetic_beeps: bool,
     /// Talk: send the default microphone to every peer, or with `=ID` another (see `confab

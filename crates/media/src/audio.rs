@@ -23,6 +23,12 @@ const MAX_OPUS_FRAME_BYTES: usize = 1500;
 pub trait AudioSource: Send {
     /// Fills `frame` ([`FRAME_SAMPLES`] samples) with the next 20 ms, 48 kHz mono.
     fn capture(&mut self, frame: &mut [i16]) -> Result<(), MediaError>;
+
+    /// When the last sample of the frame `capture` gave was heard, where the source knows it
+    /// (a device, whose samples may wait in a queue); `None` means just now.
+    fn captured_at(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// A microphone for machines with none: a steady sine tone, which a listener or a test can
@@ -63,9 +69,15 @@ impl AudioSource for SineTone {
 /// [`BEEP_EVERY_MS`] of the wall clock, silence between. A listener on the same machine knows
 /// when each beep began without being told: its delay is the time it starts hearing one,
 /// modulo [`BEEP_EVERY_MS`].
+///
+/// Each beep is a tone with as much noise again: sound spread over many pitches, as a voice's
+/// is. A pure tone repeats itself every cycle, so an echo canceller cannot tell its delay, and
+/// would be judged on a sound no one makes.
 #[derive(Debug, Clone)]
 pub struct Beeps {
     tone: SineTone,
+    /// The noise generator's state (xorshift32: any fixed sequence will do).
+    noise: u32,
 }
 
 /// How often a beep starts, and how long it lasts, in wall-clock milliseconds.
@@ -75,13 +87,21 @@ pub const BEEP_MS: f64 = 100.0;
 impl Beeps {
     /// Beeps at `hz` (20 Hz to 20 kHz).
     pub fn new(hz: u32) -> Result<Self, MediaError> {
-        Ok(Self { tone: SineTone::new(hz)? })
+        Ok(Self { tone: SineTone::new(hz)?, noise: 0x5eed_5eed })
     }
 }
 
 impl AudioSource for Beeps {
     fn capture(&mut self, frame: &mut [i16]) -> Result<(), MediaError> {
         self.tone.capture(frame)?;
+        for sample in frame.iter_mut() {
+            self.noise ^= self.noise << 13;
+            self.noise ^= self.noise >> 17;
+            self.noise ^= self.noise << 5;
+            // 12 bits, centred, to the tone's own strength.
+            let noise = ((self.noise >> 20) as i16 - 2048) * 2;
+            *sample = (*sample / 2).saturating_add(noise);
+        }
         // The frame is the last 20 ms, as a microphone delivers it: it ends now.
         silence_between_beeps(frame, wall_clock_ms());
         Ok(())

@@ -183,6 +183,10 @@ struct QueueState {
     playing: bool,
     /// When the device last took or gave sound.
     last_callback: Option<Instant>,
+    /// For a microphone: when the newest sample in the queue was heard.
+    newest_heard_at: Option<Instant>,
+    /// For a microphone: when the last sample taken from the queue was heard.
+    taken_heard_at: Option<Instant>,
 }
 
 impl Queue {
@@ -204,6 +208,11 @@ fn push_limited(samples: &mut VecDeque<i16>, new: impl IntoIterator<Item = i16>)
     samples.extend(new);
     let excess = samples.len().saturating_sub(QUEUE_LIMIT);
     samples.drain(..excess);
+}
+
+/// How long `samples` play.
+fn duration_of(samples: usize) -> Duration {
+    Duration::from_micros(samples as u64 * 1000 / PER_MS as u64)
 }
 
 fn to_i16(sample: f32) -> i16 {
@@ -253,12 +262,21 @@ where
     device
         .build_input_stream(
             config,
-            move |data: &[T], _: &cpal::InputCallbackInfo| {
+            move |data: &[T], info: &cpal::InputCallbackInfo| {
                 let mono = data.chunks_exact(channels).map(|frame| {
                     let sum: f32 = frame.iter().map(|&s| s.to_sample::<f32>()).sum();
                     to_i16(sum / channels as f32)
                 });
-                push_limited(&mut filled.lock().samples, mono);
+                let mut state = filled.lock();
+                push_limited(&mut state.samples, mono);
+                let now = Instant::now();
+                state.last_callback = Some(now);
+                // The device says how long its sound waited before this call.
+                let stamp = info.timestamp();
+                let waited = stamp.callback.duration_since(stamp.capture);
+                state.newest_heard_at = now.checked_sub(waited);
+
+                drop(state);
                 filled.changed.notify_all();
             },
             move |error| failed.error(&error),
@@ -299,7 +317,14 @@ impl AudioSource for Microphone {
         for (out, sample) in frame.iter_mut().zip(state.samples.drain(..wanted)) {
             *out = sample;
         }
+        // Those still queued were heard after ours.
+        let queued = duration_of(state.samples.len());
+        state.taken_heard_at = state.newest_heard_at.and_then(|at| at.checked_sub(queued));
         Ok(())
+    }
+
+    fn captured_at(&self) -> Option<Instant> {
+        self.queue.lock().taken_heard_at
     }
 }
 
@@ -350,9 +375,16 @@ where
     device
         .build_output_stream(
             config,
-            move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
+            move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
                 let mut state = drained.lock();
-                state.last_callback = Some(Instant::now());
+                let now = Instant::now();
+                state.last_callback = Some(now);
+                // The device says how long until this call's sound plays; what is left of the
+                // last call's sound plays before it.
+                let stamp = info.timestamp();
+                let plays_at = now + stamp.playback.duration_since(stamp.callback);
+
+                let began_at = plays_at.checked_sub(duration_of(played.len())).unwrap_or(now);
                 // Starts once a little is in hand, so a late frame does not break the sound.
                 state.playing |= state.samples.len() >= SPEAKER_PREFILL;
                 for frame in data.chunks_exact_mut(channels) {
@@ -367,7 +399,7 @@ where
                 drop(state);
                 let whole = played.len() - played.len() % CHUNK;
                 if let Some(echo) = &echo {
-                    echo.far_end(&played[..whole]);
+                    echo.far_end(&played[..whole], began_at);
                 }
                 played.drain(..whole);
             },

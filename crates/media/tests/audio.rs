@@ -332,11 +332,13 @@ fn echo_cancellation_takes_the_speaker_out_of_the_microphone_and_keeps_the_voice
     let mut played: Vec<i16> = vec![0; delay];
     let (mut echo_in, mut echo_out, mut voice_in, mut voice_out) = (vec![], vec![], vec![], vec![]);
     let mut near = vec![0i16; FRAME_SAMPLES];
+    let start = Instant::now();
     for n in 0..400 {
+        let now = start + FRAME_DURATION * n;
         // A far end with a voice's spread of pitches: band-limited noise.
         let far: Vec<i16> =
             (0..FRAME_SAMPLES).map(|_| (random.below(8000) as i32 - 4000) as i16).collect();
-        processing.far_end(&far);
+        processing.far_end(&far, now);
         played.extend_from_slice(&far);
         let echo: Vec<i16> = played.drain(..FRAME_SAMPLES).map(|s| s / 2).collect();
         // The last second, the person near the microphone talks too.
@@ -348,7 +350,7 @@ fn echo_cancellation_takes_the_speaker_out_of_the_microphone_and_keeps_the_voice
             .map(|(&e, &v)| e.saturating_add(if talking { v / 2 } else { 0 }))
             .collect();
         let before = heard.clone();
-        processing.near_end(&mut heard).expect("process");
+        processing.near_end(&mut heard, now + FRAME_DURATION).expect("process");
         if (250..350).contains(&n) {
             echo_in.extend_from_slice(&before);
             echo_out.extend_from_slice(&heard);
