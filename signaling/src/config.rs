@@ -29,6 +29,9 @@ pub struct Config {
     /// never limited).
     pub joins_per_minute: u32,
     pub meetings_per_minute: u32,
+    /// Access tokens, one per line: with them, only a holder opens a meeting (see
+    /// [`crate::access`]). Unset: anyone who reaches the server may.
+    pub token_file: Option<PathBuf>,
     /// The first message (`join`) must arrive within this.
     pub join_timeout: Duration,
     pub ping_interval: Duration,
@@ -78,6 +81,7 @@ impl Default for Config {
             burst_messages: 200,
             joins_per_minute: 60,
             meetings_per_minute: 20,
+            token_file: None,
             join_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
@@ -156,6 +160,10 @@ pub struct ServeArgs {
     /// Meetings made (`POST /api/meetings`) per minute from one client address (0: no limit).
     #[arg(long, env = "CONFAB_MEETINGS_PER_MINUTE", default_value_t = 20)]
     pub meetings_per_minute: u32,
+    /// Access tokens, one per line (`#` comments): only a holder may make a meeting or be the
+    /// first to join one; anyone with the link joins it while it is in use. Read at start.
+    #[arg(long, env = "CONFAB_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     /// Largest signaling frame, in bytes; a larger one closes the socket with 1009.
     #[arg(long, env = "CONFAB_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024,
           value_parser = clap::value_parser!(u32).range(1024..=1024 * 1024))]
@@ -220,6 +228,7 @@ impl ServeArgs {
             burst_messages: self.max_message_rate.saturating_mul(4),
             joins_per_minute: self.joins_per_minute,
             meetings_per_minute: self.meetings_per_minute,
+            token_file: self.token_file,
             max_message_bytes: self.max_message_bytes as usize,
             join_timeout: Duration::from_secs(self.join_timeout),
             ping_interval: Duration::from_secs(self.ping_interval),

@@ -97,6 +97,21 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
+/// The token of an `Authorization: Bearer TOKEN` header.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = header_str(headers, header::AUTHORIZATION)?;
+    let (scheme, token) = value.split_once(' ')?;
+    Some(token.trim()).filter(|t| scheme.eq_ignore_ascii_case("bearer") && !t.is_empty())
+}
+
+/// 401, saying why and asking for a bearer token.
+fn token_refused(why: &'static str) -> Response<Body> {
+    let mut resp = text(StatusCode::UNAUTHORIZED, why);
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"confab\""));
+    resp
+}
+
 /// `Host` if it is a plain `host[:port]`, else `None`.
 fn request_host(headers: &HeaderMap) -> Option<&str> {
     header_str(headers, header::HOST).filter(|h| {
@@ -200,6 +215,9 @@ fn websocket(
 /// `POST /api/meetings`: a fresh room id and its link (without the key, which the client makes
 /// and appends to the fragment).
 fn create_meeting(headers: &HeaderMap, address: IpAddr, state: &State) -> Response<Body> {
+    if state.relay.tokens_required() && bearer_token(headers).is_none() {
+        return token_refused("this server makes meetings only for holders of an access token\n");
+    }
     let mut meetings = state.meetings.lock().unwrap_or_else(|e| e.into_inner());
     if !meetings.allow(std::time::Instant::now(), address) {
         let wait = meetings.retry_after().as_secs().max(1);
@@ -221,6 +239,9 @@ fn create_meeting(headers: &HeaderMap, address: IpAddr, state: &State) -> Respon
         (None, None) => return text(StatusCode::BAD_REQUEST, "missing or malformed Host header\n"),
     };
     let room = RoomId::random();
+    if !state.relay.make(&room, bearer_token(headers)) {
+        return token_refused("this server refused your access token\n");
+    }
     let body = serde_json::json!({ "room": room, "link": format!("{base}/m/{room}") });
     let mut resp = text(StatusCode::OK, body.to_string());
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -68,6 +68,16 @@ impl Hub {
         self.members.len()
     }
 
+    /// Whether anyone is in `room`.
+    pub fn is_occupied(&self, room: &RoomId) -> bool {
+        self.rooms.contains_key(room)
+    }
+
+    /// The room `id` is in.
+    pub fn room_of(&self, id: &PeerId) -> Option<&RoomId> {
+        self.members.get(id).map(|m| &m.room)
+    }
+
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
         match input {
             Input::Join { id, room, name, client } => self.join(id, room, name, client),

@@ -28,7 +28,8 @@
 //! - `session`: one connection's join deadline, pings, idle drop and rate limit, pure too.
 //! - `relay`, `connection`, `http`, `ui`, `server`, `tls`: the I/O around them.
 //! - `turn`: TURN credentials; `metrics`: Prometheus counters; `admission`: how often one client
-//!   address may join or make meetings (pure).
+//!   address may join or make meetings (pure); [`access`]: with access tokens configured, who
+//!   may open a meeting (pure, time passed in).
 //!
 //! ## Limits and what it refuses
 //! Every limit is in [`Config`] and reported to clients in `welcome`: frame size (bigger closes
@@ -42,6 +43,7 @@
 //! fragment), and never logs an IP address: it does not even read the peer's address. It depends
 //! on `confab-proto` only, never on `confab-core`.
 
+pub mod access;
 mod admission;
 mod config;
 mod connection;

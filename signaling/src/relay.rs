@@ -4,14 +4,18 @@
 //! Delivery never waits. Each connection's queue is bounded in messages and in bytes; when a
 //! queue is full its reader is too slow, and it is evicted on the spot (the room hears
 //! `peer_left`) instead of stalling the sender and, through it, the room, or holding megabytes.
+//!
+//! Under the same lock, [`Access`] says who may join, from who is in each room.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
-use confab_proto::{ErrorCode, Join, PeerId, PeerInfo, ServerMessage, SignalPayload};
+use confab_proto::{ErrorCode, Join, PeerId, PeerInfo, RoomId, ServerMessage, SignalPayload};
 use tokio::sync::{Notify, mpsc};
 
+use crate::access::Access;
 use crate::hub::{Hub, Input, Output};
 use crate::metrics::Metrics;
 
@@ -52,12 +56,13 @@ pub struct Relay {
 #[derive(Debug)]
 struct Inner {
     hub: Hub,
+    access: Access,
     mailboxes: HashMap<PeerId, Mailbox>,
 }
 
 impl Relay {
-    pub fn new(max_peers: usize, max_queued_bytes: usize) -> Self {
-        let inner = Inner { hub: Hub::new(max_peers), mailboxes: HashMap::new() };
+    pub fn new(max_peers: usize, max_queued_bytes: usize, access: Access) -> Self {
+        let inner = Inner { hub: Hub::new(max_peers), access, mailboxes: HashMap::new() };
         Self { inner: Mutex::new(inner), max_queued_bytes }
     }
 
@@ -72,6 +77,22 @@ impl Relay {
         (inner.hub.room_count(), inner.hub.peer_count())
     }
 
+    /// Whether making a meeting takes an access token.
+    pub fn tokens_required(&self) -> bool {
+        self.lock().access.required()
+    }
+
+    /// A meeting is being made with `token`: `false` if the token is refused. A meeting made
+    /// is open to its link.
+    pub fn make(&self, room: &RoomId, token: Option<&str>) -> bool {
+        let mut inner = self.lock();
+        if !inner.access.accepts(token) {
+            return false;
+        }
+        inner.access.made(Instant::now(), room.clone());
+        true
+    }
+
     /// Joins `id` to the room of `join`; on success, the peers already there.
     pub fn join(
         &self,
@@ -81,6 +102,17 @@ impl Relay {
         metrics: &Metrics,
     ) -> Result<Vec<PeerInfo>, Refusal> {
         let mut inner = self.lock();
+        let occupied = inner.hub.is_occupied(&join.room);
+        let token = join.token.as_deref();
+        if !inner.access.may_join(Instant::now(), &join.room, token, occupied) {
+            let message = if token.is_some() {
+                "this server refused your access token"
+            } else {
+                "this meeting is not open on this server: it opens when someone with an access \
+                 token starts it (then its link is enough)"
+            };
+            return Err((ErrorCode::BadToken, message.into()));
+        }
         let outputs = inner.hub.handle(Input::Join {
             id: id.clone(),
             room: join.room,
@@ -116,12 +148,20 @@ impl Relay {
     pub fn leave(&self, id: &PeerId, metrics: &Metrics) {
         let mut inner = self.lock();
         inner.mailboxes.remove(id);
-        let outputs = inner.hub.handle(Input::Leave { id: id.clone() });
+        let outputs = inner.leave(id.clone());
         let _ = inner.deliver(outputs, self.max_queued_bytes, metrics);
     }
 }
 
 impl Inner {
+    /// `id` leaves its room, which stays open to its link for a while.
+    fn leave(&mut self, id: PeerId) -> Vec<Output> {
+        if let Some(room) = self.hub.room_of(&id) {
+            self.access.left(Instant::now(), &room.clone());
+        }
+        self.hub.handle(Input::Leave { id })
+    }
+
     /// Delivers the hub's outputs; evicts any peer whose queue is full or gone, which may in turn
     /// produce `peer_left` messages to deliver. Returns the refusal meant for the caller, if any.
     fn deliver(
@@ -154,7 +194,7 @@ impl Inner {
                     metrics.rejected(ErrorCode::TooSlow);
                     mailbox.evicted.notify_one();
                 }
-                pending.extend(self.hub.handle(Input::Leave { id }));
+                pending.extend(self.leave(id));
             }
         }
         refusal

@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
+use crate::access::Access;
 use crate::admission::AddressLimit;
 use crate::metrics::Metrics;
 use crate::relay::Relay;
@@ -55,6 +56,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     config.validate().map_err(Error::Config)?;
+    let access = match &config.token_file {
+        Some(path) => Access::from_file(path).map_err(|e| Error::Config(e.to_string()))?,
+        None => Access::default(),
+    };
     let acceptor = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let (stop, stopped) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(config.max_connections));
@@ -62,7 +67,7 @@ pub async fn run(
     let state = Arc::new(State {
         joins: Mutex::new(AddressLimit::per_minute(config.joins_per_minute)),
         meetings: Mutex::new(AddressLimit::per_minute(config.meetings_per_minute)),
-        relay: Relay::new(config.max_peers, config.send_queue_bytes),
+        relay: Relay::new(config.max_peers, config.send_queue_bytes, access),
         metrics: Metrics::default(),
         shutdown: stopped,
         secure: acceptor.is_some(),

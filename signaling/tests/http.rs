@@ -302,3 +302,69 @@ async fn one_address_may_make_and_join_only_so_many_meetings_a_minute() {
     let counted = "confab_messages_rejected_total{reason=\"rate_limited\"} 2";
     assert!(metrics.contains(counted), "the two refusals are counted:\n{metrics}");
 }
+
+/// With access tokens, a stranger who reaches the server can neither make a meeting nor open a
+/// room by joining it; a token holder can, and then the meeting's link alone lets others in.
+#[tokio::test]
+async fn with_access_tokens_only_a_holder_opens_a_meeting_and_then_its_link_suffices() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "# the team's\nteam-token-0123456789\n").unwrap();
+    let config = Config { token_file: Some(tokens), ..Config::default() };
+    let server = TestServer::start(config).await;
+    let bearer = |token: &'static str| [("Authorization", token)];
+
+    // Making a meeting: refused without a token or with a wrong one, saying why.
+    let anonymous = http(server.addr, "POST", "/api/meetings", &[], b"").await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.header("www-authenticate").as_deref(), Some("Bearer realm=\"confab\""));
+    assert!(anonymous.body_text().contains("access token"), "{}", anonymous.body_text());
+    let wrong = bearer("Bearer team-token-9876543210");
+    assert_eq!(http(server.addr, "POST", "/api/meetings", &wrong, b"").await.status, 401);
+    let made =
+        http(server.addr, "POST", "/api/meetings", &bearer("Bearer team-token-0123456789"), b"")
+            .await;
+    assert_eq!(made.status, 200);
+    let made: serde_json::Value = serde_json::from_slice(&made.body).unwrap();
+    let room: RoomId = made["room"].as_str().unwrap().parse().unwrap();
+
+    // The meeting made is open to its link: no token needed.
+    let (_first, _) = server.join(&room, "guest").await;
+
+    // A room nobody opened: a stranger is refused, with a reason, and the socket closes.
+    let unopened = RoomId::random();
+    let mut stranger = server.connect("stranger").await;
+    stranger.send_json(join_msg(&unopened, "stranger")).await;
+    let why = stranger.expect_error(ErrorCode::BadToken).await;
+    assert!(why.contains("access token"), "{why}");
+    stranger.expect_close(CloseCode::Policy).await;
+    let mut forger = server.connect("forger").await;
+    let mut forged = join_msg(&unopened, "forger");
+    forged["token"] = "team-token-9876543210".into();
+    forger.send_json(forged).await;
+    assert!(forger.expect_error(ErrorCode::BadToken).await.contains("refused your access token"));
+
+    // A holder opens it by joining with the token; then the link is enough.
+    let mut holder = server.connect("holder").await;
+    let mut with_token = join_msg(&unopened, "holder");
+    with_token["token"] = "team-token-0123456789".into();
+    holder.send_json(with_token).await;
+    assert!(matches!(holder.recv().await, ServerMessage::Welcome { .. }));
+    let (_guest, welcome) = server.join(&unopened, "guest").await;
+    assert_eq!(welcome.peers.len(), 1, "the guest meets the holder");
+
+    let metrics = server.metrics().await;
+    let counted = "confab_messages_rejected_total{reason=\"bad_token\"} 2";
+    assert!(metrics.contains(counted), "the two refused joins are counted:\n{metrics}");
+}
+
+#[tokio::test]
+async fn a_bad_token_file_stops_the_server_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "short\n").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = Config { token_file: Some(tokens), ..Config::default() };
+    let error = confab_signaling::run(listener, config, std::future::pending()).await.unwrap_err();
+    assert!(error.to_string().contains("line 1: a token must be at least 16 bytes"), "{error}");
+}

@@ -463,6 +463,7 @@ impl Desktop {
             sources: Arc::new(sources),
             incoming: Some(Arc::new(media)),
             trusted_certificate: self.hosted.lock().await.as_ref().map(|h| h.certificate.clone()),
+            access_token: None,
         };
         let (engine, mut engine_events) = Engine::start(config)?;
         if let Some(previous) = self.meeting.lock().await.replace(engine) {

@@ -2,7 +2,9 @@
 // that says what happened and what to do: never a page left on "Connecting…".
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { WAIT_MS, joinAs, launchBrowser, newMeeting, newPage, screenshot, startServer } from "./harness.mjs";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { TEST_KEY, WAIT_MS, joinAs, launchBrowser, newMeeting, newPage, screenshot, startServer, tempDir, waitConnected } from "./harness.mjs";
 
 test("the pre-join form refuses names the server would refuse, beside the field", async (t) => {
   const server = await startServer(t);
@@ -61,4 +63,43 @@ test("a name refused by the server itself ends the join with the server's reason
   await page.getByRole("heading", { name: "The server did not let you in" }).waitFor({ timeout: WAIT_MS });
   await page.getByText(/name must not contain control or text-direction characters/).waitFor();
   assert.equal(await page.getByText("Connecting…").count(), 0);
+});
+
+test("on a server with access tokens, the start page asks for one, and the link then lets others in", async (t) => {
+  const tokens = join(tempDir(t, "tokens"), "tokens");
+  writeFileSync(tokens, "team-token-0123456789\n");
+  const server = await startServer(t, ["--token-file", tokens]);
+  const browser = await launchBrowser(t);
+  const host = await newPage(browser);
+  await host.goto(server);
+  await host.getByRole("textbox", { name: "Your name" }).fill("Host");
+  const make = host.getByRole("button", { name: "New meeting" });
+  await make.click();
+  // No token yet: the server's refusal becomes a field for one, with why.
+  const token = host.getByLabel("Access token");
+  await token.waitFor({ timeout: WAIT_MS });
+  await host.getByText("only for people with an access token").waitFor();
+  await token.fill("team-token-9876543210");
+  await make.click();
+  await host.getByText("The server refused this access token").waitFor({ timeout: WAIT_MS });
+  await screenshot(host, "home-access-token");
+  await token.fill("team-token-0123456789");
+  await make.click();
+  await host.waitForURL(/\/m\/[A-Za-z0-9_-]{22}#k=[A-Za-z0-9_-]{22}$/, { timeout: WAIT_MS });
+  await host.getByRole("button", { name: "Join" }).click();
+  await host.getByRole("textbox", { name: "Notes" }).waitFor({ timeout: WAIT_MS });
+
+  // The meeting made is open to its link: a guest joins with it alone, and meets the host.
+  const guest = await newPage(browser);
+  await joinAs(guest, host.url(), "Guest");
+  await waitConnected(guest, "Host");
+
+  // A link to a meeting nobody with a token started ends on a screen saying so.
+  const stranger = await newPage(browser);
+  await stranger.goto(`${server}/m/AAAAAAAAAAAAAAAAAAAAAA#k=${TEST_KEY}`);
+  await stranger.getByRole("textbox", { name: "Your name" }).fill("Stranger");
+  await stranger.getByRole("button", { name: "Join" }).click();
+  await stranger.getByRole("heading", { name: "This meeting has not started" }).waitFor({ timeout: WAIT_MS });
+  await screenshot(stranger, "refused-bad-token");
+  assert.equal(await stranger.getByText("Connecting…").count(), 0);
 });

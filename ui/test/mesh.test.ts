@@ -48,6 +48,10 @@ test("before the welcome, an error answers the join: it is a refusal unless it i
   // In the meeting, a bad message of ours is logged, not a reason to leave.
   assert.equal(isRefusal("bad_message", true), false);
   assert.equal(isRefusal("room_full", true), true);
+  // A restarted server with access tokens forgets that our meeting was open until someone with a
+  // token is back: once we have been in, we wait for them, even before this socket's welcome.
+  assert.equal(isRefusal("bad_token", false, true), false);
+  assert.equal(isRefusal("bad_token", true), false);
 });
 
 test("every refusal says what happened and what to do", () => {

@@ -92,6 +92,11 @@ struct ParticipantArgs {
     /// peers never learn each other's addresses).
     #[arg(long)]
     relay_only: bool,
+    /// An access token, for a server that asks one of whoever opens a meeting on it: the
+    /// file's first line that is not blank or a `#` comment. (A file, not a flag: a command
+    /// line is visible to every user of the machine.)
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// Send a synthetic camera (a moving test pattern with a frame counter) to every peer:
     /// 640×360, or with `=WIDTHxHEIGHT` another size (e.g. `=1920x1080`).
     #[arg(long, value_name = "SIZE", num_args = 0..=1, require_equals = true, default_missing_value = "",

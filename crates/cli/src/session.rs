@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use confab_core::api::Answer;
 use confab_core::setup;
+use confab_core::signaling_client::AccessToken;
 use confab_core::tracks::{IncomingMedia, SyntheticSources};
 use confab_core::{Engine, EngineConfig, EngineEvent, TrackFeed, TrackKind, TrackSet};
 use confab_media::{
@@ -125,6 +126,10 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
     } else {
         (None, None)
     };
+    let access_token = match args.token_file.as_deref().map(AccessToken::from_file).transpose() {
+        Ok(token) => token,
+        Err(e) => return fail(2, &e),
+    };
     let config = EngineConfig {
         link,
         name,
@@ -144,6 +149,7 @@ pub async fn run(link: MeetingLink, name: DisplayName, args: ParticipantArgs) ->
         sources: Arc::new(SyntheticSources),
         incoming,
         trusted_certificate: None,
+        access_token,
     };
     let (engine, events) = match Engine::start(config) {
         Ok(started) => started,

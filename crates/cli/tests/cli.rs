@@ -354,3 +354,60 @@ async fn logs_at_the_most_verbose_level_hold_no_address_and_no_candidate() {
         }
     }
 }
+
+/// A server that asks for access tokens: a stranger with only a link to a meeting nobody opened
+/// is refused and told why; a holder opens it with `--token-file`; then the link is enough, also
+/// once the server has restarted and a holder is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_server_with_access_tokens_a_holder_opens_the_meeting_and_the_link_does_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "# ours\nteam-token-0123456789\n").unwrap();
+    let port = common::relay::free_port(std::net::Ipv4Addr::LOCALHOST);
+    let listen = format!("127.0.0.1:{port}");
+    let tokens_arg = tokens.to_str().unwrap();
+    let serve = ["serve", "--listen", &listen, "--token-file", tokens_arg];
+    let mut server = Confab::spawn("server", &serve);
+    common::relay::wait_listening(port);
+    let link = format!(
+        "http://{listen}/m/{}#k={}",
+        confab_proto::RoomId::random().as_str(),
+        confab_proto::MeetingKey::random().as_str()
+    );
+
+    let mut stranger = Confab::join_with(&link, "Stranger", &dir.path().join("stranger"), &[]);
+    let ended = stranger.wait_for("refused", |e| is(e, "ended")).await;
+    assert_eq!(ended["code"], "bad_token", "{ended}");
+    assert!(ended["reason"].as_str().unwrap().contains("access token"), "{ended}");
+    assert_eq!(stranger.exit_status().await.code(), Some(1));
+
+    let holder_args = ["--token-file", tokens_arg];
+    let mut holder = Confab::join_with(&link, "Holder", &dir.path().join("holder"), &holder_args);
+    holder.wait_for("joined", |e| is(e, "joined")).await;
+    let mut guest = Confab::join_with(&link, "Guest", &dir.path().join("guest"), &[]);
+    guest.wait_for("the holder", |e| is(e, "peer_connected") && e["name"] == "Holder").await;
+    holder.wait_for("the guest", |e| is(e, "peer_connected") && e["name"] == "Guest").await;
+
+    // The server restarts, forgetting that the meeting was open, and the holder is gone: the
+    // guest is refused on rejoining, and waits instead of leaving. A holder back opens it again.
+    server.kill().await;
+    holder.kill().await;
+    let _server = Confab::spawn("server", &serve);
+    common::relay::wait_listening(port);
+    guest
+        .wait_for("refused while nobody opened it", |e| {
+            is(e, "reconnecting") && e["reason"].as_str().is_some_and(|r| r.contains("not open"))
+        })
+        .await;
+    let mut back = Confab::join_with(&link, "Holder", &dir.path().join("holder"), &holder_args);
+    back.wait_for("the guest", |e| is(e, "peer_connected") && e["name"] == "Guest").await;
+    assert!(!guest.events().iter().any(|e| is(e, "ended")), "the guest stayed in the meeting");
+
+    // A token file that holds none is refused before anything is sent.
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "# nothing yet\n").unwrap();
+    let empty_args = ["--token-file", empty.to_str().unwrap()];
+    let mut careless =
+        Confab::join_with(&link, "Careless", &dir.path().join("careless"), &empty_args);
+    assert_eq!(careless.exit_status().await.code(), Some(2));
+}

@@ -276,6 +276,7 @@ fn start_engine(
         sources: std::sync::Arc::new(confab_core::tracks::NoSources),
         incoming: None,
         trusted_certificate: None,
+        access_token: None,
     })
     .unwrap()
 }

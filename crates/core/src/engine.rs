@@ -69,6 +69,8 @@ pub struct EngineConfig {
     /// A certificate the signaling client trusts besides the public roots (DER): the
     /// self-signed one of a service this program hosts.
     pub trusted_certificate: Option<Vec<u8>>,
+    /// For a server that asks one of whoever opens a meeting on it.
+    pub access_token: Option<crate::signaling_client::AccessToken>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
@@ -343,6 +345,7 @@ async fn run(
         app_version: config.app_version.clone(),
         keep_trying: config.work_offline,
         trusted_certificate: config.trusted_certificate.clone(),
+        access_token: config.access_token.clone(),
     });
     let (link_events, mut link_rx) = mpsc::unbounded_channel();
     let mut network = crate::network::watch();

@@ -30,6 +30,50 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection is taken as gone with the old address.
 const NETWORK_CHECK_WAIT: Duration = Duration::from_secs(2);
 
+/// An access token, for a server that asks one of whoever opens a meeting on it (`bad_token`).
+/// Never shown in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    /// The token in `text`, trimmed: printable ASCII without spaces, at most the protocol's
+    /// 1024 bytes.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let token = text.trim();
+        if token.is_empty() {
+            return Err("an access token cannot be empty".into());
+        }
+        if token.len() > confab_proto::signaling::MAX_TOKEN_BYTES {
+            let max = confab_proto::signaling::MAX_TOKEN_BYTES;
+            return Err(format!("an access token is at most {max} bytes"));
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("an access token is printable ASCII without spaces".into());
+        }
+        Ok(Self(token.to_owned()))
+    }
+
+    /// The first token in a token file (one per line, `#` comments), as the server reads them.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+        let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
+        let line =
+            line.ok_or_else(|| format!("the token file {} holds no token", path.display()))?;
+        Self::new(line).map_err(|e| format!("the token file {}: {e}", path.display()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
+    }
+}
+
 /// Who joins which meeting.
 #[derive(Debug, Clone)]
 pub struct SignalingConfig {
@@ -43,6 +87,8 @@ pub struct SignalingConfig {
     /// A certificate trusted besides the public roots (DER): the self-signed one of a
     /// signaling service this program hosts itself.
     pub trusted_certificate: Option<Vec<u8>>,
+    /// Sent with every join, for a server that asks one of whoever opens a meeting.
+    pub access_token: Option<AccessToken>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,7 +291,7 @@ async fn session(
         name: config.name.clone(),
         client: config.client,
         app_version: config.app_version.clone(),
-        token: None,
+        token: config.access_token.as_ref().map(|t| t.as_str().to_owned()),
     });
     if let Err(e) = ws.send(Message::text(join.encode())).await {
         return Outcome::Dropped(format!("sending join failed: {e}"));
@@ -320,6 +366,12 @@ async fn session(
                     Ok(ServerMessage::PeerLeft { id }) => SignalingEvent::PeerLeft(id),
                     Ok(ServerMessage::Signal { from, data }) => SignalingEvent::Signal { from, data },
                     Ok(ServerMessage::Error { code, message }) => match code {
+                        // Once in: a restarted server with access tokens has forgotten that the
+                        // meeting was open, until someone with a token is back. Wait for them.
+                        ErrorCode::BadToken if *ever_joined => {
+                            closing = Some(message);
+                            continue;
+                        }
                         ErrorCode::RoomFull | ErrorCode::BadRoom | ErrorCode::UnsupportedVersion | ErrorCode::BadToken => {
                             let reason = format!("the server refused to let us in: {message} ({code})");
                             return Outcome::Fatal(reason, Some(code));

@@ -18,6 +18,7 @@ fn config(link: MeetingLink, name: &str) -> SignalingConfig {
         client: ClientKind::Cli,
         app_version: "test".into(),
         keep_trying: false,
+        access_token: None,
     }
 }
 

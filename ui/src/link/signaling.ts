@@ -14,8 +14,10 @@ export type SignalingEvent =
   /** The server refused us for good (full room, malformed room…): no retry. */
   | { kind: "refused"; code: ErrorCode; message: string };
 
-/** Errors after which joining again cannot succeed. */
-const FINAL: ReadonlySet<ErrorCode> = new Set(["bad_room", "room_full", "bad_token", "unsupported_version"]);
+/** Errors after which joining again cannot succeed. (`bad_token` only before the first welcome:
+ * once in, it means a restarted server with access tokens has forgotten that the meeting was
+ * open, until someone with a token is back; so we retry, as after a drop.) */
+const FINAL: ReadonlySet<ErrorCode> = new Set(["bad_room", "room_full", "unsupported_version"]);
 /** Errors about the moment or about another message, not about our join: logged, or the socket
  * retried as after a drop. `not_joined` answers a signal sent on a new socket before its welcome
  * (a renegotiation while we rejoin), which is no reason to give up the meeting. */
@@ -23,10 +25,12 @@ const PASSING: ReadonlySet<ErrorCode> = new Set([
   "rate_limited", "too_slow", "shutting_down", "unknown_peer", "not_joined", "already_joined",
 ]);
 
-/** Whether an `error` refuses us for good. Before the welcome every other error answers our
- * join (a name the server refuses is `bad_message`, a join that came too late `join_timeout`),
- * and the same join again would fail the same way: the person must be told, not kept waiting. */
-export function isRefusal(code: ErrorCode, joined: boolean): boolean {
+/** Whether an `error` refuses us for good. Before the welcome (`joined`: on this socket) every
+ * other error answers our join (a name the server refuses is `bad_message`, a join that came too
+ * late `join_timeout`), and the same join again would fail the same way: the person must be told,
+ * not kept waiting. `bad_token` refuses only one who was never in (`everJoined`: on any socket). */
+export function isRefusal(code: ErrorCode, joined: boolean, everJoined = joined): boolean {
+  if (code === "bad_token") return !everJoined;
   return FINAL.has(code) || (!joined && !PASSING.has(code));
 }
 
@@ -36,6 +40,7 @@ export class Signaling {
   private retryMs = RECONNECT_FIRST_WAIT_MS;
   private retryTimer: number | undefined;
   private stopped = false;
+  private everJoined = false;
 
   constructor(
     private readonly address: MeetingAddress,
@@ -91,6 +96,7 @@ export class Signaling {
       switch (message.type) {
         case "welcome":
           joined = true;
+          this.everJoined = true;
           this.retryMs = RECONNECT_FIRST_WAIT_MS;
           this.onEvent({ kind: "welcome", you: message.you, peers: message.peers, iceServers: message.ice_servers });
           break;
@@ -104,7 +110,7 @@ export class Signaling {
           this.onEvent({ kind: "signal", from: message.from, data: message.data });
           break;
         case "error":
-          if (isRefusal(message.code, joined)) {
+          if (isRefusal(message.code, joined, this.everJoined)) {
             refused = true;
             this.stopped = true;
             // Some refusals leave the socket open (a bad join may be followed by a good one):

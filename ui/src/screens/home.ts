@@ -6,8 +6,9 @@ import { h, nameField, rememberedName } from "./dom";
 /** What the buttons do: in a browser, go to the meeting's page; in the desktop app, open it in
  * the window. */
 export interface HomeActions {
-  /** Creates a meeting and opens it; throws to say why it could not. */
-  newMeeting(name: string): Promise<void>;
+  /** Creates a meeting and opens it; throws to say why it could not ([`NeedsAccessToken`] when
+   * the server makes meetings only for holders of an access token). */
+  newMeeting(name: string, accessToken?: string): Promise<void>;
   openMeeting(address: MeetingAddress, name: string): void;
   /** Meetings to reopen, newest first (the desktop app keeps them). */
   recent?(): Promise<{ link: string; title: string; openedAt: Date }[]>;
@@ -23,10 +24,21 @@ export interface HomeOptions {
   notice?: string;
 }
 
+/** The server makes meetings only for holders of an access token, and was given none or a wrong one. */
+export class NeedsAccessToken extends Error {
+  constructor(readonly refused: boolean) {
+    super(refused ? "the server refused this access token" : "this server makes meetings only for holders of an access token");
+  }
+}
+
 /** The browser's: the server creates the room, the key is made here. */
 export const browserHome: HomeActions = {
-  async newMeeting() {
-    const response = await fetch("api/meetings", { method: "POST" });
+  async newMeeting(_name, accessToken) {
+    // The token goes to the server that made the meeting, for this request only: a meeting made
+    // is open to its link, so the join that follows needs none.
+    const headers: Record<string, string> = accessToken ? { Authorization: `Bearer ${accessToken}` } : {};
+    const response = await fetch("api/meetings", { method: "POST", headers });
+    if (response.status === 401) throw new NeedsAccessToken(accessToken !== undefined);
     if (!response.ok) throw new Error(`the server answered ${response.status}`);
     const { link: roomLink } = (await response.json()) as { room: RoomId; link: string };
     // The key is made here and lives only in the fragment: the server never sees it.
@@ -41,6 +53,9 @@ export function homeScreen(root: HTMLElement, actions: HomeActions = browserHome
   const name = nameField(options.name ?? rememberedName.get());
   const linkInput = h("input", { id: "link", type: "url", placeholder: "https://…/m/…#k=…", spellcheck: "false", value: options.link ?? "" });
   const newMeeting = h("button", { type: "button", class: "primary" }, "New meeting");
+  // Shown only once the server asks for one.
+  const tokenInput = h("input", { id: "access-token", type: "password", autocomplete: "off", spellcheck: "false" });
+  const tokenField = h("div", { class: "access-token", hidden: true }, h("label", { for: "access-token" }, "Access token"), tokenInput);
   const join = h("button", { type: "submit" }, "Join");
   const status = h("p", { class: "status", role: "status" });
 
@@ -56,10 +71,19 @@ export function homeScreen(root: HTMLElement, actions: HomeActions = browserHome
     newMeeting.disabled = true;
     status.classList.remove("error");
     status.textContent = "Creating a meeting…";
+    const token = tokenField.hidden ? undefined : tokenInput.value.trim();
     try {
-      await actions.newMeeting(you);
+      await actions.newMeeting(you, token || undefined);
     } catch (e) {
-      status.textContent = `Could not create a meeting: ${e instanceof Error ? e.message : String(e)}`;
+      if (e instanceof NeedsAccessToken) {
+        tokenField.hidden = false;
+        tokenInput.focus();
+        status.textContent = e.refused
+          ? "The server refused this access token. Check it, then press New meeting again."
+          : "This server makes meetings only for people with an access token. Enter yours, then press New meeting again.";
+      } else {
+        status.textContent = `Could not create a meeting: ${e instanceof Error ? e.message : String(e)}`;
+      }
       status.classList.add("error");
       newMeeting.disabled = false;
     }
@@ -110,6 +134,7 @@ export function homeScreen(root: HTMLElement, actions: HomeActions = browserHome
       h("label", { for: "name" }, "Your name"),
       name.input,
       name.problem,
+      tokenField,
       newMeeting,
       h("div", { class: "divider", role: "separator" }, "or join one"),
       form,

@@ -34,9 +34,10 @@ export function refusalText(code: ErrorCode, message: string): RefusalText {
       };
     case "bad_token":
       return {
-        title: "This meeting needs an invitation",
-        detail: "The server did not accept the invitation in this link. Ask the host for a new link.",
-        retry: null,
+        title: "This meeting has not started",
+        detail:
+          "On this server only people with an access token start meetings. Once the person who invited you has joined, this link works: try again then.",
+        retry: "Try again",
       };
     case "join_timeout":
       return {

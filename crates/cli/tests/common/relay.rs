@@ -78,10 +78,15 @@ pub fn start_signaling(port: u16, turn: &[String], secret: &str) -> Process {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
+    wait_listening(port);
+    Process(child)
+}
+
+/// Waits until a service on this machine listens on `port`.
+pub fn wait_listening(port: u16) {
     let deadline = Instant::now() + WAIT;
     while TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).is_err() {
-        assert!(Instant::now() < deadline, "the signaling service did not listen");
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Process(child)
 }

@@ -214,6 +214,7 @@ impl Node {
             sources: Arc::new(SyntheticSources),
             incoming: options.incoming,
             trusted_certificate: None,
+            access_token: None,
         })
         .unwrap();
         Self {
