@@ -8,7 +8,7 @@ use tauri::State;
 use tauri::ipc::{Channel, InvokeBody, InvokeResponseBody, Request, Response};
 
 use crate::meeting::{AppEvent, Desktop, RecentEntry, Startup, TEST_PATTERN_CAMERA};
-use crate::preferences::Preferences;
+use crate::preferences::{Preferences, new_meeting_on};
 
 /// The window is ready: answers the meeting to open at once (from the command line), the name
 /// last used, and anything to tell; meetings opened later (a `confab://` link clicked) arrive
@@ -40,6 +40,9 @@ pub async fn host_meeting(desktop: State<'_, Desktop>) -> Result<String, String>
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SettingsPage {
     pub preferences: Preferences,
+    /// Whether an access token is kept for the server set (the token itself never goes back
+    /// to the window).
+    pub access_token_kept: bool,
     pub microphones: DeviceList,
     pub speakers: DeviceList,
     pub cameras: DeviceList,
@@ -75,11 +78,17 @@ impl DeviceList {
 #[tauri::command]
 pub async fn settings(desktop: State<'_, Desktop>) -> Result<SettingsPage, String> {
     let preferences = desktop.preferences();
+    let server = preferences.server.as_deref().and_then(|s| new_meeting_on(s).ok());
+    let access_token_kept = match server {
+        Some(link) => desktop.access_token(link.server()).await.is_some(),
+        None => false,
+    };
     // Asking the sound system and the cameras may take a moment: not on the async runtime.
     let listing = tauri::async_runtime::spawn_blocking(move || {
         let audio = |d: confab_media::AudioDevice| DeviceEntry { id: d.id, name: d.name };
         SettingsPage {
             preferences,
+            access_token_kept,
             microphones: DeviceList::of(confab_media::microphones(), audio),
             speakers: DeviceList::of(confab_media::speakers(), audio),
             cameras: DeviceList::of(confab_media::cameras(), |c| DeviceEntry {
@@ -96,12 +105,19 @@ pub async fn settings(desktop: State<'_, Desktop>) -> Result<SettingsPage, Strin
 }
 
 /// Keeps the settings; answers them as kept (blank fields cleared), or why they were refused.
+/// `access_token`, for the server set: none leaves the one kept, a blank one forgets it.
 #[tauri::command]
 pub async fn save_settings(
     desktop: State<'_, Desktop>,
     preferences: Preferences,
+    access_token: Option<String>,
 ) -> Result<Preferences, String> {
-    desktop.set_preferences(preferences).map_err(|e| e.to_string())
+    let kept = desktop.set_preferences(preferences).map_err(|e| e.to_string())?;
+    if let Some(token) = access_token {
+        let token = Some(token.trim()).filter(|t| !t.is_empty());
+        desktop.set_access_token(token).await.map_err(|e| e.to_string())?;
+    }
+    Ok(kept)
 }
 
 /// A display the user may share, for the picker.

@@ -1,11 +1,13 @@
 //! The meeting the window is in, and the signaling service it hosts when the user starts a
 //! meeting here (as `confab host` does).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use confab_core::api::{Answer, Command};
+use confab_core::signaling_client::AccessToken;
 use confab_core::tracks::{DeviceSources, TrackSources};
 use confab_core::{
     Engine, EngineConfig, EngineError, EngineEvent, TrackFeed, TrackKind, TrackSet, setup,
@@ -103,6 +105,9 @@ pub struct Desktop {
     pictures: std::sync::Mutex<PicturesInFlight>,
     /// Files the window is sending, copied here for the engine to offer.
     outgoing: Outgoing,
+    /// Access tokens set this session, by server: what the keyring holds, and without one
+    /// the only copy.
+    access_tokens: std::sync::Mutex<HashMap<String, AccessToken>>,
 }
 
 /// What the window learns as it starts.
@@ -164,6 +169,7 @@ impl Desktop {
         outgoing.clear();
         Self {
             outgoing,
+            access_tokens: std::sync::Mutex::default(),
             preferences,
             screen: Arc::default(),
             pictures: std::sync::Mutex::default(),
@@ -274,6 +280,53 @@ impl Desktop {
             .save(&checked)
             .map_err(|e| DesktopError::Settings(format!("the settings could not be saved: {e}")))?;
         Ok(checked)
+    }
+
+    /// Keeps `token` for the signaling server the settings name (`None`: forgets the one kept),
+    /// in the keyring and for this session.
+    pub async fn set_access_token(&self, token: Option<&str>) -> Result<(), DesktopError> {
+        let Some(server) = self.preferences.load().server else {
+            return Err(DesktopError::Settings(
+                "an access token is for a signaling server of yours: name one first".into(),
+            ));
+        };
+        let server = new_meeting_on(&server).map_err(DesktopError::Settings)?.server().to_owned();
+        let token = token.map(AccessToken::new).transpose().map_err(DesktopError::Settings)?;
+        {
+            let mut tokens =
+                self.access_tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match &token {
+                Some(token) => tokens.insert(server.clone(), token.clone()),
+                None => tokens.remove(&server),
+            };
+        }
+        let identity = self.identity().await.clone();
+        let kept = tauri::async_runtime::spawn_blocking(move || {
+            identity.keep_access_token(&server, token.as_ref().map(AccessToken::as_str))
+        });
+        match kept.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(DesktopError::Settings(format!(
+                "the access token is kept for this session only: the keyring refused it ({e})"
+            ))),
+            Err(e) => Err(DesktopError::Settings(e.to_string())),
+        }
+    }
+
+    /// The access token kept for the signaling server at `server`, if any.
+    pub async fn access_token(&self, server: &str) -> Option<AccessToken> {
+        let set = self
+            .access_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(server)
+            .cloned();
+        if set.is_some() {
+            return set;
+        }
+        let (identity, server) = (self.identity().await.clone(), server.to_owned());
+        let kept = tauri::async_runtime::spawn_blocking(move || identity.access_token(&server));
+        kept.await.ok().flatten().and_then(|token| AccessToken::new(&token).ok())
     }
 
     /// The window drew one of `track`'s decoded pictures.
@@ -400,6 +453,7 @@ impl Desktop {
         }
         let data_dir = self.settings.data_dir.clone();
         let author_id = self.remember(&link, &name).await;
+        let access_token = self.access_token(link.server()).await;
         let recent = self.recent.clone();
         let room = link.room().as_str().to_owned();
         let tell = move |event: EngineEvent| {
@@ -463,7 +517,7 @@ impl Desktop {
             sources: Arc::new(sources),
             incoming: Some(Arc::new(media)),
             trusted_certificate: self.hosted.lock().await.as_ref().map(|h| h.certificate.clone()),
-            access_token: None,
+            access_token,
         };
         let (engine, mut engine_events) = Engine::start(config)?;
         if let Some(previous) = self.meeting.lock().await.replace(engine) {

@@ -199,6 +199,24 @@ impl Identity {
         }
     }
 
+    /// The access token kept for the signaling server at `server` (see `MeetingLink::server`), if
+    /// any. Blocking.
+    pub fn access_token(&self, server: &str) -> Option<String> {
+        self.keyring.as_ref()?.get(&format!("access-token:{server}")).ok().flatten()
+    }
+
+    /// Keeps `token` for `server`, or forgets the one kept when `None`. Blocking. Without a
+    /// keyring nothing is kept here (the app holds it for the session).
+    pub fn keep_access_token(&self, server: &str, token: Option<&str>) -> Result<(), Error> {
+        let (Some(keyring), what) = (&self.keyring, format!("access-token:{server}")) else {
+            return Ok(());
+        };
+        match token {
+            Some(token) => keyring.set(&what, token),
+            None => keyring.delete(&what),
+        }
+    }
+
     /// The meeting key kept for `room`, if any.
     pub fn meeting_key(&self, room: &str) -> Option<String> {
         self.keyring.as_ref()?.get(&format!("meeting-key:{room}")).ok().flatten()

@@ -197,8 +197,11 @@ test("the app's camera (its test pattern, on a machine without one) shows in its
   await app.waitFor(() => document.querySelector('figure[aria-label="Desk (you)"] canvas') === null, "the own camera's tile emptied");
 });
 
-test("settings: new meetings on a server of yours, devices to choose, kept across a restart", async (t) => {
-  const server = await startServer(t);
+test("settings: new meetings on a server of yours, with its access token, devices to choose, kept across a restart", async (t) => {
+  // A server that makes meetings only for holders of an access token.
+  const tokens = join(tempDir(t, "tokens"), "tokens");
+  writeFileSync(tokens, "team-token-0123456789\n");
+  const server = await startServer(t, ["--token-file", tokens]);
   const app = await launchApp(t);
   await app.clickButton("Settings");
   await app.element("#server-url");
@@ -213,11 +216,15 @@ test("settings: new meetings on a server of yours, devices to choose, kept acros
   await app.waitFor(() => document.querySelector(".status.error")?.textContent.includes("is not a server's address"), "the refusal");
   await app.evaluate(() => void (document.getElementById("server-url").value = ""));
   await app.type("#server-url", `${server}/`);
+  await app.type("#access-token", "team-token-0123456789");
   // ALSA's null devices, which every Linux has.
   await app.click('#microphone option[value="null"]');
   await app.click('#speaker option[value="null"]');
   await app.clickButton("Save");
   await app.waitFor(() => document.querySelector(".status")?.textContent === "Saved.", "the settings saved");
+  // The token went to the keyring, not back into the page.
+  await app.waitFor(() => document.getElementById("access-token-note")?.textContent.includes("A token is kept"), "the token kept");
+  assert.equal(await app.evaluate(() => document.getElementById("access-token").value), "");
   app.screenshot("desktop-settings");
 
   // Kept on disk: the app started again on the same data shows them.
@@ -229,7 +236,8 @@ test("settings: new meetings on a server of yours, devices to choose, kept acros
   await again.clickButton("Back");
   await again.close();
 
-  // A new meeting is made on that server, and a browser meets the app there.
+  // A new meeting is made on that server, opened with the token (the browser could not open
+  // it), and a browser meets the app there by its link alone.
   await app.clickButton("Back");
   const link = await app.newMeeting("Desk");
   assert.ok(link.startsWith(`${server}/m/`), `the meeting is on the server set: ${link}`);

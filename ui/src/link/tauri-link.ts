@@ -83,6 +83,8 @@ export interface DeviceList {
 
 export interface SettingsPage {
   preferences: Preferences;
+  /** Whether an access token is kept (in the keyring) for the server set. */
+  access_token_kept: boolean;
   microphones: DeviceList;
   speakers: DeviceList;
   cameras: DeviceList;
@@ -92,9 +94,10 @@ export function loadSettings(): Promise<SettingsPage> {
   return invoke<SettingsPage>("settings");
 }
 
-/** Keeps the settings; resolves with them as kept, or rejects with why they were refused. */
-export function saveSettings(preferences: Preferences): Promise<Preferences> {
-  return invoke<Preferences>("save_settings", { preferences });
+/** Keeps the settings, and `accessToken` for their server (undefined: the one kept stays; blank:
+ * forget it); resolves with them as kept, or rejects with why they were refused. */
+export function saveSettings(preferences: Preferences, accessToken?: string): Promise<Preferences> {
+  return invoke<Preferences>("save_settings", { preferences, accessToken: accessToken ?? null });
 }
 
 /** A display that can be shared. */

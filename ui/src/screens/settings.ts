@@ -5,8 +5,9 @@ import { h } from "./dom";
 
 export interface SettingsActions {
   load(): Promise<SettingsPage>;
-  /** Keeps them; resolves with them as kept, rejects with why they were refused. */
-  save(preferences: Preferences): Promise<Preferences>;
+  /** Keeps them (and an access token for their server: undefined keeps the one kept, blank
+   * forgets it); resolves with them as kept, rejects with why they were refused. */
+  save(preferences: Preferences, accessToken?: string): Promise<Preferences>;
   back(): void;
 }
 
@@ -42,8 +43,17 @@ export async function settingsScreen(root: HTMLElement, actions: SettingsActions
   const here = h("input", { type: "radio", name: "server", id: "server-here", checked: preferences.server === null });
   const remote = h("input", { type: "radio", name: "server", id: "server-remote", checked: preferences.server !== null });
   const server = h("input", { id: "server-url", type: "url", placeholder: "https://confab.example.org", spellcheck: "false", value: preferences.server ?? "" });
+  // Never filled from what is kept: the token stays in the keyring. Left empty, it is unchanged.
+  const token = h("input", { id: "access-token", type: "password", autocomplete: "off", spellcheck: "false" });
+  const tokenNote = h("p", { class: "field-note", id: "access-token-note" });
+  const showTokenKept = (kept: boolean) => {
+    token.placeholder = kept ? "kept in your keyring" : "if the server asks for one";
+    tokenNote.textContent = kept ? "A token is kept for this server. Type another to replace it." : "";
+  };
+  showTokenKept(page.access_token_kept);
   const followChoice = () => {
     server.disabled = here.checked;
+    token.disabled = here.checked;
   };
   here.addEventListener("change", followChoice);
   remote.addEventListener("change", followChoice);
@@ -64,6 +74,9 @@ export async function settingsScreen(root: HTMLElement, actions: SettingsActions
       h("div", { class: "choice" }, here, h("label", { for: "server-here" }, "Hosted on this computer (people on your network join by its link)")),
       h("div", { class: "choice" }, remote, h("label", { for: "server-remote" }, "On a signaling server:")),
       server,
+      h("label", { for: "access-token" }, "Access token"),
+      token,
+      tokenNote,
     ),
     h("fieldset", {}, h("legend", {}, "Devices (from the next meeting)"), ...microphone.nodes, ...speaker.nodes, ...camera.nodes),
     h("div", { class: "row" }, save, back),
@@ -78,7 +91,12 @@ export async function settingsScreen(root: HTMLElement, actions: SettingsActions
       camera: camera.select.value || null,
     };
     try {
-      const kept = await actions.save(wanted);
+      const typed = token.value.trim();
+      const kept = await actions.save(wanted, remote.checked && typed ? typed : undefined);
+      if (typed) {
+        token.value = "";
+        showTokenKept(true);
+      }
       server.value = kept.server ?? "";
       here.checked = kept.server === null;
       remote.checked = kept.server !== null;
