@@ -411,3 +411,51 @@ async fn on_a_server_with_access_tokens_a_holder_opens_the_meeting_and_the_link_
         Confab::join_with(&link, "Careless", &dir.path().join("careless"), &empty_args);
     assert_eq!(careless.exit_status().await.code(), Some(2));
 }
+
+/// A relay that refuses a meeting's credentials (forged, or expired) is named to the person,
+/// with why: webrtc 0.21 never reports it, and relay-only peers would just never connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_refuses_the_credentials_is_told_to_the_person() {
+    use common::relay::{free_port, start_coturn, start_signaling};
+    use confab_core::turn_probe::{RelayProblem, probe};
+    let std::net::IpAddr::V4(own) = confab_core::peer::own_address().unwrap() else {
+        panic!("an IPv4 address")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let turn_port = free_port(own);
+    let _coturn = start_coturn(&[own], own, turn_port, "the-relay-secret", dir.path());
+    let relay = format!("{own}:{turn_port}");
+
+    // The check itself: the relay takes credentials made with its secret, and refuses forged
+    // ones and expired ones, each with its 401.
+    let peer = confab_proto::PeerId::random();
+    let in_an_hour = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let credentials = confab_signaling::turn::credentials;
+    let (user, credential) = credentials("the-relay-secret", &peer, in_an_hour);
+    assert_eq!(probe(&relay, &user, &credential).await, Ok(()));
+    for (secret, until) in [("not-the-relay-secret", in_an_hour), ("the-relay-secret", an_hour_ago)]
+    {
+        let (user, credential) = credentials(secret, &peer, until);
+        let refused = probe(&relay, &user, &credential).await;
+        assert!(
+            matches!(&refused, Err(RelayProblem::Refused(why)) if why.contains("401")),
+            "{refused:?}"
+        );
+    }
+
+    // A signaling server whose TURN secret is not the relay's: a relay-only participant is told.
+    let port = free_port(std::net::Ipv4Addr::UNSPECIFIED);
+    let _signaling =
+        start_signaling(port, &[format!("turn:{relay}?transport=udp")], "not-the-relay-secret");
+    let link = format!(
+        "http://127.0.0.1:{port}/m/{}#k={}",
+        confab_proto::RoomId::random().as_str(),
+        confab_proto::MeetingKey::random().as_str()
+    );
+    let mut ada = Confab::join_with(&link, "Ada", &dir.path().join("ada"), &["--relay-only"]);
+    let told = ada.wait_for("the relay's refusal", |e| is(e, "error")).await;
+    let message = told["message"].as_str().unwrap();
+    assert!(message.contains("refused this meeting's credentials"), "{message}");
+    assert!(message.contains(&format!("turn:{relay}")), "the relay is named: {message}");
+}

@@ -16,7 +16,7 @@ use std::time::Duration;
 use automerge::ActorId;
 use confab_proto::{ClientKind, DisplayName, MeetingLink};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
-use tracing::{Instrument, warn};
+use tracing::{Instrument, debug, warn};
 
 use crate::api::{self, Answer, EngineError, EngineEvent, MediaState};
 use crate::feed::TrackFeed;
@@ -386,6 +386,9 @@ async fn run(
                     warn!(%code, %message, "signaling refused a message");
                 }
                 event => {
+                    if let SignalingEvent::Joined { ice_servers, .. } = &event {
+                        driver.check_relays(ice_servers);
+                    }
                     let outputs = driver.mesh.handle(now_ms(), Input::Signaling(event));
                     let _ = driver.carry(outputs, AfterStoreError::GoOn).await;
                 }
@@ -431,6 +434,32 @@ async fn run(
 impl Driver {
     fn emit(&self, event: EngineEvent) {
         let _ = self.events.send(event);
+    }
+
+    /// Checks in the background that each TURN relay of a welcome takes its credentials, and
+    /// tells the person when one does not (see [`crate::turn_probe`]).
+    fn check_relays(&self, ice_servers: &[confab_proto::IceServer]) {
+        for server in ice_servers {
+            let (Some(username), Some(credential)) = (&server.username, &server.credential) else {
+                continue;
+            };
+            for url in &server.urls {
+                let Some(address) = crate::turn_probe::udp_relay_address(url) else { continue };
+                let (url, username, credential) =
+                    (url.clone(), username.clone(), credential.clone());
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    match crate::turn_probe::probe(&address, &username, &credential).await {
+                        Ok(()) => debug!("a relay takes this meeting's credentials"),
+                        Err(problem) => {
+                            warn!(?problem, "a relay cannot be used");
+                            let message = problem.explain(&url);
+                            let _ = events.send(EngineEvent::Error { message });
+                        }
+                    }
+                });
+            }
+        }
     }
 
     /// Carries out the mesh's outputs in order. A failure to store changes is reported and

@@ -25,6 +25,8 @@
 //!   when this machine's addresses change.
 //! - [`transfer`]: moving one file over a `file:ID` channel, hashed, verified, and saved only
 //!   inside the download directory.
+//! - [`turn_probe`]: whether each TURN relay takes the credentials signaling handed out, so a
+//!   refusal is told to the person (webrtc 0.21 reports none).
 //! - [`tracks`]: media as a set — the local tracks we send ([`tracks::TrackSet`]), where they
 //!   come from ([`tracks::TrackSources`]) and where the peers' tracks go
 //!   ([`tracks::IncomingMedia`]).
@@ -57,6 +59,7 @@ pub mod store;
 pub mod sync;
 pub mod tracks;
 pub mod transfer;
+pub mod turn_probe;
 mod udp_runtime;
 
 pub use api::{Direction, EngineError, EngineEvent, FileEvent, FileState, MediaState};
