@@ -58,7 +58,7 @@ async fn a_speaker_is_heard_by_a_microphone_in_the_room_and_not_by_its_own() {
     assert!(spread < 120.0, "beeps placed at {beeps:?} ms: not the beeps");
 
     // After 8 s in which echo cancellation learns the room, Bo's microphone sends Ada at least
-    // 12 dB less of her own beeps than the room holds. (20 to 50 dB less in 26 runs here with
+    // 12 dB less of her own beeps than the room holds. (17 to 50 dB less in 44 runs here with
     // two cores kept busy beside the test; before the far end was handed over in step with the
     // microphone, 1 run in 10 stayed about 10 dB down, and 9 in 10 with beeps of noise.)
     let learnt = 8;

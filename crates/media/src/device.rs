@@ -269,13 +269,12 @@ where
                 });
                 let mut state = filled.lock();
                 push_limited(&mut state.samples, mono);
-                let now = Instant::now();
-                state.last_callback = Some(now);
-                // The device says how long its sound waited before this call.
+                // The device says when the first of these samples was heard; the last came a
+                // period later.
                 let stamp = info.timestamp();
                 let waited = stamp.callback.duration_since(stamp.capture);
-                state.newest_heard_at = now.checked_sub(waited);
-
+                let period = duration_of(data.len() / channels);
+                state.newest_heard_at = Instant::now().checked_sub(waited).map(|at| at + period);
                 drop(state);
                 filled.changed.notify_all();
             },

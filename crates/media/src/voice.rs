@@ -10,8 +10,9 @@
 //! they reach it, so they must reach it in step. The two devices' callbacks come in bursts at
 //! unrelated moments, and the microphone is read later still; handed over as they came, the
 //! streams slid against each other by tens of ms, and each slide cost the canceller seconds of
-//! echo while it learnt the room again. So each 10 ms of the far end is stamped with when it was
-//! played and held back until the microphone's sound of that moment is processed.
+//! echo while it learnt the room again. So each 10 ms of the far end is stamped with when it
+//! plays and held back until the microphone's sound of that moment (less a lead, see
+//! [`FAR_END_LEAD`]) is processed.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,24 +30,25 @@ pub(crate) const CHUNK: usize = SAMPLE_RATE as usize / 100;
 /// The length of one chunk.
 const CHUNK_DURATION: Duration = Duration::from_millis(10);
 /// How long before the microphone's sound of the same moment the far end reaches the
-/// canceller. An echo that reaches it before the sound that caused it cannot be taken out, and
-/// the devices' reports of when they play and hear are only so exact: on a PulseAudio loop the
-/// echo came at the very moment they gave, and a little early as often as late.
-const FAR_END_LEAD: Duration = Duration::from_millis(30);
+/// canceller. The devices' reports of when they play and hear are only so exact: on a
+/// PulseAudio loop the echo came at the very moment they gave, a little early as often as late,
+/// and without a lead the canceller took a noise-like echo only 5 dB down (9 runs in 10 of the
+/// CLI's room test); with 20 to 30 ms, 20 to 50 dB. (A simulated room with the same timing
+/// errors is cancelled either way: what PulseAudio does differently is not understood.)
+const FAR_END_LEAD: Duration = Duration::from_millis(20);
 /// The most far end held for a microphone that is not being read (1 s); older goes unheard.
 const FAR_END_LIMIT: usize = 100;
+
+/// A chunk of the far end, and when it begins to play.
+type Played = (Instant, [i16; CHUNK]);
 
 /// One microphone's processing, shared with the speaker that feeds it the far end.
 #[derive(Clone)]
 pub struct VoiceProcessing {
-    inner: Arc<Mutex<Aligned>>,
-}
-
-/// The canceller, and the far end played but not yet due.
-struct Aligned {
-    processing: AudioProcessing,
-    /// Each chunk of the far end with when it began to play.
-    far_end: VecDeque<(Instant, [i16; CHUNK])>,
+    /// The far end not yet due. A lock of its own,
+    /// held only to push or pop: the speaker's real-time callback never waits for the canceller.
+    far_end: Arc<Mutex<VecDeque<Played>>>,
+    processing: Arc<Mutex<AudioProcessing>>,
 }
 
 impl std::fmt::Debug for VoiceProcessing {
@@ -73,25 +75,23 @@ impl VoiceProcessing {
             .capture_config(mono)
             .render_config(mono)
             .build();
-        let aligned = Aligned { processing, far_end: VecDeque::with_capacity(FAR_END_LIMIT) };
-        Self { inner: Arc::new(Mutex::new(aligned)) }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Aligned> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        Self {
+            far_end: Arc::new(Mutex::new(VecDeque::with_capacity(FAR_END_LIMIT))),
+            processing: Arc::new(Mutex::new(processing)),
+        }
     }
 
     /// What the speaker begins to play at `began_at` (48 kHz mono, whole 10 ms chunks). Only
-    /// kept here: the speaker's callback never waits for the canceller.
+    /// queued here: the speaker's callback never waits for the canceller.
     pub fn far_end(&self, played: &[i16], began_at: Instant) {
-        let mut aligned = self.lock();
+        let mut far_end = self.far_end.lock().unwrap_or_else(PoisonError::into_inner);
         for (n, chunk) in played.chunks_exact(CHUNK).enumerate() {
-            if aligned.far_end.len() == FAR_END_LIMIT {
-                aligned.far_end.pop_front();
+            if far_end.len() == FAR_END_LIMIT {
+                far_end.pop_front();
             }
             let mut samples = [0i16; CHUNK];
             samples.copy_from_slice(chunk);
-            aligned.far_end.push_back((began_at + CHUNK_DURATION * n as u32, samples));
+            far_end.push_back((began_at + CHUNK_DURATION * n as u32, samples));
         }
     }
 
@@ -106,17 +106,22 @@ impl VoiceProcessing {
         }
         let chunks = heard.len() / CHUNK;
         let (mut clean, mut unused) = ([0i16; CHUNK], [0i16; CHUNK]);
+        let mut processing = self.processing.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut due_now = Vec::new();
         for (n, chunk) in heard.chunks_exact_mut(CHUNK).enumerate() {
             let ends_at = heard_at.checked_sub(CHUNK_DURATION * (chunks - 1 - n) as u32);
             let due = ends_at.map(|end| end + FAR_END_LEAD);
-            // Locked per chunk, so the speaker's callback never waits for a whole frame.
-            let mut aligned = self.lock();
-            let Aligned { processing, far_end } = &mut *aligned;
             // The far end that began playing before this chunk was over (and a lead): what
-            // this chunk can hold the echo of.
-            while let Some((_, played)) =
-                far_end.pop_front_if(|(began, _)| due.is_some_and(|due| *began <= due))
+            // this chunk can hold the echo of. Taken out first, so the queue's lock is brief.
             {
+                let mut far_end = self.far_end.lock().unwrap_or_else(PoisonError::into_inner);
+                while let Some((_, played)) =
+                    far_end.pop_front_if(|(began, _)| due.is_some_and(|due| *began <= due))
+                {
+                    due_now.push(played);
+                }
+            }
+            for played in due_now.drain(..) {
                 // Fails only for a chunk of the wrong length, which cannot be.
                 let _ = processing.process_render_i16(&played, &mut unused);
             }
