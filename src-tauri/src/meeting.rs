@@ -304,12 +304,14 @@ impl Desktop {
         let kept = tauri::async_runtime::spawn_blocking(move || {
             identity.keep_access_token(&server, token.as_ref().map(AccessToken::as_str))
         });
-        match kept.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(DesktopError::Settings(format!(
-                "the access token is kept for this session only: the keyring refused it ({e})"
-            ))),
-            Err(e) => Err(DesktopError::Settings(e.to_string())),
+        let session_only = |why: String| {
+            DesktopError::Settings(format!("the access token is kept for this session only: {why}"))
+        };
+        match tokio::time::timeout(KEYRING_DEADLINE, kept).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(session_only(format!("the keyring refused it ({e})"))),
+            Ok(Err(e)) => Err(session_only(e.to_string())),
+            Err(_) => Err(session_only("the keyring did not answer (is it locked?)".into())),
         }
     }
 
@@ -325,8 +327,10 @@ impl Desktop {
             return set;
         }
         let (identity, server) = (self.identity().await.clone(), server.to_owned());
+        // A keyring that does not answer (locked) means no token, not a join that never starts.
         let kept = tauri::async_runtime::spawn_blocking(move || identity.access_token(&server));
-        kept.await.ok().flatten().and_then(|token| AccessToken::new(&token).ok())
+        let kept = tokio::time::timeout(KEYRING_DEADLINE, kept).await.ok()?.ok().flatten()?;
+        AccessToken::new(&kept).ok()
     }
 
     /// The window drew one of `track`'s decoded pictures.

@@ -85,6 +85,15 @@ fn inside_a_keyring_session() {
     assert_eq!(again.meeting_key(&room).as_deref(), Some("KEY"));
     again.forget_meeting_key(&room).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(load().meeting_key(&room), None);
+    // An access token for a server, kept until forgotten.
+    let server = format!("https://confab{}.example.org", std::process::id());
+    identity
+        .keep_access_token(&server, Some("team-token-0123456789"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(load().access_token(&server).as_deref(), Some("team-token-0123456789"));
+    assert_eq!(load().access_token("https://another.example.org"), None);
+    identity.keep_access_token(&server, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(load().access_token(&server), None);
     // The kernel's keyring forgets at logout, and the user is told.
     assert_eq!(again.problem.is_some(), expect == "keyutils", "{:?}", again.problem);
 }

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { TEST_KEY, WAIT_MS, joinAs, launchBrowser, newMeeting, newPage, screenshot, startServer, tempDir, waitConnected } from "./harness.mjs";
+import { TEST_KEY, WAIT_MS, joinAs, launchBrowser, newMeeting, newPage, screenshot, startServer, startStoppableServer, tempDir, waitConnected } from "./harness.mjs";
 
 test("the pre-join form refuses names the server would refuse, beside the field", async (t) => {
   const server = await startServer(t);
@@ -68,7 +68,8 @@ test("a name refused by the server itself ends the join with the server's reason
 test("on a server with access tokens, the start page asks for one, and the link then lets others in", async (t) => {
   const tokens = join(tempDir(t, "tokens"), "tokens");
   writeFileSync(tokens, "team-token-0123456789\n");
-  const server = await startServer(t, ["--token-file", tokens]);
+  const service = await startStoppableServer(t, ["--token-file", tokens]);
+  const server = service.url;
   const browser = await launchBrowser(t);
   const host = await newPage(browser);
   await host.goto(server);
@@ -102,4 +103,15 @@ test("on a server with access tokens, the start page asks for one, and the link 
   await stranger.getByRole("heading", { name: "This meeting has not started" }).waitFor({ timeout: WAIT_MS });
   await screenshot(stranger, "refused-bad-token");
   assert.equal(await stranger.getByText("Connecting…").count(), 0);
+
+  // The server restarts and forgets which meetings were open, and the guest is gone: the host's
+  // tab, which kept its token, opens the meeting again, and a newcomer with the link gets in.
+  await guest.close();
+  await service.stop();
+  await host.getByText(/^Reconnecting/).waitFor({ timeout: WAIT_MS });
+  await startStoppableServer(t, ["--token-file", tokens], { port: service.port });
+  await host.getByText("In the meeting", { exact: true }).waitFor({ timeout: WAIT_MS });
+  const newcomer = await newPage(browser);
+  await joinAs(newcomer, host.url(), "Newcomer");
+  await waitConnected(newcomer, "Host");
 });

@@ -61,5 +61,7 @@ test("every refusal says what happened and what to do", () => {
   }
   assert.match(refusalText("room_full", "this meeting is full (8 people)").detail, /8 people/);
   assert.match(refusalText("unsupported_version", "").title, /out of date/);
+  assert.match(refusalText("bad_token", "this meeting is not open on this server").title, /not started/);
+  assert.match(refusalText("bad_token", "this server refused your access token").title, /token was refused/);
   assert.match(refusalText("bad_message", "bad join message: name must not contain control").detail, /name must not contain/);
 });

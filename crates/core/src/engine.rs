@@ -327,6 +327,8 @@ struct Driver {
     tracks: watch::Receiver<TrackSet>,
     /// When the mesh wants [`Input::Flush`] (Unix ms).
     flush_at: Option<i64>,
+    /// TURN relays checked already (see [`Driver::check_relays`]).
+    relays_checked: std::collections::HashSet<String>,
 }
 
 async fn run(
@@ -359,6 +361,7 @@ async fn run(
         events,
         tracks,
         flush_at: None,
+        relays_checked: std::collections::HashSet::new(),
     };
     let _ = driver.carry(first, AfterStoreError::GoOn).await;
     loop {
@@ -437,14 +440,19 @@ impl Driver {
     }
 
     /// Checks in the background that each TURN relay of a welcome takes its credentials, and
-    /// tells the person when one does not (see [`crate::turn_probe`]).
-    fn check_relays(&self, ice_servers: &[confab_proto::IceServer]) {
+    /// tells the person when one does not (see [`crate::turn_probe`]). Once per relay: a rejoin
+    /// hands out the same relays with credentials made the same way, and each check holds an
+    /// allocation for a moment, which a relay's per-user quota counts.
+    fn check_relays(&mut self, ice_servers: &[confab_proto::IceServer]) {
         for server in ice_servers {
             let (Some(username), Some(credential)) = (&server.username, &server.credential) else {
                 continue;
             };
             for url in &server.urls {
                 let Some(address) = crate::turn_probe::udp_relay_address(url) else { continue };
+                if !self.relays_checked.insert(url.clone()) {
+                    continue;
+                }
                 let (url, username, credential) =
                     (url.clone(), username.clone(), credential.clone());
                 let events = self.events.clone();

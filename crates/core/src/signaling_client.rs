@@ -40,16 +40,7 @@ impl AccessToken {
     /// 1024 bytes.
     pub fn new(text: &str) -> Result<Self, String> {
         let token = text.trim();
-        if token.is_empty() {
-            return Err("an access token cannot be empty".into());
-        }
-        if token.len() > confab_proto::signaling::MAX_TOKEN_BYTES {
-            let max = confab_proto::signaling::MAX_TOKEN_BYTES;
-            return Err(format!("an access token is at most {max} bytes"));
-        }
-        if !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("an access token is printable ASCII without spaces".into());
-        }
+        confab_proto::signaling::check_access_token(token)?;
         Ok(Self(token.to_owned()))
     }
 

@@ -19,6 +19,22 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Longest `app_version` and `token` a client may send, in bytes.
 pub const MAX_APP_VERSION_BYTES: usize = 64;
 pub const MAX_TOKEN_BYTES: usize = 1024;
+
+/// Whether `token` can be an access token (docs/protocol.md, "Access tokens"): 1 to
+/// [`MAX_TOKEN_BYTES`] bytes of printable ASCII without spaces. Servers and clients read token
+/// files by this one rule.
+pub fn check_access_token(token: &str) -> Result<(), String> {
+    if token.is_empty() {
+        return Err("an access token cannot be empty".into());
+    }
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(format!("an access token is at most {MAX_TOKEN_BYTES} bytes"));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("an access token is printable ASCII without spaces".into());
+    }
+    Ok(())
+}
 /// Longest excerpt of a client's input that an error message quotes back.
 const MAX_QUOTED_CHARS: usize = 120;
 

@@ -1,6 +1,7 @@
 // The signaling connection (docs/protocol.md §2): joins the room, relays signals, and comes back
 // with backoff when the socket drops. A new join gets a new peer id; peer connections do not depend
 // on this socket and outlive it.
+import { accessToken } from "./access-token";
 import { PROTOCOL_VERSION, RECONNECT_FIRST_WAIT_MS, RECONNECT_MAX_WAIT_MS } from "../gen/constants";
 import type { ClientMessage, ErrorCode, IceServer, PeerId, PeerInfo, ServerMessage, SignalData } from "../gen/protocol";
 import { type MeetingAddress, signalingUrl } from "./meeting-url";
@@ -76,6 +77,7 @@ export class Signaling {
     this.socket = socket;
     let refused = false;
     let joined = false;
+    const token = accessToken();
     socket.onopen = () => {
       this.send({
         type: "join",
@@ -84,6 +86,7 @@ export class Signaling {
         name: this.name,
         client: "browser",
         app_version: this.appVersion,
+        ...(token === undefined ? {} : { token }),
       });
     };
     socket.onmessage = (event) => {

@@ -2,6 +2,7 @@
 import type { RoomId } from "../gen/protocol";
 import { type MeetingAddress, PROBLEM_TEXT, meetingLinkText, parseMeetingLink, randomKey } from "../link/meeting-url";
 import { h, nameField, rememberedName } from "./dom";
+import { rememberAccessToken } from "../link/access-token";
 
 /** What the buttons do: in a browser, go to the meeting's page; in the desktop app, open it in
  * the window. */
@@ -34,12 +35,13 @@ export class NeedsAccessToken extends Error {
 /** The browser's: the server creates the room, the key is made here. */
 export const browserHome: HomeActions = {
   async newMeeting(_name, accessToken) {
-    // The token goes to the server that made the meeting, for this request only: a meeting made
-    // is open to its link, so the join that follows needs none.
+    // A meeting made is open to its link, so the join that follows needs no token; the tab keeps
+    // it all the same, to open the meeting again should the server restart.
     const headers: Record<string, string> = accessToken ? { Authorization: `Bearer ${accessToken}` } : {};
     const response = await fetch("api/meetings", { method: "POST", headers });
     if (response.status === 401) throw new NeedsAccessToken(accessToken !== undefined);
     if (!response.ok) throw new Error(`the server answered ${response.status}`);
+    if (accessToken) rememberAccessToken(accessToken);
     const { link: roomLink } = (await response.json()) as { room: RoomId; link: string };
     // The key is made here and lives only in the fragment: the server never sees it.
     location.assign(`${roomLink}#k=${randomKey()}`);

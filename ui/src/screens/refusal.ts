@@ -33,6 +33,13 @@ export function refusalText(code: ErrorCode, message: string): RefusalText {
         retry: null,
       };
     case "bad_token":
+      if (/refused your access token/.test(message)) {
+        return {
+          title: "Your access token was refused",
+          detail: "The server did not accept the access token this page gave it. Start the meeting again from the start page with the right one, or ask the person who invited you for the link.",
+          retry: null,
+        };
+      }
       return {
         title: "This meeting has not started",
         detail:

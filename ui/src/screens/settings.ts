@@ -93,7 +93,7 @@ export async function settingsScreen(root: HTMLElement, actions: SettingsActions
     try {
       const typed = token.value.trim();
       const kept = await actions.save(wanted, remote.checked && typed ? typed : undefined);
-      if (typed) {
+      if (typed && remote.checked) {
         token.value = "";
         showTokenKept(true);
       }
