@@ -184,6 +184,19 @@ enum Outcome {
     Dropped(String),
 }
 
+/// Whether an access token may be sent to the signaling server at `server` (`http(s)://host…`):
+/// over TLS, or to this machine.
+fn token_may_go_to(server: &str) -> bool {
+    let Some(rest) = server.strip_prefix("http://") else { return server.starts_with("https://") };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 async fn run(
     config: SignalingConfig,
     mut commands: mpsc::UnboundedReceiver<Command>,
@@ -191,6 +204,16 @@ async fn run(
 ) {
     let mut attempt = 0u32;
     let mut ever_joined = false;
+    if config.access_token.is_some() && !token_may_go_to(config.link.server()) {
+        // Anyone on the path would read it: a link to a plain-http server is no place for it.
+        let reason = format!(
+            "an access token is sent only over https, or to this machine; this meeting's server \
+             is {}",
+            config.link.server()
+        );
+        let _ = events.send(SignalingEvent::Ended { reason, code: None });
+        return;
+    }
     let (reason, code) = loop {
         let outcome = match connect(&config).await {
             Ok(ws) => {
@@ -390,6 +413,24 @@ async fn session(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_access_token_goes_only_over_tls_or_to_this_machine() {
+        let allowed = [
+            "https://meet.example.org",
+            "http://127.0.0.1:8787",
+            "http://localhost",
+            "http://[::1]:80/x",
+        ];
+        for server in allowed {
+            assert!(token_may_go_to(server), "{server}");
+        }
+        for server in
+            ["http://meet.example.org", "http://192.0.2.7:8787", "http://127.0.0.1.example.org"]
+        {
+            assert!(!token_may_go_to(server), "{server}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_to_a_cap_with_jitter_below() {
