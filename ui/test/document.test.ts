@@ -4,9 +4,11 @@ import * as A from "@automerge/automerge/slim";
 import { MAX_CHAT_CHARS } from "../src/gen/constants";
 import {
   GENESIS_HEAD,
+  chatLength,
   chatMessages,
   genesis,
   newActor,
+  newChatMessages,
   notesPatchesSince,
   postChat,
   spliceNotes,
@@ -33,6 +35,22 @@ test("chat entries of the wrong shape are skipped, not shown half", () => {
     (d.chat as unknown[]).push({ id: "x", text: "no author" }, "not a map");
   });
   assert.deepEqual(chatMessages(postChat(doc, message("ok"))).map((m) => m.text), ["ok"]);
+});
+
+test("new chat is found from the end, and a message from a peer long offline further up too", () => {
+  const start = postChat(genesis(newActor()), message("first"));
+  // Bo goes offline knowing only the first message; Ada says three more meanwhile.
+  const offline = postChat(A.clone(start, { actor: newActor() }), message("from offline"));
+  let ada = start;
+  for (const text of ["two", "three", "four"]) ada = postChat(ada, message(text));
+  const seen = new Set(chatMessages(ada).map((m) => m.id));
+  const merged = A.merge(A.clone(ada), offline);
+  const added = chatLength(merged) - chatLength(ada);
+  assert.equal(added, 1);
+  assert.deepEqual(newChatMessages(merged, seen, added).map((m) => m.text), ["from offline"]);
+  // Two new at once, in list order.
+  const more = postChat(postChat(ada, message("five")), message("six"));
+  assert.deepEqual(newChatMessages(more, seen, 2).map((m) => m.text), ["five", "six"]);
 });
 
 test("others' edits arrive as steps that turn the old text into the new", () => {

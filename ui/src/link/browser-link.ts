@@ -7,7 +7,9 @@ import type { ChatMessage, CtlMessage, PeerId, PeerInfo } from "../gen/protocol"
 import {
   type Doc,
   type NotesPatch,
+  chatLength,
   chatMessages,
+  newChatMessages,
   genesis,
   notesCursorPosition,
   notesOf,
@@ -87,6 +89,8 @@ export class BrowserLink implements MeetingLink {
   /** The notes as the front end shows them. */
   private notesShown = "";
   private chatSeen = new Set<string>();
+  /** Entries in the chat list when it was last read. */
+  private chatRead = 0;
   private titleSeen = "";
   private store: RoomStore | null = null;
   private signaling: Signaling | null = null;
@@ -465,11 +469,14 @@ export class BrowserLink implements MeetingLink {
   /** Reports chat, title and notes changes since the last report; on joining, all of them.
    * Our own notes edits are already in the editor, so `notes` events are only for others'. */
   private reportChanges(notesAreRemote: boolean): void {
-    for (const message of chatMessages(this.doc)) {
-      if (!this.chatSeen.has(message.id)) {
+    // Chat entries are never removed: a list no longer than last time holds nothing new.
+    const length = chatLength(this.doc);
+    if (length > this.chatRead) {
+      for (const message of newChatMessages(this.doc, this.chatSeen, length - this.chatRead)) {
         this.chatSeen.add(message.id);
         this.emit({ type: "chat", message });
       }
+      this.chatRead = length;
     }
     if (titleOf(this.doc) !== this.titleSeen) {
       this.titleSeen = titleOf(this.doc);

@@ -84,20 +84,44 @@ function scalarString(value: StoredChat[keyof ChatMessage]): string | null {
   return typeof value === "string" ? value : null;
 }
 
+/** A chat entry as a message, or null when it is not a well-formed one (a peer may write
+ * anything into the document: only what has the right shape is read). */
+function chatMessage(m: StoredChat | null): ChatMessage | null {
+  if (typeof m !== "object" || m === null) return null;
+  const [id, author_id, author, text] = [scalarString(m.id), scalarString(m.author_id), scalarString(m.author), scalarString(m.text)];
+  if (id && author_id && author !== null && text !== null && typeof m.at === "number") {
+    return { id, author_id, author, at: m.at, text };
+  }
+  return null;
+}
+
+function chatEntries(doc: Doc): (StoredChat | null)[] {
+  const chat: unknown = doc.chat;
+  return Array.isArray(chat) ? (chat as (StoredChat | null)[]) : [];
+}
+
+/** The number of entries in the chat list, well-formed or not. */
+export function chatLength(doc: Doc): number {
+  return chatEntries(doc).length;
+}
+
 /** The chat in list order; entries that are not well-formed messages are skipped, not shown half. */
 export function chatMessages(doc: Doc): ChatMessage[] {
-  const out: ChatMessage[] = [];
-  // A peer may write anything into the document: read only what has the right shape.
-  const chat: unknown = doc.chat;
-  if (!Array.isArray(chat)) return out;
-  for (const m of chat as (StoredChat | null)[]) {
-    if (typeof m !== "object" || m === null) continue;
-    const [id, author_id, author, text] = [scalarString(m.id), scalarString(m.author_id), scalarString(m.author), scalarString(m.text)];
-    if (id && author_id && author !== null && text !== null && typeof m.at === "number") {
-      out.push({ id, author_id, author, at: m.at, text });
-    }
+  return chatEntries(doc).flatMap((m) => chatMessage(m) ?? []);
+}
+
+/** The messages not in `seen`, in list order, once the list has grown by `added` entries: read
+ * from the end, where new messages land, until that many are found. Reading every entry each
+ * time was what kept a browser behind a flood of chat (each entry is a read through Automerge's
+ * proxies). A message inserted further up (from a peer long offline) is still found, later. */
+export function newChatMessages(doc: Doc, seen: ReadonlySet<string>, added: number): ChatMessage[] {
+  const entries = chatEntries(doc);
+  const found: ChatMessage[] = [];
+  for (let i = entries.length - 1; i >= 0 && found.length < added; i--) {
+    const message = chatMessage(entries[i] ?? null);
+    if (message && !seen.has(message.id)) found.push(message);
   }
-  return out;
+  return found.reverse();
 }
 
 /** What happened to the notes between two versions, as steps an editor can apply in order. */

@@ -1,0 +1,47 @@
+// A peer that floods the meeting with chat, far past what people type (its engine sends it
+// paced, so it is not cut off): the browser keeps up, the others are still heard at once, the
+// notes can still be typed, and the page's memory stays bounded. (Before chat was shown once per
+// frame, the page froze for tens of seconds under 5,000 messages.)
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { WAIT_MS, joinAs, launchBrowser, newMeeting, newPage, startCli, startServer, waitConnected } from "./harness.mjs";
+
+const FLOOD = 3_000;
+
+test("a flood of chat from one peer leaves the browser usable and the others heard", async (t) => {
+  const server = await startServer(t);
+  const link = await newMeeting(server);
+  const browser = await launchBrowser(t);
+  const [ada, bo] = [await newPage(browser), await newPage(browser)];
+  await joinAs(ada, link, "Ada");
+  await joinAs(bo, link, "Bo");
+  const eve = startCli(t, link, "Eve");
+  await waitConnected(ada, "Eve");
+  await waitConnected(ada, "Bo");
+  const heap = () => ada.evaluate(() => performance.memory.usedJSHeapSize / 2 ** 20);
+  const before = await heap();
+
+  for (let n = 0; n < FLOOD; n++) eve.send({ cmd: "say", text: `flood ${n}` });
+  const chat = ada.getByRole("log", { name: "Chat" });
+  await chat.getByText("flood 1000", { exact: true }).waitFor({ timeout: WAIT_MS });
+
+  // In the middle of the flood, Bo is heard within seconds, not after it.
+  const said = performance.now();
+  await bo.getByRole("textbox", { name: "Message" }).fill("heard through the flood");
+  await bo.getByRole("textbox", { name: "Message" }).press("Enter");
+  await chat.getByText("heard through the flood").waitFor({ timeout: WAIT_MS });
+  const heardAfter = performance.now() - said;
+  // Ada can still type her notes while it goes on.
+  const notes = ada.getByRole("textbox", { name: "Notes" });
+  await notes.click();
+  await notes.pressSequentially("still typing");
+  await bo.getByRole("textbox", { name: "Notes" }).getByText("still typing").waitFor({ timeout: WAIT_MS });
+
+  // Every message arrives in the end, each once.
+  await chat.getByText(`flood ${FLOOD - 1}`, { exact: true }).waitFor({ timeout: 4 * WAIT_MS });
+  assert.equal(await chat.getByText(/^flood \d+$/).count(), FLOOD);
+  const after = await heap();
+  console.log(`Bo heard after ${heardAfter.toFixed(0)} ms in the flood; Ada's JS heap ${before.toFixed(1)} → ${after.toFixed(1)} MiB`);
+  assert.ok(heardAfter < 5_000, `Bo was heard only after ${heardAfter.toFixed(0)} ms`);
+  assert.ok(after - before < 100, `Ada's JS heap grew by ${(after - before).toFixed(1)} MiB for ${FLOOD} messages`);
+});
