@@ -350,12 +350,14 @@ export const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex"
 /** Waits until the transfer of `name` in `page` is complete at 100%: sent and confirmed by the
  * receiver, or received and verified. */
 export async function waitTransferDone(page, name) {
-  await page
-    .getByRole("list", { name: "Files" })
-    .getByRole("listitem")
-    .filter({ hasText: name })
-    .filter({ hasText: /(sent|received), 100%/ })
-    .waitFor({ timeout: WAIT_MS });
+  const item = page.getByRole("list", { name: "Files" }).getByRole("listitem").filter({ hasText: name });
+  try {
+    await item.filter({ hasText: /(sent|received), 100%/ }).waitFor({ timeout: WAIT_MS });
+  } catch (e) {
+    // Where it stood says whether it stalled, crawled or failed.
+    const shown = await item.allTextContents().catch(() => []);
+    throw new Error(`${name} not done within ${WAIT_MS} ms; the list shows ${JSON.stringify(shown)}`, { cause: e });
+  }
 }
 
 /** A `confab join --json` process (with extra `args`, e.g. `--synthetic-camera`): send commands,
