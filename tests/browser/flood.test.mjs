@@ -25,12 +25,14 @@ test("a flood of chat from one peer leaves the browser usable and the others hea
   const chat = ada.getByRole("log", { name: "Chat" });
   await chat.getByText("flood 1000", { exact: true }).waitFor({ timeout: WAIT_MS });
 
-  // In the middle of the flood, Bo is heard within seconds, not after it.
+  // In the middle of the flood, Bo is heard before it is over, not behind it.
   const said = performance.now();
   await bo.getByRole("textbox", { name: "Message" }).fill("heard through the flood");
   await bo.getByRole("textbox", { name: "Message" }).press("Enter");
   await chat.getByText("heard through the flood").waitFor({ timeout: WAIT_MS });
   const heardAfter = performance.now() - said;
+  const floodOverFirst = await chat.getByText(`flood ${FLOOD - 1}`, { exact: true }).count();
+  assert.equal(floodOverFirst, 0, `Bo was heard only after the whole flood, ${heardAfter.toFixed(0)} ms after speaking`);
   // Ada can still type her notes while it goes on.
   const notes = ada.getByRole("textbox", { name: "Notes" });
   await notes.click();
@@ -42,6 +44,5 @@ test("a flood of chat from one peer leaves the browser usable and the others hea
   assert.equal(await chat.getByText(/^flood \d+$/).count(), FLOOD);
   const after = await heap();
   console.log(`Bo heard after ${heardAfter.toFixed(0)} ms in the flood; Ada's JS heap ${before.toFixed(1)} → ${after.toFixed(1)} MiB`);
-  assert.ok(heardAfter < 5_000, `Bo was heard only after ${heardAfter.toFixed(0)} ms`);
   assert.ok(after - before < 100, `Ada's JS heap grew by ${(after - before).toFixed(1)} MiB for ${FLOOD} messages`);
 });
