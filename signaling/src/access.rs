@@ -47,13 +47,8 @@ impl Access {
         let text = std::fs::read_to_string(path)
             .map_err(|source| TokenFileError::Read { path: shown.clone(), source })?;
         let mut tokens = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let token = line.trim();
-            if token.is_empty() || token.starts_with('#') {
-                continue;
-            }
-            let bad =
-                |problem: String| TokenFileError::Bad { path: shown.clone(), line: n + 1, problem };
+        for (line, token) in confab_proto::signaling::token_file_lines(&text) {
+            let bad = |problem: String| TokenFileError::Bad { path: shown.clone(), line, problem };
             confab_proto::signaling::check_access_token(token).map_err(bad)?;
             if token.len() < MIN_TOKEN_BYTES {
                 return Err(bad(format!("a token must be at least {MIN_TOKEN_BYTES} bytes")));

@@ -48,9 +48,9 @@ impl AccessToken {
     pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
-        let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
-        let line =
-            line.ok_or_else(|| format!("the token file {} holds no token", path.display()))?;
+        let (_, line) = confab_proto::signaling::token_file_lines(&text)
+            .next()
+            .ok_or_else(|| format!("the token file {} holds no token", path.display()))?;
         Self::new(line).map_err(|e| format!("the token file {}: {e}", path.display()))
     }
 

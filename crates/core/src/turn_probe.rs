@@ -92,7 +92,7 @@ pub async fn probe(address: &str, username: &str, credential: &str) -> Result<()
     };
     let mut client = Client::new(config, crypto).map_err(|e| unreachable(&e))?;
     client.allocate(Instant::now()).map_err(|e| unreachable(&e))?;
-    let outcome = tokio::time::timeout(PROBE_TIMEOUT, run(&socket, &mut client, server))
+    let outcome = tokio::time::timeout(PROBE_TIMEOUT, run(&socket, local, &mut client, server))
         .await
         .unwrap_or(Err(RelayProblem::Unanswered));
     if let Ok(relayed) = outcome {
@@ -108,6 +108,7 @@ pub async fn probe(address: &str, username: &str, credential: &str) -> Result<()
 /// Drives the client until the allocation succeeds (its relayed address) or fails.
 async fn run(
     socket: &tokio::net::UdpSocket,
+    local: SocketAddr,
     client: &mut Client,
     server: SocketAddr,
 ) -> Result<SocketAddr, RelayProblem> {
@@ -133,7 +134,7 @@ async fn run(
                 let message = TransportMessage {
                     now: Instant::now(),
                     transport: TransportContext {
-                        local_addr: socket.local_addr().unwrap_or(server),
+                        local_addr: local,
                         peer_addr: from,
                         transport_protocol: TransportProtocol::UDP,
                         ecn: None,

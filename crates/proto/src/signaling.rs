@@ -20,6 +20,15 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_APP_VERSION_BYTES: usize = 64;
 pub const MAX_TOKEN_BYTES: usize = 1024;
 
+/// The tokens of a token file's text, with their line numbers (from 1): one per line, trimmed;
+/// blank lines and lines starting with `#` are skipped. Servers and clients read files alike.
+pub fn token_file_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(n, line)| (n + 1, line.trim()))
+        .filter(|(_, token)| !token.is_empty() && !token.starts_with('#'))
+}
+
 /// Whether `token` can be an access token (docs/protocol.md, "Access tokens"): 1 to
 /// [`MAX_TOKEN_BYTES`] bytes of printable ASCII without spaces. Servers and clients read token
 /// files by this one rule.
