@@ -25,8 +25,10 @@ at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 # The desktop app (Tauri 2) builds against WebKitGTK 4.1 and GTK 3 (with librsvg, libxdo and
 # the appindicator for its tray); its tests drive it with Debian's WebKitWebDriver
 # (webkit2gtk-driver) inside a private D-Bus session (dbus-daemon's dbus-run-session); its
-# keyring tests use gnome-keyring (the Secret Service) and keyutils' keyctl.
-APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn chromium libvpx-dev libopus-dev ffmpeg xvfb imagemagick libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins libclang-dev
+# keyring tests use gnome-keyring (the Secret Service) and keyutils' keyctl. redis-server is for
+# the tests of several signaling instances sharing rooms (each test starts its own on a free
+# port; the system service, where one starts, is never used).
+APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn redis-server chromium libvpx-dev libopus-dev ffmpeg xvfb imagemagick libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins libclang-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev webkit2gtk-driver dbus-daemon gnome-keyring keyutils iproute2)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

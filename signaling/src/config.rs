@@ -32,6 +32,10 @@ pub struct Config {
     /// Access tokens, one per line: with them, only a holder opens a meeting (see
     /// [`crate::access`]). Unset: anyone who reaches the server may.
     pub token_file: Option<PathBuf>,
+    /// Redis shared with other instances (`redis://…`): with it, rooms span instances.
+    pub redis_url: Option<Secret>,
+    /// An instance that has not beaten in Redis for this long is dead, and its peers gone.
+    pub cluster_expiry: Duration,
     /// The first message (`join`) must arrive within this.
     pub join_timeout: Duration,
     pub ping_interval: Duration,
@@ -82,6 +86,8 @@ impl Default for Config {
             joins_per_minute: 60,
             meetings_per_minute: 20,
             token_file: None,
+            redis_url: None,
+            cluster_expiry: Duration::from_secs(10),
             join_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
@@ -114,6 +120,10 @@ impl Config {
                 "idle_timeout must be longer than ping_interval, or live clients are dropped",
             ),
             (self.write_timeout.is_zero(), "write_timeout must not be zero"),
+            (
+                self.cluster_expiry < Duration::from_millis(400),
+                "cluster_expiry must be at least 0.4 s (instances beat four times per expiry)",
+            ),
         ];
         match problems.iter().find(|(bad, _)| *bad) {
             Some((_, why)) => Err((*why).to_owned()),
@@ -164,6 +174,15 @@ pub struct ServeArgs {
     /// first to join one; anyone with the link joins it while it is in use. Read at start.
     #[arg(long, env = "CONFAB_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// Redis shared by several instances of this service (`redis://HOST:PORT/DB`, with
+    /// `redis://:PASSWORD@…` or `rediss://` as needed): rooms then span instances behind any
+    /// load balancer. Without it this instance is alone.
+    #[arg(long, env = "CONFAB_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<Secret>,
+    /// Seconds after which an instance that stopped beating in Redis is taken as dead, and its
+    /// participants as gone.
+    #[arg(long, env = "CONFAB_REDIS_EXPIRY", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub redis_expiry: u64,
     /// Largest signaling frame, in bytes; a larger one closes the socket with 1009.
     #[arg(long, env = "CONFAB_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024,
           value_parser = clap::value_parser!(u32).range(1024..=1024 * 1024))]
@@ -229,6 +248,8 @@ impl ServeArgs {
             joins_per_minute: self.joins_per_minute,
             meetings_per_minute: self.meetings_per_minute,
             token_file: self.token_file,
+            redis_url: self.redis_url,
+            cluster_expiry: Duration::from_secs(self.redis_expiry),
             max_message_bytes: self.max_message_bytes as usize,
             join_timeout: Duration::from_secs(self.join_timeout),
             ping_interval: Duration::from_secs(self.ping_interval),
@@ -245,6 +266,16 @@ impl ServeArgs {
 /// A secret from the command line or environment, kept out of `Debug` output.
 #[derive(Clone)]
 pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
 
 impl std::str::FromStr for Secret {
     type Err = std::convert::Infallible;
@@ -280,7 +311,15 @@ mod tests {
             #[command(flatten)]
             serve: ServeArgs,
         }
-        let cli = Cli::parse_from(["x", "--turn-url", "turn:t.test", "--turn-secret", "hunter2"]);
+        let cli = Cli::parse_from([
+            "x",
+            "--turn-url",
+            "turn:t.test",
+            "--turn-secret",
+            "hunter2",
+            "--redis-url",
+            "redis://:hunter2@redis.test/",
+        ]);
         assert!(!format!("{cli:?}").contains("hunter2"));
         assert!(!format!("{:?}", cli.serve.into_config()).contains("hunter2"));
     }

@@ -26,6 +26,9 @@ use crate::server::State;
 use crate::session::{Admission, Due, Session};
 use crate::turn;
 
+/// How long a join waits for the cluster to give it a seat.
+const SEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How a connection ends.
 enum Ending {
     /// The peer went away (closed, reset, or stopped answering): nothing more to say to it.
@@ -252,10 +255,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let room = join.room.clone();
         let client = join.client;
         let state = self.state.clone();
-        match state.relay.join(id.clone(), join, self.mailbox.clone(), &state.metrics) {
+        let seated = match state.relay.join(id.clone(), join, self.mailbox.clone(), &state.metrics)
+        {
+            Ok(seating) => {
+                // Seated before waiting: however the wait ends, the seat is given up.
+                self.member = Some(Membership { id: id.clone(), state: state.clone() });
+                match timeout(SEAT_TIMEOUT, seating).await {
+                    Ok(Ok(answer)) => answer,
+                    Ok(Err(_)) | Err(_) => Err((
+                        ErrorCode::Unavailable,
+                        "this server could not get you a seat from the other servers in time; try again"
+                            .into(),
+                    )),
+                }
+            }
+            Err(refusal) => Err(refusal),
+        };
+        match seated {
             Ok(peers) => {
                 self.session.joined();
-                self.member = Some(Membership { id: id.clone(), state: state.clone() });
                 info!(peer = %id, room = %short(room.as_str()), ?client, peers = peers.len(), "joined");
                 let welcome = ServerMessage::Welcome {
                     ice_servers: turn::ice_servers(&state.config, &id, SystemTime::now()),
@@ -269,8 +287,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
             }
             Err((code, message)) => {
+                drop(self.member.take());
                 state.metrics.rejected(code);
-                Step::End(Ending::error(code, message, CloseCode::Policy))
+                let close = if code == ErrorCode::Unavailable {
+                    CloseCode::Again
+                } else {
+                    CloseCode::Policy
+                };
+                Step::End(Ending::error(code, message, close))
             }
         }
     }

@@ -44,10 +44,16 @@ pub async fn route(
     let get = matches!(*req.method(), Method::GET | Method::HEAD);
     let mut resp = match req.uri().path() {
         "/ws" => websocket(req, address, state, permit),
-        "/healthz" if get => text(StatusCode::OK, "ok\n"),
+        // Degraded still answers 200: the instance serves its own rooms, and a load balancer
+        // that took every instance out while Redis is down would end every meeting.
+        "/healthz" if get => match state.cluster_up() {
+            Some(false) => text(StatusCode::OK, "degraded: Redis is unreachable\n"),
+            _ => text(StatusCode::OK, "ok\n"),
+        },
         "/metrics" if get => {
             let (rooms, peers) = state.relay.counts();
-            let mut resp = text(StatusCode::OK, state.metrics.render(rooms, peers));
+            let cluster_up = state.cluster_up();
+            let mut resp = text(StatusCode::OK, state.metrics.render(rooms, peers, cluster_up));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -27,6 +27,8 @@
 //!   so that other crates can test against the real room rules in virtual time.
 //! - `session`: one connection's join deadline, pings, idle drop and rate limit, pure too.
 //! - `relay`, `connection`, `http`, `ui`, `server`, `tls`: the I/O around them.
+//! - `cluster`: with `--redis-url`, rooms shared with other instances through Redis, as one
+//!   more input and output of the hub.
 //! - `turn`: TURN credentials; `metrics`: Prometheus counters; `admission`: how often one client
 //!   address may join or make meetings (pure); [`access`]: with access tokens configured, who
 //!   may open a meeting (pure, time passed in).
@@ -45,6 +47,7 @@
 
 pub mod access;
 mod admission;
+mod cluster;
 mod config;
 mod connection;
 mod http;

@@ -11,6 +11,7 @@ pub struct Metrics {
     connections: AtomicI64,
     websockets: AtomicI64,
     relayed: AtomicU64,
+    cluster_dropped: AtomicU64,
     rejected: [AtomicU64; ErrorCode::ALL.len()],
 }
 
@@ -39,13 +40,19 @@ impl Metrics {
         self.relayed.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A command for the cluster that could not be queued.
+    pub fn cluster_dropped(&self) {
+        self.cluster_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn rejected(&self, code: ErrorCode) {
         if let Some(i) = ErrorCode::ALL.iter().position(|&c| c == code) {
             self.rejected[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    pub fn render(&self, rooms: usize, peers: usize) -> String {
+    /// `cluster_up`: whether Redis is reachable, for an instance that has one.
+    pub fn render(&self, rooms: usize, peers: usize, cluster_up: Option<bool>) -> String {
         let mut out = String::with_capacity(2048);
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
@@ -70,6 +77,20 @@ impl Metrics {
             "Signal messages relayed from one peer to another.",
             self.relayed.load(Ordering::Relaxed).to_string(),
         );
+        if let Some(up) = cluster_up {
+            metric(
+                "confab_redis_up",
+                "gauge",
+                "1 while Redis, shared with the other instances, is reachable; 0: degraded.",
+                u8::from(up).to_string(),
+            );
+            metric(
+                "confab_cluster_dropped_total",
+                "counter",
+                "Messages for other instances dropped because the queue to Redis was full.",
+                self.cluster_dropped.load(Ordering::Relaxed).to_string(),
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP confab_messages_rejected_total Client messages answered with an error, by code.\n\

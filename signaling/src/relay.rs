@@ -6,6 +6,10 @@
 //! `peer_left`) instead of stalling the sender and, through it, the room, or holding megabytes.
 //!
 //! Under the same lock, [`Access`] says who may join, from who is in each room.
+//!
+//! With a cluster, what the hub asks of it goes out on a bounded channel to `cluster.rs`, and
+//! what the cluster says comes back in through [`Relay::hear_cluster`], under the same lock. A
+//! join then waits for its seat: [`Relay::join`] hands back a receiver for the welcome.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,10 +17,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use confab_proto::{ErrorCode, Join, PeerId, PeerInfo, RoomId, ServerMessage, SignalPayload};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::access::Access;
-use crate::hub::{Hub, Input, Output};
+use crate::hub::{ClusterInput, Command, Hub, Input, InstanceId, Output};
 use crate::metrics::Metrics;
 
 /// Where the relay delivers one connection's messages.
@@ -47,6 +51,10 @@ impl Mailbox {
 /// An error for the connection whose input was refused.
 pub type Refusal = (ErrorCode, String);
 
+/// A joiner's answer: the peers already in the room, or why not.
+type Answer = Result<Vec<PeerInfo>, Refusal>;
+pub type Seating = oneshot::Receiver<Answer>;
+
 #[derive(Debug)]
 pub struct Relay {
     inner: Mutex<Inner>,
@@ -58,11 +66,22 @@ struct Inner {
     hub: Hub,
     access: Access,
     mailboxes: HashMap<PeerId, Mailbox>,
+    /// Joiners not yet welcomed: their mailbox, and where their answer goes.
+    joining: HashMap<PeerId, (Mailbox, oneshot::Sender<Answer>)>,
+    /// To the cluster, for a clustered hub.
+    cluster: Option<mpsc::Sender<Command>>,
 }
 
 impl Relay {
-    pub fn new(max_peers: usize, max_queued_bytes: usize, access: Access) -> Self {
-        let inner = Inner { hub: Hub::new(max_peers), access, mailboxes: HashMap::new() };
+    /// A relay for `hub`; a clustered hub's commands go to `cluster`.
+    pub fn new(
+        hub: Hub,
+        max_queued_bytes: usize,
+        access: Access,
+        cluster: Option<mpsc::Sender<Command>>,
+    ) -> Self {
+        let inner =
+            Inner { hub, access, mailboxes: HashMap::new(), joining: HashMap::new(), cluster };
         Self { inner: Mutex::new(inner), max_queued_bytes }
     }
 
@@ -93,14 +112,37 @@ impl Relay {
         true
     }
 
-    /// Joins `id` to the room of `join`; on success, the peers already there.
+    /// Whether the cluster is reachable (always, without one).
+    pub fn cluster_up(&self) -> bool {
+        self.lock().hub.cluster_up()
+    }
+
+    /// The other instances this one has peers from.
+    pub fn remote_instances(&self) -> Vec<InstanceId> {
+        self.lock().hub.remote_instances()
+    }
+
+    /// The peers of other instances known here, with their rooms.
+    pub fn remote_members(&self) -> Vec<(RoomId, PeerId)> {
+        self.lock().hub.remote_members()
+    }
+
+    /// What the cluster says.
+    pub fn hear_cluster(&self, input: ClusterInput, metrics: &Metrics) {
+        let mut inner = self.lock();
+        let outputs = inner.hub.handle(Input::Cluster(input));
+        let _ = inner.deliver(outputs, self.max_queued_bytes, metrics);
+    }
+
+    /// Joins `id` to the room of `join`. The answer comes on the returned receiver: at once
+    /// without a cluster, when the cluster has given a seat with one.
     pub fn join(
         &self,
         id: PeerId,
         join: Join,
         mailbox: Mailbox,
         metrics: &Metrics,
-    ) -> Result<Vec<PeerInfo>, Refusal> {
+    ) -> Result<Seating, Refusal> {
         let mut inner = self.lock();
         let occupied = inner.hub.is_occupied(&join.room);
         let token = join.token.as_deref();
@@ -113,24 +155,19 @@ impl Relay {
             };
             return Err((ErrorCode::BadToken, message.into()));
         }
+        let (answer, seating) = oneshot::channel();
+        inner.joining.insert(id.clone(), (mailbox, answer));
         let outputs = inner.hub.handle(Input::Join {
             id: id.clone(),
             room: join.room,
             name: join.name,
             client: join.client,
         });
-        let mut welcome = None;
-        let mut rest = Vec::with_capacity(outputs.len());
-        for out in outputs {
-            match out {
-                Output::Welcome { peers, .. } => welcome = Some(peers),
-                Output::Refuse { code, message } => return Err((code, message)),
-                other => rest.push(other),
-            }
+        let refused = inner.deliver(outputs, self.max_queued_bytes, metrics);
+        if refused.is_err() {
+            inner.joining.remove(&id);
         }
-        inner.mailboxes.insert(id, mailbox);
-        let _ = inner.deliver(rest, self.max_queued_bytes, metrics);
-        welcome.ok_or_else(|| (ErrorCode::BadMessage, String::from("join was not accepted")))
+        refused.map(|()| seating)
     }
 
     pub fn signal(
@@ -148,6 +185,7 @@ impl Relay {
     pub fn leave(&self, id: &PeerId, metrics: &Metrics) {
         let mut inner = self.lock();
         inner.mailboxes.remove(id);
+        inner.joining.remove(id);
         let outputs = inner.leave(id.clone());
         let _ = inner.deliver(outputs, self.max_queued_bytes, metrics);
     }
@@ -174,6 +212,7 @@ impl Inner {
         let mut pending = outputs;
         while !pending.is_empty() {
             let mut evict = Vec::new();
+            let mut next = Vec::new();
             for out in pending.drain(..) {
                 match out {
                     Output::Send { to, msg } => {
@@ -186,9 +225,31 @@ impl Inner {
                         }
                     }
                     Output::Refuse { code, message } => refusal = Err((code, message)),
-                    Output::Welcome { .. } => {}
+                    Output::Welcome { to, peers } => {
+                        if let Some((mailbox, answer)) = self.joining.remove(&to) {
+                            self.mailboxes.insert(to, mailbox);
+                            let _ = answer.send(Ok(peers));
+                        }
+                    }
+                    Output::TurnAway { to, code, message } => {
+                        if let Some((_, answer)) = self.joining.remove(&to) {
+                            let _ = answer.send(Err((code, message)));
+                        }
+                    }
+                    Output::Cluster(command) => {
+                        let Some(cluster) = &self.cluster else { continue };
+                        if let Err(e) = cluster.try_send(command) {
+                            metrics.cluster_dropped();
+                            // A seat asked for and never given would leave its joiner waiting.
+                            if let Command::Seat { peer, .. } = e.into_inner() {
+                                let input = ClusterInput::Unavailable { id: peer.id };
+                                next.extend(self.hub.handle(Input::Cluster(input)));
+                            }
+                        }
+                    }
                 }
             }
+            pending.extend(next);
             for id in evict {
                 if let Some(mailbox) = self.mailboxes.remove(&id) {
                     metrics.rejected(ErrorCode::TooSlow);

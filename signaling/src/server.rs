@@ -17,9 +17,10 @@ use tracing::{info, warn};
 
 use crate::access::Access;
 use crate::admission::AddressLimit;
+use crate::hub::{Hub, InstanceId};
 use crate::metrics::Metrics;
 use crate::relay::Relay;
-use crate::{Config, Error, http, tls};
+use crate::{Config, Error, cluster, http, tls};
 
 /// A request must arrive whole within this; also the TLS handshake's limit.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,6 +31,9 @@ const REFUSAL_SLOTS: usize = 64;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Largest request head.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Commands waiting for Redis; past this, the hub is told a seat cannot be had, and relayed
+/// signals are dropped (and counted).
+const CLUSTER_QUEUE: usize = 64 * 1024;
 
 /// What every connection task shares.
 #[derive(Debug)]
@@ -43,6 +47,15 @@ pub struct State {
     /// Becomes `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
     pub secure: bool,
+    /// Whether this instance shares its rooms through Redis.
+    pub clustered: bool,
+}
+
+impl State {
+    /// Whether Redis is reachable, for an instance that shares its rooms through it.
+    pub fn cluster_up(&self) -> Option<bool> {
+        self.clustered.then(|| self.relay.cluster_up())
+    }
 }
 
 /// Serves Confab signaling, the API and the web UI on `listener` until `shutdown` completes.
@@ -61,19 +74,42 @@ pub async fn run(
         None => Access::default(),
     };
     let acceptor = config.tls.as_ref().map(tls::acceptor).transpose()?;
+    let redis = config
+        .redis_url
+        .as_ref()
+        .map(|url| redis::Client::open(url.expose()))
+        .transpose()
+        .map_err(|e| Error::Config(format!("--redis-url: {e}")))?;
     let (stop, stopped) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSAL_SLOTS));
+    let me = InstanceId::random();
+    let (hub, cluster_commands) = match redis {
+        Some(_) => {
+            let (send, receive) = tokio::sync::mpsc::channel(CLUSTER_QUEUE);
+            (Hub::clustered(config.max_peers, me.clone()), Some((send, receive)))
+        }
+        None => (Hub::new(config.max_peers), None),
+    };
+    let (cluster_send, cluster_receive) = cluster_commands.unzip();
     let state = Arc::new(State {
         joins: Mutex::new(AddressLimit::per_minute(config.joins_per_minute)),
         meetings: Mutex::new(AddressLimit::per_minute(config.meetings_per_minute)),
-        relay: Relay::new(config.max_peers, config.send_queue_bytes, access),
+        relay: Relay::new(hub, config.send_queue_bytes, access, cluster_send),
         metrics: Metrics::default(),
         shutdown: stopped,
         secure: acceptor.is_some(),
+        clustered: redis.is_some(),
         config,
     });
     info!(max_connections = state.config.max_connections, tls = state.secure, "serving");
+    // The cluster outlives the connections, to give up their seats when they are gone.
+    let (stop_cluster, cluster_stopped) = watch::channel(false);
+    let cluster = redis.zip(cluster_receive).map(|(client, commands)| {
+        info!(instance = %me, "sharing rooms through Redis");
+        let expiry = state.config.cluster_expiry;
+        tokio::spawn(cluster::run(client, me, expiry, state.clone(), commands, cluster_stopped))
+    });
 
     tokio::pin!(shutdown);
     loop {
@@ -120,6 +156,10 @@ pub async fn run(
         let _slots = refusals.acquire_many(permits_u32(REFUSAL_SLOTS)).await;
     };
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, all_gone).await;
+    let _ = stop_cluster.send(true);
+    if let Some(cluster) = cluster {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, cluster).await;
+    }
     info!("stopped");
     Ok(())
 }

@@ -32,14 +32,14 @@ test("a peer given up on is named in the notice, with the reason", () => {
 
 const ALL: ErrorCode[] = [
   "bad_message", "too_large", "not_joined", "already_joined", "bad_room", "room_full", "bad_token",
-  "unknown_peer", "rate_limited", "unsupported_version", "too_slow", "shutting_down", "join_timeout", "unknown",
+  "unknown_peer", "rate_limited", "unsupported_version", "too_slow", "shutting_down", "join_timeout", "unavailable", "unknown",
 ];
 
 test("before the welcome, an error answers the join: it is a refusal unless it is passing", () => {
   for (const code of ["bad_message", "join_timeout", "room_full", "unsupported_version", "bad_room", "bad_token"] as const) {
     assert.equal(isRefusal(code, false), true, code);
   }
-  for (const code of ["shutting_down", "too_slow", "rate_limited", "unknown_peer"] as const) {
+  for (const code of ["shutting_down", "too_slow", "rate_limited", "unknown_peer", "unavailable"] as const) {
     assert.equal(isRefusal(code, false), false, code);
   }
   // A signal sent while we rejoin, before the new welcome, is answered `not_joined`: no refusal.

@@ -390,7 +390,10 @@ async fn session(
                             let reason = format!("the server refused to let us in: {message} ({code})");
                             return Outcome::Fatal(reason, Some(code));
                         }
-                        ErrorCode::ShuttingDown | ErrorCode::TooSlow | ErrorCode::JoinTimeout => {
+                        ErrorCode::ShuttingDown
+                        | ErrorCode::TooSlow
+                        | ErrorCode::JoinTimeout
+                        | ErrorCode::Unavailable => {
                             closing = Some(message);
                             continue;
                         }

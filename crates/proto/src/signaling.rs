@@ -311,6 +311,8 @@ pub enum ErrorCode {
     ShuttingDown,
     /// No `join` arrived in time.
     JoinTimeout,
+    /// The server cannot reach the rest of its cluster to serve this now; try again.
+    Unavailable,
     /// A code this build does not know (sent by a newer server).
     #[serde(other)]
     Unknown,
@@ -318,7 +320,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code a server sends, for metrics and tests.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         Self::BadMessage,
         Self::TooLarge,
         Self::NotJoined,
@@ -332,6 +334,7 @@ impl ErrorCode {
         Self::TooSlow,
         Self::ShuttingDown,
         Self::JoinTimeout,
+        Self::Unavailable,
     ];
 
     /// The wire spelling, e.g. `bad_message`.
@@ -350,6 +353,7 @@ impl ErrorCode {
             Self::TooSlow => "too_slow",
             Self::ShuttingDown => "shutting_down",
             Self::JoinTimeout => "join_timeout",
+            Self::Unavailable => "unavailable",
             Self::Unknown => "unknown",
         }
     }

@@ -342,3 +342,127 @@ pub fn parse_response(raw: &[u8]) -> HttpResponse {
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("no status");
     HttpResponse { status, head, body: raw[split + 4..].to_vec() }
 }
+
+/// The `confab-signaling` program, run as a child process on an ephemeral port (what a test
+/// that kills or restarts an instance needs).
+pub struct Program {
+    pub child: std::process::Child,
+    pub port: u16,
+    /// Its stderr, line by line (JSON logs).
+    pub logs: std::sync::mpsc::Receiver<String>,
+}
+
+impl Program {
+    /// Starts the program with `args` and `env`, and reads its port from its JSON log.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_confab-signaling"))
+            .args(["--listen", "127.0.0.1:0", "--log-json"])
+            .args(args)
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "debug")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, logs) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let port = loop {
+            let line = logs.recv_timeout(WAIT).expect("no 'listening' log line");
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["fields"]["message"] == "listening" {
+                break v["fields"]["port"].as_u64().unwrap() as u16;
+            }
+        };
+        Self { child, port, logs }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub async fn connect(&self, name: &str) -> Client {
+        Client::connect_url(&format!("ws://{}/ws", self.addr()), name, None).await
+    }
+
+    /// `kill -9`: no goodbye to anyone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `redis-server` of the test's own, on a free port, keeping nothing on disk.
+pub struct Redis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = Self { port, child: None, dir: tempfile::tempdir().unwrap() };
+        redis.restart().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts it again on the same port, empty (as a restarted Redis without persistence).
+    pub async fn restart(&mut self) {
+        self.stop();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "no", "--dir"])
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is not installed (scripts/setup.sh installs it)");
+        self.child = Some(child);
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let ready = async {
+            loop {
+                if let Ok(mut s) = TcpStream::connect(addr).await {
+                    let mut reply = [0u8; 7];
+                    if s.write_all(b"PING\r\n").await.is_ok()
+                        && s.read_exact(&mut reply).await.is_ok()
+                        && &reply == b"+PONG\r\n"
+                    {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(WAIT, ready).await.expect("redis-server did not start");
+    }
+
+    /// Stops it at once (SIGKILL: it keeps nothing anyway).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

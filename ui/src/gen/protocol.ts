@@ -87,7 +87,7 @@ idle_timeout_secs: number, };
 /**
  * The `code` of an `error` message.
  */
-export type ErrorCode = "bad_message" | "too_large" | "not_joined" | "already_joined" | "bad_room" | "room_full" | "bad_token" | "unknown_peer" | "rate_limited" | "unsupported_version" | "too_slow" | "shutting_down" | "join_timeout" | "unknown";
+export type ErrorCode = "bad_message" | "too_large" | "not_joined" | "already_joined" | "bad_room" | "room_full" | "bad_token" | "unknown_peer" | "rate_limited" | "unsupported_version" | "too_slow" | "shutting_down" | "join_timeout" | "unavailable" | "unknown";
 
 /**
  * A message on the `ctl` channel (JSON text).

@@ -24,6 +24,7 @@ const FINAL: ReadonlySet<ErrorCode> = new Set(["bad_room", "room_full", "unsuppo
  * (a renegotiation while we rejoin), which is no reason to give up the meeting. */
 const PASSING: ReadonlySet<ErrorCode> = new Set([
   "rate_limited", "too_slow", "shutting_down", "unknown_peer", "not_joined", "already_joined",
+  "unavailable",
 ]);
 
 /** Whether an `error` refuses us for good. Before the welcome (`joined`: on this socket) every

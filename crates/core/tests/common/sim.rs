@@ -578,6 +578,9 @@ impl Sim {
                 },
                 // Refusals (a signal to someone who just left) change nothing here.
                 hub::Output::Refuse { .. } => continue,
+                hub::Output::TurnAway { .. } | hub::Output::Cluster(_) => {
+                    unreachable!("a hub alone neither waits for seats nor asks a cluster")
+                }
             };
             let Some(&(who, conn)) = self.server_ids.get(&to) else { continue };
             self.on_signaling(conn, false, Ev::ToClient { to: who, conn, event });
