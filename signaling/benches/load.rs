@@ -1,7 +1,11 @@
 //! `make bench-signaling`: load on the signaling service, side by side with a bare
-//! tokio-tungstenite echo server as the reference, in one run.
+//! tokio-tungstenite echo server as the reference, and with two instances sharing rooms through
+//! one `redis-server`, in one run.
 //!
-//! Both servers run as child processes (so their peak RSS is theirs alone) with the same client
+//! In the two-instance row every room has half its clients on each instance and each client's
+//! partner on the other one, so every relayed message crosses Redis.
+//!
+//! All servers run as child processes (so their peak RSS is theirs alone) with the same client
 //! load from this process: N WebSocket clients (in rooms of `ROOM_SIZE` for the signaling
 //! service) held open, then
 //! - a paced phase at `RATE` messages/s in total, measuring delivery latency (relay: sender →
@@ -58,13 +62,16 @@ fn main() {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let signaling = runtime.block_on(run_target(Target::Signaling, &params));
+    let cluster = runtime.block_on(run_target(Target::Cluster, &params));
     let echo = runtime.block_on(run_target(Target::Echo, &params));
-    report(&params, &signaling, &echo);
+    report(&params, &signaling, &cluster, &echo);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
     Signaling,
+    /// Two signaling instances over one Redis.
+    Cluster,
     Echo,
 }
 
@@ -89,28 +96,76 @@ struct Outcome {
     /// Resident memory with every client connected and nothing sent yet.
     idle_rss_mb: f64,
     peak_rss_mb: f64,
+    /// Each server process's peak (one per instance).
+    peak_rss_each_mb: Vec<f64>,
 }
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start_server(target: Target, addr: SocketAddr) -> Child {
-    let mut cmd = match target {
-        Target::Signaling => {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_confab-signaling"));
-            c.args(["--listen", &addr.to_string(), "--max-connections", "15000"]);
-            c.args(["--max-message-rate", "0", "--ui-dir", "/nonexistent"]);
-            c.env("RUST_LOG", "warn");
-            c
+/// The processes under test: the servers clients connect to, and the Redis they share.
+struct Servers {
+    children: Vec<Child>,
+    addrs: Vec<SocketAddr>,
+    redis: Option<Child>,
+}
+
+impl Servers {
+    fn start(target: Target) -> Self {
+        let addr = || SocketAddr::from(([127, 0, 0, 1], free_port()));
+        match target {
+            Target::Signaling => {
+                let a = addr();
+                Self { children: vec![start_signaling(a, None)], addrs: vec![a], redis: None }
+            }
+            Target::Cluster => {
+                let port = free_port();
+                let redis = Command::new("redis-server")
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+                    .args(["--appendonly", "no", "--dir", &std::env::temp_dir().to_string_lossy()])
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("redis-server (scripts/setup.sh installs it)");
+                let url = format!("redis://127.0.0.1:{port}/");
+                let addrs = vec![addr(), addr()];
+                let children = addrs.iter().map(|&a| start_signaling(a, Some(&url))).collect();
+                Self { children, addrs, redis: Some(redis) }
+            }
+            Target::Echo => {
+                let a = addr();
+                let echo = Command::new(std::env::current_exe().unwrap())
+                    .env(ECHO_ROLE, a.to_string())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("start the echo server");
+                Self { children: vec![echo], addrs: vec![a], redis: None }
+            }
         }
-        Target::Echo => {
-            let mut c = Command::new(std::env::current_exe().unwrap());
-            c.env(ECHO_ROLE, addr.to_string());
-            c
+    }
+
+    /// CPU used by the servers, Redis included.
+    fn cpu_seconds(&self) -> f64 {
+        self.children.iter().chain(self.redis.as_ref()).map(|c| cpu_seconds(c.id())).sum()
+    }
+
+    fn stop(mut self) {
+        for child in self.children.iter_mut().chain(self.redis.as_mut()) {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let _ = child.wait();
         }
-    };
-    cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("start server")
+    }
+}
+
+fn start_signaling(addr: SocketAddr, redis: Option<&str>) -> Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_confab-signaling"));
+    c.args(["--listen", &addr.to_string(), "--max-connections", "15000"]);
+    c.args(["--max-message-rate", "0", "--ui-dir", "/nonexistent"]);
+    if let Some(url) = redis {
+        c.args(["--redis-url", url]);
+    }
+    c.env("RUST_LOG", "warn");
+    c.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("start confab-signaling")
 }
 
 /// CPU seconds (user + system) the process has used so far.
@@ -191,14 +246,16 @@ fn sent_at_us(text: &str) -> Option<u64> {
 }
 
 async fn run_target(target: Target, params: &Params) -> Outcome {
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut child = start_server(target, addr);
-    // Wait for the server to listen.
+    let servers = Servers::start(target);
+    // Wait for the servers to listen (and, with Redis, to be connected to it).
     let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(Instant::now() < deadline, "{target:?} did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    for &addr in &servers.addrs {
+        while !ready(target, addr).await {
+            assert!(Instant::now() < deadline, "{target:?} did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
+    let addrs = servers.addrs.clone();
     println!("{target:?}: opening {} connections…", params.clients);
 
     let shared = Arc::new(Shared { started: Instant::now(), delivered: AtomicU64::new(0) });
@@ -219,10 +276,12 @@ async fn run_target(target: Target, params: &Params) -> Outcome {
         let permit = connecting.clone().acquire_owned().await.unwrap();
         let room = rooms[i / params.room_size].clone();
         let ready_tx = ready_tx.clone();
+        // With two instances, alternate clients (so each partner pair) are on different ones.
+        let addr = addrs[i % addrs.len()];
         handles.push(tokio::spawn(async move {
             let mut ws = connect(addr, i).await;
             let mut id = String::new();
-            if target == Target::Signaling {
+            if target != Target::Echo {
                 let join = json!({"type": "join", "v": 1, "room": room, "name": format!("c{i}"), "client": "cli", "app_version": "bench"});
                 ws.send(Message::text(join.to_string())).await.unwrap();
                 while let Some(Ok(msg)) = ws.next().await {
@@ -248,7 +307,7 @@ async fn run_target(target: Target, params: &Params) -> Outcome {
         streams.push(h.await.unwrap());
     }
     let connect_secs = connect_start.elapsed().as_secs_f64();
-    let idle_rss_mb = memory_mb(child.id(), "VmRSS:");
+    let idle_rss_mb = servers.children.iter().map(|c| memory_mb(c.id(), "VmRSS:")).sum();
     println!("{target:?}: {} connections open in {connect_secs:.1} s", streams.len());
 
     // Each client's partner (its own id for the echo server, which only answers the sender).
@@ -283,7 +342,7 @@ async fn run_target(target: Target, params: &Params) -> Outcome {
     phase_tx.send(Phase::Paced).unwrap();
     tokio::time::sleep(warmup).await;
     let before = shared.delivered.load(Ordering::Relaxed);
-    let cpu_before = cpu_seconds(child.id());
+    let cpu_before = servers.cpu_seconds();
     let t = Instant::now();
     // Measuring: latencies are recorded only inside this window (the clients check the clock).
     MEASURE.store(1, Ordering::Relaxed);
@@ -291,7 +350,7 @@ async fn run_target(target: Target, params: &Params) -> Outcome {
     MEASURE.store(0, Ordering::Relaxed);
     let paced_rate =
         (shared.delivered.load(Ordering::Relaxed) - before) as f64 / t.elapsed().as_secs_f64();
-    let paced_cpu = (cpu_seconds(child.id()) - cpu_before) / t.elapsed().as_secs_f64();
+    let paced_cpu = (servers.cpu_seconds() - cpu_before) / t.elapsed().as_secs_f64();
 
     phase_tx.send(Phase::Saturate).unwrap();
     tokio::time::sleep(warmup).await;
@@ -301,12 +360,17 @@ async fn run_target(target: Target, params: &Params) -> Outcome {
     let saturated_rate =
         (shared.delivered.load(Ordering::Relaxed) - before) as f64 / t.elapsed().as_secs_f64();
 
-    let connections_held = if target == Target::Signaling {
-        websockets_open(addr).await
-    } else {
+    let connections_held = if target == Target::Echo {
         tasks.iter().filter(|t| !t.is_finished()).count()
+    } else {
+        let mut held = 0;
+        for &addr in &servers.addrs {
+            held += metric(addr, "confab_websockets").await as usize;
+        }
+        held
     };
-    let peak_rss_mb = memory_mb(child.id(), "VmHWM:");
+    let peak_rss_each_mb: Vec<f64> =
+        servers.children.iter().map(|c| memory_mb(c.id(), "VmHWM:")).collect();
     phase_tx.send(Phase::Done).unwrap();
     for task in tasks {
         let _ = task.await;
@@ -323,8 +387,7 @@ async fn run_target(target: Target, params: &Params) -> Outcome {
         let idx = ((latencies.len() as f64 - 1.0) * p).round() as usize;
         f64::from(latencies[idx]) / 1000.0
     };
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = child.wait();
+    servers.stop();
     Outcome {
         connections_held,
         connect_secs,
@@ -335,24 +398,36 @@ async fn run_target(target: Target, params: &Params) -> Outcome {
         max_ms: pct(1.0),
         saturated_rate,
         idle_rss_mb,
-        peak_rss_mb,
+        peak_rss_mb: peak_rss_each_mb.iter().sum(),
+        peak_rss_each_mb,
+    }
+}
+
+/// Whether the server at `addr` is ready for clients: listening, and for an instance with
+/// Redis, connected to it.
+async fn ready(target: Target, addr: SocketAddr) -> bool {
+    match target {
+        Target::Cluster => metric(addr, "confab_redis_up").await == 1.0,
+        _ => tokio::net::TcpStream::connect(addr).await.is_ok(),
     }
 }
 
 static MEASURE: AtomicU64 = AtomicU64::new(0);
 
-async fn websockets_open(addr: SocketAddr) -> usize {
+/// One figure of the server's `/metrics` (0 when it cannot be read).
+async fn metric(addr: SocketAddr, name: &str) -> f64 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else { return 0.0 };
+    let request = b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n";
     let mut body = String::new();
-    s.read_to_string(&mut body).await.unwrap();
+    if s.write_all(request).await.is_err() || s.read_to_string(&mut body).await.is_err() {
+        return 0.0;
+    }
+    let prefix = format!("{name} ");
     body.lines()
-        .find_map(|l| l.strip_prefix("confab_websockets "))
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0.0)
 }
 
 async fn client(
@@ -453,19 +528,27 @@ fn echo_server(addr: SocketAddr) {
     });
 }
 
-fn report(params: &Params, signaling: &Outcome, echo: &Outcome) {
+fn report(params: &Params, signaling: &Outcome, cluster: &Outcome, echo: &Outcome) {
     let ratio = signaling.saturated_rate / echo.saturated_rate.max(1.0);
+    let cluster_ratio = cluster.saturated_rate / signaling.saturated_rate.max(1.0);
     let targets = json!({
         "connections_10000_under_300_mb": signaling.connections_held >= 10_000 && signaling.peak_rss_mb < 300.0,
         "relay_p99_under_10_ms_at_20000_per_s": signaling.p99_ms < 10.0 && signaling.paced_rate >= 0.95 * 20_000.0,
         "throughput_at_least_60_percent_of_echo": ratio >= 0.6,
+        "two_instances_p99_under_15_ms_at_20000_per_s": cluster.p99_ms < 15.0 && cluster.paced_rate >= 0.95 * 20_000.0,
+        "two_instances_throughput_at_least_70_percent_of_one": cluster_ratio >= 0.7,
     });
     println!();
     println!(
         "| server | connections | connect s | paced msg/s | server CPU | p50 ms | p99 ms | max ms | saturated msg/s | idle RSS MB | peak RSS MB |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    for (name, o) in [("confab-signaling (relay)", signaling), ("bare echo (reference)", echo)] {
+    let rows = [
+        ("confab-signaling (relay)", signaling),
+        ("2 × confab-signaling over Redis", cluster),
+        ("bare echo (reference)", echo),
+    ];
+    for (name, o) in rows {
         println!(
             "| {name} | {} | {:.1} | {:.0} | {:.0}% | {:.2} | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} |",
             o.connections_held,
@@ -481,6 +564,11 @@ fn report(params: &Params, signaling: &Outcome, echo: &Outcome) {
         );
     }
     println!("\nrelay throughput / echo throughput: {:.0}%", ratio * 100.0);
+    println!(
+        "two instances / one instance throughput: {:.0}%; each instance's peak RSS: {:?} MB",
+        cluster_ratio * 100.0,
+        cluster.peak_rss_each_mb.iter().map(|m| format!("{m:.1}")).collect::<Vec<_>>()
+    );
     println!("targets: {targets}");
     let outcome = |o: &Outcome| {
         json!({
@@ -492,6 +580,7 @@ fn report(params: &Params, signaling: &Outcome, echo: &Outcome) {
             "saturated_messages_per_second": o.saturated_rate,
             "server_idle_rss_mb": o.idle_rss_mb,
             "server_peak_rss_mb": o.peak_rss_mb,
+            "server_peak_rss_mb_each": o.peak_rss_each_mb,
         })
     };
     let result = json!({
@@ -505,6 +594,8 @@ fn report(params: &Params, signaling: &Outcome, echo: &Outcome) {
             "saturation_in_flight_per_client": WINDOW,
         },
         "signaling": outcome(signaling),
+        "two_instances_over_redis": outcome(cluster),
+        "two_instances_throughput_ratio": cluster_ratio,
         "echo_reference": outcome(echo),
         "throughput_ratio": ratio,
         "targets_met": targets,

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
+import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -85,6 +86,25 @@ export async function startStoppableServer(t, extraArgs = [], { port = 0, everyw
       return exited;
     },
   };
+}
+
+/** A `redis-server` of the test's own on a free loopback port, keeping nothing on disk; its
+ * `redis://` URL. Stopped after the test. */
+export async function startRedis(t) {
+  const port = await new Promise((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+  const dir = tempDir(t, "redis");
+  const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  t.after(() => redis.kill("SIGKILL"));
+  await waitForLine(redis.stdout, /Ready to accept connections/, "redis-server to start");
+  redis.stdout.resume();
+  return `redis://127.0.0.1:${port}/`;
 }
 
 /** A key for tests that do not care which (22 base64url characters, 16 bytes). */

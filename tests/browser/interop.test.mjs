@@ -17,6 +17,7 @@ import {
   savedFileSha256,
   sha256,
   startCli,
+  startRedis,
   startServer,
   tempDir,
   waitConnected,
@@ -81,6 +82,29 @@ test("a browser and a CLI peer: snapshot, chat both ways, notes converge", async
   cli.send({ cmd: "notes_delete", pos: 0, len: 2 });
   await waitForNotes(page, `x${expected}`);
   assert.equal(await notesText(page), `x${expected}`);
+});
+
+test("a browser and a CLI peer on two instances of the service, sharing rooms through Redis, meet", async (t) => {
+  const redis = await startRedis(t);
+  const one = await startServer(t, ["--redis-url", redis]);
+  const two = await startServer(t, ["--redis-url", redis]);
+  // One meeting, reached through each instance, as a load balancer would spread its people.
+  const link = await newMeeting(one);
+  const otherLink = link.replace(one, two);
+  assert.notEqual(otherLink, link);
+
+  const browser = await launchBrowser(t);
+  const page = await newPage(browser);
+  await joinAs(page, link, "Browser");
+  const cli = startCli(t, otherLink, "Cli");
+  await cli.waitFor((e) => e.event === "peer_connected" && e.name === "Browser", "the browser connecting");
+  await waitConnected(page, "Cli");
+
+  cli.send({ cmd: "say", text: "hello across instances" });
+  await page.getByRole("log", { name: "Chat" }).getByText("hello across instances").waitFor({ timeout: WAIT_MS });
+  await page.getByRole("textbox", { name: "Message" }).fill("and back");
+  await page.getByRole("button", { name: "Send" }).click();
+  await cli.waitFor((e) => e.event === "chat" && e.text === "and back", "the browser's chat");
 });
 
 test("a file goes both ways between a browser and a CLI peer", async (t) => {
