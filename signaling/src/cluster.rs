@@ -9,8 +9,10 @@
 //! - `alive:INSTANCE`: set every `expiry / 4` to expire after `expiry`. An instance without it is
 //!   dead: its peers are announced as `peer_left`, and its seats are purged.
 //! - `seats:INSTANCE`: the rooms where an instance has seats, to purge them once it is dead.
-//! - Channel `to:INSTANCE`: what is said to an instance (joins, leaves, relayed signals), as JSON.
-//!   One connection publishes, in the order the hub decided, so an offer never passes its join.
+//! - Channel `to:INSTANCE`: what is said to an instance, as JSON: a join or a leave (published
+//!   by the scripts), or the relayed signals of one round trip, as one array (one `PUBLISH` per
+//!   instance per round trip, however many signals). One connection publishes, in the order the
+//!   hub decided, so an offer never passes its join.
 //!
 //! ## When Redis goes away
 //! The hub is told [`ClusterInput::Down`] and keeps serving rooms whose members are all here. This
@@ -158,7 +160,7 @@ pub async fn run(
             Ok((con, said)) => {
                 wait = RECONNECT_FIRST;
                 let mut link = Link { con, me: me.clone(), expiry, state: state.clone() };
-                state.relay.hear_cluster(ClusterInput::Up, &state.metrics);
+                state.relay.hear_cluster([ClusterInput::Up], &state.metrics);
                 info!(instance = %me, "cluster up");
                 match link.serve(said, &mut commands, &mut stop).await {
                     Ending::Stopped => {
@@ -166,7 +168,7 @@ pub async fn run(
                         return;
                     }
                     Ending::Lost(e) => {
-                        state.relay.hear_cluster(ClusterInput::Down, &state.metrics);
+                        state.relay.hear_cluster([ClusterInput::Down], &state.metrics);
                         warn!(error = %e, "lost Redis; serving rooms whose members are all here");
                         told_down = true;
                     }
@@ -200,7 +202,7 @@ async fn until_stopped(stop: &mut watch::Receiver<bool>) {
 fn refuse_while_down(command: Command, state: &State) {
     if let Command::Seat { peer, .. } = command {
         let input = ClusterInput::Unavailable { id: peer.id };
-        state.relay.hear_cluster(input, &state.metrics);
+        state.relay.hear_cluster([input], &state.metrics);
     }
 }
 
@@ -315,22 +317,20 @@ impl Link {
         Ok(())
     }
 
-    /// Runs `commands` in order: relayed signals in one pipeline, seats one script each.
+    /// Runs `commands` in order: seats one script each; the signals between them go out in one
+    /// round trip, one message per instance holding all of its signals (a JSON array).
     async fn run(&mut self, commands: Vec<Command>) -> Result<(), Ending> {
-        let mut relays = redis::pipe();
-        let mut relayed = 0;
+        let mut relays: Vec<(InstanceId, Vec<Said>)> = Vec::new();
         for command in commands {
             if let Command::Relay { instance, from, to, data } = command {
-                let said = encode(&Said::Signal { from, to, data });
-                relays.cmd("PUBLISH").arg(format!("{CHANNEL}{instance}")).arg(said).ignore();
-                relayed += 1;
+                let said = Said::Signal { from, to, data };
+                match relays.iter_mut().find(|(to, _)| *to == instance) {
+                    Some((_, batch)) => batch.push(said),
+                    None => relays.push((instance, vec![said])),
+                }
                 continue;
             }
-            if relayed > 0 {
-                relays.query_async::<()>(&mut self.con).await?;
-                relays.clear();
-                relayed = 0;
-            }
+            self.publish(&mut relays).await?;
             match command {
                 Command::Seat { room, peer } => {
                     self.seat(room, peer, self.state.config.max_peers).await?;
@@ -340,9 +340,18 @@ impl Link {
                 Command::Relay { .. } => {}
             }
         }
-        if relayed > 0 {
-            relays.query_async::<()>(&mut self.con).await?;
+        self.publish(&mut relays).await
+    }
+
+    async fn publish(&mut self, relays: &mut Vec<(InstanceId, Vec<Said>)>) -> Result<(), Ending> {
+        if relays.is_empty() {
+            return Ok(());
         }
+        let mut pipe = redis::pipe();
+        for (instance, said) in relays.drain(..) {
+            pipe.cmd("PUBLISH").arg(format!("{CHANNEL}{instance}")).arg(encode(&said)).ignore();
+        }
+        pipe.query_async::<()>(&mut self.con).await?;
         Ok(())
     }
 
@@ -375,7 +384,7 @@ impl Link {
             }
             _ => ClusterInput::Full { id },
         };
-        self.state.relay.hear_cluster(input, &self.state.metrics);
+        self.state.relay.hear_cluster([input], &self.state.metrics);
         Ok(())
     }
 
@@ -396,22 +405,22 @@ impl Link {
     }
 
     fn heard(&self, payload: &[u8]) {
-        let said = match serde_json::from_slice::<Said>(payload) {
+        let said = match read_said(payload) {
             Ok(said) => said,
             Err(e) => {
                 warn!(error = %e, "ignoring a malformed message from another instance");
                 return;
             }
         };
-        let input = match said {
+        let inputs = said.into_iter().filter_map(|said| match said {
             Said::Joined { room, instance, peer } => {
-                let Ok(instance) = instance.parse() else { return };
-                ClusterInput::Joined { room, seat: Seat { instance, peer } }
+                let instance = instance.parse().ok()?;
+                Some(ClusterInput::Joined { room, seat: Seat { instance, peer } })
             }
-            Said::Left { id } => ClusterInput::Left { id },
-            Said::Signal { from, to, data } => ClusterInput::Signal { from, to, data },
-        };
-        self.state.relay.hear_cluster(input, &self.state.metrics);
+            Said::Left { id } => Some(ClusterInput::Left { id }),
+            Said::Signal { from, to, data } => Some(ClusterInput::Signal { from, to, data }),
+        });
+        self.state.relay.hear_cluster(inputs, &self.state.metrics);
     }
 
     async fn beat(&mut self) -> Result<(), Ending> {
@@ -441,7 +450,7 @@ impl Link {
             if !alive {
                 info!(%instance, "an instance stopped beating; its peers are gone");
                 let input = ClusterInput::InstanceGone { instance };
-                self.state.relay.hear_cluster(input, &self.state.metrics);
+                self.state.relay.hear_cluster([input], &self.state.metrics);
             }
         }
         Ok(())
@@ -461,7 +470,7 @@ impl Link {
         let seated: Vec<bool> = pipe.query_async(&mut self.con).await?;
         for ((_, id), seated) in members.into_iter().zip(seated) {
             if !seated {
-                self.state.relay.hear_cluster(ClusterInput::Left { id }, &self.state.metrics);
+                self.state.relay.hear_cluster([ClusterInput::Left { id }], &self.state.metrics);
             }
         }
         Ok(())
@@ -521,6 +530,15 @@ fn encode<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
+/// One message on an instance's channel: a join or leave (from a script), or a batch of signals.
+fn read_said(payload: &[u8]) -> serde_json::Result<Vec<Said>> {
+    if payload.first() == Some(&b'[') {
+        serde_json::from_slice(payload)
+    } else {
+        serde_json::from_slice(payload).map(|said| vec![said])
+    }
+}
+
 fn parse_seat(entry: &str) -> Option<Seat> {
     let (instance, peer) = entry.split_once(' ')?;
     Some(Seat { instance: instance.parse().ok()?, peer: serde_json::from_str(peer).ok()? })
@@ -547,10 +565,13 @@ mod tests {
                 data: SignalData::Candidate { candidate: None }.into(),
             },
         ];
+        let batch = encode(&said);
         for said in said {
             let text = encode(&said);
-            assert_eq!(serde_json::from_str::<Said>(&text).unwrap(), said, "{text}");
+            assert_eq!(read_said(text.as_bytes()).unwrap(), vec![said], "{text}");
         }
+        assert_eq!(read_said(batch.as_bytes()).unwrap().len(), 3, "{batch}");
+        assert!(read_said(b"[{\"left\":{\"id\":\"short\"}}]").is_err());
         let seat = parse_seat(&format!("{} {}", InstanceId::random(), encode(&peer))).unwrap();
         assert_eq!(seat.peer, peer);
         assert!(parse_seat("no-space").is_none() && parse_seat("bad! {}").is_none());

@@ -127,11 +127,13 @@ impl Relay {
         self.lock().hub.remote_members()
     }
 
-    /// What the cluster says.
-    pub fn hear_cluster(&self, input: ClusterInput, metrics: &Metrics) {
+    /// What the cluster says, in order, under one lock.
+    pub fn hear_cluster(&self, inputs: impl IntoIterator<Item = ClusterInput>, metrics: &Metrics) {
         let mut inner = self.lock();
-        let outputs = inner.hub.handle(Input::Cluster(input));
-        let _ = inner.deliver(outputs, self.max_queued_bytes, metrics);
+        for input in inputs {
+            let outputs = inner.hub.handle(Input::Cluster(input));
+            let _ = inner.deliver(outputs, self.max_queued_bytes, metrics);
+        }
     }
 
     /// Joins `id` to the room of `join`. The answer comes on the returned receiver: at once
