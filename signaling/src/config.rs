@@ -87,7 +87,7 @@ impl Default for Config {
             meetings_per_minute: 20,
             token_file: None,
             redis_url: None,
-            cluster_expiry: Duration::from_secs(10),
+            cluster_expiry: Duration::from_secs(8),
             join_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
@@ -181,7 +181,7 @@ pub struct ServeArgs {
     pub redis_url: Option<Secret>,
     /// Seconds after which an instance that stopped beating in Redis is taken as dead, and its
     /// participants as gone.
-    #[arg(long, env = "CONFAB_REDIS_EXPIRY", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    #[arg(long, env = "CONFAB_REDIS_EXPIRY", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub redis_expiry: u64,
     /// Largest signaling frame, in bytes; a larger one closes the socket with 1009.
     #[arg(long, env = "CONFAB_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024,
