@@ -16,6 +16,12 @@ use sha1::{Digest, Sha1};
 
 /// How long a meeting stays open once its last person has left (or since it was made).
 pub const OPEN_AFTER_USE: Duration = Duration::from_secs(12 * 3600);
+/// Why a joiner without a token is not let in.
+pub const NOT_OPEN: &str = "this meeting is not open on this server: it opens when someone with \
+     an access token starts it (then its link is enough)";
+/// Why a joiner with a token is not let in.
+pub const TOKEN_REFUSED: &str = "this server refused your access token";
+
 /// Shortest token accepted in a token file: a guessable token opens the server to anyone.
 pub const MIN_TOKEN_BYTES: usize = 16;
 

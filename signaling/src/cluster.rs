@@ -9,6 +9,9 @@
 //! - `alive:INSTANCE`: set every `expiry / 4` to expire after `expiry`. An instance without it is
 //!   dead: its peers are announced as `peer_left`, and its seats are purged.
 //! - `seats:INSTANCE`: the rooms where an instance has seats, to purge them once it is dead.
+//! - `open:ROOM`: with access tokens, a meeting open to its link (made by a token holder, or in
+//!   use), expiring [`OPEN_AFTER_USE`] after its last use; so a joiner without a token is let in
+//!   on any instance.
 //! - Channel `to:INSTANCE`: what is said to an instance, as JSON: a join or a leave (published
 //!   by the scripts), or the relayed signals of one round trip, as one array (one `PUBLISH` per
 //!   instance per round trip, however many signals). One connection publishes, in the order the
@@ -34,6 +37,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::access::OPEN_AFTER_USE;
 use crate::hub::{ClusterInput, Command, InstanceId, Seat};
 use crate::server::State;
 
@@ -57,9 +61,11 @@ enum Said {
     Signal { from: PeerId, to: PeerId, data: SignalPayload },
 }
 
-/// Takes a seat unless the room is full (`ARGV[4]`, 0: no limit), purging seats of dead
-/// instances on the way, and tells the instances seated there. Replies `full`, or `seated`
-/// followed by the seats taken before.
+/// Takes a seat unless the room is full (`ARGV[4]`, 0: no limit) or, for a joiner without an
+/// access token (`ARGV[9]`), the meeting is neither in use nor open (`KEYS[2]`); purges seats of
+/// dead instances on the way, tells the instances seated there, and keeps the meeting open for
+/// `ARGV[10]` ms (0: no access tokens). Replies `full`, `closed`, or `seated` followed by the
+/// seats taken before.
 static SEAT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -80,7 +86,11 @@ for i = 1, #all, 2 do
   end
 end
 if max > 0 and #before >= max then return {'full'} end
+if ARGV[9] == '1' and #before == 0 and redis.call('EXISTS', KEYS[2]) == 0 then
+  return {'closed'}
+end
 redis.call('HSET', room, id, seat)
+if tonumber(ARGV[10]) > 0 then redis.call('SET', KEYS[2], 1, 'PX', ARGV[10]) end
 redis.call('SADD', ARGV[8] .. me, room)
 for home in pairs(tell) do redis.call('PUBLISH', ARGV[7] .. home, ARGV[5]) end
 local reply = {'seated'}
@@ -90,12 +100,14 @@ return reply
     )
 });
 
-/// Gives up a seat and tells every other instance seated in the room, and those in `ARGV[6..]`.
+/// Gives up a seat, tells every other instance seated in the room and those in `ARGV[7..]`, and,
+/// if the seat was held (not a joiner gone before being seated), keeps the meeting open for
+/// `ARGV[6]` ms from now (0: no access tokens).
 static UNSEAT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local room, me, id, said = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-redis.call('HDEL', room, id)
+local had = redis.call('HDEL', room, id)
 local told, mine = {[me] = true}, false
 local function tell(home)
   if not told[home] then
@@ -107,8 +119,9 @@ for _, other in ipairs(redis.call('HVALS', room)) do
   local home = string.match(other, '^(%S+) ')
   if home == me then mine = true elseif home then tell(home) end
 end
-for i = 6, #ARGV do tell(ARGV[i]) end
+for i = 7, #ARGV do tell(ARGV[i]) end
 if not mine then redis.call('SREM', ARGV[5] .. me, room) end
+if had == 1 and tonumber(ARGV[6]) > 0 then redis.call('SET', KEYS[2], 1, 'PX', ARGV[6]) end
 return 1
 ",
     )
@@ -134,6 +147,10 @@ return 1
 
 fn room_key(room: &RoomId) -> String {
     format!("confab:room:{room}")
+}
+/// Set while a meeting is open to its link, with access tokens.
+fn open_key(room: &RoomId) -> String {
+    format!("confab:open:{room}")
 }
 const ALIVE: &str = "confab:alive:";
 const CHANNEL: &str = "confab:to:";
@@ -332,10 +349,15 @@ impl Link {
             }
             self.publish(&mut relays).await?;
             match command {
-                Command::Seat { room, peer } => {
-                    self.seat(room, peer, self.state.config.max_peers).await?;
+                Command::Seat { room, peer, needs_open } => {
+                    self.seat(room, peer, self.state.config.max_peers, needs_open).await?;
                 }
-                Command::Reseat { room, peer } => self.seat(room, peer, 0).await?,
+                Command::Reseat { room, peer } => self.seat(room, peer, 0, false).await?,
+                Command::Open { room } => {
+                    let mut open = redis::cmd("SET");
+                    open.arg(open_key(&room)).arg(1).arg("PX").arg(self.open_ms());
+                    open.query_async::<()>(&mut self.con).await?;
+                }
                 Command::Unseat { room, id, tell } => self.unseat(room, id, tell).await?,
                 Command::Relay { .. } => {}
             }
@@ -355,13 +377,29 @@ impl Link {
         Ok(())
     }
 
-    async fn seat(&mut self, room: RoomId, peer: PeerInfo, max: usize) -> Result<(), Ending> {
+    /// How long a meeting stays open to its link after use, in ms; 0 without access tokens.
+    fn open_ms(&self) -> u64 {
+        match self.state.relay.tokens_required() {
+            true => OPEN_AFTER_USE.as_millis() as u64,
+            false => 0,
+        }
+    }
+
+    async fn seat(
+        &mut self,
+        room: RoomId,
+        peer: PeerInfo,
+        max: usize,
+        needs_open: bool,
+    ) -> Result<(), Ending> {
         let id = peer.id.clone();
         let entry = format!("{} {}", self.me, encode(&peer));
         let said =
             encode(&Said::Joined { room: room.clone(), instance: self.me.to_string(), peer });
+        let open_ms = self.open_ms();
         let reply: Vec<String> = SEAT
             .key(room_key(&room))
+            .key(open_key(&room))
             .arg(self.me.as_str())
             .arg(id.as_str())
             .arg(entry)
@@ -370,6 +408,8 @@ impl Link {
             .arg(ALIVE)
             .arg(CHANNEL)
             .arg(SEATS)
+            .arg(if needs_open { "1" } else { "0" })
+            .arg(open_ms)
             .invoke_async(&mut self.con)
             .await?;
         let input = match reply.split_first() {
@@ -382,6 +422,7 @@ impl Link {
                 }
                 ClusterInput::Seated { id, room, before }
             }
+            Some((status, _)) if status == "closed" => ClusterInput::Closed { id },
             _ => ClusterInput::Full { id },
         };
         self.state.relay.hear_cluster([input], &self.state.metrics);
@@ -395,8 +436,11 @@ impl Link {
         tell: Vec<InstanceId>,
     ) -> Result<(), Ending> {
         let said = encode(&Said::Left { id: id.clone() });
+        let open_ms = self.open_ms();
         let mut script = UNSEAT.key(room_key(&room));
+        script.key(open_key(&room));
         script.arg(self.me.as_str()).arg(id.as_str()).arg(said).arg(CHANNEL).arg(SEATS);
+        script.arg(open_ms);
         for instance in &tell {
             script.arg(instance.as_str());
         }

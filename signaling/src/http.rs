@@ -245,7 +245,7 @@ fn create_meeting(headers: &HeaderMap, address: IpAddr, state: &State) -> Respon
         (None, None) => return text(StatusCode::BAD_REQUEST, "missing or malformed Host header\n"),
     };
     let room = RoomId::random();
-    if !state.relay.make(&room, bearer_token(headers)) {
+    if !state.relay.make(&room, bearer_token(headers), &state.metrics) {
         return token_refused("this server refused your access token\n");
     }
     let body = serde_json::json!({ "room": room, "link": format!("{base}/m/{room}") });

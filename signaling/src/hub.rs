@@ -65,6 +65,9 @@ pub enum Input {
         room: RoomId,
         name: DisplayName,
         client: ClientKind,
+        /// The joiner holds no access token and this instance does not know the meeting as
+        /// open: only the cluster can say whether another instance does.
+        needs_open: bool,
     },
     Signal {
         from: PeerId,
@@ -74,6 +77,10 @@ pub enum Input {
     /// A peer left, timed out or was dropped. Leaving twice is harmless.
     Leave {
         id: PeerId,
+    },
+    /// A meeting was made by a holder of an access token: open to its link on every instance.
+    Made {
+        room: RoomId,
     },
     /// What the cluster says, in the order it said it.
     Cluster(ClusterInput),
@@ -97,6 +104,8 @@ pub enum ClusterInput {
     Seated { id: PeerId, room: RoomId, before: Vec<Seat> },
     /// No seat for `id`: the room is full across instances.
     Full { id: PeerId },
+    /// No seat for `id`: it needed the meeting open, and no instance has it open.
+    Closed { id: PeerId },
     /// No seat for `id`: the cluster could not be asked.
     Unavailable { id: PeerId },
     /// A peer joined `room` on another instance.
@@ -112,13 +121,16 @@ pub enum ClusterInput {
 /// What the hub asks of the cluster.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
-    /// Take a seat for a local joiner, unless the room is full across instances.
-    Seat { room: RoomId, peer: PeerInfo },
+    /// Take a seat for a local joiner, unless the room is full across instances (or, with
+    /// `needs_open`, not open on any).
+    Seat { room: RoomId, peer: PeerInfo, needs_open: bool },
     /// Seat a local member again after the cluster was lost; no limit (it is already in).
     Reseat { room: RoomId, peer: PeerInfo },
     /// Give up a local member's seat, and tell the instances in `tell` (and any the cluster
     /// knows in the room) that it left.
     Unseat { room: RoomId, id: PeerId, tell: Vec<InstanceId> },
+    /// Keep a meeting made here open to its link on every instance.
+    Open { room: RoomId },
     /// Carry a signal to a peer of `instance`.
     Relay { instance: InstanceId, from: PeerId, to: PeerId, data: SignalPayload },
 }
@@ -227,6 +239,11 @@ impl Hub {
         self.members.get(id).map(|m| &m.room)
     }
 
+    /// Whether this hub shares its rooms with other instances.
+    pub fn is_clustered(&self) -> bool {
+        self.cluster.is_some()
+    }
+
     /// Whether the cluster is up (always, for a hub that is the only instance).
     pub fn cluster_up(&self) -> bool {
         self.cluster.as_ref().is_none_or(|c| c.up)
@@ -248,9 +265,15 @@ impl Hub {
 
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
         match input {
-            Input::Join { id, room, name, client } => self.join(id, room, name, client),
+            Input::Join { id, room, name, client, needs_open } => {
+                self.join(id, room, name, client, needs_open)
+            }
             Input::Signal { from, to, data } => self.signal(from, to, data),
             Input::Leave { id } => self.leave(&id),
+            Input::Made { room } => match self.cluster {
+                Some(_) => vec![Output::Cluster(Command::Open { room })],
+                None => Vec::new(),
+            },
             Input::Cluster(input) => self.hear_cluster(input),
         }
     }
@@ -261,6 +284,7 @@ impl Hub {
         room: RoomId,
         name: DisplayName,
         client: ClientKind,
+        needs_open: bool,
     ) -> Vec<Output> {
         let waiting = self.cluster.as_ref().is_some_and(|c| c.waiting.contains_key(&id));
         if self.members.contains_key(&id) || waiting {
@@ -277,7 +301,7 @@ impl Hub {
         };
         if cluster.up {
             cluster.waiting.insert(id, (room.clone(), info.clone()));
-            return vec![Output::Cluster(Command::Seat { room, peer: info })];
+            return vec![Output::Cluster(Command::Seat { room, peer: info, needs_open })];
         }
         // Down: only a room whose members are all here is known to hold nobody elsewhere.
         let ids = self.rooms.get(&room).map(Vec::as_slice).unwrap_or_default();
@@ -466,6 +490,7 @@ impl Hub {
             }
             ClusterInput::Seated { id, room, before } => self.seated(id, room, before),
             ClusterInput::Full { id } => self.turn_away(id, ErrorCode::RoomFull),
+            ClusterInput::Closed { id } => self.turn_away(id, ErrorCode::BadToken),
             ClusterInput::Unavailable { id } => self.turn_away(id, ErrorCode::Unavailable),
             ClusterInput::Joined { room, seat } => self.remote_joined(room, seat),
             ClusterInput::Left { id } => {
@@ -571,6 +596,7 @@ impl Hub {
         let Some((room, _)) = cluster.waiting.remove(&id) else { return Vec::new() };
         let message = match code {
             ErrorCode::RoomFull => self.full_message(),
+            ErrorCode::BadToken => crate::access::NOT_OPEN.to_owned(),
             _ => UNAVAILABLE.to_owned(),
         };
         self.forget_unattended(&room);
@@ -605,6 +631,7 @@ mod tests {
             room: room(r),
             name: DisplayName::new(&format!("p{id}")).unwrap(),
             client: ClientKind::Cli,
+            needs_open: false,
         })
     }
     fn end() -> SignalPayload {
@@ -727,7 +754,8 @@ mod tests {
     }
     fn seated_in(hub: &mut Hub, id: u8, r: u8, before: Vec<Seat>) -> Vec<Output> {
         let out = join(hub, id, r);
-        assert_eq!(out, vec![Output::Cluster(Command::Seat { room: room(r), peer: info(id) })]);
+        let seat = Command::Seat { room: room(r), peer: info(id), needs_open: false };
+        assert_eq!(out, vec![Output::Cluster(seat)]);
         cluster(hub, ClusterInput::Seated { id: peer(id), room: room(r), before })
     }
 
@@ -901,5 +929,26 @@ mod tests {
             .collect();
         reseated.sort();
         assert_eq!(reseated, vec![peer(1), peer(3), peer(6)]);
+    }
+
+    #[test]
+    fn a_meeting_no_instance_holds_open_turns_a_joiner_without_a_token_away() {
+        let mut hub = clustered();
+        let out = hub.handle(Input::Join {
+            id: peer(1),
+            room: room(0),
+            name: DisplayName::new("p1").unwrap(),
+            client: ClientKind::Cli,
+            needs_open: true,
+        });
+        let seat = Command::Seat { room: room(0), peer: info(1), needs_open: true };
+        assert_eq!(out, vec![Output::Cluster(seat)]);
+        let out = cluster(&mut hub, ClusterInput::Closed { id: peer(1) });
+        let message = crate::access::NOT_OPEN.to_owned();
+        assert_eq!(out, vec![Output::TurnAway { to: peer(1), code: ErrorCode::BadToken, message }]);
+        // A meeting made here is opened for every instance; alone, there is nobody to tell.
+        let made = hub.handle(Input::Made { room: room(2) });
+        assert_eq!(made, vec![Output::Cluster(Command::Open { room: room(2) })]);
+        assert!(Hub::new(8).handle(Input::Made { room: room(2) }).is_empty());
     }
 }

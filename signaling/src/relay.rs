@@ -19,7 +19,7 @@ use std::time::Instant;
 use confab_proto::{ErrorCode, Join, PeerId, PeerInfo, RoomId, ServerMessage, SignalPayload};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::access::Access;
+use crate::access::{self, Access};
 use crate::hub::{ClusterInput, Command, Hub, Input, InstanceId, Output};
 use crate::metrics::Metrics;
 
@@ -103,12 +103,16 @@ impl Relay {
 
     /// A meeting is being made with `token`: `false` if the token is refused. A meeting made
     /// is open to its link.
-    pub fn make(&self, room: &RoomId, token: Option<&str>) -> bool {
+    pub fn make(&self, room: &RoomId, token: Option<&str>, metrics: &Metrics) -> bool {
         let mut inner = self.lock();
         if !inner.access.accepts(token) {
             return false;
         }
         inner.access.made(Instant::now(), room.clone());
+        if inner.access.required() {
+            let outputs = inner.hub.handle(Input::Made { room: room.clone() });
+            let _ = inner.deliver(outputs, self.max_queued_bytes, metrics);
+        }
         true
     }
 
@@ -148,14 +152,16 @@ impl Relay {
         let mut inner = self.lock();
         let occupied = inner.hub.is_occupied(&join.room);
         let token = join.token.as_deref();
+        let mut needs_open = false;
         if !inner.access.may_join(Instant::now(), &join.room, token, occupied) {
-            let message = if token.is_some() {
-                "this server refused your access token"
-            } else {
-                "this meeting is not open on this server: it opens when someone with an access \
-                 token starts it (then its link is enough)"
-            };
-            return Err((ErrorCode::BadToken, message.into()));
+            if token.is_some() {
+                return Err((ErrorCode::BadToken, access::TOKEN_REFUSED.into()));
+            }
+            if !inner.hub.is_clustered() {
+                return Err((ErrorCode::BadToken, access::NOT_OPEN.into()));
+            }
+            // Another instance may hold the meeting open: the cluster says.
+            needs_open = true;
         }
         let (answer, seating) = oneshot::channel();
         inner.joining.insert(id.clone(), (mailbox, answer));
@@ -164,6 +170,7 @@ impl Relay {
             room: join.room,
             name: join.name,
             client: join.client,
+            needs_open,
         });
         let refused = inner.deliver(outputs, self.max_queued_bytes, metrics);
         if refused.is_err() {

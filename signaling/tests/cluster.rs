@@ -235,3 +235,51 @@ async fn redis_stopped_and_restarted_mid_meeting_is_survived() {
     expect_joined(&mut bo, &fay_welcome.you).await;
     assert_eq!(health(&one).await, "ok\n");
 }
+
+#[tokio::test]
+async fn with_access_tokens_a_meeting_open_on_one_instance_is_open_on_all() {
+    let redis = Redis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "team-token-0123456789\n").unwrap();
+    let tokens = tokens.to_str().unwrap();
+    let one = instance(&redis, &["--token-file", tokens]);
+    let two = instance(&redis, &["--token-file", tokens]);
+    until_redis(&one, true).await;
+    until_redis(&two, true).await;
+
+    // Made with the token on one instance: a guest without a token joins it on the other.
+    let bearer = [("Authorization", "Bearer team-token-0123456789")];
+    let made = http(one.addr(), "POST", "/api/meetings", &bearer, b"").await;
+    assert_eq!(made.status, 200);
+    let made: serde_json::Value = serde_json::from_slice(&made.body).unwrap();
+    let room: RoomId = made["room"].as_str().unwrap().parse().unwrap();
+    let mut guest = two.connect("guest").await;
+    guest.join(&room).await;
+
+    // Opened by a holder joining on one instance: a guest on the other is let in too.
+    let opened = RoomId::random();
+    let mut holder = one.connect("holder").await;
+    let mut with_token = join_msg(&opened, "holder");
+    with_token["token"] = "team-token-0123456789".into();
+    holder.send_json(with_token).await;
+    assert!(matches!(holder.recv().await, ServerMessage::Welcome { .. }));
+    let mut second = two.connect("second").await;
+    second.join(&opened).await;
+
+    // A room nobody opened stays closed on every instance, with the words for it; a guest who
+    // gave up before being seated did not open it either.
+    let unopened = RoomId::random();
+    for program in [&one, &two] {
+        let mut stranger = program.connect("stranger").await;
+        stranger.send_json(join_msg(&unopened, "stranger")).await;
+        let why = stranger.expect_error(ErrorCode::BadToken).await;
+        assert!(why.contains("not open"), "{why}");
+    }
+    let mut quitter = two.connect("quitter").await;
+    quitter.send_json(join_msg(&unopened, "quitter")).await;
+    drop(quitter);
+    let mut stranger = two.connect("stranger").await;
+    stranger.send_json(join_msg(&unopened, "stranger")).await;
+    stranger.expect_error(ErrorCode::BadToken).await;
+}

@@ -541,6 +541,7 @@ impl Sim {
                     room: self.room.clone(),
                     name: DisplayName::new(&self.parts[from].name).unwrap(),
                     client: ClientKind::Cli,
+                    needs_open: false,
                 });
                 self.carry_hub(outputs);
             }
