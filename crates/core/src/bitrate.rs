@@ -4,7 +4,8 @@
 //!
 //! A pure state machine: [`LossBasedRate::on_report`] takes the time and the share lost, and
 //! returns the bitrate to aim at. Heavy loss (over 10%) means the path is full: the rate comes
-//! down by half the loss. Light loss (under 2%) means there is room: it goes up 8% a second,
+//! down by half the loss, from what the track really sends when that is less than its aim (an
+//! easy picture sends far below its aim, and cutting an aim it does not reach changes nothing). Light loss (under 2%) means there is room: it goes up 8% a second,
 //! back to the track's own rate at most. Loss in between is the path's own, and changes nothing.
 
 use std::time::{Duration, Instant};
@@ -41,9 +42,9 @@ impl LossBasedRate {
         self.kbps.round() as u32
     }
 
-    /// The peer reported `fraction_lost` (in 256ths, as RTCP carries it) at `now`; returns the
-    /// rate to aim at from now on.
-    pub fn on_report(&mut self, now: Instant, fraction_lost: u8) -> u32 {
+    /// The peer reported `fraction_lost` (in 256ths, as RTCP carries it) at `now`, while the
+    /// track sent `sent_kbps`; returns the rate to aim at from now on.
+    pub fn on_report(&mut self, now: Instant, fraction_lost: u8, sent_kbps: u32) -> u32 {
         let lost = f64::from(fraction_lost) / 256.0;
         let since_last =
             self.last_report.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
@@ -54,7 +55,8 @@ impl LossBasedRate {
                 .last_decrease
                 .is_none_or(|at| now.saturating_duration_since(at) >= DECREASE_GAP);
             if settled {
-                self.kbps = (self.kbps * (1.0 - 0.5 * lost)).max(floor);
+                let from = self.kbps.min(f64::from(sent_kbps));
+                self.kbps = (from * (1.0 - 0.5 * lost)).max(floor);
                 self.last_decrease = Some(now);
             }
         } else if lost < CLEAR {
@@ -79,7 +81,9 @@ mod tests {
         seconds: u64,
         lost: u8,
     ) -> Vec<u32> {
-        (1..=seconds).map(|s| rate.on_report(from + Duration::from_secs(s), lost)).collect()
+        (1..=seconds)
+            .map(|s| rate.on_report(from + Duration::from_secs(s), lost, u32::MAX))
+            .collect()
     }
 
     #[test]
@@ -119,12 +123,13 @@ mod tests {
     fn a_burst_of_reports_about_one_loss_cuts_the_rate_once_and_climbs_by_time_not_count() {
         let (mut rate, t0) = (LossBasedRate::new(1000), Instant::now());
         // Several peers' worth of reports within half a second, all 50% lost.
-        let burst: Vec<_> =
-            (0..5).map(|i| rate.on_report(t0 + Duration::from_millis(100 * i), 128)).collect();
+        let burst: Vec<_> = (0..5)
+            .map(|i| rate.on_report(t0 + Duration::from_millis(100 * i), 128, u32::MAX))
+            .collect();
         assert_eq!(burst, [750; 5]);
         // Ten clear reports in one second raise it by 8% in all, not ten times over.
         for i in 1..=10 {
-            rate.on_report(t0 + Duration::from_millis(400 + 100 * i), 0);
+            rate.on_report(t0 + Duration::from_millis(400 + 100 * i), 0, u32::MAX);
         }
         assert_eq!(rate.kbps(), 810);
     }
@@ -133,5 +138,14 @@ mod tests {
     fn a_track_whose_own_rate_is_below_the_floor_stays_at_its_own_rate() {
         let (mut rate, t0) = (LossBasedRate::new(32), Instant::now());
         assert_eq!(report_every_second(&mut rate, t0, 5, 200), [32; 5]);
+    }
+
+    #[test]
+    fn a_picture_sending_far_below_its_aim_comes_down_from_what_it_sends() {
+        let (mut rate, t0) = (LossBasedRate::new(2500), Instant::now());
+        // It aims at 2500 but sends 500: the first congested report cuts from 500.
+        assert_eq!(rate.on_report(t0, 51, 500), 450);
+        // Clear again, it climbs back towards its own aim as before.
+        assert_eq!(rate.on_report(t0 + Duration::from_secs(1), 0, 450), 486);
     }
 }

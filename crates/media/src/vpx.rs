@@ -134,6 +134,20 @@ impl VpxEncoder {
                 cfg.rc_buf_sz = 1000;
                 cfg.rc_buf_initial_sz = 500;
                 cfg.rc_buf_optimal_sz = 600;
+            } else {
+                // WebRTC's camera settings: a buffer of a second rather than libvpx's six, so
+                // the rate follows a lowered target within a second instead of overshooting it
+                // for many; frames dropped rather than the buffer overrun; and VP8 may code the
+                // picture smaller when even the coarsest quantizer costs too much.
+                cfg.rc_dropframe_thresh = 30;
+                cfg.rc_min_quantizer = 2;
+                cfg.rc_max_quantizer = 56;
+                cfg.rc_undershoot_pct = 100;
+                cfg.rc_overshoot_pct = 15;
+                cfg.rc_buf_sz = 1000;
+                cfg.rc_buf_initial_sz = 500;
+                cfg.rc_buf_optimal_sz = 600;
+                cfg.rc_resize_allowed = u32::from(config.codec == VideoCodec::Vp8);
             }
             let mut ctx: Box<vpx_codec_ctx_t> = Box::new(MaybeUninit::zeroed().assume_init());
             let ver = VPX_ENCODER_ABI_VERSION as c_int;
@@ -262,6 +276,13 @@ fn encoder_controls(config: VpxConfig) -> Vec<(u32, c_int)> {
             // Speed -6, as WebRTC on desktops. At -12 a 1080p scroll took a little less time
             // per frame, but its larger frames made rate control drop half of them.
             let mut controls = vec![(VP8E_SET_CPUUSED as u32, -6)];
+            if !screen {
+                // A keyframe at most this many times an average frame (WebRTC's rule for a
+                // 600 ms buffer): on a thin link a keyframe that overflows the queue is lost,
+                // and each one the receivers ask for to replace it is lost the same way.
+                let most = (config.fps.saturating_mul(30)).max(300);
+                controls.push((VP8E_SET_MAX_INTRA_BITRATE_PCT as u32, most as c_int));
+            }
             if screen {
                 // Screen-content mode 1: tools for text and flat areas; the static threshold
                 // skips blocks that did not change, which on a screen is most of them.

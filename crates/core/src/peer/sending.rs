@@ -259,6 +259,42 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// What a track really sent over the last [`SENT_WINDOW`], as its loss-based rate needs.
+#[derive(Debug, Default)]
+struct SentRate {
+    frames: std::collections::VecDeque<(Instant, usize)>,
+    bytes: usize,
+}
+
+/// How far back [`SentRate`] looks: long enough to span a keyframe and the frames after it.
+const SENT_WINDOW: Duration = Duration::from_secs(2);
+
+impl SentRate {
+    fn add(&mut self, now: Instant, bytes: usize) {
+        self.frames.push_back((now, bytes));
+        self.bytes += bytes;
+        self.forget(now);
+    }
+
+    /// Kbit/s over the window. A track that started less than a window ago reads low: a cut
+    /// from it goes deeper than needed, and the rate climbs back once the loss clears.
+    fn kbps(&mut self, now: Instant) -> u32 {
+        self.forget(now);
+        let bits = self.bytes as f64 * 8.0;
+        (bits / SENT_WINDOW.as_secs_f64() / 1000.0).round() as u32
+    }
+
+    fn forget(&mut self, now: Instant) {
+        while let Some(&(at, bytes)) = self.frames.front() {
+            if now.saturating_duration_since(at) <= SENT_WINDOW {
+                break;
+            }
+            self.frames.pop_front();
+            self.bytes -= bytes;
+        }
+    }
+}
+
 /// Where a video track's RTP clock (90 kHz) stands against the capture clock: the ticks the
 /// packetizer has been moved since the first frame's capture. Counted in whole ticks from one
 /// origin, so rounding never accumulates into drift against the sound.
@@ -339,6 +375,7 @@ impl Sender {
         // protected (in-band FEC) for what it loses.
         let vote = self.feed.vote();
         let mut rate = video.then(|| LossBasedRate::new(self.feed.bitrate_kbps()));
+        let mut sent = SentRate::default();
         loop {
             let frame = tokio::select! {
                 received = frames.recv() => match received {
@@ -359,9 +396,10 @@ impl Sender {
                         match &mut rate {
                             Some(rate) => {
                                 let before = rate.kbps();
-                                let kbps = rate.on_report(Instant::now(), lost);
+                                let sent_kbps = sent.kbps(Instant::now());
+                                let kbps = rate.on_report(Instant::now(), lost, sent_kbps);
                                 if kbps != before {
-                                    debug!(kbps, lost_in_256ths = lost, "the peer's losses move our bitrate");
+                                    debug!(kbps, sent_kbps, lost_in_256ths = lost, "the peer's losses move our bitrate");
                                 }
                                 vote.set_bitrate(kbps);
                             }
@@ -413,6 +451,7 @@ impl Sender {
                 duration: if video { Duration::ZERO } else { frame.duration },
                 ..Sample::new(frame.captured_at)
             };
+            sent.add(Instant::now(), frame.data.len());
             // Fails only while the negotiated track is not yet bound to its transport.
             waiting_for_keyframe =
                 self.track.write_sample(self.ssrc, payload_type, &sample, &[]).await.is_err();
