@@ -89,8 +89,8 @@ async fn a_meeting_at_ten_percent_loss_and_100_ms_delay_keeps_going() {
 }
 
 /// The senders come down from what they really send (an easy picture sends far below its aim),
-/// the camera's rate control follows a lowered aim within a second, and keyframes asked for
-/// again and again get no more than half the rate: so the video goes on behind the link.
+/// and the camera's rate control follows a lowered aim within a second, coding the picture
+/// smaller when it must: so the video goes on behind the link.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_500_kbit_link_the_senders_come_down_and_video_goes_on() {
     let (_alone, Meeting { proxy, mut peers, ada, relay: _relay }) = meeting().await;

@@ -4,14 +4,18 @@
 //!
 //! A pure state machine: [`LossBasedRate::on_report`] takes the time and the share lost, and
 //! returns the bitrate to aim at. Heavy loss (over 10%) means the path is full: the rate comes
-//! down by half the loss, from what the track really sends when that is less than its aim (an
-//! easy picture sends far below its aim, and cutting an aim it does not reach changes nothing). Light loss (under 2%) means there is room: it goes up 8% a second,
+//! down by half the loss. Over 20% the path is overflowing, and the cut starts from what the
+//! track really sends when that is less than its aim (an easy picture sends far below its aim,
+//! and cutting an aim it does not reach changes nothing); loss nearer 10% may be the path's own
+//! (a radio link), and cutting from what is sent there would drag the picture to the floor. Light loss (under 2%) means there is room: it goes up 8% a second,
 //! back to the track's own rate at most. Loss in between is the path's own, and changes nothing.
 
 use std::time::{Duration, Instant};
 
 /// Above this share lost, the rate comes down.
 const CONGESTED: f64 = 0.10;
+/// Above this share lost, the path is overflowing: the rate is cut from what is really sent.
+const OVERFLOWING: f64 = 0.20;
 /// Below it, the rate goes up.
 const CLEAR: f64 = 0.02;
 /// How much a second of clear reports raises the rate.
@@ -55,7 +59,10 @@ impl LossBasedRate {
                 .last_decrease
                 .is_none_or(|at| now.saturating_duration_since(at) >= DECREASE_GAP);
             if settled {
-                let from = self.kbps.min(f64::from(sent_kbps));
+                let from = match lost > OVERFLOWING {
+                    true => self.kbps.min(f64::from(sent_kbps)),
+                    false => self.kbps,
+                };
                 self.kbps = (from * (1.0 - 0.5 * lost)).max(floor);
                 self.last_decrease = Some(now);
             }
@@ -143,9 +150,12 @@ mod tests {
     #[test]
     fn a_picture_sending_far_below_its_aim_comes_down_from_what_it_sends() {
         let (mut rate, t0) = (LossBasedRate::new(2500), Instant::now());
-        // It aims at 2500 but sends 500: the first congested report cuts from 500.
-        assert_eq!(rate.on_report(t0, 51, 500), 450);
+        // It aims at 2500 but sends 500: an overflowing path (30% lost) cuts from 500.
+        assert_eq!(rate.on_report(t0, 77, 500), 425);
         // Clear again, it climbs back towards its own aim as before.
-        assert_eq!(rate.on_report(t0 + Duration::from_secs(1), 0, 450), 486);
+        assert_eq!(rate.on_report(t0 + Duration::from_secs(1), 0, 425), 459);
+        // Loss just over 10%, as a radio link's own, cuts the aim, not what is sent.
+        let (mut rate, t0) = (LossBasedRate::new(2500), Instant::now());
+        assert_eq!(rate.on_report(t0, 31, 500), 2349);
     }
 }

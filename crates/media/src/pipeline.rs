@@ -11,10 +11,6 @@ use crate::vpx::{Content, VideoCodec, VpxConfig, VpxEncoder};
 
 /// The least time between two keyframes made on request.
 const KEYFRAME_MIN_GAP: Duration = Duration::from_millis(300);
-/// At most this share of the bitrate goes to keyframes made on request: after a keyframe, the
-/// next waits until the bitrate has paid for this one. On a thin, lossy link receivers ask
-/// again and again, and keyframes on every request would crowd out the frames between them.
-const KEYFRAME_SHARE: f64 = 0.5;
 /// After a screen stops changing, the still picture is encoded this long more: each frame
 /// refines it (CBR spends the bits the changes no longer need), so text ends up crisp.
 const REFINE_FOR: Duration = Duration::from_secs(1);
@@ -22,12 +18,6 @@ const REFINE_FOR: Duration = Duration::from_secs(1);
 /// slide costs almost nothing; the first change after it waits at most that many frames.
 const IDLE_AFTER: Duration = Duration::from_secs(2);
 const IDLE_POLL_EVERY: u32 = 3;
-
-/// How long after a keyframe of `bytes` the next may be made on request, at `kbps`.
-fn keyframe_gap_after(bytes: usize, kbps: u32) -> Duration {
-    let paid_for = bytes as f64 * 8.0 / (f64::from(kbps.max(1)) * 1000.0 * KEYFRAME_SHARE);
-    Duration::from_secs_f64(paid_for.min(10.0)).max(KEYFRAME_MIN_GAP)
-}
 
 /// One whole encoded frame, ready for one `write_sample`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +98,6 @@ impl VideoPipeline {
         std::thread::Builder::new().name("confab-video".into()).spawn(move || {
             let mut pacer = Pacer::new(interval);
             let mut last_keyframe: Option<Instant> = None;
-            let mut keyframe_gap = KEYFRAME_MIN_GAP;
             let mut last_change = Instant::now();
             let mut idle_ticks = 0;
             while !stopped.load(Ordering::Relaxed) {
@@ -129,7 +118,7 @@ impl VideoPipeline {
                 // viewer gets each keyframe, and a storm of requests (or one peer asking on
                 // every frame) must not turn the stream into keyframes only.
                 let force_keyframe = last_keyframe
-                    .is_none_or(|at| captured_at - at >= keyframe_gap)
+                    .is_none_or(|at| captured_at - at >= KEYFRAME_MIN_GAP)
                     && keyframe.swap(false, Ordering::Relaxed);
                 let target = target_kbps.load(Ordering::Relaxed);
                 if target != encoder.bitrate_kbps() && encoder.set_bitrate(target).is_err() {
@@ -162,7 +151,6 @@ impl VideoPipeline {
                 for frame in frames {
                     if frame.keyframe {
                         last_keyframe = Some(captured_at);
-                        keyframe_gap = keyframe_gap_after(frame.data.len(), encoder.bitrate_kbps());
                         // A keyframe is made within one frame's bits, so on a still screen it
                         // is refined again like a change would be: a viewer who joins during a
                         // still slide sees its text sharpen, not stay blurred.
@@ -202,20 +190,5 @@ impl VideoPipeline {
 impl Drop for VideoPipeline {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_keyframe_on_request_waits_until_half_the_rate_has_paid_for_the_last() {
-        // 12.5 kB at 100 kbit/s: 100 kbit of it, 50 kbit/s for keyframes: 2 s.
-        assert_eq!(keyframe_gap_after(12_500, 100), Duration::from_secs(2));
-        // A small keyframe at a high rate: the least gap still holds.
-        assert_eq!(keyframe_gap_after(20_000, 2_500), KEYFRAME_MIN_GAP);
-        // However large, never more than 10 s, and a zero rate is no division by zero.
-        assert_eq!(keyframe_gap_after(10_000_000, 0), Duration::from_secs(10));
     }
 }

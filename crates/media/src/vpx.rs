@@ -135,11 +135,12 @@ impl VpxEncoder {
                 cfg.rc_buf_initial_sz = 500;
                 cfg.rc_buf_optimal_sz = 600;
             } else {
-                // WebRTC's camera settings: a buffer of a second rather than libvpx's six, so
-                // the rate follows a lowered target within a second instead of overshooting it
-                // for many; frames dropped rather than the buffer overrun; and VP8 may code the
-                // picture smaller when even the coarsest quantizer costs too much.
-                cfg.rc_dropframe_thresh = 30;
+                // WebRTC's camera rate control: a buffer of a second rather than libvpx's six,
+                // so the rate follows a lowered target within a second instead of overshooting
+                // it for many, and VP8 may code the picture smaller when even its coarsest
+                // quantizer costs too much (720p at 100 kbit/s). No frame is dropped to save
+                // bits: with drops, video at 10% loss fell from 30 to 16 fps.
+                cfg.rc_dropframe_thresh = 0;
                 cfg.rc_min_quantizer = 2;
                 cfg.rc_max_quantizer = 56;
                 cfg.rc_undershoot_pct = 100;
