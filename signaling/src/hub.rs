@@ -190,20 +190,13 @@ pub struct Hub {
     /// Members of each room, local and remote, in order of joining.
     rooms: HashMap<RoomId, Vec<PeerId>>,
     members: HashMap<PeerId, Member>,
-    local_members: usize,
     cluster: Option<Cluster>,
 }
 
 impl Hub {
     /// A hub that is the only instance.
     pub fn new(max_peers: usize) -> Self {
-        Self {
-            max_peers,
-            rooms: HashMap::new(),
-            members: HashMap::new(),
-            local_members: 0,
-            cluster: None,
-        }
+        Self { max_peers, rooms: HashMap::new(), members: HashMap::new(), cluster: None }
     }
 
     /// A hub that shares its rooms with other instances as `me`. It starts with the cluster
@@ -226,7 +219,7 @@ impl Hub {
 
     /// Participants connected to this instance.
     pub fn peer_count(&self) -> usize {
-        self.local_members
+        self.members.values().filter(|m| m.home.is_none()).count()
     }
 
     /// Whether anyone is in `room`, as far as this instance knows.
@@ -290,7 +283,7 @@ impl Hub {
         if self.members.contains_key(&id) || waiting {
             return vec![refuse(ErrorCode::AlreadyJoined, "this connection has already joined")];
         }
-        let here = self.rooms.get(&room).map_or(0, Vec::len);
+        let here = self.ids_in(&room).len();
         if here >= self.max_peers {
             return vec![refuse(ErrorCode::RoomFull, self.full_message())];
         }
@@ -304,7 +297,7 @@ impl Hub {
             return vec![Output::Cluster(Command::Seat { room, peer: info, needs_open })];
         }
         // Down: only a room whose members are all here is known to hold nobody elsewhere.
-        let ids = self.rooms.get(&room).map(Vec::as_slice).unwrap_or_default();
+        let ids = self.ids_in(&room);
         let all_local = !ids.is_empty() && ids.iter().all(|p| self.is_local(p));
         if !all_local {
             return vec![refuse(ErrorCode::Unavailable, UNAVAILABLE)];
@@ -319,8 +312,13 @@ impl Hub {
 
     /// Everyone in `room`, in order of joining.
     fn room_peers(&self, room: &RoomId) -> Vec<PeerInfo> {
-        let ids = self.rooms.get(room).map(Vec::as_slice).unwrap_or_default();
+        let ids = self.ids_in(room);
         ids.iter().filter_map(|id| self.members.get(id)).map(|m| m.info.clone()).collect()
+    }
+
+    /// Who is in `room` (local and remote), in order of joining.
+    fn ids_in(&self, room: &RoomId) -> &[PeerId] {
+        self.rooms.get(room).map(Vec::as_slice).unwrap_or_default()
     }
 
     fn is_local(&self, id: &PeerId) -> bool {
@@ -331,25 +329,18 @@ impl Hub {
     /// members; remote members known here but not in `before` came later and are introduced.
     fn seat(&mut self, room: RoomId, info: PeerInfo, before: Vec<PeerInfo>) -> Vec<Output> {
         let id = info.id.clone();
-        let ids = self.rooms.entry(room.clone()).or_default();
-        let mut out = Vec::with_capacity(ids.len() + 1);
-        let mut later = Vec::new();
-        for other in ids.iter() {
-            let Some(m) = self.members.get(other) else { continue };
-            if m.home.is_none() {
-                let peer = info.clone();
-                out.push(Output::Send {
-                    to: other.clone(),
-                    msg: ServerMessage::PeerJoined { peer },
-                });
-            } else if !before.iter().any(|p| p.id == *other) {
-                later.push(m.info.clone());
-            }
-        }
-        ids.push(id.clone());
+        let announced = self.tell_locals(&room, &ServerMessage::PeerJoined { peer: info.clone() });
+        let ids = self.ids_in(&room);
+        let later: Vec<PeerInfo> = ids
+            .iter()
+            .filter_map(|other| self.members.get(other))
+            .filter(|m| m.home.is_some() && !before.iter().any(|p| p.id == m.info.id))
+            .map(|m| m.info.clone())
+            .collect();
+        self.rooms.entry(room.clone()).or_default().push(id.clone());
         self.members.insert(id.clone(), Member { room, info, home: None });
-        self.local_members += 1;
-        out.insert(0, Output::Welcome { to: id.clone(), peers: before });
+        let mut out = vec![Output::Welcome { to: id.clone(), peers: before }];
+        out.extend(announced);
         out.extend(
             later.into_iter().map(|peer| Output::Send {
                 to: id.clone(),
@@ -409,9 +400,6 @@ impl Hub {
     /// Removes a member from its room; empty rooms vanish.
     fn remove(&mut self, id: &PeerId) -> Option<Member> {
         let member = self.members.remove(id)?;
-        if member.home.is_none() {
-            self.local_members -= 1;
-        }
         if let Some(ids) = self.rooms.get_mut(&member.room) {
             ids.retain(|p| p != id);
             if ids.is_empty() {
@@ -421,21 +409,31 @@ impl Hub {
         Some(member)
     }
 
-    /// `peer_left` for `id` to the local members of `room`.
-    fn tell_left(&self, room: &RoomId, id: &PeerId) -> Vec<Output> {
-        let ids = self.rooms.get(room).map(Vec::as_slice).unwrap_or_default();
+    /// `msg` to each local member of `room`.
+    fn tell_locals(&self, room: &RoomId, msg: &ServerMessage) -> Vec<Output> {
+        let ids = self.ids_in(room);
         ids.iter()
             .filter(|p| self.is_local(p))
-            .map(|to| Output::Send {
-                to: to.clone(),
-                msg: ServerMessage::PeerLeft { id: id.clone() },
-            })
+            .map(|to| Output::Send { to: to.clone(), msg: msg.clone() })
             .collect()
+    }
+
+    /// `peer_left` for `id` to the local members of `room`.
+    fn tell_left(&self, room: &RoomId, id: &PeerId) -> Vec<Output> {
+        self.tell_locals(room, &ServerMessage::PeerLeft { id: id.clone() })
+    }
+
+    /// Whether this instance follows `room`: a local member is in it, or a local joiner waits
+    /// for a seat in it.
+    fn is_attended(&self, room: &RoomId) -> bool {
+        let ids = self.ids_in(room);
+        ids.iter().any(|p| self.is_local(p))
+            || self.cluster.as_ref().is_some_and(|c| c.waiting.values().any(|(r, _)| r == room))
     }
 
     /// The other instances with members in `room`.
     fn instances_in(&self, room: &RoomId) -> Vec<InstanceId> {
-        let ids = self.rooms.get(room).map(Vec::as_slice).unwrap_or_default();
+        let ids = self.ids_in(room);
         let mut homes: Vec<InstanceId> =
             ids.iter().filter_map(|p| self.members.get(p)?.home.clone()).collect();
         homes.sort();
@@ -446,10 +444,7 @@ impl Hub {
     /// A room with no local member and no local joiner is no longer told of here, so its
     /// remote members are forgotten rather than kept stale.
     fn forget_unattended(&mut self, room: &RoomId) {
-        let Some(ids) = self.rooms.get(room) else { return };
-        let attended = ids.iter().any(|p| self.is_local(p))
-            || self.cluster.as_ref().is_some_and(|c| c.waiting.values().any(|(r, _)| r == room));
-        if !attended {
+        if !self.is_attended(room) {
             for id in self.rooms.remove(room).unwrap_or_default() {
                 self.members.remove(&id);
             }
@@ -556,22 +551,11 @@ impl Hub {
     fn remote_joined(&mut self, room: RoomId, seat: Seat) -> Vec<Output> {
         let Some(cluster) = self.cluster.as_ref() else { return Vec::new() };
         let id = &seat.peer.id;
-        let waited_for = cluster.waiting.values().any(|(r, _)| *r == room);
-        let ids = self.rooms.get(&room).map(Vec::as_slice).unwrap_or_default();
-        let attended = waited_for || ids.iter().any(|p| self.is_local(p));
         let known = self.members.contains_key(id) || cluster.departed.contains(id);
-        if !attended || known || seat.instance == cluster.me {
+        if known || seat.instance == cluster.me || !self.is_attended(&room) {
             return Vec::new();
         }
-        let peer = seat.peer.clone();
-        let out = ids
-            .iter()
-            .filter(|p| self.is_local(p))
-            .map(|to| Output::Send {
-                to: to.clone(),
-                msg: ServerMessage::PeerJoined { peer: peer.clone() },
-            })
-            .collect();
+        let out = self.tell_locals(&room, &ServerMessage::PeerJoined { peer: seat.peer.clone() });
         self.add_remote(&room, seat);
         out
     }
