@@ -168,6 +168,11 @@ pub async fn run(
 ) {
     let mut wait = RECONNECT_FIRST;
     let mut told_down = false;
+    // Whether tokens are asked for is read once, at start: it does not change.
+    let open_ms = match state.relay.tokens_required() {
+        true => u64::try_from(OPEN_AFTER_USE.as_millis()).unwrap_or(u64::MAX),
+        false => 0,
+    };
     loop {
         let connected = tokio::select! {
             c = connect(&client, &me) => c,
@@ -176,7 +181,7 @@ pub async fn run(
         match connected {
             Ok((con, said)) => {
                 wait = RECONNECT_FIRST;
-                let mut link = Link { con, me: me.clone(), expiry, state: state.clone() };
+                let mut link = Link { con, me: me.clone(), expiry, open_ms, state: state.clone() };
                 state.relay.hear_cluster([ClusterInput::Up], &state.metrics);
                 info!(instance = %me, "cluster up");
                 match link.serve(said, &mut commands, &mut stop).await {
@@ -262,6 +267,8 @@ struct Link {
     con: MultiplexedConnection,
     me: InstanceId,
     expiry: Duration,
+    /// How long a meeting stays open to its link after use, in ms; 0 without access tokens.
+    open_ms: u64,
     state: Arc<State>,
 }
 
@@ -355,7 +362,7 @@ impl Link {
                 Command::Reseat { room, peer } => self.seat(room, peer, 0, false).await?,
                 Command::Open { room } => {
                     let mut open = redis::cmd("SET");
-                    open.arg(open_key(&room)).arg(1).arg("PX").arg(self.open_ms());
+                    open.arg(open_key(&room)).arg(1).arg("PX").arg(self.open_ms);
                     open.query_async::<()>(&mut self.con).await?;
                 }
                 Command::Unseat { room, id, tell } => self.unseat(room, id, tell).await?,
@@ -377,14 +384,6 @@ impl Link {
         Ok(())
     }
 
-    /// How long a meeting stays open to its link after use, in ms; 0 without access tokens.
-    fn open_ms(&self) -> u64 {
-        match self.state.relay.tokens_required() {
-            true => OPEN_AFTER_USE.as_millis() as u64,
-            false => 0,
-        }
-    }
-
     async fn seat(
         &mut self,
         room: RoomId,
@@ -396,7 +395,6 @@ impl Link {
         let entry = format!("{} {}", self.me, encode(&peer));
         let said =
             encode(&Said::Joined { room: room.clone(), instance: self.me.to_string(), peer });
-        let open_ms = self.open_ms();
         let reply: Vec<String> = SEAT
             .key(room_key(&room))
             .key(open_key(&room))
@@ -409,7 +407,7 @@ impl Link {
             .arg(CHANNEL)
             .arg(SEATS)
             .arg(if needs_open { "1" } else { "0" })
-            .arg(open_ms)
+            .arg(self.open_ms)
             .invoke_async(&mut self.con)
             .await?;
         let input = match reply.split_first() {
@@ -436,11 +434,10 @@ impl Link {
         tell: Vec<InstanceId>,
     ) -> Result<(), Ending> {
         let said = encode(&Said::Left { id: id.clone() });
-        let open_ms = self.open_ms();
         let mut script = UNSEAT.key(room_key(&room));
         script.key(open_key(&room));
         script.arg(self.me.as_str()).arg(id.as_str()).arg(said).arg(CHANNEL).arg(SEATS);
-        script.arg(open_ms);
+        script.arg(self.open_ms);
         for instance in &tell {
             script.arg(instance.as_str());
         }
