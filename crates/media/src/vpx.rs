@@ -122,32 +122,27 @@ impl VpxEncoder {
             cfg.g_threads = encoder_threads(config.width, config.height);
             // A picture-loss report brings a keyframe at once; the periodic one is a safety net.
             cfg.kf_max_dist = config.fps * 10;
+            // WebRTC's rate control for both: a buffer of a second rather than libvpx's six,
+            // so the rate follows a lowered target within a second instead of overshooting it
+            // for many; and no frame is dropped to save bits (the quantizer rises instead): a
+            // scroll stays smooth, and with drops camera video at 10% loss fell from 30 to 16 fps.
+            cfg.rc_dropframe_thresh = 0;
+            cfg.rc_min_quantizer = 2;
+            cfg.rc_buf_sz = 1000;
+            cfg.rc_buf_initial_sz = 500;
+            cfg.rc_buf_optimal_sz = 600;
             if screen {
-                // A scroll stays smooth: no frame is dropped to save bits, the quantizer rises
-                // instead while things move; once the screen holds still, the pipeline refines
-                // the picture and the quantizer goes low enough for crisp glyphs.
-                cfg.rc_dropframe_thresh = 0;
-                cfg.rc_min_quantizer = 2;
+                // Once the screen holds still, the pipeline refines the picture and the
+                // quantizer goes low enough for crisp glyphs.
                 cfg.rc_max_quantizer = 52;
                 cfg.rc_undershoot_pct = 50;
                 cfg.rc_overshoot_pct = 50;
-                cfg.rc_buf_sz = 1000;
-                cfg.rc_buf_initial_sz = 500;
-                cfg.rc_buf_optimal_sz = 600;
             } else {
-                // WebRTC's camera rate control: a buffer of a second rather than libvpx's six,
-                // so the rate follows a lowered target within a second instead of overshooting
-                // it for many, and VP8 may code the picture smaller when even its coarsest
-                // quantizer costs too much (720p at 100 kbit/s). No frame is dropped to save
-                // bits: with drops, video at 10% loss fell from 30 to 16 fps.
-                cfg.rc_dropframe_thresh = 0;
-                cfg.rc_min_quantizer = 2;
+                // VP8 may code the picture smaller when even its coarsest quantizer costs too
+                // much (720p at 100 kbit/s).
                 cfg.rc_max_quantizer = 56;
                 cfg.rc_undershoot_pct = 100;
                 cfg.rc_overshoot_pct = 15;
-                cfg.rc_buf_sz = 1000;
-                cfg.rc_buf_initial_sz = 500;
-                cfg.rc_buf_optimal_sz = 600;
                 cfg.rc_resize_allowed = u32::from(config.codec == VideoCodec::Vp8);
             }
             let mut ctx: Box<vpx_codec_ctx_t> = Box::new(MaybeUninit::zeroed().assume_init());
