@@ -13,7 +13,8 @@
 //! - `camera` (with the `camera` feature): `Camera`, a real camera through nokhwa, as a
 //!   [`VideoSource`].
 //! - [`screen`]: [`ScreenSource`], the displays a person can share (with thumbnails) and the
-//!   capture of one; [`screens`] picks the backend for the session (X11 today).
+//!   capture of one; [`screens`] picks the backend for the session (X11, or the desktop portal
+//!   in a Wayland session).
 //! - [`convert`]: BGRA → I420 with SIMD, once per changed screen frame.
 //! - [`vpx`]: [`VpxEncoder`] (libvpx in realtime mode, keyframes on request) and
 //!   [`VpxDecoder`].

@@ -1,10 +1,11 @@
 //! Screens: the displays a person can share, each with a thumbnail for the picker, and the
 //! capture of one as a [`VideoSource`].
 //!
-//! [`screens`] picks the backend for the session: X11 (through `x11rb`, with MIT-SHM and
-//! DAMAGE) where there is an X display. A Wayland session needs the xdg-desktop-portal
-//! ScreenCast path, which this build does not have yet; there, and on a machine with no display
-//! at all, sharing fails with [`MediaError::Unavailable`] saying why.
+//! [`screens`] picks the backend for the session: in a Wayland session the xdg-desktop-portal
+//! ScreenCast and PipeWire (with the `portal` feature), where the system's dialog chooses the
+//! screen; otherwise X11 (through `x11rb`, with MIT-SHM and DAMAGE) where there is an X display.
+//! Where neither can work (a build without the portal in a Wayland session, no display at all),
+//! sharing fails with [`MediaError::Unavailable`] saying why.
 //!
 //! Capture is cheap while nothing moves: the X server reports damage, and a screen with none is
 //! not read at all; a damaged one is read and compared with the last picture, and only a real
@@ -65,10 +66,14 @@ pub fn screens() -> Result<Box<dyn ScreenSource>, MediaError> {
     let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some()
         || std::env::var("XDG_SESSION_TYPE").is_ok_and(|t| t == "wayland");
     if wayland {
+        #[cfg(all(target_os = "linux", feature = "portal"))]
+        return Ok(Box::new(portal::PortalScreens));
         // X11 capture under XWayland sees only X windows, and black elsewhere: never pretend.
+        #[cfg(not(all(target_os = "linux", feature = "portal")))]
         return Err(MediaError::Unavailable(
             "sharing a screen in a Wayland session needs the desktop portal, which this build \
-             of Confab does not have yet; log in to an X11 session to share your screen"
+             of Confab was made without (the `portal` feature); log in to an X11 session to \
+             share your screen"
                 .into(),
         ));
     }
@@ -114,6 +119,9 @@ fn thumbnail_of(bgra: &[u8], stride: usize, width: u32, height: u32) -> Thumbnai
     }
     Thumbnail { width: thumb_w, height: thumb_h, rgba }
 }
+
+#[cfg(all(target_os = "linux", feature = "portal"))]
+mod portal;
 
 #[cfg(target_os = "linux")]
 mod x11 {

@@ -5,6 +5,7 @@
 pub mod impair;
 pub mod meeting;
 pub mod relay;
+pub mod wayland;
 
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -268,8 +269,23 @@ pub fn participant_args(mode: &[&str], name: &str, dir: &Path) -> Vec<String> {
 
 /// `confab ARGS` to completion, its stdin open but silent: (exit code, stderr).
 pub async fn run_to_end(args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(args)
+    run_to_end_with_env(args, &[]).await
+}
+
+/// The same, with `env` added to its environment.
+pub async fn run_to_end_with_env<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    env: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_confab"));
+    command.args(args).envs(env.iter().copied());
+    run_command_to_end(command).await
+}
+
+/// `command` (a `confab`, perhaps through a wrapper) to completion, its stdin open but silent:
+/// (exit code, stderr).
+pub async fn run_command_to_end(mut command: Command) -> (Option<i32>, String) {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
