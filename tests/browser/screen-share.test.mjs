@@ -58,10 +58,9 @@ test("a shared screen of code reaches Chromium at full size, moves with a scroll
   const kbps = ((after.bytesReceived - before.bytesReceived) * 8) / seconds / 1000;
   console.log(`screen share while scrolling: ${fps.toFixed(1)} fps decoded, ${kbps.toFixed(0)} kbit/s`);
   assert.deepEqual([after.frameWidth, after.frameHeight], [WIDTH, HEIGHT], "decoded at the screen's own size");
-  // The share moves with the page. (The issue's target is 25 fps; on this two-core machine, with
-  // the shown page, the viewer and the sender each wanting a core, runs gave 8 to 29 fps, so
-  // that target is reported, not asserted, until the sender holds it here.)
-  assert.ok(fps > 1, `${fps.toFixed(1)} frames a second decoded while the page scrolls`);
+  // The share keeps up with the page: at least 25 of the 30 frames a second the sender takes
+  // (on two cores, with the shown page, the viewer and the sender each wanting one).
+  assert.ok(fps >= 25, `${fps.toFixed(1)} frames a second decoded while the page scrolls`);
   assert.ok(kbps <= SCREEN_KBPS * 1.3, `${kbps.toFixed(0)} kbit/s for a ${SCREEN_KBPS} kbit/s share`);
 
   // The page holds still: the sender refines the picture, then stops sending (a still screen
