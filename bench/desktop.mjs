@@ -21,7 +21,7 @@ import {
   waitConnected,
   waitVideo,
 } from "../tests/browser/harness.mjs";
-import { UNLOCK_KEYRING, appEnvironment, launchApp } from "../tests/desktop/app.mjs";
+import { SESSION_BUS, UNLOCK_KEYRING, appEnvironment, launchApp } from "../tests/desktop/app.mjs";
 
 const TARGETS = { coldStartMs: 1500, idleRssMb: 200, debMb: 15, keystrokeP99Ms: 30, fps1080: 30 };
 const COLD_STARTS = 5;
@@ -179,7 +179,8 @@ try {
       'echo "exec $(date +%s%N)" >&2',
       'exec "$0"',
     ].join("; ");
-    const child = spawn("dbus-run-session", ["--", "sh", "-c", script, app], {
+    const [bus, ...busArgs] = SESSION_BUS;
+    const child = spawn(bus, [...busArgs, "sh", "-c", script, app], {
       env: { ...appEnvironment(home, xvfb.display), CONFAB_LOG: "confab_desktop=info", NO_COLOR: "1" },
       stdio: ["ignore", "ignore", "pipe"],
       detached: true,

@@ -56,6 +56,10 @@ export function appEnvironment(home, display) {
   };
 }
 
+/** A private D-Bus session for the app (see scripts/test-session-bus.conf): the command before
+ * the one to run in it. */
+export const SESSION_BUS = ["dbus-run-session", `--config-file=${join(ROOT, "scripts/test-session-bus.conf")}`, "--"];
+
 /** Starts GNOME Keyring in a D-Bus session, unlocked, as a desktop login does, and waits until
  * it answers (a shell command). */
 export const UNLOCK_KEYRING = `'${join(ROOT, "scripts/unlock-keyring.sh")}' confab`;
@@ -80,7 +84,8 @@ export async function launchApp(t, { width = 1280, height = 800, env = {}, home 
     UNLOCK_KEYRING,
     'exec "$1" --port "$2" --native-port "$3"',
   ].join("; ");
-  const driver = spawn("dbus-run-session", ["--", "sh", "-c", session, busFile, TAURI_DRIVER, String(port), String(nativePort)], {
+  const [bus, ...busArgs] = SESSION_BUS;
+  const driver = spawn(bus, [...busArgs, "sh", "-c", session, busFile, TAURI_DRIVER, String(port), String(nativePort)], {
     env: appEnv,
     stdio: ["ignore", "ignore", "pipe"],
     // Its own process group: the bus, the keyring and the app all stop with it.
