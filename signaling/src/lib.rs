@@ -28,7 +28,7 @@
 //! - `session`: one connection's join deadline, pings, idle drop and rate limit, pure too.
 //! - `relay`, `connection`, `http`, `ui`, `server`, `tls`: the I/O around them.
 //! - `cluster`: with `--redis-url`, rooms shared with other instances through Redis, as one
-//!   more input and output of the hub.
+//!   more input and output of the hub (the `redis` feature, on by default).
 //! - `turn`: TURN credentials; `metrics`: Prometheus counters; `admission`: how often one client
 //!   address may join or make meetings (pure); [`access`]: with access tokens configured, who
 //!   may open a meeting (pure, time passed in).
@@ -47,6 +47,7 @@
 
 pub mod access;
 mod admission;
+#[cfg(feature = "redis")]
 mod cluster;
 mod config;
 mod connection;

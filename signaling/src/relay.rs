@@ -20,7 +20,7 @@ use confab_proto::{ErrorCode, Join, PeerId, PeerInfo, RoomId, ServerMessage, Sig
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::access::{self, Access};
-use crate::hub::{ClusterInput, Command, Hub, Input, InstanceId, Output};
+use crate::hub::{ClusterInput, Command, Hub, Input, Output};
 use crate::metrics::Metrics;
 
 /// Where the relay delivers one connection's messages.
@@ -122,16 +122,19 @@ impl Relay {
     }
 
     /// The other instances this one has peers from.
-    pub fn remote_instances(&self) -> Vec<InstanceId> {
+    #[cfg(feature = "redis")]
+    pub fn remote_instances(&self) -> Vec<crate::hub::InstanceId> {
         self.lock().hub.remote_instances()
     }
 
     /// The peers of other instances known here, with their rooms.
+    #[cfg(feature = "redis")]
     pub fn remote_members(&self) -> Vec<(RoomId, PeerId)> {
         self.lock().hub.remote_members()
     }
 
     /// What the cluster says, in order, under one lock.
+    #[cfg(feature = "redis")]
     pub fn hear_cluster(&self, inputs: impl IntoIterator<Item = ClusterInput>, metrics: &Metrics) {
         let mut inner = self.lock();
         for input in inputs {

@@ -11,16 +11,20 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::access::Access;
 use crate::admission::AddressLimit;
-use crate::hub::{Hub, InstanceId};
+#[cfg(feature = "redis")]
+use crate::cluster;
+use crate::config::Secret;
+use crate::hub::{Command, Hub, InstanceId};
 use crate::metrics::Metrics;
 use crate::relay::Relay;
-use crate::{Config, Error, cluster, http, tls};
+use crate::{Config, Error, http, tls};
 
 /// A request must arrive whole within this; also the TLS handshake's limit.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,6 +62,50 @@ impl State {
     }
 }
 
+/// What reaches the Redis that instances share: nothing, in a build without the `redis` feature.
+#[cfg(feature = "redis")]
+type RedisClient = redis::Client;
+#[cfg(not(feature = "redis"))]
+type RedisClient = std::convert::Infallible;
+
+fn redis_client(url: &Secret) -> Result<RedisClient, Error> {
+    #[cfg(feature = "redis")]
+    return redis::Client::open(url.expose())
+        .map_err(|e| Error::Config(format!("--redis-url: {e}")));
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = url;
+        Err(Error::Config(
+            "--redis-url: this build has no Redis support (confab-signaling's `redis` feature)"
+                .into(),
+        ))
+    }
+}
+
+/// Shares this instance's rooms with the others through Redis until `stopped`.
+#[cfg(feature = "redis")]
+fn share_rooms(
+    client: RedisClient,
+    me: InstanceId,
+    state: Arc<State>,
+    commands: mpsc::Receiver<Command>,
+    stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let expiry = state.config.cluster_expiry;
+    tokio::spawn(cluster::run(client, me, expiry, state, commands, stopped))
+}
+
+#[cfg(not(feature = "redis"))]
+fn share_rooms(
+    client: RedisClient,
+    _: InstanceId,
+    _: Arc<State>,
+    _: mpsc::Receiver<Command>,
+    _: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    match client {}
+}
+
 /// Serves Confab signaling, the API and the web UI on `listener` until `shutdown` completes.
 ///
 /// On shutdown it stops accepting, tells every WebSocket `shutting_down` and closes it with 1001,
@@ -74,19 +122,14 @@ pub async fn run(
         None => Access::default(),
     };
     let acceptor = config.tls.as_ref().map(tls::acceptor).transpose()?;
-    let redis = config
-        .redis_url
-        .as_ref()
-        .map(|url| redis::Client::open(url.expose()))
-        .transpose()
-        .map_err(|e| Error::Config(format!("--redis-url: {e}")))?;
+    let redis = config.redis_url.as_ref().map(redis_client).transpose()?;
     let (stop, stopped) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let refusals = Arc::new(Semaphore::new(REFUSAL_SLOTS));
     let me = InstanceId::random();
     let (hub, cluster_commands) = match redis {
         Some(_) => {
-            let (send, receive) = tokio::sync::mpsc::channel(CLUSTER_QUEUE);
+            let (send, receive) = mpsc::channel(CLUSTER_QUEUE);
             (Hub::clustered(config.max_peers, me.clone()), Some((send, receive)))
         }
         None => (Hub::new(config.max_peers), None),
@@ -107,8 +150,7 @@ pub async fn run(
     let (stop_cluster, cluster_stopped) = watch::channel(false);
     let cluster = redis.zip(cluster_receive).map(|(client, commands)| {
         info!(instance = %me, "sharing rooms through Redis");
-        let expiry = state.config.cluster_expiry;
-        tokio::spawn(cluster::run(client, me, expiry, state.clone(), commands, cluster_stopped))
+        share_rooms(client, me, state.clone(), commands, cluster_stopped)
     });
 
     tokio::pin!(shutdown);
