@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { networkInterfaces, tmpdir } from "node:os";
+import { createSocket } from "node:dgram";
 import { join, dirname } from "node:path";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
@@ -105,6 +106,42 @@ export async function startRedis(t) {
   await waitForLine(redis.stdout, /Ready to accept connections/, "redis-server to start");
   redis.stdout.resume();
   return `redis://127.0.0.1:${port}/`;
+}
+
+/** This machine's first IPv4 address off loopback: what Chromium gathers candidates on. */
+export function machineAddress() {
+  const found = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a.family === "IPv4" && !a.internal);
+  if (!found) throw new Error("this machine has no IPv4 address off loopback");
+  return found.address;
+}
+
+/** Debian's coturn, of the test's own, on a free UDP port of `address`, taking credentials made
+ * with `secret` (coturn's use-auth-secret); its `turn:` URL. Stopped after the test. */
+export async function startCoturn(t, address, secret) {
+  const port = await new Promise((resolve) => {
+    const probe = createSocket("udp4").bind(0, address, () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+  const dir = tempDir(t, "coturn");
+  const relayBase = 45_000 + (port % 10_000);
+  const coturn = spawn(
+    "turnserver",
+    [
+      "-n", "--no-tls", "--no-dtls", "--no-cli", "--use-auth-secret", "--realm=confab.test",
+      `--static-auth-secret=${secret}`, `--listening-ip=${address}`, `--relay-ip=${address}`,
+      `--listening-port=${port}`, `--min-port=${relayBase}`, `--max-port=${relayBase + 200}`,
+      `--db=${join(dir, "turndb")}`, `--pidfile=${join(dir, "turn.pid")}`, "--log-file=stdout",
+    ],
+    { stdio: ["ignore", "pipe", "ignore"] },
+  );
+  t.after(() => coturn.kill("SIGKILL"));
+  await waitForLine(coturn.stdout, /Total General servers/, "coturn to start");
+  coturn.stdout.resume();
+  return `turn:${address}:${port}`;
 }
 
 /** A key for tests that do not care which (22 base64url characters, 16 bytes). */

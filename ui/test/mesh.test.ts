@@ -1,7 +1,7 @@
 // The mesh rules confab-core and the browser settled on (issue 10), as BrowserLink applies them.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { lostPeerNotice, onRejoin, opensConnection } from "../src/link/mesh";
+import { lostPeerNotice, onRejoin, opensConnection, relayProblemNotice } from "../src/link/mesh";
 import { isRefusal } from "../src/link/signaling";
 import { refusalText } from "../src/screens/refusal";
 import type { ErrorCode, SignalData } from "../src/gen/protocol";
@@ -28,6 +28,13 @@ test("only an offer from a peer signaling announced opens a connection", () => {
 test("a peer given up on is named in the notice, with the reason", () => {
   assert.match(lostPeerNotice("Bo", { kind: "intercepted" }), /Bo.*may be intercepted/);
   assert.match(lostPeerNotice("Bo", { kind: "failed", reason: "the connection failed" }), /Bo.*the connection failed/);
+});
+
+test("a relay's failure is told by kind: refused credentials, another refusal, no answer", () => {
+  const url = "turn:relay.example:3478?transport=udp";
+  assert.match(relayProblemNotice(url, 401, "Unauthorized."), /relay\.example.*refused this meeting's credentials \(401 Unauthorized\.\): they have expired/);
+  assert.match(relayProblemNotice(url, 486, "Allocation Quota Reached"), /refused to relay for us \(486 Allocation Quota Reached\)/);
+  assert.match(relayProblemNotice(url, 701, ""), /cannot be reached \(701\); peers that can meet only through it will not connect/);
 });
 
 const ALL: ErrorCode[] = [

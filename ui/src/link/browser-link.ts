@@ -24,7 +24,7 @@ import { type FileTransfer, hasEnded, offerProblem, receiveFile, safeFileName, s
 import { importMeetingKey } from "./fp-mac";
 import type { LinkEvent, MediaState, MeetingLink, MeetingState, Participant, RemoteCursor } from "./meeting-link";
 import type { MeetingAddress } from "./meeting-url";
-import { lostPeerNotice, onRejoin, opensConnection } from "./mesh";
+import { lostPeerNotice, onRejoin, opensConnection, relayProblemNotice } from "./mesh";
 import { type LocalTrack, type PeerEvent, PeerSession } from "./peer";
 import { Signaling, type SignalingEvent } from "./signaling";
 import { FLOODING, Intake, Pace } from "./intake";
@@ -101,6 +101,8 @@ export class BrowserLink implements MeetingLink {
   /** Our earlier signaling ids (see the welcome). */
   private readonly formerIds = new Set<PeerId>();
   private iceServers: RTCIceServer[] = [];
+  /** The TURN relays whose failure the person has been told of. */
+  private readonly relaysTold = new Set<string>();
   private askedSnapshot = false;
   private savesUnderWay = 0;
   /** Our selection in the notes, as sent to peers. */
@@ -741,6 +743,12 @@ export class BrowserLink implements MeetingLink {
         break;
       case "intercepted":
         this.giveUp(id, { kind: "intercepted" });
+        break;
+      case "relay_problem":
+        // Once per relay: every connection (and every allocation retry) meets the same refusal.
+        if (this.relaysTold.has(event.url)) return;
+        this.relaysTold.add(event.url);
+        this.emit({ type: "error", message: relayProblemNotice(event.url, event.code, event.text) });
         break;
       case "failed":
         // Gone from the room and now from us too (a closed tab, a reload): no longer here.

@@ -26,3 +26,16 @@ export function lostPeerNotice(name: string, cause: { kind: "intercepted" } | { 
   }
   return `The connection to ${name} was lost: ${cause.reason}.`;
 }
+
+/** What we tell the person when a TURN relay fails us (the ICE agent's `icecandidateerror`): its
+ * STUN error code, or one of the browser's own in 700–799 (no answer, unreachable). Worded as
+ * the engine words it (confab-core's turn_probe). */
+export function relayProblemNotice(url: string, code: number, text: string): string {
+  const unusable = "peers that can meet only through it will not connect";
+  const why = [code, text].filter((part) => part !== "" && part !== 0).join(" ");
+  if (code === 401) {
+    return `The relay ${url} refused this meeting's credentials (${why}): they have expired, or the signaling server's TURN secret is not the relay's; ${unusable}.`;
+  }
+  if (code >= 700) return `The relay ${url} cannot be reached (${why}); ${unusable}.`;
+  return `The relay ${url} refused to relay for us (${why}); ${unusable}.`;
+}

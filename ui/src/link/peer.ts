@@ -35,6 +35,8 @@ export type PeerEvent =
   | { kind: "connection"; up: boolean }
   | { kind: "stats"; stats: PeerStats }
   | { kind: "intercepted" }
+  /** A TURN relay refused us or could not be reached, with its error code and text. */
+  | { kind: "relay_problem"; url: string; code: number; text: string }
   | { kind: "failed"; reason: string }
   | { kind: "bye" };
 
@@ -115,6 +117,12 @@ export class PeerSession {
       }
     };
     this.pc.ontrack = ({ track, streams }) => this.emit({ kind: "track", track, streams });
+    // Host and STUN candidates failing is routine; a TURN relay failing leaves the peers that can
+    // meet only through it unreachable, so it is said.
+    this.pc.onicecandidateerror = (event) => {
+      const { url, errorCode, errorText } = event as RTCPeerConnectionIceErrorEvent;
+      if (/^turns?:/.test(url)) this.emit({ kind: "relay_problem", url, code: errorCode, text: errorText });
+    };
     // The answerer opens its channels and adds its tracks once the offer is in: they then ride
     // on what the offer set up, and it never offers before the newcomer.
     if (setup.offerer) {
