@@ -37,9 +37,10 @@ test: setup ui/dist/index.html
 
 ## The desktop app's release .deb, under target/release/bundle/deb/ (AppImage, .rpm, .msi and
 ## .dmg are built by .github/workflows/release.yml on their own platforms).
-# Without debug info: the release binary with line tables made a 45 MiB .deb.
+# Without debug info (the release binary with line tables made a 45 MiB .deb), and with
+# whole-program optimisation, which drops the code no path reaches: 14.8 MiB without, 13.3 with.
 package: setup ui/dist/index.html
-	CARGO_PROFILE_RELEASE_STRIP=debuginfo npx tauri build --ci --bundles deb
+	CARGO_PROFILE_RELEASE_STRIP=debuginfo CARGO_PROFILE_RELEASE_LTO=fat npx tauri build --ci --bundles deb
 
 lint: setup ui/dist/index.html
 	$(CARGO) fmt --all -- --check

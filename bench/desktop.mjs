@@ -25,7 +25,8 @@ import { SESSION_BUS, UNLOCK_KEYRING, appEnvironment, launchApp } from "../tests
 
 const TARGETS = { coldStartMs: 1500, idleRssMb: 200, debMb: 15, keystrokeP99Ms: 30, fps1080: 30 };
 const COLD_STARTS = 5;
-const KEYSTROKES = 100;
+// Enough that the 99th percentile is not just the second-slowest keystroke.
+const KEYSTROKES = 300;
 const VIDEO_SECONDS = 20;
 
 const run = scope();
