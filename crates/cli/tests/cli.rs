@@ -363,7 +363,7 @@ async fn on_a_server_with_access_tokens_a_holder_opens_the_meeting_and_the_link_
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens");
     std::fs::write(&tokens, "# ours\nteam-token-0123456789\n").unwrap();
-    let port = common::relay::free_port(std::net::Ipv4Addr::LOCALHOST);
+    let port = common::relay::free_tcp_port(std::net::Ipv4Addr::LOCALHOST);
     let listen = format!("127.0.0.1:{port}");
     let tokens_arg = tokens.to_str().unwrap();
     let serve = ["serve", "--listen", &listen, "--token-file", tokens_arg];
@@ -445,7 +445,7 @@ async fn a_relay_that_refuses_the_credentials_is_told_to_the_person() {
     }
 
     // A signaling server whose TURN secret is not the relay's: a relay-only participant is told.
-    let port = free_port(std::net::Ipv4Addr::UNSPECIFIED);
+    let port = common::relay::free_tcp_port(std::net::Ipv4Addr::UNSPECIFIED);
     let _signaling =
         start_signaling(port, &[format!("turn:{relay}?transport=udp")], "not-the-relay-secret");
     let link = format!(

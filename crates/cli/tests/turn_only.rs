@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 
 use common::meeting::current_id;
-use common::relay::{Process, free_port, start_coturn, start_signaling};
+use common::relay::{Process, free_port, free_tcp_port, start_coturn, start_signaling};
 use common::{Confab, is, participant_args};
 use confab_proto::{MeetingKey, RoomId};
 use serde_json::{Value, json};
@@ -116,7 +116,7 @@ impl Relay {
         let turn_port = free_port(Ipv4Addr::UNSPECIFIED);
         let _coturn = start_coturn(&net.host, net.host[0], turn_port, secret, dir.path());
         let turn = net.host.map(|host| format!("turn:{host}:{turn_port}?transport=udp"));
-        let port = free_port(Ipv4Addr::UNSPECIFIED);
+        let port = free_tcp_port(Ipv4Addr::UNSPECIFIED);
         let _signaling = start_signaling(port, &turn, secret);
         Self { _coturn, _signaling, dir, port, room: RoomId::random(), key: MeetingKey::random() }
     }

@@ -11,7 +11,7 @@ use confab_proto::{MeetingKey, RoomId};
 use serde_json::Value;
 
 use super::impair::ImpairedUdp;
-use super::relay::{Process, free_port, start_coturn, start_signaling};
+use super::relay::{Process, free_port, free_tcp_port, start_coturn, start_signaling};
 use super::{Confab, is, participant_args};
 
 /// Whether `e` reports the video `from` sends, still playing.
@@ -113,7 +113,7 @@ impl Meeting {
         let turn_port = free_port(own);
         let coturn = start_coturn(&[own], own, turn_port, &secret, dir.path());
         let proxy = ImpairedUdp::start(own.into(), SocketAddr::from((own, turn_port)), 7).await;
-        let port = free_port(Ipv4Addr::UNSPECIFIED);
+        let port = free_tcp_port(Ipv4Addr::UNSPECIFIED);
         let turn = vec![format!("turn:{}?transport=udp", proxy.addr)];
         let signaling = start_signaling(port, &turn, &secret);
         let link = format!(

@@ -21,6 +21,11 @@ pub fn free_port(on: Ipv4Addr) -> u16 {
     UdpSocket::bind((on, 0)).unwrap().local_addr().unwrap().port()
 }
 
+/// A TCP port free on `on` now, for a service to listen on (a port free for UDP may not be).
+pub fn free_tcp_port(on: Ipv4Addr) -> u16 {
+    std::net::TcpListener::bind((on, 0)).unwrap().local_addr().unwrap().port()
+}
+
 /// coturn on this machine, listening on each of `listen` and relaying on `relay`.
 pub fn start_coturn(
     listen: &[Ipv4Addr],
@@ -70,7 +75,7 @@ pub fn start_coturn(
 /// servers `turn` (none: no TURN); waits until it accepts connections.
 pub fn start_signaling(port: u16, turn: &[String], secret: &str) -> Process {
     let secret = (!turn.is_empty()).then_some(["--turn-secret", secret]);
-    let child = Command::new(env!("CARGO_BIN_EXE_confab"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
         .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
         .args(turn.iter().flat_map(|url| ["--turn-url", url.as_str()]))
         .args(secret.into_iter().flatten())
@@ -78,14 +83,23 @@ pub fn start_signaling(port: u16, turn: &[String], secret: &str) -> Process {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    wait_listening(port);
+    // A server that cannot listen (its port taken meanwhile) says so at once, not after WAIT.
+    wait_listening_while(port, || child.try_wait().ok().flatten());
     Process(child)
 }
 
 /// Waits until a service on this machine listens on `port`.
 pub fn wait_listening(port: u16) {
+    wait_listening_while(port, || None);
+}
+
+/// The same, failing as soon as `exited` says the service has.
+fn wait_listening_while(port: u16, mut exited: impl FnMut() -> Option<std::process::ExitStatus>) {
     let deadline = Instant::now() + WAIT;
     while TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).is_err() {
+        if let Some(status) = exited() {
+            panic!("the service meant to listen on port {port} exited ({status})");
+        }
         assert!(Instant::now() < deadline, "nothing listens on port {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
