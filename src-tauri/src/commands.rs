@@ -128,6 +128,8 @@ pub struct ScreenEntry {
     pub width: u32,
     pub height: u32,
     pub primary: bool,
+    /// The system's dialog chooses (the Wayland portal): no picker of ours before it.
+    pub chosen_by_system: bool,
 }
 
 /// The displays that can be shared, the primary first; or why none can.
@@ -143,6 +145,7 @@ pub async fn screens() -> Result<Vec<ScreenEntry>, String> {
                     width: d.width,
                     height: d.height,
                     primary: d.primary,
+                    chosen_by_system: d.chosen_by_system,
                 })
                 .collect()
         })

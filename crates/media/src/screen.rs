@@ -34,6 +34,9 @@ pub struct Display {
     pub height: u32,
     /// The display the desktop calls primary.
     pub primary: bool,
+    /// The system's own dialog chooses what is shared (the Wayland portal's): an app's picker
+    /// has nothing to offer but this entry.
+    pub chosen_by_system: bool,
 }
 
 /// A small picture of a display, for the picker: RGBA, `width × height × 4` bytes.
@@ -258,6 +261,7 @@ mod x11 {
             width,
             height,
             primary,
+            chosen_by_system: false,
         }
     }
 

@@ -107,6 +107,8 @@ export interface ScreenChoice {
   width: number;
   height: number;
   primary: boolean;
+  /** The system's own dialog chooses what is shared (the Wayland portal). */
+  chosen_by_system: boolean;
 }
 
 /** The displays that can be shared, the primary first; rejects with why none can. */

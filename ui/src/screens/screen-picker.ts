@@ -4,9 +4,13 @@ import { listScreens, screenThumbnail } from "../link/tauri-link";
 import { h } from "./dom";
 
 /** Asks which display to share; resolves with its id, or null when the person cancels. Rejects
- * with the engine's reason when no display can be shared (no X display, a Wayland session). */
+ * with the engine's reason when no display can be shared (no X display, a Wayland session
+ * without the desktop portal). */
 export async function pickScreen(): Promise<string | null> {
   const screens = await listScreens();
+  // Where the system asks in a dialog of its own, a picker of ours before it would ask twice.
+  const bySystem = screens.find((screen) => screen.chosen_by_system);
+  if (bySystem) return bySystem.id;
   const dialog = h("dialog", { class: "picker", "aria-labelledby": "picker-heading" });
   return new Promise((resolve) => {
     const done = (id: string | null) => {

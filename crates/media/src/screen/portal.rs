@@ -39,6 +39,7 @@ impl ScreenSource for PortalScreens {
             width: 0,
             height: 0,
             primary: true,
+            chosen_by_system: true,
         }])
     }
 
