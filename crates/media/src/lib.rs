@@ -65,6 +65,8 @@ pub use pipeline::{EncodedFrame, FrameSink, VideoPipeline};
 pub use playout::{
     AudioSink, MixListener, Playout, Silent, SoundRecorder, VoiceInput, VoiceListener,
 };
+#[cfg(all(target_os = "linux", feature = "portal"))]
+pub use screen::pipewire_video;
 #[cfg(target_os = "linux")]
 pub use screen::x11_display;
 pub use screen::{Display, ScreenSource, Thumbnail, screens};

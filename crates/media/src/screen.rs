@@ -125,6 +125,8 @@ fn thumbnail_of(bgra: &[u8], stride: usize, width: u32, height: u32) -> Thumbnai
 
 #[cfg(all(target_os = "linux", feature = "portal"))]
 mod portal;
+#[cfg(all(target_os = "linux", feature = "portal"))]
+pub use portal::pipewire_video;
 
 #[cfg(target_os = "linux")]
 mod x11 {

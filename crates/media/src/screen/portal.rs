@@ -54,8 +54,15 @@ impl ScreenSource for PortalScreens {
                  display {id:?} cannot be named; leave it out"
             )));
         }
-        Ok(Box::new(PortalCapture::open()?))
+        let (session, node, remote) = ashpd::zbus::block_on(choose_screen()).map_err(refused)?;
+        Ok(Box::new(PortalCapture::start(node, remote, Some(session))?))
     }
+}
+
+/// Captures the PipeWire video node `node`, reached through the PipeWire connection `remote`:
+/// what the portal hands over once a screen is chosen, and what a test can make without one.
+pub fn pipewire_video(node: u32, remote: OwnedFd) -> Result<Box<dyn VideoSource>, MediaError> {
+    Ok(Box::new(PortalCapture::start(node, remote, None)?))
 }
 
 /// What the portal's refusals mean to the person sharing.
@@ -101,7 +108,8 @@ struct Newest {
 
 type Shared = Arc<(Mutex<Newest>, Condvar)>;
 
-/// One screen chosen in the portal's dialog, streamed through PipeWire.
+/// One screen chosen in the portal's dialog (or any PipeWire video node), streamed through
+/// PipeWire.
 struct PortalCapture {
     size: (u32, u32),
     /// The size the portal streams, and the whole factor it is scaled down by to fit.
@@ -112,13 +120,16 @@ struct PortalCapture {
     last: Vec<u8>,
     stop: pw::channel::Sender<()>,
     stream_thread: Option<std::thread::JoinHandle<()>>,
-    /// Held for as long as the share lasts: closing it ends the cast.
-    session: Session<Screencast>,
+    /// The portal's, held for as long as the share lasts: closing it ends the cast.
+    session: Option<Session<Screencast>>,
 }
 
 impl PortalCapture {
-    fn open() -> Result<Self, MediaError> {
-        let (session, node, remote) = ashpd::zbus::block_on(choose_screen()).map_err(refused)?;
+    fn start(
+        node: u32,
+        remote: OwnedFd,
+        session: Option<Session<Screencast>>,
+    ) -> Result<Self, MediaError> {
         let newest: Shared = Arc::default();
         let (stop, stopped) = pw::channel::channel();
         let shared = newest.clone();
@@ -265,8 +276,12 @@ fn keep_newest(buffer: &mut pw::buffer::Buffer<'_>, format: &VideoInfoRaw, share
     let size = format.size();
     let Some(data) = buffer.datas_mut().first_mut() else { return };
     let chunk = data.chunk();
-    let (offset, length, stride) =
-        (chunk.offset() as usize, chunk.size() as usize, chunk.stride().unsigned_abs() as usize);
+    let (offset, length) = (chunk.offset() as usize, chunk.size() as usize);
+    // Some producers leave the stride at 0 for rows packed end to end.
+    let stride = match chunk.stride().unsigned_abs() as usize {
+        0 => size.width as usize * 4,
+        stride => stride,
+    };
     let corrupted = chunk.flags().contains(spa::buffer::ChunkFlags::CORRUPTED);
     let rows = size.height as usize;
     // An empty chunk is a frame with no new picture (the desktop sends those while nothing moves).
@@ -372,6 +387,8 @@ impl Drop for PortalCapture {
         if let Some(thread) = self.stream_thread.take() {
             let _ = thread.join();
         }
-        let _ = ashpd::zbus::block_on(self.session.close());
+        if let Some(session) = &self.session {
+            let _ = ashpd::zbus::block_on(session.close());
+        }
     }
 }

@@ -67,3 +67,114 @@ impl Drop for Xvfb {
         let _ = self.child.wait();
     }
 }
+
+/// A private PipeWire for one test (its own runtime directory and D-Bus session, with
+/// WirePlumber to link streams, as a desktop session runs them), and video nodes on it made by
+/// GStreamer; every process is stopped when dropped.
+#[cfg(target_os = "linux")]
+pub struct PipeWire {
+    dir: tempfile::TempDir,
+    children: Vec<std::process::Child>,
+}
+
+#[cfg(target_os = "linux")]
+impl PipeWire {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pipewire = Self { dir, children: Vec::new() };
+        // WirePlumber needs a session bus; one that starts nothing on demand (see the file).
+        let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/test-session-bus.conf");
+        let bus = format!("unix:path={}", pipewire.dir.path().join("bus").display());
+        pipewire.spawn(
+            "dbus-daemon",
+            &[&format!("--config-file={config}"), "--nofork", &format!("--address={bus}")],
+        );
+        pipewire.wait_until("the session bus", |p| p.dir.path().join("bus").exists());
+        pipewire.spawn("pipewire", &[]);
+        pipewire.wait_until("PipeWire's socket", |p| p.dir.path().join("pipewire-0").exists());
+        pipewire.spawn("wireplumber", &[]);
+        pipewire
+    }
+
+    /// A connection to this PipeWire, as the portal hands one over.
+    pub fn connect(&self) -> std::os::fd::OwnedFd {
+        std::os::unix::net::UnixStream::connect(self.dir.path().join("pipewire-0")).unwrap().into()
+    }
+
+    /// A node that sends `width × height` BGRx pictures of one colour (`0xAARRGGBB`) at 30 fps,
+    /// as a screen cast does; its id.
+    pub fn solid_video(&mut self, width: u32, height: u32, argb: u32) -> u32 {
+        let name = format!("confab-test-{argb:08x}");
+        let caps = format!("video/x-raw,format=BGRx,width={width},height={height},framerate=30/1");
+        self.spawn(
+            "gst-launch-1.0",
+            &[
+                "-q",
+                "videotestsrc",
+                "pattern=solid-color",
+                &format!("foreground-color={argb:#x}"),
+                "!",
+                &caps,
+                "!",
+                "pipewiresink",
+                "mode=provide",
+                &format!("stream-properties=p,node.name={name}"),
+            ],
+        );
+        let mut id = None;
+        self.wait_until("the video node", |p| {
+            id = p.node_id(&name);
+            id.is_some()
+        });
+        id.unwrap()
+    }
+
+    /// The id of the node called `name`, as `pw-dump` lists it.
+    fn node_id(&self, name: &str) -> Option<u32> {
+        let out = self.command("pw-dump").output().ok()?;
+        let objects: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        objects.as_array()?.iter().find_map(|o| {
+            let named = o["info"]["props"]["node.name"] == name;
+            named.then(|| o["id"].as_u64().and_then(|id| u32::try_from(id).ok())).flatten()
+        })
+    }
+
+    fn command(&self, program: &str) -> std::process::Command {
+        let mut command = std::process::Command::new(program);
+        let bus = format!("unix:path={}", self.dir.path().join("bus").display());
+        command
+            .env("XDG_RUNTIME_DIR", self.dir.path())
+            .env("DBUS_SESSION_BUS_ADDRESS", bus)
+            .env_remove("PIPEWIRE_REMOTE");
+        command
+    }
+
+    fn spawn(&mut self, program: &str, args: &[&str]) {
+        let child = self
+            .command(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e} (scripts/setup.sh installs it)"));
+        self.children.push(child);
+    }
+
+    fn wait_until(&mut self, what: &str, mut done: impl FnMut(&mut Self) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !done(self) {
+            assert!(std::time::Instant::now() < deadline, "no {what} within 20 s");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for PipeWire {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
