@@ -66,7 +66,11 @@ struct Args {
 /// Opens the window and runs until it closes.
 pub fn run() -> ExitCode {
     let filter = EnvFilter::try_from_env("CONFAB_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // The WebRTC stack's warnings name addresses: every line is scrubbed.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| confab_core::log::RedactingStderr)
+        .init();
     let args = Args::parse();
     let fail = |code: u8, message: &str| {
         eprintln!("confab-desktop: {message}");

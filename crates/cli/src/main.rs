@@ -22,6 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use confab_core::engine::DEFAULT_MAX_FILE_BYTES;
+use confab_core::log::RedactingStderr;
 use confab_proto::{DisplayName, MeetingLink};
 use tracing_subscriber::EnvFilter;
 
@@ -155,11 +156,11 @@ fn main() -> ExitCode {
         }
     };
     // The WebRTC stack warns about routine things (an empty ICE password on the first packet);
-    // by default only its errors show.
+    // by default only its errors show, and those name addresses: every line is scrubbed.
     let filter = EnvFilter::try_from_env("CONFAB_LOG").unwrap_or_else(|_| {
         EnvFilter::new("error,confab=warn,confab_core=warn,confab_signaling=warn")
     });
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| RedactingStderr).init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => return fail(1, &format!("cannot start: {e}")),

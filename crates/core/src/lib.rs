@@ -38,6 +38,8 @@
 //!   front ends that cannot decode themselves.
 //! - [`setup`]: what front ends share before starting an engine — default directories, the
 //!   install's author id, the link of a meeting hosted here.
+//! - [`log`]: [`log::RedactingStderr`], where front ends write their logs, so no address or
+//!   ICE candidate (the WebRTC stack names both) is logged in plain text.
 //!
 //! ## What it never does
 //! It never depends on tauri, on a GUI toolkit, or on `confab-signaling` (its tests run a real
@@ -50,6 +52,7 @@ pub mod document;
 pub mod engine;
 pub mod feed;
 mod feedback;
+pub mod log;
 pub mod mesh;
 mod network;
 pub mod peer;

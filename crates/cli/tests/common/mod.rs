@@ -46,7 +46,8 @@ impl Confab {
 
     /// `confab ARGS` with our crates logging at their most verbose level into the file `log`.
     pub fn spawn_logging<S: AsRef<std::ffi::OsStr>>(name: &str, args: &[S], log: &Path) -> Self {
-        let filter = "confab=trace,confab_core=trace,confab_signaling=trace,confab_media=trace";
+        // Everything, the WebRTC stack's traces too: they name every address and candidate.
+        let filter = "trace";
         let env = [("CONFAB_LOG".to_owned(), filter.to_owned())];
         Self::spawn_inner(name, args, &env, std::fs::File::create(log).unwrap().into())
     }
