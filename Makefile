@@ -26,9 +26,12 @@ test: export CARGO_INCREMENTAL := 0
 test: setup ui/dist/index.html
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --quiet -p confab-media --features scrap --all-targets -- -D warnings
 	npm run --silent typecheck
 	npm run --silent test:unit
 	$(CARGO) test --workspace
+	# The screen capture of Windows and macOS builds, here through scrap's X11 capture.
+	$(CARGO) test -p confab-media --features scrap --test scrap_screens
 	# The binaries the browser and desktop tests start, built here rather than inside a test's
 	# time limit, with the workspace's features (as `cargo test --workspace` built everything).
 	$(CARGO) build --quiet --workspace --bins
@@ -45,6 +48,7 @@ package: setup ui/dist/index.html
 lint: setup ui/dist/index.html
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --quiet -p confab-media --features scrap --all-targets -- -D warnings
 	npm run --silent typecheck
 
 ## Regenerate ui/src/gen/: protocol types and constants from confab-proto, the front-end API from confab-core.

@@ -31,11 +31,12 @@ at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 # screen sharing in Wayland sessions (the desktop portal streams through PipeWire); sway and
 # xdg-desktop-portal-wlr (which brings xdg-desktop-portal and pipewire) make the headless
 # Wayland desktop its test asks; wireplumber, and GStreamer's tools, base plugins and PipeWire
-# sink, make the PipeWire screen the capture's test reads.
+# sink, make the PipeWire screen the capture's test reads. libxcb's shm and randr headers let
+# the test of the Windows and macOS screen capture (scrap) build against X11 here.
 APT_PACKAGES=(build-essential pkg-config curl ca-certificates git python3 coturn redis-server chromium libvpx-dev libopus-dev ffmpeg xvfb imagemagick libasound2-dev pulseaudio pulseaudio-utils libasound2-plugins libclang-dev
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev webkit2gtk-driver dbus-daemon gnome-keyring keyutils iproute2
   libpipewire-0.3-dev sway xdg-desktop-portal-wlr wireplumber gstreamer1.0-tools
-  gstreamer1.0-plugins-base gstreamer1.0-pipewire)
+  gstreamer1.0-plugins-base gstreamer1.0-pipewire libxcb1-dev libxcb-shm0-dev libxcb-randr0-dev)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

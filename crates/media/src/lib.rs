@@ -14,7 +14,7 @@
 //!   [`VideoSource`].
 //! - [`screen`]: [`ScreenSource`], the displays a person can share (with thumbnails) and the
 //!   capture of one; [`screens`] picks the backend for the session (X11, or the desktop portal
-//!   in a Wayland session).
+//!   in a Wayland session; scrap on Windows and macOS).
 //! - [`convert`]: BGRA → I420 with SIMD, once per changed screen frame.
 //! - [`vpx`]: [`VpxEncoder`] (libvpx in realtime mode, keyframes on request) and
 //!   [`VpxDecoder`].
@@ -65,6 +65,8 @@ pub use pipeline::{EncodedFrame, FrameSink, VideoPipeline};
 pub use playout::{
     AudioSink, MixListener, Playout, Silent, SoundRecorder, VoiceInput, VoiceListener,
 };
+#[cfg(feature = "scrap")]
+pub use screen::ScrapScreens;
 #[cfg(all(target_os = "linux", feature = "portal"))]
 pub use screen::pipewire_video;
 #[cfg(target_os = "linux")]

@@ -1,11 +1,13 @@
 //! Screens: the displays a person can share, each with a thumbnail for the picker, and the
 //! capture of one as a [`VideoSource`].
 //!
-//! [`screens`] picks the backend for the session: in a Wayland session the xdg-desktop-portal
-//! ScreenCast and PipeWire (with the `portal` feature), where the system's dialog chooses the
-//! screen; otherwise X11 (through `x11rb`, with MIT-SHM and DAMAGE) where there is an X display.
-//! Where neither can work (a build without the portal in a Wayland session, no display at all),
-//! sharing fails with [`MediaError::Unavailable`] saying why.
+//! [`screens`] picks the backend for the session: on Linux, in a Wayland session the
+//! xdg-desktop-portal ScreenCast and PipeWire (with the `portal` feature), where the system's
+//! dialog chooses the screen; otherwise X11 (through `x11rb`, with MIT-SHM and DAMAGE) where
+//! there is an X display. On Windows and macOS, scrap (with the `scrap` feature): DXGI desktop
+//! duplication and CGDisplayStream. Where none can work (a build without the portal in a
+//! Wayland session, no display at all), sharing fails with [`MediaError::Unavailable`] saying
+//! why.
 //!
 //! Capture is cheap while nothing moves: the X server reports damage, and a screen with none is
 //! not read at all; a damaged one is read and compared with the last picture, and only a real
@@ -63,9 +65,24 @@ pub trait ScreenSource: Send + Sync {
     fn open(&self, id: Option<&str>) -> Result<Box<dyn VideoSource>, MediaError>;
 }
 
-/// The screen source for this session: X11 where there is an X display; otherwise an error
-/// that says what is missing.
+/// The screen source for this session (see the module's text); otherwise an error that says
+/// what is missing.
 pub fn screens() -> Result<Box<dyn ScreenSource>, MediaError> {
+    #[cfg(not(target_os = "linux"))]
+    {
+        #[cfg(feature = "scrap")]
+        return Ok(Box::new(ScrapScreens));
+        #[cfg(not(feature = "scrap"))]
+        return Err(MediaError::Unavailable(
+            "this build of Confab was made without screen capture (the `scrap` feature)".into(),
+        ));
+    }
+    #[cfg(target_os = "linux")]
+    linux_screens()
+}
+
+#[cfg(target_os = "linux")]
+fn linux_screens() -> Result<Box<dyn ScreenSource>, MediaError> {
     let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some()
         || std::env::var("XDG_SESSION_TYPE").is_ok_and(|t| t == "wayland");
     if wayland {
@@ -80,15 +97,10 @@ pub fn screens() -> Result<Box<dyn ScreenSource>, MediaError> {
                 .into(),
         ));
     }
-    #[cfg(target_os = "linux")]
-    {
-        if std::env::var_os("DISPLAY").is_some() {
-            return Ok(x11_display(None));
-        }
-        Err(MediaError::Unavailable("there is no display to share: DISPLAY is not set".into()))
+    if std::env::var_os("DISPLAY").is_some() {
+        return Ok(x11_display(None));
     }
-    #[cfg(not(target_os = "linux"))]
-    Err(MediaError::Unavailable("screen sharing on this system is not built yet".into()))
+    Err(MediaError::Unavailable("there is no display to share: DISPLAY is not set".into()))
 }
 
 /// The screens of one X display (`None`: the session's, from `DISPLAY`), such as a test's Xvfb.
@@ -125,8 +137,12 @@ fn thumbnail_of(bgra: &[u8], stride: usize, width: u32, height: u32) -> Thumbnai
 
 #[cfg(all(target_os = "linux", feature = "portal"))]
 mod portal;
+#[cfg(feature = "scrap")]
+mod scrap_screens;
 #[cfg(all(target_os = "linux", feature = "portal"))]
 pub use portal::pipewire_video;
+#[cfg(feature = "scrap")]
+pub use scrap_screens::ScrapScreens;
 
 #[cfg(target_os = "linux")]
 mod x11 {
