@@ -31,7 +31,7 @@ test: setup ui/dist/index.html
 	npm run --silent test:unit
 	$(CARGO) test --workspace
 	# The screen capture of Windows and macOS builds, here through scrap's X11 capture.
-	$(CARGO) test -p confab-media --features scrap --test scrap_screens
+	$(CARGO) test -p confab-media --features scrap --lib --test scrap_screens
 	# The binaries the browser and desktop tests start, built here rather than inside a test's
 	# time limit, with the workspace's features (as `cargo test --workspace` built everything).
 	$(CARGO) build --quiet --workspace --bins

@@ -96,7 +96,7 @@ function appPid(root) {
 
 /** RSS and PSS (MiB) of process `root` and all it started (the webview's processes). */
 function treeMemory(root) {
-  const total = { rssMb: 0, pssMb: 0, processes: 0, pssMbByProcess: {} };
+  const total = { rssMb: 0, pssMb: 0, processes: 0, rssMbByProcess: {}, pssMbByProcess: {} };
   for (const pid of descendants(root)) {
     try {
       const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
@@ -105,6 +105,7 @@ function treeMemory(root) {
       total.pssMb += mb(field("Pss"));
       total.processes += 1;
       const name = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+      total.rssMbByProcess[name] = Math.round(mb(field("Rss")));
       total.pssMbByProcess[name] = Math.round(mb(field("Pss")));
     } catch {
       // Gone meanwhile.
@@ -316,7 +317,7 @@ const result = {
     video1080p30: Object.values(video).some((v) => v.fpsShown >= TARGETS.fps1080 - 1 && v.notShown <= 1),
   },
   note:
-    "sizes and memory in MiB (2^20 bytes); release build from the .deb, under Xvfb (software rendering, WEBKIT_DISABLE_COMPOSITING_MODE=1) on this 2-core machine; memory is the app with its WebKit processes; " +
+    "sizes and memory in MiB (2^20 bytes); release build from the .deb, under Xvfb on this 2-core machine without a GPU (so the app draws in software: no GL in its UI process; the web process still maps Mesa's llvmpipe, whose LLVM is about 43 MB of its RSS); memory is the app with its WebKit processes; " +
     "the video's sender is a CLI peer on the same machine encoding its synthetic camera at 1920×1080, 30 fps; 'not shown' counts frames that reached the window but were not drawn",
 };
 

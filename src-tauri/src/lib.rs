@@ -34,7 +34,7 @@
 //! - `CONFAB_KEYRING`: which keyring store to use — `auto` (default), `secret-service`,
 //!   `keyutils`, `keychain`, `windows`, or `none`.
 //! - `CONFAB_LOG`: log filter, as `RUST_LOG` (default `warn`).
-//! - On Linux without a GPU, the WebKitGTK and GTK switches of [`draw_in_software_without_a_gpu`]
+//! - On Linux without a GPU, the WebKitGTK and GTK switches of `draw_in_software_without_a_gpu`
 //!   are set, each only where the environment does not set it already.
 
 pub mod commands;

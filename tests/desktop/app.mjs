@@ -48,7 +48,8 @@ export function appEnvironment(home, display) {
     ...process.env,
     HOME: home,
     DISPLAY: display,
-    // Without it WebKitGTK draws a blank window under Xvfb.
+    // Without it WebKitGTK draws a blank window under Xvfb. The app sets it itself on a machine
+    // without a GPU; this is for one with a GPU, whose tests still run under Xvfb.
     WEBKIT_DISABLE_COMPOSITING_MODE: "1",
     // No accessibility bus to start for every window.
     NO_AT_BRIDGE: "1",

@@ -5,9 +5,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::PipeWire;
+use common::{PipeWire, capture_until_changed};
 use confab_media::{Captured, I420Frame, pipewire_video};
 
 /// #d03030: in limited-range BT.601, luma about 98, red difference about 198, blue below 128.
@@ -21,11 +21,7 @@ fn a_pipewire_screen_arrives_at_its_size_in_its_colours_and_a_still_one_costs_no
     assert_eq!(capture.size(), (640, 360));
 
     let mut picture = I420Frame::black(640, 360).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while capture.capture(&mut picture).unwrap() == Captured::Unchanged {
-        assert!(Instant::now() < deadline, "no picture came");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    capture_until_changed(capture.as_mut(), &mut picture, "a picture");
     let (luma, blue, red) = centre(&mut picture);
     assert!((88..=108).contains(&luma), "luma {luma}");
     assert!(red > 170 && blue < 128, "red difference {red}, blue difference {blue}: not red");

@@ -8,14 +8,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::Xvfb;
+use common::{Xvfb, capture_until_changed};
 use confab_media::{Captured, I420Frame, MediaError, ScrapScreens, ScreenSource};
 
 const RED: u32 = 0xff0000;
 const WHITE: u32 = 0xffffff;
-const WAIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn scrap_lists_thumbnails_and_captures_a_screen_and_sees_it_change() {
@@ -47,10 +44,7 @@ fn scrap_lists_thumbnails_and_captures_a_screen_and_sees_it_change() {
     let mut capture = screens.open(None).unwrap();
     assert_eq!(capture.size(), (1280, 720));
     let mut picture = I420Frame::black(1280, 720).unwrap();
-    let deadline = Instant::now() + WAIT;
-    while capture.capture(&mut picture).unwrap() == Captured::Unchanged {
-        assert!(Instant::now() < deadline, "no first picture");
-    }
+    capture_until_changed(capture.as_mut(), &mut picture, "a first picture");
     assert_eq!(picture.luma(100, 360), 81, "the red half");
     assert_eq!(picture.luma(1000, 360), 16, "the black half");
     // scrap's X11 capture hands over a picture every time: a still one must still be seen as one.
@@ -59,11 +53,7 @@ fn scrap_lists_thumbnails_and_captures_a_screen_and_sees_it_change() {
     }
 
     x.paint(1280, 0, 1280, 1440, WHITE);
-    let deadline = Instant::now() + WAIT;
-    while capture.capture(&mut picture).unwrap() == Captured::Unchanged {
-        assert!(Instant::now() < deadline, "the change was never seen");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    capture_until_changed(capture.as_mut(), &mut picture, "the change");
     assert_eq!(picture.luma(1000, 360), 235, "the white half");
 
     match screens.open(Some("7")) {

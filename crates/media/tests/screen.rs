@@ -7,7 +7,7 @@ mod common;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{ToTest, Xvfb};
+use common::{ToTest, Xvfb, capture_until_changed};
 use confab_media::{
     Captured, Content, I420Frame, MediaError, VideoCodec, VideoPipeline, x11_display,
 };
@@ -49,11 +49,7 @@ fn a_still_screen_is_not_read_again_and_a_change_is_seen() {
     }
 
     x.paint(100, 100, 200, 100, WHITE);
-    let deadline = Instant::now() + WAIT;
-    while capture.capture(&mut picture).unwrap() == Captured::Unchanged {
-        assert!(Instant::now() < deadline, "the change was never seen");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    capture_until_changed(capture.as_mut(), &mut picture, "the change");
     assert_eq!(picture.luma(200, 150), 235, "the white rectangle");
     assert_eq!(picture.luma(20, 20), 16, "the black around it");
 }

@@ -96,6 +96,67 @@ impl ScrapScreens {
 /// was a new one), and whether there was.
 type Answer = (Vec<u8>, io::Result<bool>);
 
+/// What a capture thread needs of scrap's capturer. X11 never fails the way DXGI does (a
+/// timeout on a still screen, access lost when the desktop switches), so the tests play those
+/// with a scripted twin.
+trait Capture {
+    fn size(&self) -> (u32, u32);
+    /// Copies the next picture into `into`.
+    fn read(&mut self, into: &mut Vec<u8>) -> io::Result<()>;
+}
+
+impl Capture for scrap::Capturer {
+    fn size(&self) -> (u32, u32) {
+        (self.width() as u32, self.height() as u32)
+    }
+
+    fn read(&mut self, into: &mut Vec<u8>) -> io::Result<()> {
+        let frame = self.frame()?;
+        into.clear();
+        into.extend_from_slice(&frame);
+        Ok(())
+    }
+}
+
+/// A capture of the display at `index` in scrap's list.
+fn scrap_capture(index: usize) -> io::Result<scrap::Capturer> {
+    let all = scrap::Display::all()?;
+    let display = all
+        .into_iter()
+        .nth(index)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the display is gone"))?;
+    scrap::Capturer::new(display)
+}
+
+/// Reads one picture into `buffer`: whether there was a new one. Where the system took the
+/// screen away (DXGI loses it to a lock screen or an elevation prompt), the capture is opened
+/// again, and the sharing goes on if the display kept its size.
+fn read_next<C: Capture>(
+    capture: &mut C,
+    open: &impl Fn() -> io::Result<C>,
+    buffer: &mut Vec<u8>,
+) -> io::Result<bool> {
+    match capture.read(buffer) {
+        Ok(()) => Ok(true),
+        // Nothing new since the last picture: Quartz's empty slot, DXGI's timeout.
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Ok(false)
+        }
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+            let reopened = open()?;
+            if reopened.size() != capture.size() {
+                let (width, height) = reopened.size();
+                return Err(io::Error::other(format!(
+                    "the display is now {width}×{height}: share it again"
+                )));
+            }
+            *capture = reopened;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The handle on one display's capture thread; the thread ends when this is dropped.
 struct Grabber {
     requests: mpsc::Sender<Vec<u8>>,
@@ -106,35 +167,27 @@ struct Grabber {
 
 impl Grabber {
     fn open(index: usize) -> Result<Self, MediaError> {
+        Self::start(move || scrap_capture(index))
+    }
+
+    /// Starts a capture thread that opens its capture with `open`.
+    fn start<C: Capture + 'static>(
+        open: impl Fn() -> io::Result<C> + Send + 'static,
+    ) -> Result<Self, MediaError> {
         let (requests, requested) = mpsc::channel::<Vec<u8>>();
         let (answer, answers) = mpsc::channel::<Answer>();
         let (opened, open_result) = mpsc::channel();
         std::thread::Builder::new().name("confab-screen".into()).spawn(move || {
-            let capturer = scrap::Display::all().and_then(|all| {
-                let display = all.into_iter().nth(index).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::NotFound, "the display is gone")
-                })?;
-                scrap::Capturer::new(display)
-            });
-            let mut capturer = match capturer {
-                Ok(capturer) => capturer,
+            let mut capture = match open() {
+                Ok(capture) => capture,
                 Err(e) => {
                     let _ = opened.send(Err(e));
                     return;
                 }
             };
-            let _ = opened.send(Ok((capturer.width() as u32, capturer.height() as u32)));
+            let _ = opened.send(Ok(capture.size()));
             for mut buffer in requested {
-                let got = match capturer.frame() {
-                    Ok(frame) => {
-                        buffer.clear();
-                        buffer.extend_from_slice(&frame);
-                        Ok(true)
-                    }
-                    // Nothing new on the screen since the last picture (DXGI, Quartz).
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-                    Err(e) => Err(e),
-                };
+                let got = read_next(&mut capture, &open, &mut buffer);
                 if answer.send((buffer, got)).is_err() {
                     break;
                 }
@@ -218,5 +271,83 @@ impl VideoSource for ScrapCapture {
         let (width, height) = (self.grabber.width, self.grabber.height);
         bgra_to_i420(&self.last, stride, width, height, self.scale, frame)?;
         Ok(Captured::Changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A capture that answers from a script, as DXGI would: pictures (one byte each, so a
+    /// 1×1 display's row is padded to 4), timeouts, lost access.
+    struct Scripted {
+        size: (u32, u32),
+        script: Arc<Mutex<VecDeque<io::Result<u8>>>>,
+    }
+
+    impl Capture for Scripted {
+        fn size(&self) -> (u32, u32) {
+            self.size
+        }
+
+        fn read(&mut self, into: &mut Vec<u8>) -> io::Result<()> {
+            let next = self.script.lock().unwrap().pop_front().expect("the script ran out")?;
+            *into = vec![next; 4];
+            Ok(())
+        }
+    }
+
+    /// A grabber on a scripted capture; each opening takes the next of `sizes`, and the count of
+    /// openings is returned beside it.
+    fn scripted(
+        sizes: Vec<(u32, u32)>,
+        script: Vec<io::Result<u8>>,
+    ) -> (Grabber, Arc<AtomicUsize>) {
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let openings = Arc::new(AtomicUsize::new(0));
+        let counted = openings.clone();
+        let grabber = Grabber::start(move || {
+            let size = sizes[counted.fetch_add(1, Ordering::SeqCst)];
+            Ok(Scripted { size, script: script.clone() })
+        })
+        .unwrap();
+        (grabber, openings)
+    }
+
+    fn fails(kind: io::ErrorKind) -> io::Result<u8> {
+        Err(io::Error::from(kind))
+    }
+
+    #[test]
+    fn timeouts_are_a_still_screen_and_lost_access_reopens_the_capture() {
+        use io::ErrorKind::*;
+        let script = vec![Ok(1), fails(TimedOut), fails(WouldBlock), fails(ConnectionReset), Ok(2)];
+        let (mut grabber, openings) = scripted(vec![(1, 1), (1, 1)], script);
+        let mut picture = Vec::new();
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            got.push(grabber.grab(&mut picture).unwrap());
+        }
+        assert_eq!(got, [true, false, false, false, true]);
+        assert_eq!(picture, [2; 4], "the picture after the reopening");
+        assert_eq!(openings.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_display_that_changed_size_or_a_failed_read_ends_the_capture_with_the_reason() {
+        use io::ErrorKind::*;
+        let (mut grabber, _) = scripted(vec![(1, 1), (2, 2)], vec![fails(ConnectionReset)]);
+        match grabber.grab(&mut Vec::new()) {
+            Err(MediaError::Capture { detail, .. }) => {
+                assert_eq!(detail, "the display is now 2×2: share it again")
+            }
+            other => panic!("expected a capture error, got {other:?}"),
+        }
+        let (mut grabber, _) = scripted(vec![(1, 1)], vec![fails(PermissionDenied)]);
+        assert!(matches!(grabber.grab(&mut Vec::new()), Err(MediaError::Capture { .. })));
     }
 }

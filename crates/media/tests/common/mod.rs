@@ -3,8 +3,19 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use confab_media::{EncodedFrame, FrameSink, MediaError};
+use confab_media::{Captured, EncodedFrame, FrameSink, I420Frame, MediaError, VideoSource};
+
+/// Captures from `source` into `picture` until a capture brings a new picture; fails the test,
+/// naming `awaited`, if none comes within 20 s.
+pub fn capture_until_changed(source: &mut dyn VideoSource, picture: &mut I420Frame, awaited: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while source.capture(picture).unwrap() == Captured::Unchanged {
+        assert!(Instant::now() < deadline, "{awaited} never came");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
 
 /// A pipeline's sink that sends every frame to the test; a failed pipeline fails the test.
 pub struct ToTest(pub mpsc::Sender<EncodedFrame>);
