@@ -317,7 +317,7 @@ const result = {
     video1080p30: Object.values(video).some((v) => v.fpsShown >= TARGETS.fps1080 - 1 && v.notShown <= 1),
   },
   note:
-    "sizes and memory in MiB (2^20 bytes); release build from the .deb, under Xvfb on this 2-core machine without a GPU (so the app draws in software: no GL in its UI process; the web process still maps Mesa's llvmpipe, whose LLVM is about 43 MB of its RSS); memory is the app with its WebKit processes; " +
+    "sizes and memory in MiB (2^20 bytes); release build from the .deb, under Xvfb on this 2-core machine without a GPU (so the app composites in software; its UI and web processes each map Mesa's llvmpipe, whose LLVM is about 43 MB of RSS); memory is the app with its WebKit processes; " +
     "the video's sender is a CLI peer on the same machine encoding its synthetic camera at 1920×1080, 30 fps; 'not shown' counts frames that reached the window but were not drawn",
 };
 
