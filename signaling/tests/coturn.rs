@@ -65,13 +65,39 @@ fn start_coturn(secret: &str) -> Coturn {
         }
     });
     rx.recv_timeout(WAIT).expect("coturn did not start");
+    wait_answering(port);
     Coturn { child, port, _dir: dir }
 }
 
+/// Waits until coturn answers a STUN binding request on `port`: the line awaited above says its
+/// servers exist, not that its listener and authentication serve yet.
+fn wait_answering(port: u16) {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    // A binding request: type 1, no attributes, the magic cookie, a transaction id.
+    let mut request = vec![0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42];
+    request.extend_from_slice(b"confab-ready");
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut answer = [0; 512];
+    loop {
+        socket.send_to(&request, ("127.0.0.1", port)).unwrap();
+        if socket.recv(&mut answer).is_ok_and(|n| n >= 20 && answer[8..20] == request[8..20]) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "coturn never answered on its port");
+    }
+}
+
 /// Allocates on coturn with these credentials and relays a little data between two allocations.
+/// turnutils_uclient now and then waits forever for its one message; it gets three tries of
+/// 10 s (a refusal is prompt, so a refused credential is never accepted by trying again).
 fn allocate(coturn: &Coturn, username: &str, credential: &str) -> bool {
+    (0..3).any(|_| allocate_once(coturn, username, credential))
+}
+
+fn allocate_once(coturn: &Coturn, username: &str, credential: &str) -> bool {
     let status = Command::new("timeout")
-        .args(["20", "turnutils_uclient", "-y", "-n", "1", "-m", "1", "-l", "100"])
+        .args(["10", "turnutils_uclient", "-y", "-n", "1", "-m", "1", "-l", "100"])
         .args(["-u", username, "-w", credential, "-p", &coturn.port.to_string(), "127.0.0.1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
