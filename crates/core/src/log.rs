@@ -41,7 +41,8 @@ pub fn redact_addresses(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut at = 0;
     while at < bytes.len() {
-        if text[at..].starts_with("candidate:") {
+        // Bytes, not `text[at..]`: `at` steps through every byte, inside characters too.
+        if bytes[at..].starts_with(b"candidate:") {
             let end = candidate_end(text, at + "candidate:".len());
             out.push_str(&text[copied..at]);
             out.push_str(CANDIDATE);
@@ -126,6 +127,7 @@ mod tests {
             ("full 2001:0db8:0000:0000:0000:ff00:0042:8329.", "full <address>."),
             ("mapped ::ffff:203.0.113.9 here", "mapped <address> here"),
             ("addr=10.1.2.3,", "addr=<address>,"),
+            ("Zoë→10.1.2.3 candidate:1 1 udp", "Zoë→<address> candidate:<redacted>"),
         ];
         for (text, redacted) in cases {
             assert_eq!(redact_addresses(text), redacted, "{text}");
@@ -141,12 +143,13 @@ mod tests {
     }
 
     #[test]
-    fn times_versions_paths_and_plain_words_stay() {
+    fn times_versions_paths_plain_words_and_other_scripts_stay() {
         for text in [
             "2026-12-03T01:38:42.555830Z ERROR webrtc::peer_connection::driver: dead beef",
             "webrtc 0.21.1, ice 1.2.3",
             "at 12:34:56:78:9a:bc (a MAC, not an IP), cafe:face",
             "room abcd-1234, peer 7f3a",
+            "sharing Screen 1 (2560×1440) for Zoë, 会議 10.0.0",
         ] {
             assert!(matches!(redact_addresses(text), Cow::Borrowed(_)), "{text}");
         }
