@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Xvfb, capture_until_changed};
+use common::{Xvfb, capture_until_changed, thumbnail_rgb};
 use confab_media::{Captured, I420Frame, MediaError, ScrapScreens, ScreenSource};
 
 const RED: u32 = 0xff0000;
@@ -33,12 +33,8 @@ fn scrap_lists_thumbnails_and_captures_a_screen_and_sees_it_change() {
 
     let thumb = screens.thumbnail(&display.id).unwrap();
     assert_eq!((thumb.width, thumb.height), (320, 180));
-    let pixel = |x: u32, y: u32| {
-        let at = ((y * thumb.width + x) * 4) as usize;
-        thumb.rgba[at..at + 3].to_vec()
-    };
-    assert_eq!(pixel(10, 90), [255, 0, 0], "the red half");
-    assert_eq!(pixel(300, 90), [0, 0, 0], "the black half");
+    assert_eq!(thumbnail_rgb(&thumb, 10, 90), [255, 0, 0], "the red half");
+    assert_eq!(thumbnail_rgb(&thumb, 300, 90), [0, 0, 0], "the black half");
 
     // 2560×1440 is shrunk by the whole factor 2.
     let mut capture = screens.open(None).unwrap();

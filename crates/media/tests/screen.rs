@@ -7,7 +7,7 @@ mod common;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{ToTest, Xvfb, capture_until_changed};
+use common::{ToTest, Xvfb, capture_until_changed, thumbnail_rgb};
 use confab_media::{
     Captured, Content, I420Frame, MediaError, VideoCodec, VideoPipeline, x11_display,
 };
@@ -29,12 +29,8 @@ fn the_picker_lists_the_display_with_its_name_size_and_a_thumbnail() {
 
     let thumb = screens.thumbnail(&display.id).unwrap();
     assert_eq!((thumb.width, thumb.height), (320, 180));
-    let pixel = |x: u32, y: u32| {
-        let at = ((y * thumb.width + x) * 4) as usize;
-        thumb.rgba[at..at + 3].to_vec()
-    };
-    assert_eq!(pixel(10, 90), [255, 0, 0], "the red half");
-    assert_eq!(pixel(300, 90), [0, 0, 0], "the black half");
+    assert_eq!(thumbnail_rgb(&thumb, 10, 90), [255, 0, 0], "the red half");
+    assert_eq!(thumbnail_rgb(&thumb, 300, 90), [0, 0, 0], "the black half");
 }
 
 #[test]

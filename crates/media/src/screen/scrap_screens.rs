@@ -75,7 +75,6 @@ impl ScreenSource for ScrapScreens {
             scale,
             last: Vec::new(),
             current: Vec::new(),
-            fresh: true,
         }))
     }
 }
@@ -241,11 +240,10 @@ struct ScrapCapture {
     grabber: Grabber,
     size: (u32, u32),
     scale: u32,
-    /// The last picture read, and the one being read now (BGRA, rows as the system gave them).
+    /// The last picture read (empty before the first), and the one being read now (BGRA, rows
+    /// as the system gave them).
     last: Vec<u8>,
     current: Vec<u8>,
-    /// Nothing read yet: the first picture is always converted.
-    fresh: bool,
 }
 
 impl VideoSource for ScrapCapture {
@@ -261,12 +259,12 @@ impl VideoSource for ScrapCapture {
         if !self.grabber.grab(&mut self.current)? {
             return Ok(Captured::Unchanged);
         }
-        // X11 (and DXGI after some events) hands over a picture even when nothing moved.
-        if !self.fresh && self.current == self.last {
+        // X11 (and DXGI after some events) hands over a picture even when nothing moved. Before
+        // the first picture `last` is empty, so the first is always converted.
+        if self.current == self.last {
             return Ok(Captured::Unchanged);
         }
         let stride = self.grabber.stride(&self.current)?;
-        self.fresh = false;
         std::mem::swap(&mut self.current, &mut self.last);
         let (width, height) = (self.grabber.width, self.grabber.height);
         bgra_to_i420(&self.last, stride, width, height, self.scale, frame)?;

@@ -5,7 +5,15 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use confab_media::{Captured, EncodedFrame, FrameSink, I420Frame, MediaError, VideoSource};
+use confab_media::{
+    Captured, EncodedFrame, FrameSink, I420Frame, MediaError, Thumbnail, VideoSource,
+};
+
+/// The colour (RGB) of a thumbnail's pixel at `x, y`.
+pub fn thumbnail_rgb(thumb: &Thumbnail, x: u32, y: u32) -> [u8; 3] {
+    let at = ((y * thumb.width + x) * 4) as usize;
+    [thumb.rgba[at], thumb.rgba[at + 1], thumb.rgba[at + 2]]
+}
 
 /// Captures from `source` into `picture` until a capture brings a new picture; fails the test,
 /// naming `awaited`, if none comes within 20 s.
