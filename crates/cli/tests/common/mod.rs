@@ -44,7 +44,7 @@ impl Confab {
         Self::spawn_inner(name, args, env, Stdio::inherit())
     }
 
-    /// `confab ARGS` with our crates logging at their most verbose level into the file `log`.
+    /// `confab ARGS` with every crate logging at its most verbose level into the file `log`.
     pub fn spawn_logging<S: AsRef<std::ffi::OsStr>>(name: &str, args: &[S], log: &Path) -> Self {
         // Everything, the WebRTC stack's traces too: they name every address and candidate.
         let filter = "trace";
