@@ -1,10 +1,11 @@
 // `make bench-desktop`: the desktop app as shipped (the binary inside the `.deb` that `make
 // package` built), under Xvfb with a D-Bus session and an unlocked GNOME Keyring, as the desktop
-// tests run it. Measures cold start, memory idle and in a 3-peer meeting with a screen share, the
+// tests run it. Measures cold start, memory idle (beside WebKitGTK's own MiniBrowser on a blank
+// page, the floor under any app on this WebKitGTK) and in a 3-peer meeting with a screen share, the
 // `.deb`'s size, keystroke-to-remote latency (desktop → browser), and 1080p video shown by each
 // of the window's two video paths. Writes bench/results/desktop.json.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { percentile, scope } from "./common.mjs";
@@ -68,6 +69,15 @@ function processChildren() {
   return children;
 }
 
+/** A process's name, or null once it is gone. */
+function processName(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
 /** Process `root` and everything it started, depth first. */
 function descendants(root) {
   const children = processChildren();
@@ -80,9 +90,9 @@ function descendants(root) {
   return found;
 }
 
-/** The app's own process among those `root` started. */
-function appPid(root) {
-  const target = realpathSync(app);
+/** The process running `executable` among those `root` started. */
+function processOf(root, executable = app) {
+  const target = realpathSync(executable);
   const pid = descendants(root).find((pid) => {
     try {
       return realpathSync(`/proc/${pid}/exe`) === target;
@@ -90,7 +100,7 @@ function appPid(root) {
       return false;
     }
   });
-  if (pid === undefined) throw new Error("the app is not running");
+  if (pid === undefined) throw new Error(`${executable} is not running`);
   return pid;
 }
 
@@ -166,7 +176,15 @@ async function pageTypist(page) {
   return { evaluate: (fn) => page.evaluate(fn), type: (key) => page.keyboard.type(key) };
 }
 
-let coldStartMs, idle, meetingMemory, keystrokeMs, ipcRoundTripMs, video;
+/** WebKitGTK's MiniBrowser (shipped with the library the app runs on): the reference for memory. */
+function miniBrowser() {
+  const libdir = spawnSync("pkg-config", ["--variable=libdir", "webkit2gtk-4.1"], { encoding: "utf8" }).stdout?.trim();
+  const path = join(libdir ?? "", "webkit2gtk-4.1/MiniBrowser");
+  if (!libdir || !existsSync(path)) throw new Error(`no WebKitGTK MiniBrowser at ${path}: install libwebkit2gtk-4.1-0`);
+  return path;
+}
+
+let coldStartMs, idle, webkitFloor, meetingMemory, keystrokeMs, ipcRoundTripMs, video;
 // Whatever fails, nothing this started is left running.
 try {
   // Cold start: from exec to the window asking for its start page (the `startup` command, after
@@ -201,7 +219,7 @@ try {
     const startMs = ready - launched;
     // Idle: nothing happening, the start page shown.
     await delay(5000);
-    const idle = treeMemory(appPid(child.pid));
+    const idle = treeMemory(processOf(child.pid));
     process.kill(-child.pid, "SIGTERM");
     await new Promise((resolve) => child.once("exit", resolve));
     return { startMs, idle };
@@ -211,6 +229,29 @@ try {
   const startTimes = starts.map((s) => Math.round(s.startMs));
   coldStartMs = { first: startTimes[0], median: percentile(startTimes, 50), all: startTimes };
   idle = starts.at(-1).idle;
+
+  // What WebKitGTK alone holds here: its MiniBrowser on a blank page, started as the app is
+  // (same X server, environment and kind of D-Bus session), measured once it has settled as long.
+  {
+    const browserPath = miniBrowser();
+    const [bus, ...busArgs] = SESSION_BUS;
+    const child = spawn(bus, [...busArgs, browserPath, "about:blank"], {
+      env: appEnvironment(tempDir(run, "floor-home"), xvfb.display),
+      stdio: "ignore",
+      detached: true,
+    });
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    const deadline = Date.now() + 30_000;
+    // Settled: the page has its web process.
+    while (!descendants(child.pid).some((pid) => processName(pid)?.startsWith("WebKitWebProces"))) {
+      if (Date.now() > deadline) throw new Error("MiniBrowser never started a web process");
+      await delay(100);
+    }
+    await delay(5000);
+    webkitFloor = treeMemory(processOf(child.pid, browserPath));
+    process.kill(-child.pid, "SIGTERM");
+    await exited;
+  }
 
   // A 3-peer meeting: the app hosts, two browsers join. Keystrokes are timed while it is quiet,
   // then again once the app shares its screen and both browsers send their cameras.
@@ -253,7 +294,7 @@ try {
   }
   await desk.waitFor(() => document.querySelectorAll("figure canvas[data-frames-decoded]").length >= 2, "both cameras");
   await delay(10_000);
-  meetingMemory = treeMemory(appPid(desk.driverPid));
+  meetingMemory = treeMemory(processOf(desk.driverPid));
   keystrokeMs.withShareAndCameras = await keystrokes(await appTypist(desk), watcher);
   for (const page of pages) await page.close();
   await desk.close();
@@ -301,6 +342,7 @@ const result = {
   deb: { file: deb.slice(ROOT.length + 1), mb: debMb },
   coldStartMs,
   idle,
+  webkitFloor,
   threePeerMeetingWithShare: meetingMemory,
   keystrokeToBrowserMs: keystrokeMs,
   ipcRoundTripMs,
@@ -317,7 +359,7 @@ const result = {
     video1080p30: Object.values(video).some((v) => v.fpsShown >= TARGETS.fps1080 - 1 && v.notShown <= 1),
   },
   note:
-    "sizes and memory in MiB (2^20 bytes); release build from the .deb, under Xvfb on this 2-core machine without a GPU (so the app composites in software; its UI and web processes each map Mesa's llvmpipe, whose LLVM is about 43 MB of RSS); memory is the app with its WebKit processes; " +
+    "sizes and memory in MiB (2^20 bytes); release build from the .deb, under Xvfb on this 2-core machine without a GPU (so the app composites in software; its UI and web processes each map Mesa's llvmpipe, whose LLVM is about 43 MB of RSS); memory is the app with its WebKit processes; 'webkitFloor' is WebKitGTK's own MiniBrowser showing a blank page under the same conditions, the least any app on this WebKitGTK holds here; " +
     "the video's sender is a CLI peer on the same machine encoding its synthetic camera at 1920×1080, 30 fps; 'not shown' counts frames that reached the window but were not drawn",
 };
 
@@ -326,6 +368,8 @@ console.log(`
 |----------------------------------------|----------|--------|
 | cold start, median of ${COLD_STARTS} (first)         | ${coldStartMs.median} ms (${coldStartMs.first}) | < ${TARGETS.coldStartMs} ms |
 | idle RSS (PSS), ${idle.processes} processes          | ${idle.rssMb} MB (${idle.pssMb}) | < ${TARGETS.idleRssMb} MB |
+| WebKitGTK alone: MiniBrowser, blank page, RSS (PSS) | ${webkitFloor.rssMb} MB (${webkitFloor.pssMb}) | (reference) |
+| the app above WebKitGTK alone, RSS (PSS) | ${idle.rssMb - webkitFloor.rssMb} MB (${idle.pssMb - webkitFloor.pssMb}) | |
 | 3-peer meeting + share RSS (PSS)       | ${meetingMemory.rssMb} MB (${meetingMemory.pssMb}) | |
 | .deb                                   | ${debMb} MiB | < ${TARGETS.debMb} MB |
 | keystroke → browser p50 / p99, quiet   | ${keystrokeMs.quiet.p50} / ${keystrokeMs.quiet.p99} ms | p99 < ${TARGETS.keystrokeP99Ms} ms |
