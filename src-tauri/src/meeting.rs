@@ -570,7 +570,11 @@ impl Desktop {
         if matches!(command, Command::SendFile { .. } | Command::Export { .. } | Command::Quit {}) {
             return Err(DesktopError::NotForTheWindow(command.name()));
         }
-        Ok(self.engine().await?.apply(command).await?)
+        let name = command.name();
+        let started = std::time::Instant::now();
+        let answer = self.engine().await?.apply(command).await?;
+        tracing::debug!(command = name, took_us = started.elapsed().as_micros(), "answered");
+        Ok(answer)
     }
 
     pub async fn leave(&self) {

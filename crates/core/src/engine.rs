@@ -375,8 +375,17 @@ async fn run(
                     let _ = reply.send(driver.mesh.doc().notes());
                 }
                 Some(Command::Mesh(command, reply)) => {
+                    let started = std::time::Instant::now();
                     let (result, outputs) = driver.mesh.command(now_ms(), command);
+                    let decided = started.elapsed();
                     let stored = driver.carry(outputs, AfterStoreError::Stop).await;
+                    // Where a keystroke's time goes: the document's work, then the disk and the
+                    // sends.
+                    debug!(
+                        decide_us = decided.as_micros(),
+                        carry_us = (started.elapsed() - decided).as_micros(),
+                        "a front end's command carried out"
+                    );
                     let _ = reply.send(stored.map_err(EngineError::from).and(result));
                 }
             },
