@@ -4,8 +4,9 @@
 //! through [`Engine`].
 //!
 //! An output to persist is awaited (on a blocking thread) before the outputs after it, so a
-//! local edit is on disk before it is reported, and changes from a peer are on disk before they
-//! are passed on to the other peers or reported.
+//! local edit is on disk before it is reported (it goes to the peers first, so a slow disk never
+//! delays them), and changes from a peer are on disk before they are passed on to the other
+//! peers or reported.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -112,6 +113,8 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<(Self, mpsc::UnboundedReceiver<EngineEvent>), EngineError> {
         let dir = config.data_dir.join("rooms").join(config.link.room().as_str());
+        // A fresh actor each run: local edits reach the peers before the disk (see the mesh's
+        // `edit`), so after a crash an old actor's numbers must never be used again.
         let (log, doc) = ChangeLog::open(&dir, ActorId::random())?;
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
@@ -481,9 +484,9 @@ impl Driver {
 
     /// Carries out the mesh's outputs in order. A failure to store changes is reported and
     /// returned; the changes wait in the store to be written with the next ones. After a local
-    /// edit that could not be stored nothing more is done (it is not reported or sent: it does
-    /// not count yet); changes from a peer are passed on regardless, since others hold them
-    /// already.
+    /// edit that could not be stored nothing more is done (it is not reported: the front end
+    /// hears it failed, and the peers, who have it, keep it for us); changes from a peer are
+    /// passed on regardless, since others hold them already.
     async fn carry(
         &mut self,
         outputs: Vec<Output>,

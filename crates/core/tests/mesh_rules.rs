@@ -313,3 +313,30 @@ fn a_selection_is_seen_by_the_others_and_moves_with_their_typing() {
         assert_eq!(sim.check(), Vec::<String>::new(), "seed {seed}");
     }
 }
+
+/// A local edit goes to the peers before its disk sync. Ada crashes in between: her disk lacks
+/// "hello", Bo holds it. Ada comes back and types at once, before Bo gives "hello" back; then
+/// the two agree, with both words once. (Coming back as her old actor, her new edit would take
+/// the lost edit's number, and Bo would refuse it: she comes back as a fresh one.)
+#[test]
+fn an_edit_sent_but_lost_to_a_crash_comes_back_from_the_peers() {
+    for seed in 0..20 {
+        let mut sim = meeting(seed, &["Ada", "Bo"]);
+        let type_at_end = |sim: &mut Sim, who: usize, text: &str| {
+            let pos = sim.parts[who].view.notes.encode_utf16().count();
+            sim.command(who, Command::Splice { pos, delete: 0, text: text.into() });
+        };
+        type_at_end(&mut sim, 0, "hello");
+        sim.crash(0);
+        sim.run_for(SETTLE_MS);
+        assert_eq!(sim.parts[1].view.notes, "hello", "seed {seed}: Bo never got it");
+        sim.start(0);
+        assert_eq!(sim.parts[0].view.notes, "", "seed {seed}: the crash lost nothing");
+        type_at_end(&mut sim, 0, " world");
+        sim.run_for(SETTLE_MS);
+        assert_eq!(sim.check(), Vec::<String>::new(), "seed {seed}");
+        // Both typed at the start of empty notes: which word comes first is the merge's choice.
+        let notes = &sim.parts[1].view.notes;
+        assert!(notes == "hello world" || notes == " worldhello", "seed {seed}: {notes:?}");
+    }
+}

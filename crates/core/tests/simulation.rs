@@ -1,5 +1,5 @@
-//! Randomized meetings in virtual time: 3–6 participants join, leave, come back, edit the
-//! notes, chat, lose signaling, see the server restart and the network split and heal. Once it
+//! Randomized meetings in virtual time: 3–6 participants join, leave, crash, come back, edit
+//! the notes, chat, lose signaling, see the server restart and the network split and heal. Once it
 //! has healed and settled, everyone must hold the same notes, title and chat, each message
 //! once, and see exactly the others, no ghost and no one twice.
 //!
@@ -92,6 +92,7 @@ fn run(seed: u64) -> Sim {
                 sim.partition(&side);
             }
             93..97 => sim.heal(),
+            97..100 => sim.crash(who),
             _ => {}
         }
     }

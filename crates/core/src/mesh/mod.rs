@@ -8,7 +8,8 @@
 //!
 //! The driver ([`crate::engine`]) owns the sockets: it feeds in what signaling and the
 //! connections report, and carries the outputs out. An [`Output::Persist`] must be on disk
-//! before any output after it is carried out: that is how an edit is stored before it counts.
+//! before any output after it is carried out: that is how an edit is stored before it is
+//! reported, and a peer's changes before they are passed on.
 //!
 //! The rules (docs/protocol.md §2–§3):
 //! - The newcomer offers to everyone signaling lists in its welcome; peers already there wait

@@ -116,16 +116,21 @@ impl Mesh {
         }
     }
 
-    /// A local edit: stored first, then reported and sent to the peers. A refused edit
-    /// changes nothing.
+    /// A local edit: sent to the peers, then stored, then reported. A refused edit changes
+    /// nothing.
+    ///
+    /// Sent before its disk sync, so a slow sync never holds typing up on the others' screens.
+    /// That is safe because every engine edits as a fresh actor: a change sent and then lost
+    /// here to a crash comes back from the peers, and is never reissued differently under the
+    /// same number. Reported only once stored, so a front end's "saved" is true.
     pub(super) fn edit(
         &mut self,
         edit: impl FnOnce(&mut MeetingDoc) -> Result<(), crate::DocError>,
     ) -> Result<Done, EngineError> {
         edit(&mut self.doc).map_err(|e| EngineError::Refused(e.to_string()))?;
+        self.flush(None);
         self.persist();
         self.report_changes();
-        self.flush(None);
         Ok(Done::Applied)
     }
 }

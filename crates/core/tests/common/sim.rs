@@ -14,7 +14,9 @@
 //!   the connection is reported down after 3 s and failed after 15 s. Closing one end fails the
 //!   other.
 //! - Disk: every [`Output::Persist`] is appended to the participant's "disk"; a participant
-//!   that leaves and comes back starts a new mesh from it.
+//!   that leaves (or crashes) and comes back starts a new mesh from it, as a fresh actor, as the
+//!   engine does. A crash comes right after a local edit was sent and before its disk sync, the
+//!   one moment the engine lets the peers be ahead of the disk, so the disk lacks that edit.
 #![allow(clippy::unwrap_used)]
 
 use std::cmp::Reverse;
@@ -160,7 +162,9 @@ pub struct Participant {
     pub mesh: Option<Mesh>,
     /// Every change it stored, in order.
     disk: Vec<u8>,
-    actor: ActorId,
+    /// The disk's length before its last write, when that write was of a local edit (sent
+    /// already): what a crash leaves.
+    unsynced: Option<usize>,
     /// The current signaling connection: its serial and, once welcomed, our id on it.
     conn: Option<(u64, Option<PeerId>)>,
     /// How many times its engine started.
@@ -265,13 +269,11 @@ impl Sim {
 
     /// A new participant with an empty document; it joins at once.
     pub fn add(&mut self, name: &str) -> usize {
-        let mut actor = [0u8; 16];
-        self.rng.fill(&mut actor);
         self.parts.push(Participant {
             name: name.to_owned(),
             mesh: None,
             disk: Vec::new(),
-            actor: ActorId::from(actor),
+            unsynced: None,
             conn: None,
             run: 0,
             reconnect_scheduled: false,
@@ -288,9 +290,11 @@ impl Sim {
 
     /// Starts (or restarts) a participant's engine from what its disk holds.
     pub fn start(&mut self, who: usize) {
+        let mut actor = [0u8; 16];
+        self.rng.fill(&mut actor);
         let part = &self.parts[who];
         // As the store replays its log: what was stored is not stored again.
-        let mut doc = MeetingDoc::new(part.actor.clone());
+        let mut doc = MeetingDoc::new(ActorId::from(actor));
         doc.apply_saved_changes(&part.disk).unwrap();
         doc.take_unsaved();
         let config = MeshConfig {
@@ -327,10 +331,31 @@ impl Sim {
         self.drop_signaling(who, false);
     }
 
+    /// The participant's process dies right after sending its last local edit, before that
+    /// edit's disk sync: no `bye`, its connections fail at the other ends (what they had sent
+    /// still arrives), and its disk lacks the edit.
+    pub fn crash(&mut self, who: usize) {
+        let part = &mut self.parts[who];
+        let Some(mesh) = part.mesh.take() else { return };
+        if let Some(synced) = part.unsynced.take() {
+            part.disk.truncate(synced);
+        }
+        let run = part.run;
+        self.note(format!("{} crashes", self.parts[who].name));
+        for link in mesh.links() {
+            self.close_link((who, run, link));
+        }
+        self.drop_signaling(who, false);
+    }
+
     pub fn command(&mut self, who: usize, command: Command) {
         let Some(mesh) = self.parts[who].mesh.as_mut() else { return };
         let (_, outputs) = mesh.command(self.now as i64, command);
+        let before = self.parts[who].disk.len();
         self.carry(who, outputs);
+        if self.parts[who].disk.len() > before {
+            self.parts[who].unsynced = Some(before);
+        }
     }
 
     /// `from` sends `to` `count` `ctl` messages at once, as a flooding peer would.
@@ -597,7 +622,10 @@ impl Sim {
     fn carry(&mut self, who: usize, outputs: Vec<Output>) {
         for output in outputs {
             match output {
-                Output::Persist(changes) => self.parts[who].disk.extend_from_slice(&changes),
+                Output::Persist(changes) => {
+                    self.parts[who].unsynced = None;
+                    self.parts[who].disk.extend_from_slice(&changes);
+                }
                 Output::Signal { to, data } => {
                     let Some((conn, Some(_))) = self.parts[who].conn.clone() else { continue };
                     let msg = ToServer::Signal { to, data };
