@@ -114,7 +114,7 @@ function treeMemory(root) {
       total.rssMb += mb(field("Rss"));
       total.pssMb += mb(field("Pss"));
       total.processes += 1;
-      const name = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+      const name = processName(pid) ?? String(pid);
       total.rssMbByProcess[name] = Math.round(mb(field("Rss")));
       total.pssMbByProcess[name] = Math.round(mb(field("Pss")));
     } catch {
