@@ -1,7 +1,11 @@
-// A peer that floods the meeting with chat, far past what people type (its engine sends it
-// paced, so it is not cut off): the browser keeps up, the others are still heard at once, the
-// notes can still be typed, and the page's memory stays bounded. (Before chat was shown once per
-// frame, the page froze for tens of seconds under 5,000 messages.)
+// The chat as a person reads it in the browser.
+// - A peer that floods the meeting with chat, far past what people type (its engine sends it
+//   paced, so it is not cut off): the browser keeps up, the others are still heard at once, the
+//   notes can still be typed, and the page's memory stays bounded. (Before chat was shown once
+//   per frame, and before the page replied once per burst of sync frames, it froze for tens of
+//   seconds.)
+// - The log follows the newest message for someone at its bottom, and leaves alone someone
+//   reading back.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { WAIT_MS, joinAs, launchBrowser, newMeeting, newPage, startCli, startServer, waitConnected } from "./harness.mjs";
@@ -45,4 +49,36 @@ test("a flood of chat from one peer leaves the browser usable and the others hea
   const after = await heap();
   console.log(`Bo heard after ${heardAfter.toFixed(0)} ms in the flood; Ada's JS heap ${before.toFixed(1)} → ${after.toFixed(1)} MiB`);
   assert.ok(after - before < 100, `Ada's JS heap grew by ${(after - before).toFixed(1)} MiB for ${FLOOD} messages`);
+});
+
+test("a person at the bottom of the chat keeps seeing the newest message, long ones too; one reading back is left there", async (t) => {
+  const server = await startServer(t);
+  const link = await newMeeting(server);
+  const browser = await launchBrowser(t);
+  const ada = await newPage(browser);
+  await joinAs(ada, link, "Ada");
+  const eve = startCli(t, link, "Eve");
+  await waitConnected(ada, "Eve");
+  const chat = ada.getByRole("log", { name: "Chat" });
+  // Where the newest message sits against the log's visible area, in CSS pixels.
+  const newest = () =>
+    chat.evaluate((log) => {
+      const box = log.getBoundingClientRect();
+      const last = log.lastElementChild.getBoundingClientRect();
+      return { below: last.bottom - box.bottom, scrollTop: log.scrollTop };
+    });
+
+  for (let n = 0; n < 40; n++) {
+    // Every fourth one wraps over several lines of the chat panel.
+    const text = n % 4 === 3 ? `message ${n}: ${"words that wrap in the panel ".repeat(12)}` : `message ${n}`;
+    eve.send({ cmd: "say", text });
+    await chat.getByText(`message ${n}`).waitFor({ timeout: WAIT_MS });
+    const { below } = await newest();
+    assert.ok(below <= 2, `message ${n} is ${below.toFixed(0)} px below the visible chat`);
+  }
+
+  await chat.evaluate((log) => (log.scrollTop = 0));
+  eve.send({ cmd: "say", text: "said while Ada reads back" });
+  await chat.getByText("said while Ada reads back").waitFor({ timeout: WAIT_MS });
+  assert.equal((await newest()).scrollTop, 0, "the log stays where Ada scrolled to");
 });
