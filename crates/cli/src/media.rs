@@ -26,6 +26,9 @@ const REPORT_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackReport {
     pub peer: String,
+    /// The track's number in this run: a track the peer sends again (after a renegotiation or
+    /// an ICE restart) is reported under a new one, its count of frames starting from zero.
+    pub track: u64,
     pub streams: Vec<String>,
     pub codec: String,
     pub audio: bool,
@@ -50,6 +53,7 @@ impl TrackReport {
         json!({
             "event": "track",
             "id": self.peer,
+            "track": self.track,
             "streams": self.streams,
             "codec": self.codec,
             "audio": self.audio,
@@ -202,7 +206,7 @@ pub struct Reporter {
     /// Whether the speaker's failure was reported (once is enough).
     speaker_failure_told: Arc<AtomicBool>,
     recording: Option<Arc<Recording>>,
-    /// Numbers the tracks, for the recording to tell them apart.
+    /// Numbers the tracks, for the recording and the reports to tell them apart.
     tracks: Arc<AtomicU64>,
 }
 
@@ -232,6 +236,7 @@ impl IncomingMedia for Reporter {
     fn track(&self, track: IncomingTrack) -> Box<dyn TrackSink> {
         let report = TrackReport {
             peer: track.peer.to_string(),
+            track: self.tracks.fetch_add(1, Ordering::Relaxed),
             streams: track.stream_ids.clone(),
             codec: track.mime_type.clone(),
             audio: track.audio,
@@ -261,7 +266,6 @@ impl IncomingMedia for Reporter {
             (self.decode.then(|| TrackDecoder::for_track(&track).ok()).flatten(), None)
         };
         Box::new(ReportedTrack {
-            number: self.tracks.fetch_add(1, Ordering::Relaxed),
             recording: self.recording.clone(),
             decoder,
             voice,
@@ -326,7 +330,6 @@ struct Voice {
 }
 
 struct ReportedTrack {
-    number: u64,
     recording: Option<Arc<Recording>>,
     /// For pictures: `None` when not reported, or for a codec we cannot decode (the track is
     /// still reported).
@@ -364,7 +367,7 @@ impl TrackSink for ReportedTrack {
     fn frame(&mut self, frame: IncomingFrame) {
         if let Some(recording) = &self.recording
             && !self.report.audio
-            && recording.picture(self.number, &frame)
+            && recording.picture(self.report.track, &frame)
         {
             let _ = self.reports.send(MediaReport::RecordingStarted(recording.path.clone()));
         }

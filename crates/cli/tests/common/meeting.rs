@@ -19,17 +19,25 @@ fn is_video_from(e: &Value, from: &str) -> bool {
     is(e, "track") && e["id"] == from && e["audio"] == false && e["ended"] != true
 }
 
-/// How many reports of `from`'s video `events` hold.
-pub fn video_reports(events: &[Value], from: &str) -> usize {
-    events.iter().filter(|e| is_video_from(e, from)).count()
+/// The reports of the newest video track `from` sends: the one shown. A track sent again
+/// (after a renegotiation or an ICE restart) counts its frames from zero, and the old one may
+/// still report for a while.
+fn newest_video<'a>(events: &'a [Value], from: &str) -> Vec<&'a Value> {
+    let reports: Vec<&Value> = events.iter().filter(|e| is_video_from(e, from)).collect();
+    let newest = reports.iter().filter_map(|e| e["track"].as_u64()).max();
+    reports.into_iter().filter(|e| e["track"].as_u64() == newest).collect()
 }
 
-/// Frames decoded per second of the video `who` receives from `from`, over the last `reports`
-/// reports (one a second).
+/// How many reports of `from`'s newest video track `events` hold.
+pub fn video_reports(events: &[Value], from: &str) -> usize {
+    newest_video(events, from).len()
+}
+
+/// Frames decoded per second of the video `who` shows from `from` (its newest track), over the
+/// last `reports` reports (one a second).
 pub fn fps(who: &Confab, from: &str, reports: usize) -> f64 {
     let events = who.events();
-    let decoded: Vec<u64> = (events.iter())
-        .filter(|e| is_video_from(e, from))
+    let decoded: Vec<u64> = (newest_video(events, from).into_iter())
         .map(|e| e["frames_decoded"].as_u64().unwrap())
         .collect();
     assert!(
