@@ -96,10 +96,8 @@ export class BrowserLink implements MeetingLink {
   private signaling: Signaling | null = null;
   private key: CryptoKey | null = null;
   private you: PeerId | null = null;
-  /** The deferred `flush` waiting for the pace, if any. */
-  private flushTimer: number | null = null;
-  /** A `flush` queued behind the sync frames already received (see `flushSoon`). */
-  private flushQueued = false;
+  /** The deferred `flush` and when it is due (`performance.now()` ms), if any. */
+  private flushTimer: { at: number; id: number } | null = null;
   /** Our earlier signaling ids (see the welcome). */
   private readonly formerIds = new Set<PeerId>();
   private iceServers: RTCIceServer[] = [];
@@ -516,27 +514,19 @@ export class BrowserLink implements MeetingLink {
         peer.session.sendSync(frame as Uint8Array<ArrayBuffer>);
       }
     }
-    if (wake !== null && this.flushTimer === null) {
-      this.flushTimer = window.setTimeout(() => {
-        this.flushTimer = null;
-        this.flush();
-      }, wake - now);
-    }
+    if (wake !== null) this.flushAt(wake);
   }
 
-  /** A `flush` once the frames already waiting have been taken: a burst of a peer's messages
-   * (a flood, or catching up) then costs one round of sync messages, not one per frame. A
-   * round is dear under a burst: for each peer, JS Automerge copies the sync state (every
-   * change sent and not yet confirmed) into WASM and back, and looks through every change
-   * since the last one both sides hold. A round per frame froze the page for 30 s and more
-   * under 3,000 chat messages. */
-  private flushSoon(): void {
-    if (this.flushQueued) return;
-    this.flushQueued = true;
-    window.setTimeout(() => {
-      this.flushQueued = false;
+  /** A `flush` at `at` (`performance.now()` ms), unless one is due by then already: one
+   * timer, the earliest wins, as confab-core's `Output::FlushAt`. */
+  private flushAt(at: number): void {
+    if (this.flushTimer && this.flushTimer.at <= at) return;
+    if (this.flushTimer) window.clearTimeout(this.flushTimer.id);
+    const id = window.setTimeout(() => {
+      this.flushTimer = null;
       this.flush();
-    }, 0);
+    }, Math.max(0, at - performance.now()));
+    this.flushTimer = { at, id };
   }
 
   private onSignaling(event: SignalingEvent): void {
@@ -741,7 +731,12 @@ export class BrowserLink implements MeetingLink {
             this.persist();
             this.reportChanges(true);
           }
-          this.flushSoon();
+          // One round of sync messages once the frames already waiting are taken, not one per
+          // frame: a round is dear under a burst (a flood, or catching up). For each peer, JS
+          // Automerge copies the sync state (every change sent and not yet confirmed) into WASM
+          // and back, and looks through every change since the last one both sides hold; a
+          // round per frame froze the page for 30 s and more under 3,000 chat messages.
+          this.flushAt(performance.now());
         } catch (e) {
           const reason = e instanceof SyncError ? e.message : `the peer's document data is unusable: ${String(e)}`;
           this.giveUp(id, { kind: "failed", reason });
